@@ -1,0 +1,210 @@
+/**
+ * `npm run bench -- binlog`: rows/s of the binlog reader, binlog → Kinesis-acknowledged (the checkpoint
+ * passing the end of the work), for one 100,000-row UPDATE and for 100 × 1,000-row INSERTs, beside the two
+ * raw rates that bound it, taken in the same run on the same records:
+ * - raw zongji decode (no event mapping, no publishing) over the same binlog range;
+ * - raw kinesalite PutRecords (500 records per call, one call at a time) of the same encoded change events
+ *   (the first 20,000 decoded, repeated up to N records).
+ * Target: ≥ 70% of the slower raw rate.
+ *
+ * Settings: BENCH_BINLOG_ROWS (default 100000), BENCH_BINLOG_SHARDS (default 2).
+ */
+import { DeleteStreamCommand } from '@aws-sdk/client-kinesis';
+import type { Bench, BenchRow } from './run.ts';
+import { decodeConfig } from '../services/core/config.ts';
+import { createKinesis } from '../services/core/clients/kinesis.ts';
+import { createMemoryCheckpointStore } from '../services/core/checkpoint.ts';
+import { createLogger } from '../services/core/log.ts';
+import { compareBinlogPositions } from '../services/core/position.ts';
+import type { BinlogPosition } from '../services/core/position.ts';
+import { rowChangeEvents, rowRecord } from '../services/binlog-reader/events.ts';
+import { createKinesisSink } from '../services/binlog-reader/publisher.ts';
+import type { OutRecord } from '../services/binlog-reader/publisher.ts';
+import { readerConfigShape, startBinlogReader } from '../services/binlog-reader/reader.ts';
+import { createZongjiSource } from '../services/binlog-reader/source.ts';
+import type { RowsEvent } from '../services/binlog-reader/source.ts';
+import type { Rndc14Row } from '../services/core/rndc14.ts';
+import { COLUMN_NAMES, generateCatalogue, loadRows } from '../test/support/factories.ts';
+import {
+  createSuiteDatabase,
+  resetSuiteRedis,
+  resetSuiteStream,
+  suiteEnv,
+  suiteRedis,
+} from '../test/support/stack.ts';
+
+const N = Number(process.env.BENCH_BINLOG_ROWS ?? 100_000);
+const SHARDS = Number(process.env.BENCH_BINLOG_SHARDS ?? 2);
+
+function say(msg: string): void {
+  process.stderr.write(`[binlog bench] ${msg}\n`);
+}
+
+const bench: Bench = {
+  name: 'binlog',
+  description: `binlog reader rows/s (Kinesis-acknowledged) for a ${N.toLocaleString('en-US')}-row UPDATE and 100 × ${N / 100}-row INSERTs vs raw zongji decode and raw kinesalite PutRecords`,
+  async run(): Promise<BenchRow[]> {
+    const env = suiteEnv('bench_binlog', {
+      LOG_LEVEL: 'warn',
+      DB_SERVER_ID: String(600_000 + Math.floor(Math.random() * 100_000)),
+    });
+    const config = decodeConfig(readerConfigShape, env);
+    const log = createLogger({ service: 'bench-binlog' }, { level: 'warn' });
+    const admin = await createSuiteDatabase(env);
+    const redis = suiteRedis(env);
+    const kinesis = createKinesis(config);
+    const rawStream = `${config.KINESIS_STREAM}-raw`;
+    const rows: BenchRow[] = [];
+    try {
+      await resetSuiteRedis(env, redis);
+      await resetSuiteStream(env, SHARDS);
+      await resetSuiteStream({ ...env, KINESIS_STREAM: rawStream }, SHARDS);
+      const status = async (): Promise<BinlogPosition> => {
+        const [r] = (await admin.query('SHOW MASTER STATUS')) as unknown as [
+          { File: string; Position: number }[],
+        ];
+        return { file: r[0]!.File, pos: Number(r[0]!.Position) };
+      };
+
+      // Prepare: N rows loaded, then the two workloads in the binlog: [a, b) the UPDATE, [b, c) the INSERTs
+      say(`loading ${N} rows`);
+      await loadRows(admin, generateCatalogue(N, 5), { schema: config.DB_NAME, table: config.DB_TABLE });
+      const a = await status();
+      await admin.query("UPDATE rndc14 SET LN60 = CONCAT('B ', LEFT(IFNULL(LN60, ''), 55))");
+      const b = await status();
+      const extra = [...generateCatalogue(N, 6)].map((r, i): Rndc14Row => ({
+        ...r,
+        NDC: `9${String(i).padStart(10, '0')}`,
+      }));
+      const cols = COLUMN_NAMES.map((c) => `\`${c}\``).join(',');
+      const per = N / 100;
+      for (let i = 0; i < N; i += per) {
+        const chunk = extra.slice(i, i + per).map((r) => COLUMN_NAMES.map((c) => r[c] ?? null));
+        await admin.query(`INSERT INTO rndc14 (${cols}) VALUES ?`, [chunk]);
+      }
+      const c = await status();
+      say(`binlog: update ${a.file}:${a.pos} → ${b.file}:${b.pos}, inserts → ${c.file}:${c.pos}`);
+
+      // Raw zongji decode over each range; keeps the encoded records of the first 20,000 rows of each
+      const decode = async (from: BinlogPosition, expected: number) => {
+        const sample: OutRecord[] = [];
+        const source = createZongjiSource({
+          host: config.DB_HOST,
+          port: config.DB_PORT,
+          user: config.DB_USER as string,
+          password: config.DB_PASSWORD as string,
+          serverId: config.DB_SERVER_ID + 1,
+          schema: config.DB_NAME,
+          table: config.DB_TABLE,
+          heartbeatSeconds: 0,
+        });
+        let count = 0;
+        const t0 = performance.now();
+        await new Promise<void>((resolve, reject) => {
+          const noop = () => {};
+          source.start(from, {
+            onBegin: noop,
+            onCommit: noop,
+            onStatement: noop,
+            onRotate: noop,
+            onHeartbeat: noop,
+            onError: reject,
+            onRows(e: RowsEvent) {
+              if (sample.length < 20_000)
+                for (const ev of rowChangeEvents(e, { txid: 'x', gtid: e.gtid, ts: e.ts }))
+                  sample.push(rowRecord(ev));
+              count += e.rows.length;
+              if (count >= expected) resolve();
+            },
+          });
+        });
+        const secs = (performance.now() - t0) / 1000;
+        await source.stop();
+        return { rate: expected / secs, sample };
+      };
+      // Raw PutRecords of the same records, 500 per call, sequential (as the reader publishes)
+      const sink = createKinesisSink(kinesis, rawStream);
+      const rawPut = async (records: OutRecord[]) => {
+        const t0 = performance.now();
+        for (let i = 0; i < records.length; i += 500) {
+          let pending = records.slice(i, i + 500);
+          while (pending.length) {
+            const res = await sink.putRecords(pending);
+            const failed = new Set(res.failed.map((f) => f.index));
+            pending = pending.filter((_, k) => failed.has(k));
+          }
+        }
+        return records.length / ((performance.now() - t0) / 1000);
+      };
+      // The reader, end to end: from `from` until its checkpoint passes `to`
+      const readerRun = async (from: BinlogPosition, to: BinlogPosition) => {
+        const checkpoints = createMemoryCheckpointStore();
+        const t0 = performance.now();
+        const reader = startBinlogReader(config, { redis, kinesis, checkpoints, log }, { from });
+        for (;;) {
+          const cp = await checkpoints.load();
+          if (cp && compareBinlogPositions(cp, to) >= 0) break;
+          if (reader.stats.state === 'failed') throw new Error(reader.stats.lastError ?? 'reader failed');
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        const secs = (performance.now() - t0) / 1000;
+        const stats = await reader.stop();
+        return { secs, events: stats.stats.rowEvents, retries: stats.stats.publisher.retriedRecords };
+      };
+
+      for (const [label, from, to] of [
+        [`${N.toLocaleString('en-US')}-row UPDATE`, a, b],
+        [`100 × ${per.toLocaleString('en-US')}-row INSERTs`, b, c],
+      ] as const) {
+        say(`${label}: raw decode`);
+        const dec = await decode(from, N);
+        say(`${label}: raw PutRecords (${N} records)`);
+        // as many records as the reader publishes (the sample sent N / sample times): kinesalite slows as it fills
+        const repeated = Array.from({ length: Math.ceil(N / dec.sample.length) }, () => dec.sample)
+          .flat()
+          .slice(0, N);
+        const put = await rawPut(repeated);
+        say(`${label}: reader end to end`);
+        const run = await readerRun(from, to);
+        const rate = N / run.secs;
+        const slower = Math.min(dec.rate, put);
+        say(
+          `${label}: reader ${Math.round(rate)} rows/s (${run.events} events, ${run.retries} retried), decode ${Math.round(dec.rate)}/s, put ${Math.round(put)}/s`,
+        );
+        rows.push(
+          { bench: 'binlog', metric: `${label}: raw zongji decode`, value: dec.rate, unit: 'rows/s' },
+          { bench: 'binlog', metric: `${label}: raw kinesalite PutRecords`, value: put, unit: 'records/s' },
+          {
+            bench: 'binlog',
+            metric: `${label}: reader → Kinesis acknowledged`,
+            value: rate,
+            unit: 'rows/s',
+            baseline: {
+              metric: dec.rate <= put ? 'raw decode' : 'raw PutRecords',
+              value: slower,
+              unit: 'per s',
+            },
+            target: '≥ 70%',
+          },
+        );
+      }
+      return rows;
+    } finally {
+      const cleanupFailed = (what: string) => (e: unknown) =>
+        say(`cleanup: ${what} failed: ${e instanceof Error ? e.message : String(e)}`);
+      await admin
+        .query(`DROP DATABASE IF EXISTS \`${config.DB_NAME}\``)
+        .catch(cleanupFailed('DROP DATABASE'));
+      await admin.end();
+      for (const s of [rawStream, config.KINESIS_STREAM]) {
+        await kinesis
+          .send(new DeleteStreamCommand({ StreamName: s }))
+          .catch(cleanupFailed(`DeleteStream ${s}`));
+      }
+      redis.disconnect();
+      kinesis.destroy();
+    }
+  },
+};
+
+export default bench;

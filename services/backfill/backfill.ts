@@ -1,0 +1,729 @@
+/**
+ * The backfill: makes Redis a full copy of the eligible catalogue, once, resumably, and records the binlog
+ * position its snapshot is consistent with, where the binlog reader continues.
+ *
+ * 1. Snapshot + spool. A consistent snapshot (./snapshot.ts: exact on MariaDB, a sound lower bound via a
+ *    millisecond table lock on MySQL 8 / Aurora) is read by keyset pages on NDC (never OFFSET) and every
+ *    eligible row, mapped, is spooled to a local JSON-lines file. The MySQL transaction is open only while
+ *    rows are read, never while they are embedded, then it ends. The snapshot position is handed to the
+ *    binlog reader as soon as the snapshot is open.
+ * 2. Load. The spool is processed in windows: distinct texts embedded once (cache first, Bedrock only for
+ *    unknown texts, in chunks so the cache is filled as calls return), documents written through the
+ *    position-checked store at the snapshot's position, so a backfill beside live streaming never
+ *    overwrites a newer change nor resurrects a deleted drug. The next window's texts are embedded while
+ *    the current window is written (Bedrock latency overlaps Redis indexing). The run state (snapshot,
+ *    spool, lines done, counters) is in Redis after every window: a killed run continues where it stopped;
+ *    re-writing the last window is harmless (same content → 'unchanged').
+ * 3. Clean up. Documents of this part's key range whose NDC is not an eligible row of the snapshot are
+ *    deleted at the snapshot's position (a newer write is kept).
+ *
+ * `--part i/n` splits the 11-digit NDC key space into n equal numeric ranges; each part has its own
+ * snapshot, spool, state and cleanup. The reader's start is the oldest of the parts' snapshot positions.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import readline from 'node:readline';
+import crypto from 'node:crypto';
+import type { RedisClient } from '../core/clients/redis.ts';
+import type { MysqlPool } from '../core/clients/mysql.ts';
+import { readReaderCheckpoint, saveBackfillSnapshot } from '../core/checkpoint.ts';
+import { DrugsyncError, errorMessage } from '../core/errors.ts';
+import type { EmbeddingService } from '../core/embedding/types.ts';
+import type { Keys } from '../core/keys.ts';
+import type { Logger } from '../core/log.ts';
+import { contentHash, embeddingText, mapRow, textHash } from '../core/mapping.ts';
+import type { DrugFields } from '../core/mapping.ts';
+import {
+  compareBinlogPositions,
+  deserializePosition,
+  serializePosition,
+  snapshotSourcePosition,
+} from '../core/position.ts';
+import type { BinlogPosition, SourcePosition } from '../core/position.ts';
+import { createProgress } from '../core/progress.ts';
+import type { RedisDrugStore } from '../core/redis/store.ts';
+import type { StoreOp } from '../core/store.ts';
+import type { EmbeddingResult } from '../core/embedding/types.ts';
+import { openBackfillSnapshot } from './snapshot.ts';
+import type { SnapshotMethod } from './snapshot.ts';
+
+export interface Part {
+  index: number;
+  count: number;
+  /** exclusive lower bound ('' = start) and inclusive upper bound (undefined = end) on NDC */
+  after: string;
+  upTo: string | undefined;
+  label: string;
+}
+
+export function parsePart(text: string | undefined): Part {
+  if (!text) return { index: 1, count: 1, after: '', upTo: undefined, label: '1of1' };
+  const m = /^(\d+)\/(\d+)$/.exec(text);
+  const i = Number(m?.[1]);
+  const n = Number(m?.[2]);
+  if (!m || n < 1 || i < 1 || i > n || n > 1000) {
+    throw new DrugsyncError('CONFIG_INVALID', `--part must be i/n with 1 ≤ i ≤ n ≤ 1000, got "${text}"`);
+  }
+  // Equal numeric ranges of the 11-digit NDC space (resolvePart replaces them with sampled boundaries).
+  const bound = (k: number) => String(Math.floor((k * 1e11) / n) - 1).padStart(11, '0');
+  return withBounds(
+    i,
+    n,
+    Array.from({ length: n - 1 }, (_, k) => bound(k + 1)),
+  );
+}
+
+function withBounds(i: number, n: number, bounds: readonly string[]): Part {
+  return {
+    index: i,
+    count: n,
+    after: i === 1 ? '' : (bounds[i - 2] as string),
+    upTo: i === n ? undefined : (bounds[i - 1] as string),
+    label: `${i}of${n}`,
+  };
+}
+
+/**
+ * The part's NDC range. Boundaries are n-quantiles of the table's NDCs (one keyset pass over the primary
+ * key, NDC only), computed by whichever part starts first and stored in Redis with SET NX, so every part
+ * of the split uses the same ones: the ranges never overlap nor leave gaps whatever the data, and are
+ * balanced for the data at the time of the split. An empty table falls back to equal numeric ranges.
+ */
+export async function resolvePart(
+  d: Pick<BackfillDeps, 'mysql' | 'redis' | 'keys'>,
+  text: string | undefined,
+  table: { schema: string; table: string },
+): Promise<Part> {
+  const equal = parsePart(text);
+  if (equal.count === 1) return equal;
+  const n = equal.count;
+  const key = d.keys.state(`backfill:split:${n}`);
+  const stored = await d.redis.get(key);
+  if (!stored) {
+    const conn = await d.mysql.getConnection();
+    let bounds: string[] = [];
+    try {
+      const from = `\`${table.schema}\`.\`${table.table}\``;
+      const [c] = await conn.query(`SELECT COUNT(*) AS n FROM ${from}`);
+      const count = Number((c as { n: number }[])[0]?.n ?? 0);
+      if (count >= n) {
+        const want = Array.from({ length: n - 1 }, (_, k) => Math.floor(((k + 1) * count) / n));
+        let seen = 0;
+        let last = '';
+        while (bounds.length < want.length) {
+          const [rows] = await conn.query(`SELECT NDC FROM ${from} WHERE NDC > ? ORDER BY NDC LIMIT 20000`, [
+            last,
+          ]);
+          const page = rows as { NDC: string }[];
+          if (page.length === 0) break;
+          for (const r of page) {
+            seen++;
+            if (seen === want[bounds.length]) bounds.push(String(r.NDC));
+          }
+          last = String((page[page.length - 1] as { NDC: string }).NDC);
+        }
+      }
+    } finally {
+      conn.release();
+    }
+    if (bounds.length !== n - 1)
+      bounds = Array.from({ length: n - 1 }, (_, k) => parsePart(`${k + 1}/${n}`).upTo as string);
+    await d.redis.set(key, JSON.stringify(bounds), 'NX');
+  }
+  const bounds = JSON.parse((await d.redis.get(key)) as string) as string[];
+  return withBounds(equal.index, n, bounds);
+}
+
+export interface BackfillOptions {
+  part?: string;
+  restart?: boolean;
+  dryRun?: boolean;
+  /** stop after this many eligible rows (0 = all); a capped run is never `completed` */
+  maxDrugs?: number;
+  /** rows per window: distinct texts of a window are embedded together */
+  windowRows?: number;
+  /** documents per Redis pipeline */
+  batchSize?: number;
+  /** pipelines in flight at once (default 2: Redis indexes one while the next is prepared and sent) */
+  writeConcurrency?: number;
+  /** distinct texts per embedding call of the service (the cache is filled after each) */
+  embedChunk?: number;
+  /** embed the next window while the current one is written (default true) */
+  lookahead?: boolean;
+  /** how the snapshot's binlog position is obtained (default 'auto': by server flavour) */
+  snapshotMethod?: SnapshotMethod;
+  spoolDir: string;
+  schema: string;
+  table: string;
+  onProgress?: (s: BackfillSummary) => void;
+}
+
+export interface BackfillDeps {
+  mysql: MysqlPool;
+  redis: RedisClient;
+  keys: Keys;
+  store: RedisDrugStore;
+  embeddings: EmbeddingService;
+  log: Logger;
+}
+
+export interface BackfillSummary {
+  total_processed: number;
+  successful: number;
+  failed: number;
+  duration_seconds: number;
+  drugs_per_second: number;
+  completed: boolean;
+  embeddings_requested: number;
+  embedding_cache_hits: number;
+  snapshot_position: string;
+  deleted_stale: number;
+  part: string;
+  resumed: boolean;
+  dry_run: boolean;
+  /** 'binlog-snapshot' (exact, MariaDB) or 'table-lock' (lower bound, MySQL 8 / Aurora) */
+  snapshot_method: string;
+  eligible_in_snapshot: number;
+  /** seconds the MySQL snapshot transaction was open (reading and spooling rows only) */
+  snapshot_seconds: number;
+}
+
+interface RunState {
+  run: string;
+  snapshot: string;
+  exact: string;
+  method: string;
+  spool: string;
+  spool_complete: string;
+  spooled: string;
+  capped: string;
+  snapshot_seconds: string;
+  /** the part's NDC range: (after, up_to], '' = open */
+  after: string;
+  up_to: string;
+  done: string;
+  successful: string;
+  failed: string;
+  embeddings: string;
+  hits: string;
+  deleted: string;
+  cleaned: string;
+}
+
+type SpoolLine = DrugFields;
+
+/** Phase 1: a consistent snapshot of the part's range, eligible rows mapped into a local spool file. */
+async function snapshotToSpool(
+  d: BackfillDeps,
+  o: BackfillOptions,
+  part: Part,
+): Promise<{
+  position: BinlogPosition;
+  exact: boolean;
+  method: string;
+  spool: string;
+  spooled: number;
+  capped: boolean;
+  seconds: number;
+}> {
+  // One directory per environment (state prefix) and part: runs of other environments are never touched.
+  const env = d.keys.state('').replace(/[^A-Za-z0-9_.-]+/g, '_') || 'default';
+  const dir = path.join(o.spoolDir, env, o.dryRun ? `${part.label}-dry-run` : part.label);
+  fs.mkdirSync(dir, { recursive: true });
+  for (const f of fs.readdirSync(dir)) fs.rmSync(path.join(dir, f), { force: true, recursive: true });
+  const spool = path.join(dir, `${Date.now()}-${crypto.randomBytes(3).toString('hex')}.jsonl`);
+  const out = fs.createWriteStream(spool);
+  const opened = performance.now();
+  const snap = await openBackfillSnapshot(d.mysql, {
+    method: o.snapshotMethod,
+    schema: o.schema,
+    table: o.table,
+  });
+  let spooled = 0;
+  let seconds: number;
+  let read = 0;
+  let capped = false;
+  const max = o.maxDrugs ?? 0;
+  // Rows to read, for the progress bar's ETA (outside the snapshot: an estimate, never used for correctness).
+  const cnt = await d.mysql.query<{ n: number }>(
+    `SELECT COUNT(*) AS n FROM \`${o.schema}\`.\`${o.table}\` WHERE NDC > ?${part.upTo === undefined ? '' : ' AND NDC <= ?'}`,
+    part.upTo === undefined ? [part.after] : [part.after, part.upTo],
+  );
+  const progress = createProgress({
+    label: `backfill ${part.label}: read snapshot`,
+    total: Number(cnt[0]?.n ?? 0),
+    unit: 'rows',
+    log: d.log,
+  });
+  try {
+    // The reader's start is recorded as soon as the snapshot exists (see handOff).
+    if (!o.dryRun) await handOff(d, part, snap.position);
+    for await (const page of snap.rows({
+      schema: o.schema,
+      table: o.table,
+      after: part.after,
+      upTo: part.upTo,
+      pageSize: 5_000,
+    })) {
+      let buf = '';
+      for (const row of page) {
+        read++;
+        const f = mapRow(row);
+        if (!f) continue;
+        if (max > 0 && spooled >= max) {
+          capped = true;
+          break;
+        }
+        buf += JSON.stringify(f) + '\n';
+        spooled++;
+      }
+      if (!out.write(buf)) await new Promise<void>((r) => out.once('drain', () => r()));
+      progress.update(read, { eligible: spooled });
+      if (capped) break;
+    }
+  } finally {
+    progress.stop();
+    await snap.close(); // the MySQL transaction ends before anything is embedded
+    seconds = (performance.now() - opened) / 1000;
+    await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
+  }
+  d.log.info('snapshot spooled', {
+    part: part.label,
+    rows_read: read,
+    eligible: spooled,
+    position: serializePosition(snap.position),
+    exact: snap.exact,
+    transaction_open_seconds: Math.round(seconds * 10) / 10,
+    rows_per_second: Math.round(read / Math.max(seconds, 0.001)),
+    method: snap.method,
+    lock_held_ms: snap.lockHeldMs === undefined ? undefined : Math.round(snap.lockHeldMs * 10) / 10,
+  });
+  return { position: snap.position, exact: snap.exact, method: snap.method, spool, spooled, capped, seconds };
+}
+
+async function* spoolWindows(file: string, skip: number, size: number): AsyncGenerator<SpoolLine[]> {
+  const rl = readline.createInterface({ input: fs.createReadStream(file), crlfDelay: Infinity });
+  let n = 0;
+  let win: SpoolLine[] = [];
+  for await (const line of rl) {
+    if (!line) continue;
+    if (n++ < skip) continue;
+    win.push(JSON.parse(line) as SpoolLine);
+    if (win.length >= size) {
+      yield win;
+      win = [];
+    }
+  }
+  if (win.length) yield win;
+}
+
+/**
+ * Records the part's snapshot position and the reader's start: the oldest position among the parts of
+ * this split (each part writes its documents at its own snapshot's position; a reader starting at the
+ * oldest sees every change after any part's snapshot, and the older changes it replays are refused or
+ * converge under the position rule). The reader uses keys.backfillSnapshot only when it has no checkpoint
+ * of its own: an existing reader checkpoint is never moved.
+ */
+async function handOff(d: BackfillDeps, part: Part, position: BinlogPosition): Promise<void> {
+  const partsKey = d.keys.state('backfill:snapshots');
+  await d.redis.hset(partsKey, part.label, serializePosition(position));
+  const all = Object.entries(await d.redis.hgetall(partsKey))
+    .filter(([label]) => label.endsWith(`of${part.count}`))
+    .map(([, v]) => deserializePosition(v));
+  const oldest = all.sort(compareBinlogPositions)[0] as BinlogPosition;
+  const checkpoint = await readReaderCheckpoint(d.redis, d.keys);
+  await saveBackfillSnapshot(d.redis, d.keys, oldest);
+  if (checkpoint) {
+    d.log.info('the binlog reader already streams: its checkpoint stays where it is', {
+      checkpoint: serializePosition(checkpoint),
+    });
+  } else {
+    d.log.info('binlog reader will start at the backfill snapshot', { position: serializePosition(oldest) });
+  }
+}
+
+type Embedded = { ok: true; r: EmbeddingResult } | { ok: false; error: unknown };
+
+export async function runBackfill(d: BackfillDeps, o: BackfillOptions): Promise<BackfillSummary> {
+  const t0 = Date.now();
+  const part = await resolvePart(d, o.part, o);
+  const runKey = d.keys.backfillRun(part.label);
+  if (o.restart && !o.dryRun) await d.redis.del(runKey);
+  if (!o.dryRun) await d.store.ensureIndex();
+  let st = (o.dryRun ? {} : await d.redis.hgetall(runKey)) as Partial<RunState>;
+  // Resume only a complete spool: its snapshot's transaction is gone, so an incomplete spool cannot be
+  // continued with the same snapshot; a new snapshot (seconds) is correct, continuing with another one is not.
+  const resumed = !o.dryRun && st.spool_complete === '1' && !!st.spool && fs.existsSync(st.spool);
+  if (resumed && st.after !== undefined) {
+    // the range this run was started with (the stored split could have been removed meanwhile)
+    part.after = st.after;
+    part.upTo = st.up_to ? st.up_to : undefined;
+  }
+  if (!resumed) {
+    if (st.run)
+      d.log.warn(
+        st.spool_complete === '1'
+          ? 'the previous run’s spool file is gone: taking a new snapshot'
+          : 'previous run had not finished spooling its snapshot: taking a new snapshot',
+        { part: part.label, spool: st.spool },
+      );
+    const s = await snapshotToSpool(d, o, part);
+    st = {
+      run: crypto.randomUUID(),
+      snapshot: serializePosition(s.position),
+      exact: s.exact ? '1' : '0',
+      method: s.method,
+      spool: s.spool,
+      spool_complete: '1',
+      spooled: String(s.spooled),
+      capped: s.capped ? '1' : '0',
+      snapshot_seconds: s.seconds.toFixed(2),
+      after: part.after,
+      up_to: part.upTo ?? '',
+      done: '0',
+      successful: '0',
+      failed: '0',
+      embeddings: '0',
+      hits: '0',
+      deleted: '0',
+      cleaned: '0',
+    };
+    if (!o.dryRun) {
+      await d.redis.del(runKey);
+      await d.redis.hset(runKey, st as Record<string, string>);
+    }
+  } else {
+    d.log.info('resuming the backfill from its checkpoint', {
+      part: part.label,
+      done: st.done,
+      of: st.spooled,
+      snapshot: st.snapshot,
+    });
+  }
+  const position = deserializePosition(st.snapshot as string);
+  const P: SourcePosition = snapshotSourcePosition(position);
+  const total = Number(st.spooled);
+  const counters = {
+    done: Number(st.done ?? 0),
+    successful: Number(st.successful ?? 0),
+    failed: Number(st.failed ?? 0),
+    embeddings: Number(st.embeddings ?? 0),
+    hits: Number(st.hits ?? 0),
+    deleted: Number(st.deleted ?? 0),
+  };
+  const id = { model: d.embeddings.model, dimensions: d.embeddings.dimensions };
+  const windowRows = o.windowRows ?? 5_000;
+  const batchSize = o.batchSize ?? 500;
+  const writeConcurrency = Math.max(1, o.writeConcurrency ?? 2);
+  const embedChunk = Math.max(1, o.embedChunk ?? 512);
+  const progress = createProgress({ label: `backfill ${part.label}`, total, unit: 'drugs', log: d.log });
+  const statusKey = d.keys.serviceStatus('backfill');
+  const doneAtStart = counters.done;
+  const summary = (completed: boolean): BackfillSummary => {
+    const secs = (Date.now() - t0) / 1000;
+    return {
+      total_processed: counters.done,
+      successful: counters.successful,
+      failed: counters.failed,
+      duration_seconds: Math.round(secs * 10) / 10,
+      drugs_per_second: Math.round((counters.done - doneAtStart) / Math.max(secs, 0.001)),
+      completed,
+      embeddings_requested: counters.embeddings,
+      embedding_cache_hits: counters.hits,
+      snapshot_position: `${position.file}:${position.pos}`,
+      deleted_stale: counters.deleted,
+      part: `${part.index}/${part.count}`,
+      resumed,
+      dry_run: !!o.dryRun,
+      snapshot_method: st.method ?? 'binlog-snapshot',
+      eligible_in_snapshot: total,
+      snapshot_seconds: Number(st.snapshot_seconds ?? 0),
+    };
+  };
+  // Rows listed as failed by an earlier run leave the list when they are written now.
+  const clearFailures = !o.dryRun && (await d.redis.hlen(d.keys.backfillFailures)) > 0;
+
+  // Distinct texts of a window, cache first, in chunks (each chunk's new vectors are cached when it returns,
+  // so a kill loses at most the chunks in flight). Never rejects: the error is returned.
+  const embedWindow = (win: SpoolLine[]): Promise<Embedded> =>
+    (async (): Promise<Embedded> => {
+      const distinct = [...new Set(win.map(embeddingText))];
+      const vectors = new Map<string, number[]>();
+      const failures: EmbeddingResult['failures'] = new Map();
+      const stats = { texts: 0, cacheHits: 0, requests: 0, throttled: 0, retries: 0, failed: 0 };
+      for (let i = 0; i < distinct.length; i += embedChunk) {
+        const r = await d.embeddings.embedTexts(distinct.slice(i, i + embedChunk));
+        for (const [t, v] of r.vectors) vectors.set(t, v);
+        for (const [t, e] of r.failures) failures.set(t, e);
+        for (const k of Object.keys(stats) as (keyof typeof stats)[]) stats[k] += r.stats[k];
+      }
+      return { ok: true, r: { vectors, failures, stats } };
+    })().catch((error: unknown): Embedded => ({ ok: false, error }));
+
+  const writeWindow = async (win: SpoolLine[], emb: EmbeddingResult): Promise<void> => {
+    const failures: Record<string, string> = {};
+    const batches: StoreOp[][] = [];
+    let ops: StoreOp[] = [];
+    for (const f of win) {
+      const text = embeddingText(f);
+      const vector = emb.vectors.get(text);
+      if (!vector) {
+        const err = emb.failures.get(text);
+        failures[f.ndc] = JSON.stringify({
+          pos: P,
+          reason: err ? errorMessage(err) : 'no vector',
+          code: err?.code,
+          fields: f,
+        });
+        continue;
+      }
+      ops.push({
+        kind: 'upsert',
+        ndc: f.ndc,
+        pos: P,
+        fields: f,
+        contentHash: contentHash(f, id),
+        textHash: textHash(text, id),
+        embedding: vector,
+      });
+      if (ops.length >= batchSize) {
+        batches.push(ops);
+        ops = [];
+      }
+    }
+    if (ops.length) batches.push(ops);
+    let next = 0;
+    const written: string[] = [];
+    await Promise.all(
+      Array.from({ length: Math.min(writeConcurrency, batches.length) }, async () => {
+        for (let b = next++; b < batches.length; b = next++) {
+          const results = await d.store.apply(batches[b] as StoreOp[]);
+          // 'stale' = a newer change is already there (live streaming): the row is in Redis, also a success
+          counters.successful += results.length;
+          if (clearFailures) for (const r of results) written.push(r.ndc);
+        }
+      }),
+    );
+    if (clearFailures && written.length) await d.redis.hdel(d.keys.backfillFailures, ...written);
+    const nFailed = Object.keys(failures).length;
+    if (nFailed) {
+      counters.failed += nFailed;
+      await d.redis.hset(d.keys.backfillFailures, failures);
+      d.log.error('rows failed to embed; listed for `backfill --retry-failed`', {
+        count: nFailed,
+        example_ndc: Object.keys(failures)[0],
+        reason: (JSON.parse(Object.values(failures)[0] as string) as { reason: string }).reason,
+      });
+    }
+    counters.embeddings += emb.stats.texts - emb.stats.cacheHits; // texts sent to the embedder (retries not counted)
+    counters.hits += emb.stats.cacheHits;
+  };
+
+  // Phase 2: load the spool, window by window; the next window is embedded while this one is written.
+  const windows = spoolWindows(st.spool as string, counters.done, windowRows)[Symbol.asyncIterator]();
+  const nextWindow = async () => {
+    const r = await windows.next();
+    return r.done ? undefined : r.value;
+  };
+  const lookahead = o.lookahead ?? true;
+  let cur = await nextWindow();
+  let curEmb = cur && !o.dryRun ? embedWindow(cur) : undefined;
+  while (cur) {
+    let nxt: SpoolLine[] | undefined;
+    let nxtEmb: Promise<Embedded> | undefined;
+    if (!o.dryRun) {
+      const e = (await curEmb) as Embedded;
+      if (!e.ok) throw e.error;
+      // This window's new vectors are cached now: the next window's embedding starts (texts shared with this
+      // window are cache hits, never embedded twice) and runs while this window is written.
+      nxt = await nextWindow();
+      nxtEmb = nxt && lookahead ? embedWindow(nxt) : undefined;
+      try {
+        await writeWindow(cur, e.r);
+      } catch (err) {
+        await nxtEmb; // settle the prefetch before failing (it never rejects; what it embedded is cached)
+        throw err;
+      }
+    } else nxt = await nextWindow();
+    counters.done += cur.length;
+    if (!o.dryRun) {
+      await d.redis.hset(runKey, {
+        done: counters.done,
+        successful: counters.successful,
+        failed: counters.failed,
+        embeddings: counters.embeddings,
+        hits: counters.hits,
+      });
+      const s = summary(false);
+      await d.redis.hset(statusKey, {
+        updated_at: new Date().toISOString(),
+        part: s.part,
+        done: counters.done,
+        total,
+        failed: counters.failed,
+        snapshot: s.snapshot_position,
+      });
+      o.onProgress?.(s);
+    }
+    const lookups = counters.hits + counters.embeddings;
+    const secs = Math.max(0.001, (Date.now() - t0) / 1000);
+    progress.update(counters.done, {
+      'emb/s': Math.round(counters.embeddings / secs),
+      'cache hit': `${lookups ? Math.round((counters.hits / lookups) * 100) : 0}%`,
+    });
+    if (nxt && !o.dryRun && !nxtEmb) nxtEmb = embedWindow(nxt);
+    cur = nxt;
+    curEmb = nxtEmb;
+  }
+  progress.stop();
+
+  // Phase 3: remove documents of this range that the snapshot does not have (never for a capped run).
+  const capped = st.capped === '1';
+  if (!o.dryRun && !capped && st.cleaned !== '1') {
+    counters.deleted = await cleanUp(d, part, st.spool as string, P);
+    await d.redis.hset(runKey, { deleted: counters.deleted, cleaned: '1' });
+  }
+  const completed = !o.dryRun && !capped && counters.failed === 0 && counters.done === total;
+  const s = summary(completed);
+  if (!o.dryRun) {
+    if (counters.failed > 0) await writeFailureReport(d, part, o.spoolDir);
+    await d.redis.hset(statusKey, {
+      updated_at: new Date().toISOString(),
+      completed: String(completed),
+      last_summary: JSON.stringify(s),
+    });
+  }
+  d.log.info('backfill finished', { ...s });
+  return s;
+}
+
+function inPart(ndc: string, part: Pick<Part, 'after' | 'upTo'>): boolean {
+  return ndc > part.after && (part.upTo === undefined || ndc <= part.upTo);
+}
+
+/** The failure list of this part as a JSON file beside the spool (the Redis hash is what --retry-failed reads). */
+async function writeFailureReport(d: BackfillDeps, part: Part, spoolDir: string): Promise<void> {
+  const all = await d.redis.hgetall(d.keys.backfillFailures);
+  const rows = Object.entries(all)
+    .filter(([ndc]) => inPart(ndc, part))
+    .map(([ndc, v]) => {
+      const e = JSON.parse(v) as { reason: string; code?: string; pos: string; fields: DrugFields };
+      return { ndc, reason: e.reason, code: e.code, pos: e.pos, drug_name: e.fields.drug_name };
+    });
+  const dir = path.join(spoolDir, d.keys.state('').replace(/[^A-Za-z0-9_.-]+/g, '_') || 'default');
+  const file = path.join(dir, `failures-${part.label}.json`);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(file, JSON.stringify({ part: part.label, count: rows.length, rows }, null, 2));
+  d.log.error('failure report written; fix the cause, then run `drugsync backfill --retry-failed`', {
+    file,
+    count: rows.length,
+    failures_key: d.keys.backfillFailures,
+  });
+}
+
+async function cleanUp(d: BackfillDeps, part: Part, spool: string, P: SourcePosition): Promise<number> {
+  const keep = new Set<string>();
+  for await (const win of spoolWindows(spool, 0, 10_000)) for (const f of win) keep.add(f.ndc);
+  let deleted = 0;
+  let cursor = '0';
+  do {
+    const [next, found] = await d.redis.scan(cursor, 'MATCH', `${d.keys.docPrefix}*`, 'COUNT', 2000);
+    cursor = next;
+    const ops: StoreOp[] = [];
+    for (const k of found) {
+      const ndc = k.slice(d.keys.docPrefix.length);
+      if (!inPart(ndc, part) || keep.has(ndc)) continue;
+      ops.push({ kind: 'delete', ndc, pos: P });
+    }
+    for (const r of await d.store.apply(ops)) if (r.outcome === 'deleted') deleted++;
+  } while (cursor !== '0');
+  if (deleted)
+    d.log.info('removed documents no longer eligible in the snapshot', { part: part.label, deleted });
+  return deleted;
+}
+
+export interface RetrySummary {
+  retried: number;
+  succeeded: number;
+  failed: number;
+  /** entries still listed after this retry (all parts) */
+  remaining: number;
+  embeddings_requested: number;
+  completed: boolean;
+}
+
+/** `--retry-failed`: rows listed as failed are embedded and written again at their recorded position. */
+export async function retryFailed(d: BackfillDeps): Promise<RetrySummary> {
+  const all = await d.redis.hgetall(d.keys.backfillFailures);
+  const entries = Object.entries(all).map(([ndc, v]) => ({
+    ndc,
+    ...(JSON.parse(v) as { pos: SourcePosition; fields: DrugFields }),
+  }));
+  const id = { model: d.embeddings.model, dimensions: d.embeddings.dimensions };
+  const emb = await d.embeddings.embedTexts(entries.map((e) => embeddingText(e.fields)));
+  const ops: StoreOp[] = [];
+  const stillFailing: Record<string, string> = {};
+  for (const e of entries) {
+    const text = embeddingText(e.fields);
+    const v = emb.vectors.get(text);
+    if (!v) {
+      const err = emb.failures.get(text);
+      stillFailing[e.ndc] = JSON.stringify({
+        pos: e.pos,
+        reason: err ? errorMessage(err) : 'no vector',
+        code: err?.code,
+        fields: e.fields,
+      });
+      continue;
+    }
+    ops.push({
+      kind: 'upsert',
+      ndc: e.ndc,
+      pos: e.pos,
+      fields: e.fields,
+      contentHash: contentHash(e.fields, id),
+      textHash: textHash(text, id),
+      embedding: v,
+    });
+  }
+  let succeeded = 0;
+  const done: string[] = [];
+  for (let i = 0; i < ops.length; i += 500) {
+    const results = await d.store.apply(ops.slice(i, i + 500));
+    if (results.length) await d.redis.hdel(d.keys.backfillFailures, ...results.map((r) => r.ndc));
+    for (const r of results) done.push(r.ndc);
+    succeeded += results.length;
+  }
+  // The runs that listed these rows no longer count them as failed (their `completed` follows).
+  const runPrefix = d.keys.backfillRun('');
+  let cursor = '0';
+  do {
+    const [next, found] = await d.redis.scan(cursor, 'MATCH', `${runPrefix}*`, 'COUNT', 1000);
+    cursor = next;
+    for (const key of found) {
+      const [after, upTo] = await d.redis.hmget(key, 'after', 'up_to');
+      const part = { after: after ?? '', upTo: upTo ? upTo : undefined };
+      const fixed = done.filter((ndc) => inPart(ndc, part)).length;
+      if (fixed) {
+        const left = await d.redis.hincrby(key, 'failed', -fixed);
+        if (left < 0) await d.redis.hset(key, 'failed', 0);
+      }
+    }
+  } while (cursor !== '0');
+  if (Object.keys(stillFailing).length) {
+    await d.redis.hset(d.keys.backfillFailures, stillFailing);
+    d.log.error('rows still fail to embed', {
+      count: Object.keys(stillFailing).length,
+      example_ndc: Object.keys(stillFailing)[0],
+    });
+  }
+  const remaining = await d.redis.hlen(d.keys.backfillFailures);
+  return {
+    retried: entries.length,
+    succeeded,
+    failed: entries.length - succeeded,
+    remaining,
+    embeddings_requested: emb.stats.texts - emb.stats.cacheHits,
+    completed: remaining === 0,
+  };
+}

@@ -1,0 +1,104 @@
+/**
+ * The backfill's dependencies built from configuration: used by `drugsync backfill`, the benchmark and the
+ * later one-command job. `openBackfillRuntime(env)` decodes the configuration once (every problem at once),
+ * connects MySQL and Redis, and returns `runBackfill` / `retryFailed` bound to them plus `close()`.
+ */
+import path from 'node:path';
+import { z } from 'zod';
+import { createMysqlPool, resolveMysqlCredentials } from '../core/clients/mysql.ts';
+import { createRedis, waitForRedis } from '../core/clients/redis.ts';
+import {
+  configFields,
+  decodeConfig,
+  embeddingShape,
+  generalShape,
+  mysqlShape,
+  redisShape,
+} from '../core/config.ts';
+import type { Decoded, Env } from '../core/config.ts';
+import { createEmbeddingService } from '../core/embedding/service.ts';
+import { makeKeys } from '../core/keys.ts';
+import { createLogger } from '../core/log.ts';
+import type { Logger } from '../core/log.ts';
+import { STATE_DIR } from '../core/paths.ts';
+import { createRedisDrugStore } from '../core/redis/store.ts';
+import { retryFailed, runBackfill } from './backfill.ts';
+import type { BackfillDeps, BackfillOptions, BackfillSummary, RetrySummary } from './backfill.ts';
+
+export const backfillShape = {
+  ...mysqlShape,
+  ...redisShape,
+  ...embeddingShape,
+  ...generalShape,
+  AWS_REGION: configFields.str('us-east-1'),
+  /** local directory of the spool files (one sub-directory per part) */
+  BACKFILL_SPOOL_DIR: configFields.str(path.join(STATE_DIR, 'backfill')),
+  /** spool rows per window: a window's distinct texts are embedded together, its state saved after it */
+  BACKFILL_WINDOW_ROWS: configFields.int(5_000, 1, 1_000_000),
+  /** Redis pipelines (BATCH_SIZE documents each) in flight at once */
+  BACKFILL_WRITE_CONCURRENCY: configFields.int(2, 1, 64),
+  /** how the snapshot's binlog position is read: auto (MariaDB: binlog-snapshot, MySQL: table-lock) */
+  BACKFILL_SNAPSHOT_METHOD: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v === '' ? 'auto' : v))
+    .pipe(z.enum(['auto', 'binlog-snapshot', 'table-lock'])),
+};
+
+export type BackfillConfig = Decoded<typeof backfillShape>;
+
+export interface BackfillRuntime {
+  config: BackfillConfig;
+  deps: BackfillDeps;
+  /** runs the backfill with the configured settings; `over` adds the command-line options */
+  run(over?: Partial<BackfillOptions>): Promise<BackfillSummary>;
+  retryFailed(): Promise<RetrySummary>;
+  close(): Promise<void>;
+}
+
+/** Options of runBackfill as the configuration sets them. */
+export function backfillOptions(cfg: BackfillConfig): BackfillOptions {
+  return {
+    maxDrugs: cfg.MAX_DRUGS,
+    windowRows: cfg.BACKFILL_WINDOW_ROWS,
+    batchSize: cfg.BATCH_SIZE,
+    writeConcurrency: cfg.BACKFILL_WRITE_CONCURRENCY,
+    snapshotMethod: cfg.BACKFILL_SNAPSHOT_METHOD,
+    spoolDir: cfg.BACKFILL_SPOOL_DIR,
+    schema: cfg.DB_NAME,
+    table: cfg.DB_TABLE,
+  };
+}
+
+export async function openBackfillRuntime(env?: Env, log?: Logger): Promise<BackfillRuntime> {
+  const config = env ? decodeConfig(backfillShape, env) : decodeConfig(backfillShape);
+  const logger = log ?? createLogger({ service: 'backfill' });
+  const mysql = createMysqlPool(config, await resolveMysqlCredentials(config, config.AWS_REGION));
+  const redis = createRedis(config);
+  try {
+    await waitForRedis(redis);
+  } catch (e) {
+    await mysql.end();
+    redis.disconnect();
+    throw e;
+  }
+  const keys = makeKeys(config);
+  const deps: BackfillDeps = {
+    mysql,
+    redis,
+    keys,
+    log: logger,
+    store: createRedisDrugStore(redis, keys, config),
+    embeddings: createEmbeddingService(config, redis, keys, { logger }),
+  };
+  return {
+    config,
+    deps,
+    run: (over = {}) => runBackfill(deps, { ...backfillOptions(config), ...over }),
+    retryFailed: () => retryFailed(deps),
+    close: async () => {
+      await mysql.end();
+      redis.disconnect();
+    },
+  };
+}

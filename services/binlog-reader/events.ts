@@ -1,0 +1,129 @@
+/**
+ * Binlog rows and statements → change events (services/core/events.ts, format v1) → Kinesis records.
+ */
+import { DrugsyncError } from '../core/errors.ts';
+import { EVENT_VERSION, encodeChangeEvent } from '../core/events.ts';
+import type { ChangeEvent, RowChangeEvent, TableEvent } from '../core/events.ts';
+import { sourcePosition } from '../core/position.ts';
+import type { Rndc14Row, RowValue } from '../core/rndc14.ts';
+import type { OutRecord } from './publisher.ts';
+import type { EventPlace, Row, RowsEvent } from './source.ts';
+
+export interface TxInfo {
+  /** GTID where there is one, else `file:offset` of the transaction's first event (stable across re-reads). */
+  txid: string;
+  gtid: string | null;
+  ts: number;
+}
+
+export const TABLE_EVENT_PARTITION_KEY = '#table';
+
+/** A binlog value as the event format carries it: strings, numbers, null. */
+export function normalizeValue(v: unknown, column: string): RowValue {
+  if (v === null || v === undefined) return null;
+  if (typeof v === 'string' || typeof v === 'number') return v;
+  if (typeof v === 'bigint') return v.toString();
+  if (Buffer.isBuffer(v)) return v.toString('utf8');
+  if (typeof v === 'boolean') return v ? 1 : 0;
+  if (v instanceof Date) {
+    throw new DrugsyncError('BINLOG_DECODE_FAILED', `column ${column} decoded as a Date, not a string`, {
+      context: { column },
+      remedy: 'the binlog source must run with dateStrings: true',
+    });
+  }
+  return JSON.stringify(v);
+}
+
+export function normalizeRow(row: Row): Rndc14Row {
+  const out: Rndc14Row = {};
+  for (const [k, v] of Object.entries(row)) out[k] = normalizeValue(v, k);
+  return out;
+}
+
+function ndcOf(row: Rndc14Row, e: RowsEvent, index: number, keyColumn: string): string {
+  const v = row[keyColumn];
+  if (v === null || v === undefined || v === '') {
+    throw new DrugsyncError(
+      'BINLOG_DECODE_FAILED',
+      `row ${index} of a ${e.op} event on ${e.schema}.${e.table} has no ${keyColumn}`,
+      {
+        context: { file: e.file, pos: e.pos, row: index, columns: Object.keys(row).slice(0, 10) },
+        remedy: `the table must keep its primary key column ${keyColumn}; check the latest ALTER TABLE`,
+      },
+    );
+  }
+  return String(v);
+}
+
+/** One event per changed row; an UPDATE that changes the NDC becomes a delete (old) + insert (new). */
+export function rowChangeEvents(e: RowsEvent, tx: TxInfo, keyColumn = 'NDC'): RowChangeEvent[] {
+  const out: RowChangeEvent[] = [];
+  e.rows.forEach((raw, i) => {
+    const common = {
+      v: EVENT_VERSION,
+      schema: e.schema,
+      table: e.table,
+      pos: sourcePosition(e.file, e.pos, i),
+      binlog: { file: e.file, pos: e.pos, row: i, next: e.next },
+      gtid: tx.gtid,
+      ts: tx.ts,
+      txid: tx.txid,
+    };
+    if (e.op === 'update') {
+      const pair = raw as { before: Row; after: Row };
+      const before = normalizeRow(pair.before);
+      const after = normalizeRow(pair.after);
+      const from = ndcOf(before, e, i, keyColumn);
+      const to = ndcOf(after, e, i, keyColumn);
+      if (from === to) {
+        out.push({ ...common, type: 'update', ndc: to, before, after });
+      } else {
+        const ndc_change = { from, to };
+        out.push({ ...common, type: 'delete', ndc: from, before, after: null, ndc_change });
+        out.push({ ...common, type: 'insert', ndc: to, before: null, after, ndc_change });
+      }
+    } else if (e.op === 'insert') {
+      const after = normalizeRow(raw as Row);
+      out.push({ ...common, type: 'insert', ndc: ndcOf(after, e, i, keyColumn), before: null, after });
+    } else {
+      const before = normalizeRow(raw as Row);
+      out.push({ ...common, type: 'delete', ndc: ndcOf(before, e, i, keyColumn), before, after: null });
+    }
+  });
+  return out;
+}
+
+export function tableEvent(
+  type: 'truncate' | 'resync',
+  e: EventPlace & { query: string },
+  schema: string,
+  table: string,
+): TableEvent {
+  return {
+    v: EVENT_VERSION,
+    type,
+    schema,
+    table,
+    pos: sourcePosition(e.file, e.pos, 0),
+    binlog: { file: e.file, pos: e.pos, row: 0, next: e.next },
+    gtid: e.gtid,
+    ts: e.ts,
+    txid: e.gtid ?? `${e.file}:${e.pos}`,
+    statement: e.query.slice(0, 500),
+  };
+}
+
+export function rowRecord(ev: RowChangeEvent): OutRecord {
+  return { data: encodeChangeEvent(ev), partitionKey: ev.ndc, ndc: ev.ndc };
+}
+
+/** A table event goes to every open shard (ExplicitHashKey = the shard's StartingHashKey). */
+export function tableRecords(ev: TableEvent, shardHashKeys: string[]): OutRecord[] {
+  const data = encodeChangeEvent(ev as ChangeEvent);
+  return shardHashKeys.map((k) => ({
+    data,
+    partitionKey: TABLE_EVENT_PARTITION_KEY,
+    explicitHashKey: k,
+    ndc: null,
+  }));
+}

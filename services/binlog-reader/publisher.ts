@@ -1,0 +1,394 @@
+/**
+ * Kinesis publishing for the binlog reader.
+ *
+ * - Records wait in one FIFO queue, bounded in records and bytes; the reader pauses the binlog socket while
+ *   `full` and resumes below half (backpressure instead of unbounded buffering).
+ * - Up to `concurrency` PutRecords calls in flight, ≤ 500 records and ≤ 5 MiB each, whose batches never
+ *   share a partition key; table events (one record per shard) are sent alone with nothing else in flight.
+ *   A partially failed call is retried before anything newer of its keys is sent, with the failed records AND every later record of the same partition
+ *   key from that call (Kinesis may have accepted a later record of a key whose earlier one failed; sending
+ *   both again restores "the last record of a key is its newest"), so a later event for an NDC never ends
+ *   up behind an earlier one.
+ * - Every record has a sequence number; `ackedSeq` is the highest number up to which every record was
+ *   acknowledged. The reader advances its checkpoint from it.
+ * - A record over 1 MiB is refused with KINESIS_RECORD_TOO_LARGE naming the NDC (the reader stops: a change
+ *   is never dropped). Kinesis failing for longer than `maxOutageMs` fails the publisher (the reader
+ *   restarts from its checkpoint with backoff).
+ */
+import { ListShardsCommand, PutRecordsCommand } from '@aws-sdk/client-kinesis';
+import type { KinesisClient, PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
+import { DrugsyncError, wrapError } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
+
+export const MAX_RECORD_BYTES = 1024 * 1024;
+export const MAX_BATCH_RECORDS = 500;
+export const MAX_BATCH_BYTES = 5 * 1024 * 1024;
+
+export interface OutRecord {
+  data: Buffer;
+  partitionKey: string;
+  explicitHashKey?: string;
+  /** For messages: the NDC (row events) or null (table events). */
+  ndc: string | null;
+}
+
+export interface PutResult {
+  /** indexes (into the request) of the records Kinesis refused, with its error code */
+  failed: { index: number; code: string; message: string }[];
+}
+
+/** The subset of Kinesis the publisher needs. */
+export interface KinesisSink {
+  putRecords(records: OutRecord[]): Promise<PutResult>;
+  /** StartingHashKey of every open shard (a table event is sent to each). */
+  openShardHashKeys(): Promise<string[]>;
+}
+
+export function createKinesisSink(kinesis: KinesisClient, stream: string): KinesisSink {
+  return {
+    async putRecords(records) {
+      const Records: PutRecordsRequestEntry[] = records.map((r) => ({
+        Data: r.data,
+        PartitionKey: r.partitionKey,
+        ...(r.explicitHashKey ? { ExplicitHashKey: r.explicitHashKey } : {}),
+      }));
+      const out = await kinesis.send(new PutRecordsCommand({ StreamName: stream, Records }));
+      const failed: PutResult['failed'] = [];
+      if ((out.FailedRecordCount ?? 0) > 0) {
+        (out.Records ?? []).forEach((r, index) => {
+          if (r.ErrorCode) failed.push({ index, code: r.ErrorCode, message: r.ErrorMessage ?? '' });
+        });
+      }
+      return { failed };
+    },
+    async openShardHashKeys() {
+      const keys: string[] = [];
+      let token: string | undefined;
+      do {
+        const out = await kinesis.send(
+          new ListShardsCommand(token ? { NextToken: token } : { StreamName: stream }),
+        );
+        for (const s of out.Shards ?? []) {
+          if (!s.SequenceNumberRange?.EndingSequenceNumber && s.HashKeyRange?.StartingHashKey) {
+            keys.push(s.HashKeyRange.StartingHashKey);
+          }
+        }
+        token = out.NextToken;
+      } while (token);
+      return keys;
+    },
+  };
+}
+
+export interface PublisherOptions {
+  maxQueueRecords: number;
+  maxQueueBytes: number;
+  /** Kinesis may fail for this long before the publisher gives up (the reader then restarts). */
+  maxOutageMs: number;
+  /** PutRecords calls in flight at once (their batches never share a partition key). */
+  concurrency: number;
+  log: Logger;
+  stream: string;
+}
+
+export interface PublisherStats {
+  records: number;
+  batches: number;
+  retriedRecords: number;
+  failedCalls: number;
+  lastPutMs: number;
+  putMsTotal: number;
+}
+
+interface Queued extends OutRecord {
+  seq: number;
+  bytes: number;
+}
+
+export class Publisher {
+  private queue: Queued[] = [];
+  private queuedBytes = 0;
+  private seq = 0;
+  private acked = 0;
+  private sent = 0;
+  private sentBytes = 0;
+  private inflight: { batch: Queued[]; keys: Set<string>; barrier: boolean; done: boolean }[] = [];
+  private closed = false;
+  private waiters = new Set<() => boolean>();
+  private failure: DrugsyncError | null = null;
+  private failListeners: ((e: DrugsyncError) => void)[] = [];
+  readonly stats: PublisherStats = {
+    records: 0,
+    batches: 0,
+    retriedRecords: 0,
+    failedCalls: 0,
+    lastPutMs: 0,
+    putMsTotal: 0,
+  };
+  /** Called after every acknowledged batch. */
+  onAck: () => void = () => {};
+
+  constructor(
+    private readonly sink: KinesisSink,
+    private readonly opts: PublisherOptions,
+  ) {}
+
+  get enqueuedSeq(): number {
+    return this.seq;
+  }
+  get ackedSeq(): number {
+    return this.acked;
+  }
+  get queuedRecords(): number {
+    return this.queue.length;
+  }
+  get bytes(): number {
+    return this.queuedBytes;
+  }
+  get full(): boolean {
+    return this.queue.length >= this.opts.maxQueueRecords || this.queuedBytes >= this.opts.maxQueueBytes;
+  }
+  /** Below half of both bounds: time to resume reading. */
+  get drained(): boolean {
+    return (
+      this.queue.length <= this.opts.maxQueueRecords / 2 && this.queuedBytes <= this.opts.maxQueueBytes / 2
+    );
+  }
+  get idle(): boolean {
+    return this.acked === this.seq;
+  }
+
+  onFailure(fn: (e: DrugsyncError) => void): void {
+    this.failListeners.push(fn);
+    if (this.failure) fn(this.failure);
+  }
+
+  /** Queues records; returns the sequence number of the last one. Throws KINESIS_RECORD_TOO_LARGE. */
+  enqueue(records: OutRecord[]): number {
+    if (this.failure) throw this.failure;
+    for (const r of records) {
+      const bytes = r.data.length + Buffer.byteLength(r.partitionKey);
+      if (bytes > MAX_RECORD_BYTES) {
+        throw new DrugsyncError(
+          'KINESIS_RECORD_TOO_LARGE',
+          `change event for NDC ${r.ndc ?? '(table event)'} is ${bytes} bytes, over the Kinesis record limit of ${MAX_RECORD_BYTES}`,
+          {
+            context: { ndc: r.ndc ?? undefined, bytes, stream: this.opts.stream },
+            remedy:
+              'the row image is larger than Kinesis accepts: shrink the oversized column values in MySQL; ' +
+              'the reader stops here (it never skips a change) and resumes from its checkpoint once fixed',
+          },
+        );
+      }
+      this.seq += 1;
+      this.queue.push({ ...r, seq: this.seq, bytes });
+      this.queuedBytes += bytes;
+    }
+    this.pump();
+    return this.seq;
+  }
+
+  /** Resolves once every queued record is acknowledged (true), or false on failure, close or timeout. */
+  async waitIdle(timeoutMs: number): Promise<boolean> {
+    if (this.idle) return true;
+    return new Promise<boolean>((resolve) => {
+      const w = (): boolean => {
+        if (!this.idle && !this.failure && !this.closed) return false;
+        clearTimeout(t);
+        resolve(this.idle);
+        return true;
+      };
+      const t = setTimeout(() => {
+        this.waiters.delete(w);
+        resolve(this.idle);
+      }, timeoutMs);
+      this.waiters.add(w);
+    });
+  }
+
+  /** Stops sending after the call in flight; queued records are dropped (the checkpoint covers them). */
+  close(): void {
+    this.closed = true;
+    this.notify();
+  }
+
+  private notify(): void {
+    for (const w of [...this.waiters]) if (w()) this.waiters.delete(w);
+  }
+
+  private fail(e: DrugsyncError): void {
+    if (this.failure) return;
+    this.failure = e;
+    for (const fn of this.failListeners) fn(e);
+    this.notify();
+  }
+
+  /**
+   * The next batch from the records not yet sent: <= 500 records, <= 5 MiB, and no partition key that a
+   * batch in flight also carries (two calls in flight never hold records of the same NDC, so a retry can
+   * never let a later record of a key overtake an earlier one).
+   */
+  private takeBatch(): Queued[] {
+    // Table events (ExplicitHashKey, one per shard) travel alone, with nothing else in flight: rows
+    // before them are acknowledged first and rows after them are sent after, on every shard.
+    if (this.inflight.some((f) => f.barrier)) return [];
+    const first = this.queue[this.sent];
+    if (!first) return [];
+    if (first.explicitHashKey !== undefined) {
+      if (this.inflight.length > 0) return [];
+      const batch: Queued[] = [];
+      for (let i = this.sent; i < this.queue.length && batch.length < MAX_BATCH_RECORDS; i++) {
+        const r = this.queue[i] as Queued;
+        if (r.explicitHashKey === undefined) break;
+        batch.push(r);
+      }
+      return batch;
+    }
+    // With a call in flight, only a full batch goes out (no trickle of tiny calls); idle, anything goes.
+    if (
+      this.inflight.length > 0 &&
+      this.queue.length - this.sent < MAX_BATCH_RECORDS &&
+      this.queuedBytes - this.sentBytes < MAX_BATCH_BYTES
+    )
+      return [];
+    const busy = new Set<string>();
+    for (const f of this.inflight) for (const k of f.keys) busy.add(k);
+    const batch: Queued[] = [];
+    let bytes = 0;
+    for (let i = this.sent; i < this.queue.length; i++) {
+      const r = this.queue[i] as Queued;
+      if (r.explicitHashKey !== undefined) break;
+      if (batch.length >= MAX_BATCH_RECORDS || bytes + r.bytes > MAX_BATCH_BYTES) break;
+      if (busy.size && busy.has(r.partitionKey)) break;
+      batch.push(r);
+      bytes += r.bytes;
+    }
+    return batch;
+  }
+
+  private pump(): void {
+    while (
+      !this.closed &&
+      !this.failure &&
+      this.inflight.length < this.opts.concurrency &&
+      this.sent < this.queue.length
+    ) {
+      const batch = this.takeBatch();
+      if (batch.length === 0) return;
+      this.sent += batch.length;
+      for (const r of batch) this.sentBytes += r.bytes;
+      const flight = {
+        batch,
+        keys: new Set(batch.map((r) => r.explicitHashKey ?? r.partitionKey)),
+        barrier: batch.some((r) => r.explicitHashKey !== undefined),
+        done: false,
+      };
+      this.inflight.push(flight);
+      this.sendBatch(batch).then(
+        () => {
+          flight.done = true;
+          this.settle();
+        },
+        (e: unknown) => this.fail(kinesisFailure(e, 'PutRecords', this.opts.stream)),
+      );
+    }
+  }
+
+  /** Acknowledges completed batches in queue order, then sends more. */
+  private settle(): void {
+    if (this.closed || this.failure) return;
+    let advanced = false;
+    while (this.inflight[0]?.done) {
+      const { batch } = this.inflight.shift() as { batch: Queued[] };
+      this.queue.splice(0, batch.length);
+      this.sent -= batch.length;
+      for (const r of batch) {
+        this.queuedBytes -= r.bytes;
+        this.sentBytes -= r.bytes;
+      }
+      this.acked = (batch[batch.length - 1] as Queued).seq;
+      this.stats.records += batch.length;
+      this.stats.batches += 1;
+      advanced = true;
+    }
+    if (advanced) {
+      this.onAck();
+      this.notify();
+    }
+    this.pump();
+  }
+
+  private async sendBatch(batch: Queued[]): Promise<void> {
+    let pending = batch;
+    let attempt = 0;
+    let failingSince: number | null = null;
+    const log = this.opts.log;
+    while (pending.length > 0 && !this.closed && !this.failure) {
+      const t0 = performance.now();
+      let failedIdx: Set<number>;
+      let reason = '';
+      try {
+        const res = await this.sink.putRecords(pending);
+        failedIdx = new Set(res.failed.map((f) => f.index));
+        if (res.failed.length) {
+          const codes = [...new Set(res.failed.map((f) => f.code))].join(',');
+          reason = `${res.failed.length} of ${pending.length} records refused (${codes})`;
+        }
+      } catch (e) {
+        failedIdx = new Set(pending.map((_, i) => i));
+        reason = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+        this.stats.failedCalls += 1;
+      }
+      const ms = performance.now() - t0;
+      this.stats.lastPutMs = ms;
+      this.stats.putMsTotal += ms;
+      if (failedIdx.size === 0) return;
+      // retry the failed records and every later record of the same partition key, in order
+      const failedKeys = new Set<string>();
+      const retry: Queued[] = [];
+      pending.forEach((r, i) => {
+        const key = r.explicitHashKey ?? r.partitionKey;
+        if (failedIdx.has(i) || failedKeys.has(key)) {
+          failedKeys.add(key);
+          retry.push(r);
+        }
+      });
+      this.stats.retriedRecords += retry.length;
+      failingSince ??= Date.now();
+      if (Date.now() - failingSince > this.opts.maxOutageMs) {
+        this.fail(
+          new DrugsyncError(
+            'KINESIS_PUT_FAILED',
+            `Kinesis PutRecords kept failing for ${Math.round((Date.now() - failingSince) / 1000)} s: ${reason}`,
+            {
+              context: { stream: this.opts.stream, pending: retry.length },
+              retryable: true,
+              remedy:
+                'check the stream exists and is reachable (KINESIS_ENDPOINT / AWS credentials / throughput)',
+            },
+          ),
+        );
+        return;
+      }
+      const delay = Math.min(100 * 2 ** attempt, 5000) * (0.5 + Math.random() / 2);
+      attempt += 1;
+      (attempt === 1 || attempt % 10 === 0 ? log.warn : log.debug)('PutRecords failed, retrying', {
+        stream: this.opts.stream,
+        reason,
+        retry_records: retry.length,
+        attempt,
+        delay_ms: Math.round(delay),
+      });
+      await new Promise((r) => setTimeout(r, delay));
+      pending = retry;
+    }
+  }
+}
+
+export function kinesisFailure(e: unknown, what: string, stream: string): DrugsyncError {
+  return wrapError(e, 'KINESIS_PUT_FAILED', `Kinesis ${what} failed`, {
+    context: { stream },
+    retryable: true,
+    remedy: 'check the stream exists and is reachable (KINESIS_ENDPOINT / AWS credentials)',
+  });
+}

@@ -1,0 +1,154 @@
+import type { Command } from 'commander';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { decodeConfig, redisShape } from '../core/config.ts';
+import { createRedis, waitForRedis } from '../core/clients/redis.ts';
+import { DrugsyncError } from '../core/errors.ts';
+import { makeKeys } from '../core/keys.ts';
+import { createLogger } from '../core/log.ts';
+import type { Logger } from '../core/log.ts';
+import { PROJECT_ROOT } from '../core/paths.ts';
+import { stackUp } from '../stack/stack.ts';
+import { runSeed, seedShape } from '../seed/cli.ts';
+import { adminConnection } from '../seed/load.ts';
+import { startSimulator } from './simulate.ts';
+import type { Simulator } from './simulate.ts';
+import { assertPositiveRate, statusLine, supervise } from './stream.ts';
+
+async function streamUntilSignal(log: Logger, simulateRate: number): Promise<void> {
+  const redisCfg = decodeConfig(redisShape);
+  const redis = createRedis(redisCfg);
+  await waitForRedis(redis);
+  const keys = makeKeys(redisCfg);
+  const sup = supervise(
+    [
+      { name: 'binlog-reader', args: ['binlog-reader'] },
+      { name: 'embedder', args: ['embedder'] },
+    ],
+    log,
+  );
+  let sim: Simulator | null = null;
+  let simConn: Awaited<ReturnType<typeof adminConnection>> | null = null;
+  if (simulateRate > 0) {
+    const cfg = decodeConfig(seedShape);
+    simConn = await adminConnection(cfg);
+    sim = await startSimulator(simConn, {
+      rate: simulateRate,
+      schema: cfg.DB_NAME,
+      table: cfg.DB_TABLE,
+      log,
+    });
+    log.info('simulating changes', { per_second: simulateRate });
+  }
+  const tty = process.stderr.isTTY;
+  const prev: Record<string, number> = {};
+  let lastLog = 0;
+  const ticker = setInterval(() => {
+    void statusLine(redis, keys, prev).then(
+      (line) => {
+        const full = `${line}${sim ? ` | simulated ${sim.stats.changes}` : ''}${sup.procs.some((p) => p.restarts) ? ` | restarts ${sup.procs.map((p) => `${p.name} ${p.restarts}`).join(', ')}` : ''}`;
+        if (tty) process.stderr.write(`\r\x1b[2K${full.slice(0, (process.stderr.columns || 200) - 1)}`);
+        else if (Date.now() - lastLog > 10_000) {
+          lastLog = Date.now();
+          log.info('stream status', { status: full });
+        }
+      },
+      (e: unknown) => log.warn('status unavailable', { error: e instanceof Error ? e.message : String(e) }),
+    );
+  }, 1000);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+  if (tty) process.stderr.write('\n');
+  log.info('stopping: simulator, binlog reader, embedder');
+  clearInterval(ticker);
+  await sim?.stop();
+  await simConn?.end();
+  await sup.stop();
+  redis.disconnect();
+  log.info('stopped cleanly; `drugsync run` resumes from the checkpoints');
+}
+
+function runChild(args: string[]): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'drugsync.mjs'), ...args], {
+      stdio: 'inherit',
+    });
+    child.once('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+  });
+}
+
+export function registerRunCommands(program: Command): void {
+  program
+    .command('stream')
+    .description(
+      'run the binlog reader and the embedder (restarted if they die) with a live status line; Ctrl-C stops both',
+    )
+    .option(
+      '--simulate-changes <rate>',
+      'keep a realistic writer running at RATE changes/s',
+      assertPositiveRate,
+      0,
+    )
+    .action(async (o: { simulateChanges: number }) => {
+      await streamUntilSignal(createLogger({ service: 'stream' }), o.simulateChanges);
+    });
+
+  program
+    .command('run')
+    .description(
+      'the main job on the local stack: install what is missing, stack up, seed (when the table is empty),\n' +
+        'backfill (unless the stream already has a checkpoint), then stream. Running it again resumes.',
+    )
+    .option('--rows <n>', 'catalogue size to seed when the table is empty (full: 493573)', '50000')
+    .option(
+      '--simulate-changes <rate>',
+      'keep a realistic writer running at RATE changes/s',
+      assertPositiveRate,
+      0,
+    )
+    .action(async (o: { rows: string; simulateChanges: number }) => {
+      const log = createLogger({ service: 'run' });
+      const rows = Number(o.rows);
+      if (!Number.isInteger(rows) || rows < 1)
+        throw new DrugsyncError('CONFIG_INVALID', `--rows must be a whole number, got ${o.rows}`);
+      for (const r of await stackUp(log)) log.info(`${r.service} ${r.action}`, { port: r.port });
+      // Settings written by stack up are read from here on.
+      const cfg = decodeConfig(seedShape);
+      const conn = await adminConnection(cfg);
+      let count = 0;
+      try {
+        const [t] = await conn.query(
+          'SELECT COUNT(*) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?',
+          [cfg.DB_NAME, cfg.DB_TABLE],
+        );
+        if (Number((t as { n: number }[])[0]?.n) > 0) {
+          const [c] = await conn.query(`SELECT COUNT(*) AS n FROM \`${cfg.DB_NAME}\`.\`${cfg.DB_TABLE}\``);
+          count = Number((c as { n: number }[])[0]?.n);
+        }
+      } finally {
+        await conn.end();
+      }
+      if (count === 0) {
+        const s = await runSeed({ rows, seed: 42 });
+        log.info('seeded', { ...s });
+      } else log.info('table already has rows; not seeding', { rows: count });
+
+      const redisCfg = decodeConfig(redisShape);
+      const redis = createRedis(redisCfg);
+      const hasCheckpoint = (await redis.exists(makeKeys(redisCfg).readerCheckpoint)) === 1;
+      redis.disconnect();
+      if (hasCheckpoint) log.info('the binlog reader has a checkpoint: resuming the stream, no backfill');
+      else {
+        const code = await runChild(['backfill']);
+        if (code !== 0) {
+          throw new DrugsyncError('BACKFILL_INCOMPLETE', `the backfill exited with code ${code}`, {
+            remedy:
+              'read its summary above; `drugsync backfill --retry-failed` retries failed rows, then run again',
+          });
+        }
+      }
+      await streamUntilSignal(log, o.simulateChanges);
+    });
+}

@@ -1,0 +1,77 @@
+/**
+ * What the operator commands (verify, status, search, stream) share: configuration decoded once, clients,
+ * keys, store and embedding service.
+ */
+import {
+  decodeConfig,
+  embeddingShape,
+  generalShape,
+  kinesisShape,
+  mysqlShape,
+  redisShape,
+  configFields,
+} from '../core/config.ts';
+import type { Decoded } from '../core/config.ts';
+import { createMysqlPool, resolveMysqlCredentials } from '../core/clients/mysql.ts';
+import type { MysqlPool } from '../core/clients/mysql.ts';
+import { createRedis, waitForRedis } from '../core/clients/redis.ts';
+import type { RedisClient } from '../core/clients/redis.ts';
+import { createKinesis } from '../core/clients/kinesis.ts';
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import { makeKeys } from '../core/keys.ts';
+import type { Keys } from '../core/keys.ts';
+import { createLogger } from '../core/log.ts';
+import type { Logger } from '../core/log.ts';
+import { createRedisDrugStore } from '../core/redis/store.ts';
+import type { RedisDrugStore } from '../core/redis/store.ts';
+import { createEmbeddingService } from '../core/embedding/service.ts';
+import type { EmbeddingService } from '../core/embedding/types.ts';
+
+export const opsShape = {
+  ...mysqlShape,
+  ...redisShape,
+  ...kinesisShape,
+  ...embeddingShape,
+  ...generalShape,
+  /** `drugsync status` warns when less binlog retention than this is left for the reader's checkpoint. */
+  RETENTION_WARN_SECONDS: configFields.int(6 * 3600, 0),
+};
+
+export type OpsConfig = Decoded<typeof opsShape>;
+
+export interface OpsRuntime {
+  config: OpsConfig;
+  mysql: MysqlPool;
+  redis: RedisClient;
+  kinesis: KinesisClient;
+  keys: Keys;
+  store: RedisDrugStore;
+  embeddings: EmbeddingService;
+  log: Logger;
+  close(): Promise<void>;
+}
+
+export async function opsRuntime(service: string): Promise<OpsRuntime> {
+  const config = decodeConfig(opsShape);
+  const log = createLogger({ service });
+  const mysql = createMysqlPool(config, await resolveMysqlCredentials(config, config.AWS_REGION));
+  const redis = createRedis(config);
+  await waitForRedis(redis);
+  const kinesis = createKinesis(config);
+  const keys = makeKeys(config);
+  return {
+    config,
+    mysql,
+    redis,
+    kinesis,
+    keys,
+    store: createRedisDrugStore(redis, keys, config),
+    embeddings: createEmbeddingService(config, redis, keys, { logger: log }),
+    log,
+    async close() {
+      await mysql.end();
+      redis.disconnect();
+      kinesis.destroy();
+    },
+  };
+}

@@ -1,0 +1,280 @@
+/**
+ * `drugsync verify [--repair] [--json]`: proves Redis equals MySQL.
+ *
+ * 1. Opens a consistent snapshot of the source table (its binlog position P).
+ * 2. Scans every `drug:*` document (fields only, plus the vector's length) and its bookkeeping, keeping a
+ *    content hash per NDC (~150 bytes an NDC: ~75 MB for the full catalogue; the vectors are never loaded).
+ * 3. Streams the snapshot's rows by keyset pages and compares each eligible row's mapped content with the
+ *    document: missing, stale (fields differ, or the vector is not the current model's embedding of the
+ *    name), and, for documents left over, extra.
+ * Differences whose Redis side already reflects a change newer than P (a document or tombstone recorded at a
+ * later position) are changes in flight, reported apart and not counted as mismatches.
+ *
+ * `--repair` re-syncs exactly the differing NDCs through the position-checked store at P (so nothing newer
+ * is overwritten), embedding through the cache, then verifies again and reports that second result.
+ */
+import type { RedisClient } from '../core/clients/redis.ts';
+import type { MysqlPool } from '../core/clients/mysql.ts';
+import type { Keys } from '../core/keys.ts';
+import type { Logger } from '../core/log.ts';
+import { createProgress } from '../core/progress.ts';
+import { FIELD_ORDER, contentHash, embeddingText, mapRow, textHash } from '../core/mapping.ts';
+import type { DrugFields, EmbeddingIdentity } from '../core/mapping.ts';
+import { snapshotSourcePosition } from '../core/position.ts';
+import type { SourcePosition } from '../core/position.ts';
+import { openSnapshot } from '../core/snapshot.ts';
+import type { RedisDrugStore } from '../core/redis/store.ts';
+import type { EmbeddingService } from '../core/embedding/types.ts';
+import type { StoreOp } from '../core/store.ts';
+import { DrugsyncError } from '../core/errors.ts';
+
+export interface VerifyReport {
+  source_rows: number;
+  redis_docs: number;
+  missing: number;
+  extra: number;
+  stale: number;
+  in_flight: number;
+  ok: boolean;
+  snapshot_position: string;
+  examples: { missing: string[]; extra: string[]; stale: string[] };
+  seconds: number;
+}
+
+export interface VerifyDeps {
+  mysql: MysqlPool;
+  redis: RedisClient;
+  keys: Keys;
+  store: RedisDrugStore;
+  embeddings: EmbeddingService;
+  schema: string;
+  table: string;
+  log: Logger;
+}
+
+const FIELD_PATHS = FIELD_ORDER;
+
+interface RedisSide {
+  hash: string;
+  pos: string | null;
+}
+
+/** Content hash of a stored document as the mapping would compute it, or a marker when its vector is off. */
+function storedHash(
+  doc: Record<string, unknown[]>,
+  vectorLength: number,
+  meta: (string | null)[],
+  id: EmbeddingIdentity,
+): string {
+  const f = Object.fromEntries(FIELD_PATHS.map((k) => [k, doc[`$.${k}`]?.[0]])) as unknown as DrugFields;
+  const [, t] = meta;
+  // The vector must be the current model's embedding of the current name, of the right size.
+  if (vectorLength !== id.dimensions || t !== textHash(embeddingText(f), id)) return 'vector-mismatch';
+  return contentHash(f, id);
+}
+
+async function scanRedis(
+  d: VerifyDeps,
+  id: EmbeddingIdentity,
+  onProgress: (n: number) => void,
+): Promise<Map<string, RedisSide>> {
+  const out = new Map<string, RedisSide>();
+  let cursor = '0';
+  do {
+    const [next, found] = await d.redis.scan(cursor, 'MATCH', `${d.keys.docPrefix}*`, 'COUNT', 1000);
+    cursor = next;
+    if (!found.length) continue;
+    const pipe = d.redis.pipeline();
+    for (const k of found) {
+      pipe.call('JSON.GET', k, ...FIELD_PATHS.map((p) => `$.${p}`));
+      pipe.call('JSON.ARRLEN', k, '$.embedding');
+      pipe.hmget(d.keys.meta(k.slice(d.keys.docPrefix.length)), 'p', 't');
+    }
+    const replies = (await pipe.exec()) ?? [];
+    found.forEach((k, i) => {
+      const [e1, raw] = replies[i * 3] ?? [];
+      const [, len] = replies[i * 3 + 1] ?? [];
+      const [, meta] = replies[i * 3 + 2] ?? [];
+      const ndc = k.slice(d.keys.docPrefix.length);
+      if (e1 || typeof raw !== 'string') {
+        out.set(ndc, { hash: 'unreadable', pos: null });
+        return;
+      }
+      const m = (meta as (string | null)[]) ?? [null, null];
+      const vlen = Array.isArray(len) ? Number(len[0] ?? -1) : -1;
+      out.set(ndc, {
+        hash: storedHash(JSON.parse(raw) as Record<string, unknown[]>, vlen, m, id),
+        pos: m[0] ?? null,
+      });
+    });
+    onProgress(out.size);
+  } while (cursor !== '0');
+  return out;
+}
+
+export async function verifyOnce(
+  d: VerifyDeps,
+  opts: { repair: boolean },
+): Promise<{ report: VerifyReport; diff: Diff }> {
+  const t0 = Date.now();
+  const id = { model: d.embeddings.model, dimensions: d.embeddings.dimensions };
+  const snap = await openSnapshot(d.mysql);
+  const P: SourcePosition = snapshotSourcePosition(snap.position);
+  const diff: Diff = { missing: [], extra: [], stale: [], rows: new Map(), inFlight: 0, P };
+  let sourceRows = 0;
+  let redisDocs: number;
+  try {
+    const total = Number(
+      (await d.mysql.query<{ n: number }>(`SELECT COUNT(*) AS n FROM \`${d.schema}\`.\`${d.table}\``))[0]
+        ?.n ?? 0,
+    );
+    const scanProgress = createProgress({
+      label: 'verify: scan Redis',
+      total: total,
+      unit: 'docs',
+      log: d.log,
+    });
+    const redisSide = await scanRedis(d, id, (n) => scanProgress.update(n));
+    scanProgress.stop();
+    redisDocs = redisSide.size;
+    const progress = createProgress({ label: 'verify: compare with MySQL', total, unit: 'rows', log: d.log });
+    let seen = 0;
+    for await (const page of snap.rows({ schema: d.schema, table: d.table, pageSize: 5_000 })) {
+      for (const row of page) {
+        seen++;
+        const f = mapRow(row);
+        if (!f) continue;
+        sourceRows++;
+        const r = redisSide.get(f.ndc);
+        if (!r) {
+          diff.missing.push(f.ndc);
+          if (opts.repair) diff.rows.set(f.ndc, f);
+          continue;
+        }
+        redisSide.delete(f.ndc);
+        if (r.hash !== contentHash(f, id)) {
+          if (r.pos !== null && r.pos > P) diff.inFlight++;
+          else {
+            diff.stale.push(f.ndc);
+            if (opts.repair) diff.rows.set(f.ndc, f);
+          }
+        }
+      }
+      progress.update(seen, { missing: diff.missing.length, stale: diff.stale.length });
+    }
+    progress.stop();
+    for (const [ndc, r] of redisSide) {
+      if (r.pos !== null && r.pos > P) diff.inFlight++;
+      else diff.extra.push(ndc);
+    }
+  } finally {
+    await snap.close();
+  }
+  // A missing document whose tombstone is newer than the snapshot was deleted after it: in flight.
+  for (let i = 0; i < diff.missing.length; i += 1000) {
+    const metas = await d.store.getMeta(diff.missing.slice(i, i + 1000));
+    for (const [ndc, m] of metas) {
+      if (m && m.pos > P) {
+        diff.missing.splice(diff.missing.indexOf(ndc), 1);
+        diff.rows.delete(ndc);
+        diff.inFlight++;
+      }
+    }
+  }
+  const report: VerifyReport = {
+    source_rows: sourceRows,
+    redis_docs: redisDocs,
+    missing: diff.missing.length,
+    extra: diff.extra.length,
+    stale: diff.stale.length,
+    in_flight: diff.inFlight,
+    ok: diff.missing.length + diff.extra.length + diff.stale.length === 0,
+    snapshot_position: `${snap.position.file}:${snap.position.pos}`,
+    examples: {
+      missing: diff.missing.slice(0, 5),
+      extra: diff.extra.slice(0, 5),
+      stale: diff.stale.slice(0, 5),
+    },
+    seconds: Math.round((Date.now() - t0) / 100) / 10,
+  };
+  return { report, diff };
+}
+
+export interface Diff {
+  missing: string[];
+  extra: string[];
+  stale: string[];
+  /** mapped source rows of the missing and stale NDCs (repair only) */
+  rows: Map<string, DrugFields>;
+  inFlight: number;
+  P: SourcePosition;
+}
+
+export interface RepairResult {
+  written: number;
+  deleted: number;
+  refused: number;
+  failed: number;
+}
+
+/** Re-syncs exactly the differing NDCs at the snapshot position (never overwriting anything newer). */
+export async function repair(d: VerifyDeps, diff: Diff): Promise<RepairResult> {
+  const id = { model: d.embeddings.model, dimensions: d.embeddings.dimensions };
+  const res: RepairResult = { written: 0, deleted: 0, refused: 0, failed: 0 };
+  const fields = [...diff.rows.values()];
+  for (let i = 0; i < fields.length; i += 500) {
+    const chunk = fields.slice(i, i + 500);
+    const emb = await d.embeddings.embedTexts(chunk.map(embeddingText));
+    const ops: StoreOp[] = [];
+    for (const f of chunk) {
+      const text = embeddingText(f);
+      const v = emb.vectors.get(text);
+      if (!v) {
+        res.failed++;
+        d.log.error('repair: embedding failed', { ndc: f.ndc, error: emb.failures.get(text) });
+        continue;
+      }
+      ops.push({
+        kind: 'upsert',
+        ndc: f.ndc,
+        pos: diff.P,
+        fields: f,
+        contentHash: contentHash(f, id),
+        textHash: textHash(text, id),
+        embedding: v,
+      });
+    }
+    for (const r of await d.store.applyWith(ops, { force: true })) {
+      if (r.outcome === 'stale') res.refused++;
+      else res.written++;
+    }
+  }
+  for (let i = 0; i < diff.extra.length; i += 500) {
+    const ops: StoreOp[] = diff.extra.slice(i, i + 500).map((ndc) => ({ kind: 'delete', ndc, pos: diff.P }));
+    for (const r of await d.store.apply(ops)) {
+      if (r.outcome === 'stale') res.refused++;
+      else res.deleted++;
+    }
+  }
+  if (res.failed > 0) {
+    throw new DrugsyncError('VERIFY_MISMATCH', `repair could not embed ${res.failed} document(s)`, {
+      context: { failed: res.failed },
+      remedy: 'check the embedding provider (drugsync config) and run verify --repair again',
+    });
+  }
+  return res;
+}
+
+export function formatReport(r: VerifyReport): string {
+  const lines = [
+    `verify at snapshot ${r.snapshot_position}: ${r.source_rows} eligible rows, ${r.redis_docs} documents (${r.seconds} s)`,
+    `  missing ${r.missing}${r.examples.missing.length ? `  e.g. ${r.examples.missing.join(', ')}` : ''}`,
+    `  extra   ${r.extra}${r.examples.extra.length ? `  e.g. ${r.examples.extra.join(', ')}` : ''}`,
+    `  stale   ${r.stale}${r.examples.stale.length ? `  e.g. ${r.examples.stale.join(', ')}` : ''}`,
+    `  changes in flight (newer than the snapshot, not counted): ${r.in_flight}`,
+    r.ok
+      ? 'OK: Redis equals MySQL'
+      : 'MISMATCH: run `drugsync verify --repair` to re-sync exactly these NDCs',
+  ];
+  return lines.join('\n');
+}

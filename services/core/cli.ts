@@ -1,0 +1,45 @@
+import type { Command } from 'commander';
+import { changeEventJsonSchema } from './events.ts';
+import {
+  decodeConfig,
+  embeddingModelId,
+  embeddingShape,
+  generalShape,
+  kinesisShape,
+  mysqlShape,
+  redisShape,
+} from './config.ts';
+
+/** Commands of services/core. */
+export function registerCoreCommands(program: Command): void {
+  program
+    .command('events')
+    .description('the change-event format (contract between binlog reader and embedder)')
+    .command('schema')
+    .description('print the JSON Schema of change events (version 1)')
+    .action(() => {
+      process.stdout.write(JSON.stringify(changeEventJsonSchema(), null, 2) + '\n');
+    });
+
+  program
+    .command('config')
+    .description(
+      'decode every setting (environment over .drugsync/stack.env) and print it with secrets masked;\n' +
+        'exits 2 naming every missing or malformed variable',
+    )
+    .action(() => {
+      const cfg = decodeConfig({
+        ...mysqlShape,
+        ...redisShape,
+        ...kinesisShape,
+        ...embeddingShape,
+        ...generalShape,
+      });
+      const shown: Record<string, unknown> = { ...cfg, EMBEDDING_MODEL: embeddingModelId(cfg) };
+      for (const k of Object.keys(shown)) {
+        if (/PASSWORD|SECRET_ARN/.test(k) && shown[k]) shown[k] = '***';
+      }
+      for (const [k, v] of Object.entries(shown))
+        if (v !== undefined) process.stdout.write(`${k}=${String(v)}\n`);
+    });
+}

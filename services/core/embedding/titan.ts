@@ -1,0 +1,175 @@
+/**
+ * Amazon Titan Text Embeddings v2 through Bedrock's InvokeModel (one text per request), on a keep-alive
+ * HTTP handler. The SDK does not retry (maxAttempts 1): the embedding service owns retries and slow-down,
+ * so throttling is seen and acted on rather than hidden.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import { BedrockRuntimeClient, InvokeModelCommand } from '@aws-sdk/client-bedrock-runtime';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { DrugsyncError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { Embedder } from './types.ts';
+
+/**
+ * Titan v2 accepts up to 8,192 tokens and 50,000 characters. A token never covers less than one byte of
+ * UTF-8, so a text of at most 8,000 bytes is within both limits whatever its script or digits; longer texts
+ * (drug names are ~20-60 characters, so only corrupt data) are cut to that many bytes, at a character
+ * boundary, and the cut is logged.
+ */
+export const TITAN_MAX_BYTES = 8_000;
+
+/** The longest prefix of `text` whose UTF-8 encoding fits in `maxBytes` (never splits a character). */
+export function truncateUtf8(text: string, maxBytes: number): string {
+  if (Buffer.byteLength(text, 'utf8') <= maxBytes) return text;
+  let bytes = 0;
+  let end = 0;
+  for (const ch of text) {
+    const n = Buffer.byteLength(ch, 'utf8');
+    if (bytes + n > maxBytes) break;
+    bytes += n;
+    end += ch.length;
+  }
+  return text.slice(0, end);
+}
+
+export interface TitanSettings {
+  model: string;
+  dimensions: number;
+  region: string;
+  endpoint?: string | undefined;
+  concurrency: number;
+  logger?: Logger;
+}
+
+function classify(e: unknown, text: string): DrugsyncError {
+  const err = e as {
+    name?: string;
+    message?: string;
+    $metadata?: { httpStatusCode?: number };
+    code?: string;
+  };
+  const status = err.$metadata?.httpStatusCode;
+  const name = err.name ?? '';
+  const context = { model: '', status: status ?? null, error: name, text: text.slice(0, 60) };
+  if (
+    name === 'ModelNotReadyException' ||
+    name === 'ModelTimeoutException' ||
+    name === 'ServiceUnavailableException' ||
+    name === 'InternalServerException'
+  ) {
+    return new DrugsyncError('EMBEDDING_TRANSIENT', `Bedrock is not ready: ${err.message ?? name}`, {
+      context,
+      retryable: true,
+      cause: e,
+      remedy: 'retried with backoff; if it persists, check the model status in the Bedrock console',
+    });
+  }
+  if (name === 'ThrottlingException' || status === 429) {
+    return new DrugsyncError('EMBEDDING_THROTTLED', `Bedrock throttled the request: ${err.message ?? name}`, {
+      context,
+      retryable: true,
+      cause: e,
+      remedy: 'the service slows down and retries; raise the Bedrock quota or lower EMBEDDING_RPM',
+    });
+  }
+  if (name === 'ValidationException' || status === 400) {
+    return new DrugsyncError('EMBEDDING_FAILED', `Bedrock rejected the input: ${err.message ?? name}`, {
+      context,
+      retryable: false,
+      cause: e,
+      remedy: 'the change is dead-lettered with this reason; fix the text or the model settings, then replay',
+    });
+  }
+  if (name === 'AccessDeniedException' || status === 403 || name === 'ResourceNotFoundException') {
+    return new DrugsyncError('EMBEDDING_FAILED', `Bedrock refused the model call: ${err.message ?? name}`, {
+      context,
+      retryable: false,
+      cause: e,
+      remedy: 'grant bedrock:InvokeModel on the model ARN and enable model access in the region',
+    });
+  }
+  return new DrugsyncError('EMBEDDING_TRANSIENT', `Bedrock call failed: ${err.message ?? name}`, {
+    context,
+    retryable: true,
+    cause: e,
+  });
+}
+
+/** True for an endpoint on this machine (the fake Bedrock of the tests and the local stack). */
+export function isLocalEndpoint(endpoint: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch (e) {
+    throw new DrugsyncError('CONFIG_INVALID', `BEDROCK_ENDPOINT is not a URL: "${endpoint}"`, {
+      context: { variables: ['BEDROCK_ENDPOINT'] },
+      remedy: 'set BEDROCK_ENDPOINT to a URL such as http://127.0.0.1:4599, or unset it to use AWS',
+      cause: e,
+    });
+  }
+  return ['localhost', '127.0.0.1', '[::1]', '::1'].includes(url.hostname);
+}
+
+export function createTitanEmbedder(s: TitanSettings): Embedder {
+  const agentOptions = { keepAlive: true, maxSockets: Math.max(1, s.concurrency) };
+  const client = new BedrockRuntimeClient({
+    region: s.region,
+    maxAttempts: 1,
+    ...(s.endpoint ? { endpoint: s.endpoint } : {}),
+    // A local fake Bedrock needs no real credentials; any other endpoint (a VPC endpoint, say) keeps the
+    // default credential chain (task role, profile, environment).
+    ...(s.endpoint && isLocalEndpoint(s.endpoint) && !process.env.AWS_ACCESS_KEY_ID
+      ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
+      : {}),
+    requestHandler: new NodeHttpHandler({
+      httpAgent: new http.Agent(agentOptions),
+      httpsAgent: new https.Agent(agentOptions),
+      connectionTimeout: 5_000,
+      requestTimeout: 30_000,
+    }),
+  });
+  return {
+    model: s.model,
+    dimensions: s.dimensions,
+    maxBatch: 1,
+    async embed(texts) {
+      const out: number[][] = [];
+      for (const original of texts) {
+        const text = truncateUtf8(original, TITAN_MAX_BYTES);
+        if (text !== original) {
+          s.logger?.warn('embedding text truncated to the Titan input limit', {
+            model: s.model,
+            chars: original.length,
+            kept_chars: text.length,
+            max_bytes: TITAN_MAX_BYTES,
+            preview: original.slice(0, 60),
+          });
+        }
+        try {
+          const res = await client.send(
+            new InvokeModelCommand({
+              modelId: s.model,
+              contentType: 'application/json',
+              accept: 'application/json',
+              body: JSON.stringify({ inputText: text, dimensions: s.dimensions, normalize: true }),
+            }),
+          );
+          const body = JSON.parse(Buffer.from(res.body).toString('utf8')) as { embedding?: number[] };
+          if (!Array.isArray(body.embedding) || body.embedding.length !== s.dimensions) {
+            throw new DrugsyncError('EMBEDDING_FAILED', `Bedrock returned no ${s.dimensions}-d embedding`, {
+              context: { model: s.model, got: body.embedding?.length ?? null },
+            });
+          }
+          out.push(body.embedding);
+        } catch (e) {
+          if (e instanceof DrugsyncError) throw e;
+          const err = classify(e, text);
+          err.context.model = s.model;
+          throw err;
+        }
+      }
+      return out;
+    },
+  };
+}

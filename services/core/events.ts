@@ -1,0 +1,123 @@
+/**
+ * The change-event format: the contract between the binlog reader (producer) and the embedder (consumer).
+ * Version 1. Records on Kinesis are UTF-8 JSON of one `ChangeEvent`; row events use the NDC as partition
+ * key, table events (truncate, resync) are sent to every shard (ExplicitHashKey per shard) so each shard
+ * sees them in order with its own row events. The JSON Schema is docs/change-event.schema.json, generated
+ * from the zod schema below (`npx drugsync events schema`).
+ */
+import { z } from 'zod';
+import { DrugsyncError } from './errors.ts';
+import type { SourcePosition } from './position.ts';
+import type { Rndc14Row } from './rndc14.ts';
+
+export const EVENT_VERSION = 1 as const;
+
+const rowSchema = z.record(z.string(), z.union([z.string(), z.number(), z.null()]));
+const sourcePositionSchema = z.string().regex(/^\d{10}:\d{15}:\d{7}$/, 'not a SourcePosition');
+
+const common = {
+  v: z.literal(EVENT_VERSION),
+  /** Source schema and table (always the configured table; other tables never reach the stream). */
+  schema: z.string(),
+  table: z.string(),
+  /** Orders every change of one NDC: binlog file sequence, rows-event offset, row index. */
+  pos: sourcePositionSchema,
+  /** Where the event sits in the binlog: file, offset of its rows (or query) event, row index, end offset. */
+  binlog: z.object({
+    file: z.string(),
+    pos: z.number().int(),
+    row: z.number().int(),
+    next: z.number().int(),
+  }),
+  /** GTID of the transaction (MariaDB domain-server-seq or MySQL uuid:n), null without GTIDs. */
+  gtid: z.string().nullable(),
+  /** Commit time of the transaction, epoch milliseconds (binlog header time, second precision). */
+  ts: z.number().int(),
+  /** Transaction id: the GTID where there is one, else file:offset of the transaction's first event (rows are
+   *  published before the commit, so the XID is not known yet; this id is the same for every row and re-read). */
+  txid: z.string(),
+};
+
+export const rowChangeEventSchema = z.object({
+  ...common,
+  type: z.enum(['insert', 'update', 'delete']),
+  ndc: z.string().min(1),
+  before: rowSchema.nullable(),
+  after: rowSchema.nullable(),
+  /** Set when an UPDATE changed the primary key: the other NDC of the pair (delete old + insert new). */
+  ndc_change: z.object({ from: z.string(), to: z.string() }).optional(),
+});
+
+export const tableEventSchema = z.object({
+  ...common,
+  /**
+   * truncate: TRUNCATE TABLE — every document older than `pos` goes once the reload has settled.
+   * resync: the table was replaced (RENAME, DROP + CREATE, ALTER ... RENAME): re-sync by difference.
+   */
+  type: z.enum(['truncate', 'resync']),
+  /** The statement that caused it (first 500 characters). */
+  statement: z.string(),
+});
+
+export const changeEventSchema = z.discriminatedUnion('type', [rowChangeEventSchema, tableEventSchema]);
+
+export type RowChangeEvent = Omit<z.infer<typeof rowChangeEventSchema>, 'pos' | 'before' | 'after'> & {
+  pos: SourcePosition;
+  before: Rndc14Row | null;
+  after: Rndc14Row | null;
+};
+export type TableEvent = Omit<z.infer<typeof tableEventSchema>, 'pos'> & { pos: SourcePosition };
+export type ChangeEvent = RowChangeEvent | TableEvent;
+
+export function isRowEvent(e: ChangeEvent): e is RowChangeEvent {
+  return e.type === 'insert' || e.type === 'update' || e.type === 'delete';
+}
+
+export function encodeChangeEvent(e: ChangeEvent): Buffer {
+  return Buffer.from(JSON.stringify(e), 'utf8');
+}
+
+/** Decodes one record. Throws EVENT_DECODE_FAILED / EVENT_VERSION_UNSUPPORTED with the reason. */
+export function decodeChangeEvent(
+  data: Uint8Array | string,
+  context: Record<string, string> = {},
+): ChangeEvent {
+  const text = typeof data === 'string' ? data : Buffer.from(data).toString('utf8');
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new DrugsyncError('EVENT_DECODE_FAILED', 'change event is not valid JSON', {
+      context: { ...context, preview: text.slice(0, 120) },
+      cause: e,
+      remedy: 'the record was not written by a drugsync binlog reader; inspect it with `drugsync dlq list`',
+    });
+  }
+  const v = (raw as { v?: unknown } | null)?.v;
+  if (v !== EVENT_VERSION) {
+    throw new DrugsyncError(
+      'EVENT_VERSION_UNSUPPORTED',
+      `change event version ${String(v)} is not supported`,
+      {
+        context: { ...context, supported: String(EVENT_VERSION) },
+        remedy: 'run an embedder of the same drugsync version as the binlog reader',
+      },
+    );
+  }
+  const parsed = changeEventSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new DrugsyncError(
+      'EVENT_DECODE_FAILED',
+      `change event does not match schema v${EVENT_VERSION}: ${parsed.error.issues
+        .map((i) => `${i.path.join('.')}: ${i.message}`)
+        .join('; ')}`,
+      { context: { ...context, preview: text.slice(0, 120) } },
+    );
+  }
+  return parsed.data as ChangeEvent;
+}
+
+/** JSON Schema of the format, for docs/change-event.schema.json. */
+export function changeEventJsonSchema(): unknown {
+  return z.toJSONSchema(changeEventSchema);
+}

@@ -1,0 +1,135 @@
+import type { Command } from 'commander';
+import { createKinesis } from '../core/clients/kinesis.ts';
+import { waitForRedis } from '../core/clients/redis.ts';
+import { DrugsyncError } from '../core/errors.ts';
+import { createLogger } from '../core/log.ts';
+import { startEmbedderConsumer } from './consumer.ts';
+import { replayDeadLetters } from './replay.ts';
+import { createEmbedderRuntime, decodeEmbedderConfig } from './runtime.ts';
+
+function seconds(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) {
+    throw new DrugsyncError('CONFIG_INVALID', `--exit-when-idle must be a number of seconds ≥ 0, got "${v}"`);
+  }
+  return n;
+}
+
+/** Commands of services/embedder. */
+export function registerEmbedderCommands(program: Command): void {
+  program
+    .command('embedder')
+    .description(
+      'apply change events from Kinesis to Redis (local/ECS consumer): every shard, checkpointed in Redis, ' +
+        'embedding only changed names; stops cleanly on SIGTERM/SIGINT (finishes the batch, checkpoints)',
+    )
+    .option('--exit-when-idle <seconds>', 'exit 0 once every shard is caught up and idle this long', seconds)
+    .action(async (o: { exitWhenIdle?: number }) => {
+      const config = decodeEmbedderConfig();
+      const log = createLogger({ service: 'embedder' });
+      const rt = await createEmbedderRuntime(config, log);
+      await waitForRedis(rt.redis);
+      // The index normally comes from the backfill; create it here too so a consumer on an empty Redis
+      // still produces searchable documents (and refuse to run over an index of another schema).
+      await rt.deps.store.ensureIndex();
+      const kinesis = createKinesis(config);
+      const consumer = startEmbedderConsumer(
+        config,
+        {
+          kinesis,
+          redis: rt.redis,
+          checkpointKey: rt.keys.shardCheckpoints(config.KINESIS_STREAM),
+          statusKey: rt.keys.serviceStatus('embedder'),
+          apply: rt.deps,
+          log,
+        },
+        { exitWhenIdleMs: o.exitWhenIdle === undefined ? undefined : o.exitWhenIdle * 1000 },
+      );
+      const onSignal = (sig: string) => {
+        log.info('signal received', { signal: sig });
+        consumer.stop();
+      };
+      process.once('SIGTERM', () => onSignal('SIGTERM'));
+      process.once('SIGINT', () => onSignal('SIGINT'));
+      log.info('embedder consumer started', {
+        stream: config.KINESIS_STREAM,
+        model: rt.deps.embeddings.model,
+        dimensions: rt.deps.embeddings.dimensions,
+        dlq: rt.deps.dlq.kind,
+      });
+      await consumer.done;
+      kinesis.destroy();
+      await rt.close();
+    });
+
+  const dlq = program.command('dlq').description('dead-lettered change events (poison records)');
+  dlq
+    .command('list')
+    .description('show dead-lettered records: time, shard, sequence number, NDC, position and error')
+    .option('--json', 'one JSON object per line, with the record bytes (base64)')
+    .option('--limit <n>', 'at most this many', (v) => Number(v), 1000)
+    .action(async (o: { json?: boolean; limit: number }) => {
+      const config = decodeEmbedderConfig();
+      const log = createLogger({ service: 'dlq' });
+      const rt = await createEmbedderRuntime(config, log);
+      try {
+        const letters = await rt.deps.dlq.list(o.limit);
+        for (const l of letters) {
+          if (o.json) process.stdout.write(JSON.stringify(l) + '\n');
+          else
+            process.stdout.write(
+              `${l.id}  ${l.time}  ${l.shardId}/${l.sequenceNumber}  ndc=${l.ndc ?? '?'} pos=${l.pos ?? '?'}  [${l.error.code}] ${l.error.message}\n`,
+            );
+        }
+        if (!o.json)
+          process.stdout.write(`${letters.length} dead-lettered record(s) (${rt.deps.dlq.kind})\n`);
+      } finally {
+        await rt.close();
+      }
+    });
+  dlq
+    .command('replay')
+    .description(
+      're-apply dead-lettered records (still subject to the position rule: older than Redis → refused as ' +
+        'stale, which counts as done); a letter is removed only once applied. Exits 1 if any still fails.',
+    )
+    .option('--id <id...>', 'only these letters (ids from `drugsync dlq list`)')
+    .option('--json', 'print the report as JSON')
+    .action(async (o: { id?: string[]; json?: boolean }) => {
+      const config = decodeEmbedderConfig();
+      const log = createLogger({ service: 'dlq' });
+      const rt = await createEmbedderRuntime(config, log);
+      try {
+        const report = await replayDeadLetters(rt.deps, { ids: o.id });
+        const rows = report.outcomes.map((x) => ({
+          id: x.letter.id,
+          ndc: x.result.ndc ?? x.letter.ndc,
+          status: x.result.status,
+          detail: x.result.detail,
+          removed: x.removed,
+          error: x.error ? x.error.describe() : undefined,
+        }));
+        if (o.json) {
+          process.stdout.write(JSON.stringify({ ...report, outcomes: rows, stats: report.stats }) + '\n');
+        } else {
+          for (const r of rows)
+            process.stdout.write(
+              `${r.id}  ndc=${r.ndc ?? '?'}  ${r.status} (${r.detail})${r.error ? `  ${r.error}` : ''}\n`,
+            );
+          process.stdout.write(
+            `replayed ${report.considered}: applied ${report.applied}, removed ${report.removed}, still failing ${report.stillFailing}\n`,
+          );
+        }
+        if (o.id && o.id.length > report.considered) {
+          log.warn('some ids were not found in the dead-letter queue', {
+            asked: o.id.length,
+            found: report.considered,
+          });
+          process.exitCode = 1;
+        }
+        if (report.stillFailing > 0) process.exitCode = 1;
+      } finally {
+        await rt.close();
+      }
+    });
+}

@@ -1,0 +1,470 @@
+/**
+ * Local / ECS driver: polls every shard of the stream and applies each shard's records with `applyBatch`.
+ *
+ * - Each shard starts AFTER_SEQUENCE_NUMBER its checkpoint (Redis hash keys.shardCheckpoints(stream)),
+ *   or at TRIM_HORIZON when it has none. The checkpoint moves only after a batch is applied, and only up
+ *   to the record before the shard's first failed record; on failure the shard is re-read from there
+ *   after a backoff, so nothing after a failure is skipped.
+ * - GetRecords limits as on AWS: at most 5 calls/s per shard (≥ 200 ms apart) and 2 MB/s per shard (after
+ *   a response of B bytes the next call waits B / 2 MB/s); ProvisionedThroughputExceeded backs off.
+ * - Resharding: shards are re-listed periodically; a child shard starts once its parent(s) are finished
+ *   (read to SHARD_END and checkpointed as closed) or no longer listed (expired).
+ * - stop() (SIGTERM/SIGINT in the CLI): each shard finishes its in-flight batch and checkpoint, then exits.
+ * - One consumer per stream at a time: two would both apply (harmless thanks to the position rule) but
+ *   race on checkpoints.
+ */
+import {
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  ListShardsCommand,
+  type KinesisClient,
+  type Shard,
+  type _Record,
+} from '@aws-sdk/client-kinesis';
+import { DrugsyncError, errorMessage, wrapError } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
+import type { RedisClient } from '../core/clients/redis.ts';
+import { applyBatch, firstFailurePerShard, runMaintenance } from './apply.ts';
+import type { ApplyDeps } from './apply.ts';
+import { emptyStats, mergeStats } from './types.ts';
+import type { BatchStats, StreamRecord } from './types.ts';
+
+/** The subset of the Kinesis client the consumer uses. */
+export type KinesisReader = Pick<KinesisClient, 'send'>;
+
+export interface ConsumerConfig {
+  KINESIS_STREAM: string;
+  EMBEDDER_GETRECORDS_LIMIT: number;
+  EMBEDDER_IDLE_POLL_MS: number;
+}
+
+export interface ConsumerDeps {
+  kinesis: KinesisReader;
+  redis: RedisClient;
+  /** keys.shardCheckpoints(stream) */
+  checkpointKey: string;
+  /** keys.serviceStatus('embedder') */
+  statusKey?: string | undefined;
+  apply: ApplyDeps;
+  log: Logger;
+}
+
+export interface ConsumerOptions {
+  /** Stop once every shard is caught up and no record arrived for this long (tests, one-off drains). */
+  exitWhenIdleMs?: number | undefined;
+  /** How often shards are re-listed (new shards after resharding). */
+  discoverEveryMs?: number | undefined;
+  /** How often maintenance runs (truncate sweep, status). */
+  maintenanceEveryMs?: number | undefined;
+  /** Called after every applied batch (tests, progress bars). */
+  onBatch?: ((shardId: string, stats: BatchStats) => void) | undefined;
+}
+
+export interface ShardProgress {
+  shardId: string;
+  checkpoint: string | null;
+  millisBehindLatest: number | null;
+  closed: boolean;
+  /** the last GetRecords returned nothing and nothing is held back */
+  idle: boolean;
+  batches: number;
+  errors: number;
+}
+
+export interface ConsumerStats {
+  startedAt: number;
+  totals: BatchStats;
+  shards: Map<string, ShardProgress>;
+  lastRecordAt: number | null;
+  errors: number;
+}
+
+export interface EmbedderConsumer {
+  /** Finish in-flight batches, checkpoint, and resolve `done`. */
+  stop(): void;
+  readonly stats: ConsumerStats;
+  readonly done: Promise<ConsumerStats>;
+}
+
+const CLOSED = '#closed';
+const MAX_BYTES_PER_SEC = 2 * 1024 * 1024;
+const MIN_CALL_GAP_MS = 200;
+/** Upper bound of records held back to finish an open delete transaction (memory bound). */
+const MAX_PENDING_RECORDS = 100_000;
+/** Empty polls to wait for the rest of an open delete transaction when the shard is caught up. */
+const TX_WAIT_POLLS = 2;
+
+const TXID_RE = /"txid":"((?:[^"\\]|\\.)*)"/;
+const DELETE_RE = /"type":"delete"/;
+
+/** The transaction id of a record, read without decoding it (null when it has none / is not JSON). */
+function peekTx(r: _Record): string | null {
+  const m = TXID_RE.exec(Buffer.from(r.Data ?? new Uint8Array()).toString('utf8'));
+  return m ? (m[1] as string) : null;
+}
+
+/** The transaction id of a record that deletes a row, else null. */
+function peekDeleteTx(r: _Record): string | null {
+  const text = Buffer.from(r.Data ?? new Uint8Array()).toString('utf8');
+  if (!DELETE_RE.test(text)) return null;
+  const m = TXID_RE.exec(text);
+  return m ? (m[1] as string) : null;
+}
+
+function toStreamRecord(r: _Record, shardId: string): StreamRecord {
+  return {
+    sequenceNumber: r.SequenceNumber as string,
+    partitionKey: r.PartitionKey ?? '',
+    shardId,
+    data: r.Data ?? new Uint8Array(),
+    approximateArrivalTimestamp: r.ApproximateArrivalTimestamp?.getTime(),
+  };
+}
+
+function errName(e: unknown): string {
+  return e instanceof Error ? e.name : '';
+}
+
+export function startEmbedderConsumer(
+  config: ConsumerConfig,
+  deps: ConsumerDeps,
+  opts: ConsumerOptions = {},
+): EmbedderConsumer {
+  const { kinesis, redis, log } = deps;
+  const stream = config.KINESIS_STREAM;
+  const stats: ConsumerStats = {
+    startedAt: Date.now(),
+    totals: emptyStats(),
+    shards: new Map(),
+    lastRecordAt: null,
+    errors: 0,
+  };
+  let stopping = false;
+  /** set when a shard closes: its children may start now */
+  let rediscover = false;
+  const wakers = new Set<() => void>();
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      if (stopping) return resolve();
+      const t = setTimeout(() => {
+        wakers.delete(w);
+        resolve();
+      }, ms);
+      const w = () => {
+        clearTimeout(t);
+        resolve();
+      };
+      wakers.add(w);
+    });
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    log.info('stopping: finishing in-flight batches');
+    for (const w of wakers) w();
+    wakers.clear();
+  };
+
+  const kinesisError = (e: unknown, what: string, shardId?: string) =>
+    wrapError(e, 'KINESIS_READ_FAILED', `Kinesis ${what} failed`, {
+      context: { stream, shard: shardId },
+      retryable: true,
+      remedy: 'check KINESIS_ENDPOINT / AWS credentials and that the stream exists',
+    });
+
+  async function listShards(): Promise<Shard[]> {
+    const shards: Shard[] = [];
+    let token: string | undefined;
+    do {
+      const out = await kinesis.send(
+        new ListShardsCommand(token ? { NextToken: token } : { StreamName: stream }),
+      );
+      shards.push(...(out.Shards ?? []));
+      token = out.NextToken;
+    } while (token);
+    return shards;
+  }
+
+  async function readCheckpoints(): Promise<Record<string, string>> {
+    try {
+      return await redis.hgetall(deps.checkpointKey);
+    } catch (e) {
+      throw wrapError(e, 'REDIS_UNAVAILABLE', 'cannot read shard checkpoints', {
+        context: { key: deps.checkpointKey },
+        retryable: true,
+      });
+    }
+  }
+
+  async function iteratorFor(shardId: string, after: string | null): Promise<string> {
+    const out = await kinesis.send(
+      new GetShardIteratorCommand({
+        StreamName: stream,
+        ShardId: shardId,
+        ...(after
+          ? { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', StartingSequenceNumber: after }
+          : { ShardIteratorType: 'TRIM_HORIZON' }),
+      }),
+    );
+    if (!out.ShardIterator) throw new DrugsyncError('KINESIS_READ_FAILED', 'no shard iterator returned');
+    return out.ShardIterator;
+  }
+
+  async function runShard(shardId: string, start: string | null): Promise<void> {
+    const p: ShardProgress = {
+      shardId,
+      checkpoint: start,
+      millisBehindLatest: null,
+      closed: false,
+      idle: false,
+      batches: 0,
+      errors: 0,
+    };
+    stats.shards.set(shardId, p);
+    const slog = log.child({ shard: shardId });
+    let iterator: string | null = null;
+    let backoff = 0;
+    let lastCall = 0;
+    let minGap = MIN_CALL_GAP_MS;
+    // records read but not applied yet (a batch is extended to the end of an open delete transaction)
+    let pending: _Record[] = [];
+    const txWithDeletes = new Set<string>();
+    let txWaits = 0;
+    while (!stopping) {
+      try {
+        if (!iterator) {
+          pending = [];
+          txWithDeletes.clear();
+          iterator = await iteratorFor(shardId, p.checkpoint);
+        }
+        const wait = lastCall + minGap - Date.now();
+        if (wait > 0) await sleep(wait);
+        if (stopping) break;
+        lastCall = Date.now();
+        let out;
+        try {
+          out = await kinesis.send(
+            new GetRecordsCommand({ ShardIterator: iterator, Limit: config.EMBEDDER_GETRECORDS_LIMIT }),
+          );
+        } catch (e) {
+          if (errName(e) === 'ExpiredIteratorException') {
+            iterator = null;
+            continue;
+          }
+          if (errName(e) === 'ProvisionedThroughputExceededException') {
+            minGap = Math.min(minGap * 2, 5_000);
+            slog.warn('GetRecords throttled: slowing down', { min_gap_ms: minGap });
+            continue;
+          }
+          throw kinesisError(e, 'GetRecords', shardId);
+        }
+        minGap = Math.max(MIN_CALL_GAP_MS, Math.floor(minGap / 2));
+        const raw = out.Records ?? [];
+        p.millisBehindLatest = out.MillisBehindLatest ?? null;
+        const bytes = raw.reduce((n, r) => n + (r.Data?.length ?? 0), 0);
+        // 2 MB/s per shard: the next call waits for the bytes just read
+        minGap = Math.max(minGap, Math.ceil((bytes / MAX_BYTES_PER_SEC) * 1000));
+        iterator = out.NextShardIterator ?? null;
+        for (const r of raw) {
+          const tx = peekDeleteTx(r);
+          if (tx !== null) txWithDeletes.add(tx);
+        }
+        pending.push(...raw);
+        p.idle = raw.length === 0 && pending.length === 0;
+        if (raw.length > 0) stats.lastRecordAt = Date.now();
+        // A transaction that deletes rows may re-insert them further on (DELETE-all + INSERT-all): applying
+        // the deletes before the inserts would empty search for a moment. While the batch ends inside such
+        // a transaction and more records are (or may soon be) there, read on before applying.
+        const lastTx = pending.length > 0 ? peekTx(pending[pending.length - 1] as _Record) : null;
+        const openDeleteTx = lastTx !== null && txWithDeletes.has(lastTx);
+        const more = (out.MillisBehindLatest ?? 0) > 0 || raw.length >= config.EMBEDDER_GETRECORDS_LIMIT;
+        if (
+          iterator &&
+          openDeleteTx &&
+          pending.length < MAX_PENDING_RECORDS &&
+          (more || txWaits < TX_WAIT_POLLS)
+        ) {
+          txWaits = more ? 0 : txWaits + 1;
+          continue;
+        }
+        txWaits = 0;
+        if (pending.length > 0) {
+          const records = pending.map((r) => toStreamRecord(r, shardId));
+          pending = [];
+          txWithDeletes.clear();
+          const { results, stats: bs } = await applyBatch(records, deps.apply);
+          const failed = firstFailurePerShard(results).get(shardId);
+          const upTo = failed ? results.indexOf(failed) : results.length;
+          const last = upTo > 0 ? (results[upTo - 1]?.sequenceNumber ?? null) : null;
+          if (last) {
+            await redis.hset(deps.checkpointKey, shardId, last);
+            p.checkpoint = last;
+          }
+          stats.totals = mergeStats(stats.totals, bs);
+          stats.lastRecordAt = Date.now();
+          p.batches++;
+          opts.onBatch?.(shardId, bs);
+          if (failed) {
+            // re-read from the first failed record after a backoff; nothing after it is skipped
+            p.errors++;
+            stats.errors++;
+            backoff = Math.min(backoff ? backoff * 2 : 500, 30_000);
+            slog.warn('records failed: retrying the shard from the first failed record', {
+              sequence_number: failed.sequenceNumber,
+              ndc: failed.ndc,
+              backoff_ms: backoff,
+              error: failed.error,
+            });
+            iterator = null;
+            await sleep(backoff);
+            continue;
+          }
+        }
+        backoff = 0;
+        if (!iterator) {
+          // SHARD_END: every record of this (parent) shard is applied; children may start
+          await redis.hset(deps.checkpointKey, shardId + CLOSED, '1');
+          p.closed = true;
+          rediscover = true;
+          slog.info('shard closed (resharding): finished');
+          return;
+        }
+        if (raw.length === 0) await sleep(config.EMBEDDER_IDLE_POLL_MS);
+      } catch (e) {
+        // Redis or Kinesis unavailable: nothing was checkpointed past what was applied; retry from there
+        p.errors++;
+        stats.errors++;
+        backoff = Math.min(backoff ? backoff * 2 : 500, 30_000);
+        slog.error('batch failed as a whole; retrying from the last checkpoint', {
+          error: e instanceof DrugsyncError ? e : errorMessage(e),
+          checkpoint: p.checkpoint,
+          backoff_ms: backoff,
+        });
+        iterator = null;
+        await sleep(backoff);
+      }
+    }
+  }
+
+  let rateMark = { at: Date.now(), records: 0 };
+  let lastProgressLog = Date.now();
+  async function writeStatus(): Promise<void> {
+    const t = stats.totals;
+    const nowMs = Date.now();
+    const rate = ((t.records - rateMark.records) * 1000) / Math.max(1, nowMs - rateMark.at);
+    rateMark = { at: nowMs, records: t.records };
+    if (nowMs - lastProgressLog >= 10_000 && t.records > 0) {
+      lastProgressLog = nowMs;
+      log.info('embedder progress', {
+        records_per_sec: Math.round(rate),
+        records: t.records,
+        upserted: t.upserted,
+        fields_updated: t.fieldsUpdated,
+        unchanged: t.unchanged,
+        deleted: t.deleted,
+        stale_refused: t.staleRefused,
+        embeddings_requested: t.embeddingsRequested,
+        cache_hits: t.cacheHits,
+        dead_lettered: t.deadLettered,
+        latency_p50_ms: t.latencyP50Ms,
+        latency_p99_ms: t.latencyP99Ms,
+      });
+    }
+    if (!deps.statusKey) return;
+    await redis.hset(deps.statusKey, {
+      updated_at: new Date().toISOString(),
+      stream,
+      records_per_sec: Math.round(rate),
+      records: t.records,
+      upserted: t.upserted,
+      fields_updated: t.fieldsUpdated,
+      unchanged: t.unchanged,
+      deleted: t.deleted,
+      stale_refused: t.staleRefused,
+      embeddings_requested: t.embeddingsRequested,
+      cache_hits: t.cacheHits,
+      dead_lettered: t.deadLettered,
+      failed: t.failed,
+      latency_p50_ms: t.latencyP50Ms ?? '',
+      latency_p99_ms: t.latencyP99Ms ?? '',
+      shards: JSON.stringify([...stats.shards.values()]),
+    });
+  }
+
+  async function main(): Promise<ConsumerStats> {
+    const running = new Map<string, Promise<void>>();
+    const discoverEvery = opts.discoverEveryMs ?? 10_000;
+    const maintenanceEvery = opts.maintenanceEveryMs ?? 1_000;
+    let lastDiscover = 0;
+    let lastMaintenance = 0;
+    let idleSince = Date.now();
+    while (!stopping) {
+      const now = Date.now();
+      if (now - lastDiscover >= discoverEvery || rediscover) {
+        try {
+          const shards = await listShards();
+          const cps = await readCheckpoints();
+          const listed = new Set(shards.map((s) => s.ShardId as string));
+          for (const s of shards) {
+            const id = s.ShardId as string;
+            if (running.has(id) || cps[id + CLOSED] === '1') continue;
+            const parents = [s.ParentShardId, s.AdjacentParentShardId].filter((x): x is string => !!x);
+            const waiting = parents.filter((pid) => listed.has(pid) && cps[pid + CLOSED] !== '1');
+            if (waiting.length > 0) continue;
+            log.info('reading shard', { shard: id, after: cps[id] ?? 'TRIM_HORIZON' });
+            running.set(id, runShard(id, cps[id] ?? null));
+          }
+          lastDiscover = now;
+          rediscover = false;
+        } catch (e) {
+          stats.errors++;
+          log.error('cannot list shards; retrying', {
+            error: e instanceof DrugsyncError ? e : kinesisError(e, 'ListShards'),
+          });
+          lastDiscover = now;
+        }
+      }
+      if (now - lastMaintenance >= maintenanceEvery) {
+        lastMaintenance = now;
+        try {
+          await runMaintenance(deps.apply);
+          await writeStatus();
+        } catch (e) {
+          stats.errors++;
+          log.error('maintenance failed; will retry', {
+            error: e instanceof DrugsyncError ? e : errorMessage(e),
+          });
+        }
+      }
+      if (opts.exitWhenIdleMs !== undefined) {
+        const shards = [...stats.shards.values()];
+        const caughtUp =
+          shards.length > 0 && shards.every((s) => s.closed || (s.idle && s.millisBehindLatest === 0));
+        const last = Math.max(stats.lastRecordAt ?? 0, idleSince);
+        if (!caughtUp) idleSince = Date.now();
+        else if (Date.now() - last >= opts.exitWhenIdleMs) {
+          log.info('idle: every shard caught up', { idle_ms: Date.now() - last });
+          stop();
+          break;
+        }
+      }
+      await sleep(Math.min(250, maintenanceEvery));
+    }
+    await Promise.all(running.values());
+    try {
+      await writeStatus();
+    } catch (e) {
+      log.warn('could not write the final status', { error: errorMessage(e) });
+    }
+    log.info('embedder consumer stopped', {
+      records: stats.totals.records,
+      upserted: stats.totals.upserted,
+      deleted: stats.totals.deleted,
+      dead_lettered: stats.totals.deadLettered,
+      checkpoints: Object.fromEntries([...stats.shards.values()].map((s) => [s.shardId, s.checkpoint])),
+    });
+    return stats;
+  }
+
+  const done = main();
+  return { stop, stats, done };
+}

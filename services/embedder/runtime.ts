@@ -1,0 +1,108 @@
+/**
+ * Wiring shared by the drivers: configuration (decoded once) and the dependencies of `applyBatch`
+ * (Redis store, embedding service, dead-letter queue, table-event state).
+ */
+import { SQSClient } from '@aws-sdk/client-sqs';
+import {
+  configFields,
+  decodeConfig,
+  embeddingShape,
+  generalShape,
+  kinesisShape,
+  redisShape,
+  resolveEnv,
+} from '../core/config.ts';
+import type { Decoded, Env } from '../core/config.ts';
+import { createRedis } from '../core/clients/redis.ts';
+import type { RedisClient } from '../core/clients/redis.ts';
+import { makeKeys } from '../core/keys.ts';
+import type { Keys } from '../core/keys.ts';
+import type { Logger } from '../core/log.ts';
+import type { DrugStore } from '../core/store.ts';
+import type { EmbeddingService } from '../core/embedding/types.ts';
+import { createRedisDrugStore } from '../core/redis/store.ts';
+import { createEmbeddingService } from '../core/embedding/service.ts';
+import type { ApplyDeps, SweepCapable } from './apply.ts';
+import { createRedisDeadLetterQueue, createSqsDeadLetterQueue } from './dlq.ts';
+import type { DeadLetterQueue } from './dlq.ts';
+import { createRedisTableState } from './table-state.ts';
+import type { TableState } from './table-state.ts';
+
+const { int, num, optStr } = configFields;
+
+/** The embedder's own settings. */
+export const embedderShape = {
+  /** SQS queue for dead letters (production); unset → Redis stream keys.deadLetters. */
+  DLQ_QUEUE_URL: optStr(),
+  /** Quiet period after the last row event before a pending truncate is swept. */
+  TRUNCATE_QUIET_SECONDS: num(10, 0),
+  /** GetRecords Limit per call (local/ECS consumer). */
+  EMBEDDER_GETRECORDS_LIMIT: int(1000, 1, 10000),
+  /** Pause between polls of a shard that returned nothing (ms). */
+  EMBEDDER_IDLE_POLL_MS: int(250, 0, 60_000),
+};
+
+export const embedderConfigShape = {
+  ...redisShape,
+  ...kinesisShape,
+  ...embeddingShape,
+  ...generalShape,
+  ...embedderShape,
+};
+
+export type EmbedderConfig = Decoded<typeof embedderConfigShape>;
+
+export function decodeEmbedderConfig(env: Env = resolveEnv()): EmbedderConfig {
+  return decodeConfig(embedderConfigShape, env);
+}
+
+export interface EmbedderRuntime {
+  config: EmbedderConfig;
+  keys: Keys;
+  redis: RedisClient;
+  deps: ApplyDeps;
+  close(): Promise<void>;
+}
+
+export interface RuntimeOverrides {
+  store?: DrugStore & Partial<SweepCapable>;
+  embeddings?: EmbeddingService;
+  dlq?: DeadLetterQueue;
+  tableState?: TableState;
+  redis?: RedisClient;
+}
+
+export async function createEmbedderRuntime(
+  config: EmbedderConfig,
+  log: Logger,
+  over: RuntimeOverrides = {},
+): Promise<EmbedderRuntime> {
+  const keys = makeKeys(config);
+  // lazy: connects on first use, so a runtime whose parts are all given never opens a connection
+  const redis = over.redis ?? createRedis(config, { lazyConnect: true });
+  const store = over.store ?? createRedisDrugStore(redis, keys, config);
+  const embeddings = over.embeddings ?? createEmbeddingService(config, redis, keys, { logger: log });
+  const dlq =
+    over.dlq ??
+    (config.DLQ_QUEUE_URL
+      ? createSqsDeadLetterQueue(new SQSClient({ region: config.AWS_REGION }), config.DLQ_QUEUE_URL)
+      : createRedisDeadLetterQueue(redis, keys.deadLetters));
+  const deps: ApplyDeps = {
+    store,
+    embeddings,
+    dlq,
+    tableState: over.tableState ?? createRedisTableState(redis, keys),
+    log,
+    stream: config.KINESIS_STREAM,
+    truncateQuietMs: config.TRUNCATE_QUIET_SECONDS * 1000,
+  };
+  return {
+    config,
+    keys,
+    redis,
+    deps,
+    async close() {
+      if (!over.redis) redis.disconnect();
+    },
+  };
+}

@@ -1,0 +1,162 @@
+/**
+ * Table events (truncate, resync) as durable state in Redis, so every shard, every Lambda invocation and
+ * every consumer restart sees them:
+ *
+ * - A truncate does not delete at once (issue 9): it is recorded as a pending sweep at its position T.
+ *   Row events of the reload are upserted as usual (unchanged names cost no embedding). Once no row event
+ *   has been applied for the quiet period (TRUNCATE_QUIET_SECONDS), documents whose recorded position is
+ *   older than T are swept. From the moment T is known, any upsert older than T is refused (the
+ *   "truncate floor"), so a lagging shard cannot bring back a row the truncate removed.
+ * - A resync (table replaced by RENAME / DROP+CREATE) is recorded as pending, with a warning; the re-sync
+ *   by difference is a later issue. Pending resyncs are never dropped: they stay until that job clears them.
+ */
+import type { RedisClient } from '../core/clients/redis.ts';
+import { wrapError } from '../core/errors.ts';
+import type { Keys } from '../core/keys.ts';
+import type { SourcePosition } from '../core/position.ts';
+import type { TableEvent } from '../core/events.ts';
+
+export interface PendingTruncate {
+  pos: SourcePosition;
+  statement: string;
+  /** epoch ms when the first shard saw it */
+  seenAt: number;
+  /** epoch ms of the last applied row event since */
+  lastRowAt: number;
+  /** shards that have passed it */
+  shards: string[];
+}
+
+export interface PendingResync {
+  pos: SourcePosition;
+  statement: string;
+  ts: number;
+  seenAt: number;
+  shards: string[];
+}
+
+export interface TableStateSnapshot {
+  truncate: PendingTruncate | null;
+  /** the newest truncate already swept */
+  floor: SourcePosition | null;
+  resyncs: PendingResync[];
+}
+
+export interface TableState {
+  read(): Promise<TableStateSnapshot>;
+  /** Records a truncate seen on a shard. Returns false when a newer (or the same) one is already known. */
+  recordTruncate(e: TableEvent, shardId: string, now: number): Promise<boolean>;
+  /** Notes that row events were applied (keeps a pending truncate from settling). */
+  noteRowActivity(now: number): Promise<void>;
+  /** Records a resync event; returns the number of pending resyncs. */
+  recordResync(e: TableEvent, shardId: string, now: number): Promise<number>;
+  /** After sweeping: clears the pending truncate if it is still `pos`, raises the floor. */
+  completeTruncate(pos: SourcePosition): Promise<void>;
+}
+
+const RECORD_TRUNCATE = `
+local floor = redis.call('GET', KEYS[2])
+if floor and floor >= ARGV[1] then return 0 end
+local cur = redis.call('HGET', KEYS[1], 'pos')
+if cur and cur > ARGV[1] then return 0 end
+if cur == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'shard:' .. ARGV[4], ARGV[2])
+  return 0
+end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'pos', ARGV[1], 'seenAt', ARGV[2], 'lastRowAt', ARGV[2], 'statement', ARGV[3], 'shard:' .. ARGV[4], ARGV[2])
+return 1`;
+
+const NOTE_ROWS = `
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local cur = tonumber(redis.call('HGET', KEYS[1], 'lastRowAt') or '0')
+  if tonumber(ARGV[1]) > cur then redis.call('HSET', KEYS[1], 'lastRowAt', ARGV[1]) end
+  return 1
+end
+return 0`;
+
+const COMPLETE = `
+if redis.call('HGET', KEYS[1], 'pos') == ARGV[1] then redis.call('DEL', KEYS[1]) end
+local floor = redis.call('GET', KEYS[2])
+if (not floor) or floor < ARGV[1] then redis.call('SET', KEYS[2], ARGV[1]) end
+return 1`;
+
+export function tableStateKeys(keys: Keys) {
+  return {
+    truncate: keys.state('embedder:truncate'),
+    floor: keys.state('embedder:truncate_floor'),
+    resync: keys.state('embedder:resync'),
+  };
+}
+
+export function createRedisTableState(redis: RedisClient, keys: Keys): TableState {
+  const k = tableStateKeys(keys);
+  const guard = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
+    try {
+      return await f();
+    } catch (e) {
+      throw wrapError(e, 'REDIS_UNAVAILABLE', `cannot ${what} (embedder table-event state)`, {
+        context: { key: k.truncate },
+        retryable: true,
+        remedy: 'check that Redis is reachable; the batch fails as a whole and is retried',
+      });
+    }
+  };
+  return {
+    read: () =>
+      guard('read truncate/resync state', async () => {
+        const [t, floor, r] = await Promise.all([
+          redis.hgetall(k.truncate),
+          redis.get(k.floor),
+          redis.hgetall(k.resync),
+        ]);
+        const truncate: PendingTruncate | null = t.pos
+          ? {
+              pos: t.pos,
+              statement: t.statement ?? '',
+              seenAt: Number(t.seenAt ?? 0),
+              lastRowAt: Number(t.lastRowAt ?? 0),
+              shards: Object.keys(t)
+                .filter((f) => f.startsWith('shard:'))
+                .map((f) => f.slice(6)),
+            }
+          : null;
+        const resyncs = Object.values(r)
+          .map((v) => JSON.parse(v) as PendingResync)
+          .sort((a, b) => (a.pos < b.pos ? -1 : 1));
+        return { truncate, floor: floor ?? null, resyncs };
+      }),
+    recordTruncate: (e, shardId, now) =>
+      guard('record a truncate', async () => {
+        const r = await redis.eval(
+          RECORD_TRUNCATE,
+          2,
+          k.truncate,
+          k.floor,
+          e.pos,
+          String(now),
+          e.statement.slice(0, 500),
+          shardId,
+        );
+        return Number(r) === 1;
+      }),
+    noteRowActivity: (now) =>
+      guard('note row activity', async () => {
+        await redis.eval(NOTE_ROWS, 1, k.truncate, String(now));
+      }),
+    recordResync: (e, shardId, now) =>
+      guard('record a resync', async () => {
+        const prev = await redis.hget(k.resync, e.pos);
+        const cur: PendingResync = prev
+          ? (JSON.parse(prev) as PendingResync)
+          : { pos: e.pos, statement: e.statement.slice(0, 500), ts: e.ts, seenAt: now, shards: [] };
+        if (!cur.shards.includes(shardId)) cur.shards.push(shardId);
+        await redis.hset(k.resync, e.pos, JSON.stringify(cur));
+        return redis.hlen(k.resync);
+      }),
+    completeTruncate: (pos) =>
+      guard('complete a truncate sweep', async () => {
+        await redis.eval(COMPLETE, 2, k.truncate, k.floor, pos);
+      }),
+  };
+}

@@ -1,0 +1,154 @@
+/**
+ * End to end on the real stack: MariaDB → backfill → Redis, then MariaDB → binlog reader → kinesalite →
+ * embedder → Redis. Each kind of change in MySQL becomes visible in Redis (JSON.GET and FT.SEARCH).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Connection } from 'mysql2/promise';
+import type { RedisClient } from '../services/core/clients/redis.ts';
+import { mapRow } from '../services/core/mapping.ts';
+import type { Rndc14Row } from '../services/core/rndc14.ts';
+import { COLUMN_NAMES, changes, makeRow } from '../services/seed/generator.ts';
+import { preparePipeline, runCli, startProc } from './support/pipeline.ts';
+import type { Proc } from './support/pipeline.ts';
+import { eventually, suiteEnv, suiteRedis } from './support/stack.ts';
+
+describe('end to end: MySQL changes reach Redis', () => {
+  const env = suiteEnv('e2e');
+  let admin: Connection;
+  let redis: RedisClient;
+  let catalogue: Rndc14Row[];
+  const procs: Proc[] = [];
+
+  const doc = async (ndc: string) => {
+    const raw = (await redis.call('JSON.GET', `${env.REDIS_DOC_PREFIX}${ndc}`)) as string | null;
+    return raw ? (JSON.parse(raw) as Record<string, unknown>) : null;
+  };
+  const searchCount = async (query: string) =>
+    Number(
+      (
+        (await redis.call(
+          'FT.SEARCH',
+          env.REDIS_INDEX as string,
+          query,
+          'NOCONTENT',
+          'DIALECT',
+          '2',
+        )) as unknown[]
+      )[0],
+    );
+
+  beforeAll(async () => {
+    ({ admin, catalogue } = await preparePipeline(env, 10_000, 77));
+    redis = suiteRedis(env);
+    const backfill = await runCli(env, ['backfill', '--json']);
+    expect(backfill.status, backfill.stderr.slice(-2000)).toBe(0);
+    expect(backfill.json.completed).toBe(true);
+    procs.push(startProc(env, ['binlog-reader']), startProc(env, ['embedder']));
+  });
+  afterAll(async () => {
+    for (const p of procs) p.child.kill('SIGTERM');
+    await Promise.all(procs.map((p) => p.exited));
+    await admin.end();
+    await redis.quit();
+  });
+
+  it('backfilled every eligible row', async () => {
+    const eligible = catalogue.filter((r) => mapRow(r) !== null);
+    const sample = eligible[123] as Rndc14Row;
+    expect(await doc(sample.NDC as string)).toMatchObject({ ...mapRow(sample) });
+    expect(await searchCount('*')).toBe(eligible.length);
+  });
+
+  it('an insert appears', async () => {
+    const row: Rndc14Row = {
+      ...makeRow({}, 9, 77),
+      NDC: '90000000001',
+      LN: 'ZEPBOUND 5 MG/0.5 ML VIAL',
+      LN60: 'ZEPBOUND 5 MG/0.5 ML VIAL',
+      BN: 'ZEPBOUND',
+    };
+    await admin.query(`INSERT INTO rndc14 (${COLUMN_NAMES.map((c) => `\`${c}\``).join(',')}) VALUES (?)`, [
+      COLUMN_NAMES.map((c) => row[c]),
+    ]);
+    await eventually(
+      async () => (await doc('90000000001'))?.drug_name === 'ZEPBOUND 5 MG/0.5 ML VIAL',
+      60_000,
+      'insert in Redis',
+    );
+    await eventually(
+      async () => (await searchCount('@ndc:{90000000001} @brand_name:ZEPBOUND')) === 1,
+      30_000,
+      'insert searchable',
+    );
+  });
+
+  it('an update of the name appears, re-embedded', async () => {
+    const target = catalogue.find((r) => mapRow(r) !== null) as Rndc14Row;
+    const before = await doc(target.NDC as string);
+    const renamed = changes.rename(target, 'E2E');
+    await admin.query('UPDATE rndc14 SET LN = ?, LN60 = ? WHERE NDC = ?', [
+      renamed.LN,
+      renamed.LN60,
+      target.NDC,
+    ]);
+    const after = await eventually(
+      async () => {
+        const d = await doc(target.NDC as string);
+        return d?.drug_name === String(renamed.LN).trim().toUpperCase() ? d : null;
+      },
+      60_000,
+      'rename in Redis',
+    );
+    expect(after.embedding).not.toEqual(before?.embedding);
+    expect(await searchCount(`@ndc:{${String(target.NDC)}} @drug_name:NE2E`)).toBe(1);
+  });
+
+  it('an update of another field appears, the vector kept', async () => {
+    const target = catalogue.filter((r) => mapRow(r) !== null)[50] as Rndc14Row;
+    const before = await doc(target.NDC as string);
+    const dea = before?.dea_schedule === '3' ? '4' : '3';
+    await admin.query('UPDATE rndc14 SET DEA = ? WHERE NDC = ?', [dea, target.NDC]);
+    const after = await eventually(
+      async () => {
+        const d = await doc(target.NDC as string);
+        return d?.dea_schedule === dea ? d : null;
+      },
+      60_000,
+      'DEA change in Redis',
+    );
+    expect(after.embedding).toEqual(before?.embedding);
+    expect(await searchCount(`@ndc:{${String(target.NDC)}} @dea_schedule:{${dea}}`)).toBe(1);
+  });
+
+  it('a delete removes the document', async () => {
+    const target = catalogue.filter((r) => mapRow(r) !== null)[60] as Rndc14Row;
+    await admin.query('DELETE FROM rndc14 WHERE NDC = ?', [target.NDC]);
+    await eventually(async () => (await doc(target.NDC as string)) === null, 60_000, 'delete in Redis');
+    expect(await searchCount(`@ndc:{${String(target.NDC)}}`)).toBe(0);
+  });
+
+  it('an NDC change moves the document', async () => {
+    const target = catalogue.filter((r) => mapRow(r) !== null)[70] as Rndc14Row;
+    const newNdc = '91234567890';
+    await admin.query('UPDATE rndc14 SET NDC = ? WHERE NDC = ?', [newNdc, target.NDC]);
+    await eventually(
+      async () => (await doc(newNdc)) !== null && (await doc(target.NDC as string)) === null,
+      60_000,
+      'NDC change in Redis',
+    );
+    expect((await doc(newNdc))?.drug_name).toBe(mapRow(target)?.drug_name);
+    expect(await searchCount(`@ndc:{${newNdc}}`)).toBe(1);
+  });
+
+  it('verify agrees once the stream has drained', async () => {
+    const r = await eventually(
+      async () => {
+        const v = await runCli(env, ['verify', '--json']);
+        return v.json.ok === true ? v : null;
+      },
+      60_000,
+      'verify ok',
+    );
+    expect(r.json).toMatchObject({ missing: 0, extra: 0, stale: 0, ok: true });
+  });
+});

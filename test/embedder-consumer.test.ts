@@ -1,0 +1,211 @@
+/**
+ * The local/ECS consumer's shard mechanics against a scripted Kinesis (shards, sequence numbers, closed
+ * parents) with checkpoints in the real Redis: checkpoint only after apply, resume AFTER_SEQUENCE_NUMBER,
+ * re-read from the first failed record, children after their parent, clean stop. The store is the unit-test
+ * fake; the real stack path is test/embedder-integration.test.ts.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RedisClient } from '../services/core/clients/redis.ts';
+import { DrugsyncError } from '../services/core/errors.ts';
+import { createLogger } from '../services/core/log.ts';
+import { encodeChangeEvent } from '../services/core/events.ts';
+import type { ChangeEvent } from '../services/core/events.ts';
+import { startEmbedderConsumer } from '../services/embedder/consumer.ts';
+import type { KinesisReader } from '../services/embedder/consumer.ts';
+import type { ApplyDeps } from '../services/embedder/apply.ts';
+import {
+  EventFactory,
+  MemoryDeadLetterQueue,
+  MemoryDrugStore,
+  MemoryEmbeddingService,
+  MemoryTableState,
+  makeRow,
+} from './support/events.ts';
+import { eventually, resetSuiteRedis, suiteEnv, suiteRedis } from './support/stack.ts';
+
+interface FakeShard {
+  id: string;
+  parent?: string;
+  records: { seq: string; data: Uint8Array; key: string }[];
+  closed: boolean;
+}
+
+/** A scripted Kinesis: iterators are "shard|index"; records appear when pushed. */
+class ScriptedKinesis implements KinesisReader {
+  readonly shards = new Map<string, FakeShard>();
+  readonly iteratorRequests: { shard: string; type: string; after?: string }[] = [];
+  private seq = 1000n;
+  addShard(id: string, parent?: string): void {
+    this.shards.set(id, { id, parent, records: [], closed: false });
+  }
+  push(shard: string, e: ChangeEvent): string {
+    this.seq += 7n;
+    const seq = this.seq.toString().padStart(20, '0');
+    this.shards.get(shard)!.records.push({ seq, data: encodeChangeEvent(e), key: 'k' });
+    return seq;
+  }
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  send = (async (cmd: { constructor: { name: string }; input: any }) => {
+    const name = cmd.constructor.name;
+    const input = cmd.input;
+    if (name === 'ListShardsCommand') {
+      return {
+        Shards: [...this.shards.values()].map((s) => ({
+          ShardId: s.id,
+          ParentShardId: s.parent,
+          SequenceNumberRange: {
+            StartingSequenceNumber: '0',
+            EndingSequenceNumber: s.closed ? 'x' : undefined,
+          },
+        })),
+      };
+    }
+    if (name === 'GetShardIteratorCommand') {
+      this.iteratorRequests.push({
+        shard: input.ShardId,
+        type: input.ShardIteratorType,
+        after: input.StartingSequenceNumber,
+      });
+      const s = this.shards.get(input.ShardId)!;
+      const idx =
+        input.ShardIteratorType === 'AFTER_SEQUENCE_NUMBER'
+          ? s.records.findIndex((r) => r.seq === input.StartingSequenceNumber) + 1
+          : 0;
+      return { ShardIterator: `${s.id}|${idx}` };
+    }
+    if (name === 'GetRecordsCommand') {
+      const [id, idxText] = String(input.ShardIterator).split('|') as [string, string];
+      const s = this.shards.get(id)!;
+      const idx = Number(idxText);
+      const recs = s.records.slice(idx, idx + (input.Limit as number));
+      const next = idx + recs.length;
+      const end = s.closed && next >= s.records.length;
+      return {
+        Records: recs.map((r) => ({ SequenceNumber: r.seq, Data: r.data, PartitionKey: r.key })),
+        NextShardIterator: end ? undefined : `${id}|${next}`,
+        MillisBehindLatest: next >= s.records.length ? 0 : 1000,
+      };
+    }
+    throw new Error(`unexpected command ${name}`);
+  }) as unknown as KinesisReader['send'];
+}
+
+describe('embedder consumer (shard mechanics)', () => {
+  const env = suiteEnv('embedder_consumer');
+  let redis: RedisClient;
+  const cpKey = `${env.REDIS_STATE_PREFIX}embedder:shards:test`;
+  beforeAll(async () => {
+    redis = suiteRedis(env);
+  });
+  afterAll(async () => {
+    await resetSuiteRedis(env, redis);
+    redis.disconnect();
+  });
+
+  function deps(kinesis: KinesisReader) {
+    const apply = {
+      store: new MemoryDrugStore(),
+      embeddings: new MemoryEmbeddingService(8),
+      dlq: new MemoryDeadLetterQueue(),
+      tableState: new MemoryTableState(),
+      log: createLogger({ service: 'consumer-test' }, { level: 'error' }),
+    } satisfies ApplyDeps;
+    return { kinesis, redis, checkpointKey: cpKey, apply, log: apply.log };
+  }
+  const config = { KINESIS_STREAM: 'test', EMBEDDER_GETRECORDS_LIMIT: 50, EMBEDDER_IDLE_POLL_MS: 20 };
+
+  it('checkpoints after applying, resumes AFTER_SEQUENCE_NUMBER, and re-reads from the first failed record', async () => {
+    await resetSuiteRedis(env, redis);
+    const k = new ScriptedKinesis();
+    k.addShard('shardId-000000000000');
+    const ev = new EventFactory();
+    const rows = Array.from({ length: 120 }, (_, i) =>
+      i === 70 ? makeRow(i, { LN: 'WARFARIN 5 MG TABLET' }) : makeRow(i),
+    );
+    const seqs = rows.map((r) => k.push('shardId-000000000000', ev.insert(r)));
+    const d = deps(k);
+    // the 70th row's name is throttled for now: the shard must stop there
+    const blocked = rows[70]!;
+    d.apply.embeddings.failing.set(
+      String(blocked.LN),
+      new DrugsyncError('EMBEDDING_THROTTLED', 'still throttled', { retryable: true }),
+    );
+    const c = startEmbedderConsumer(config, d);
+    await eventually(async () => k.iteratorRequests.length >= 2, 20_000, 'a re-read after the failure');
+    expect(await redis.hget(cpKey, 'shardId-000000000000')).toBe(seqs[69]);
+    expect(k.iteratorRequests[1]).toMatchObject({ type: 'AFTER_SEQUENCE_NUMBER', after: seqs[69] });
+    expect(d.apply.store.docs.has(String(blocked.NDC))).toBe(false);
+    // the cause goes away: the shard moves on to the end
+    d.apply.embeddings.failing.clear();
+    await eventually(
+      async () => (await redis.hget(cpKey, 'shardId-000000000000')) === seqs[119],
+      20_000,
+      'end',
+    );
+    c.stop();
+    await c.done;
+    expect(d.apply.store.docs.size).toBe(120);
+
+    // restart: resumes after the checkpoint, reads only the new records
+    const more = Array.from({ length: 5 }, (_, i) => makeRow(500 + i)).map((r) =>
+      k.push('shardId-000000000000', ev.insert(r)),
+    );
+    const d2 = deps(k);
+    const stats = await startEmbedderConsumer(config, d2, { exitWhenIdleMs: 200 }).done;
+    expect(k.iteratorRequests.at(-1)).toMatchObject({ type: 'AFTER_SEQUENCE_NUMBER', after: seqs[119] });
+    expect(stats.totals.records).toBe(5);
+    expect(await redis.hget(cpKey, 'shardId-000000000000')).toBe(more[4]);
+  });
+
+  it('starts a child shard only after its parent is read to the end', async () => {
+    await resetSuiteRedis(env, redis);
+    const k = new ScriptedKinesis();
+    k.addShard('shardId-000000000000');
+    k.addShard('shardId-000000000002', 'shardId-000000000000');
+    const ev = new EventFactory();
+    const row = makeRow(1);
+    const v2 = { ...row, LN: 'LISINOPRIL 40 MG TABLET' };
+    k.push('shardId-000000000000', ev.insert(row));
+    k.push('shardId-000000000002', ev.update(row, v2));
+    const d = deps(k);
+    const c = startEmbedderConsumer(config, d, { discoverEveryMs: 50 });
+    await eventually(async () => d.apply.store.docs.size === 1, 20_000, 'parent applied');
+    // the parent is still open: the child must not have been read
+    expect(k.iteratorRequests.some((r) => r.shard === 'shardId-000000000002')).toBe(false);
+    k.shards.get('shardId-000000000000')!.closed = true;
+    await eventually(
+      async () => d.apply.store.docs.get(String(row.NDC))?.fields.drug_name === 'LISINOPRIL 40 MG TABLET',
+      20_000,
+      'child applied after parent closed',
+    );
+    c.stop();
+    await c.done;
+    expect(await redis.hget(cpKey, 'shardId-000000000000#closed')).toBe('1');
+  });
+
+  it('stop() finishes the in-flight batch and checkpoints it', async () => {
+    await resetSuiteRedis(env, redis);
+    const k = new ScriptedKinesis();
+    k.addShard('shardId-000000000000');
+    const ev = new EventFactory();
+    const seqs = Array.from({ length: 40 }, (_, i) => k.push('shardId-000000000000', ev.insert(makeRow(i))));
+    const d = deps(k);
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    const store = d.apply.store;
+    const apply = store.apply.bind(store);
+    let entered = false;
+    store.apply = async (ops) => {
+      entered = true;
+      await gate;
+      return apply(ops);
+    };
+    const c = startEmbedderConsumer(config, d);
+    await eventually(async () => entered, 10_000, 'a batch in flight');
+    c.stop();
+    release();
+    const stats = await c.done;
+    expect(stats.totals.records).toBe(40);
+    expect(await redis.hget(cpKey, 'shardId-000000000000')).toBe(seqs[39]);
+  });
+});

