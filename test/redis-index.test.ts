@@ -162,6 +162,11 @@ describe('RediSearch index on JSON documents with a VECTOR field (real Redis)', 
     const queryText = target.drug_name.replace(/\d+(\.\d+)?/, (n) => String(Number(n) * 3));
     const q = lexicalVector(queryText, DIMS);
     const exact = [...docs].sort((a, b) => cosine(q, b.vector) - cosine(q, a.vector))[0]!;
+    // Packages of one product share a name and so a vector: any of them is "the" nearest.
+    const best = cosine(q, exact.vector);
+    const nearest = docs
+      .filter((d) => Math.abs(cosine(q, d.vector) - best) < 1e-6)
+      .map((d) => keys.doc(d.fields.ndc));
     // Act: the raw query, exactly as a client would send it.
     const reply = (await redis.call(
       'FT.SEARCH',
@@ -182,7 +187,7 @@ describe('RediSearch index on JSON documents with a VECTOR field (real Redis)', 
     )) as unknown[];
     // Assess
     expect(reply[0]).toBe(3);
-    expect(reply[1]).toBe(keys.doc(exact.fields.ndc));
+    expect(nearest).toContain(reply[1]);
     const fields = reply[2] as string[];
     const score = Number(fields[fields.indexOf('score') + 1]);
     expect(score).toBeCloseTo(1 - cosine(q, exact.vector), 4);
@@ -197,7 +202,11 @@ describe('RediSearch index on JSON documents with a VECTOR field (real Redis)', 
     expect(hits.every((h) => docs.find((d) => d.fields.ndc === h.ndc)?.fields.is_generic === 'true')).toBe(
       true,
     );
-    expect(hits[0]?.ndc).toBe(exact.fields.ndc);
+    const best = cosine(q, exact.vector);
+    const nearest = generic
+      .filter((d) => Math.abs(cosine(q, d.vector) - best) < 1e-6)
+      .map((d) => d.fields.ndc);
+    expect(nearest).toContain(hits[0]?.ndc);
   });
 
   it('searches an exact FLAT index built by hand with a breadth asked for (FLAT rejects EF_RUNTIME)', async () => {
