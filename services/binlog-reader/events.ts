@@ -94,8 +94,8 @@ export function rowChangeEvents(e: RowsEvent, tx: TxInfo, keyColumn = 'NDC'): Ro
 }
 
 export function tableEvent(
-  type: 'truncate' | 'resync',
-  e: EventPlace & { query: string },
+  type: 'truncate' | 'resync' | 'commit',
+  e: EventPlace & { query: string; txid?: string },
   schema: string,
   table: string,
 ): TableEvent {
@@ -108,7 +108,7 @@ export function tableEvent(
     binlog: { file: e.file, pos: e.pos, row: 0, next: e.next },
     gtid: e.gtid,
     ts: e.ts,
-    txid: e.gtid ?? `${e.file}:${e.pos}`,
+    txid: e.txid ?? e.gtid ?? `${e.file}:${e.pos}`,
     statement: e.query.slice(0, 500),
   };
 }

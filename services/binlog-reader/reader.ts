@@ -524,6 +524,8 @@ export function startBinlogReader(
     const table = config.DB_TABLE;
 
     let tx: TxInfo | null = null;
+    /** txid of the current transaction when it has deleted rows of the table (a commit event follows it) */
+    let txDeletes: string | null = null;
     const commits: { seq: number; pos: BinlogPosition; ts: number }[] = [];
     let target: { pos: BinlogPosition; ts: number } | null = null;
     let saving: Promise<void> | null = null;
@@ -634,6 +636,7 @@ export function startBinlogReader(
         lastSeen = { file, pos };
       }),
       onBegin: guard((e: EventPlace) => {
+        txDeletes = null;
         tx = { txid: e.gtid ?? `${e.file}:${e.pos}`, gtid: e.gtid, ts: e.ts };
         if (e.next > 0) lastSeen = { file: e.file, pos: e.next };
       }),
@@ -641,6 +644,7 @@ export function startBinlogReader(
         if (e.schema !== schema || e.table !== table) return;
         const t = tx ?? { txid: `${e.file}:${e.pos}`, gtid: e.gtid, ts: e.ts };
         const events = rowChangeEvents(e, t);
+        if (tx && !txDeletes && events.some((x) => x.type === 'delete')) txDeletes = tx.txid;
         publisher.enqueue(events.map(rowRecord));
         stats.rowEvents += events.length;
         stats.lastEventTs = t.ts;
@@ -648,6 +652,12 @@ export function startBinlogReader(
         backpressure();
       }),
       onCommit: guard((e: EventPlace & { xid: string | null }) => {
+        if (txDeletes !== null) {
+          // the end of a transaction that deleted rows, on every shard (see the 'commit' table event)
+          const ev = tableEvent('commit', { ...e, query: 'COMMIT', txid: txDeletes }, schema, table);
+          publisher.enqueue(tableRecords(ev, shardKeys));
+          txDeletes = null;
+        }
         tx = null;
         stats.transactions += 1;
         commitPoint(e);

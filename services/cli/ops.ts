@@ -3,7 +3,7 @@ import { DrugsyncError } from '../core/errors.ts';
 import { knnSearch } from '../core/redis/index.ts';
 import { opsRuntime } from './runtime.ts';
 import { collectStatus, formatStatus } from './status.ts';
-import { formatReport, repair, verifyOnce } from './verify.ts';
+import { formatReport, repair, verifyOnce } from '../core/reconcile.ts';
 
 /** verify, status, search: the commands an operator runs against a live pipeline. */
 export function registerOpsCommands(program: Command): void {

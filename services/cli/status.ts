@@ -11,6 +11,8 @@ import type { Keys } from '../core/keys.ts';
 import { deserializePosition, binlogSequence } from '../core/position.ts';
 import type { BinlogPosition } from '../core/position.ts';
 import { errorMessage } from '../core/errors.ts';
+import { createRedisTableState } from '../embedder/table-state.ts';
+import { resyncKeys } from '../embedder/resync.ts';
 
 export interface BinlogStatus {
   checkpoint: BinlogPosition | null;
@@ -45,6 +47,21 @@ export interface StatusReport {
     deadLetters: number;
   };
   services: Record<string, Record<string, string>>;
+  /** table events: a truncate waiting for its reload to settle, resyncs pending, the re-sync's progress */
+  table: {
+    truncatePending: string | null;
+    resyncsPending: { pos: string; statement: string }[];
+    resync: Record<string, string>;
+  };
+  /** the load the embedder is applying now (a burst, a reload), or the last one it finished */
+  load: {
+    inProgress: boolean;
+    startedAt: string | null;
+    rowEvents: number;
+    eventsPerSecond: number;
+    rowsBehind: number | null;
+    last: Record<string, unknown> | null;
+  };
 }
 
 export interface StatusDeps {
@@ -195,9 +212,27 @@ export async function collectStatus(d: StatusDeps): Promise<StatusReport> {
     const h = await d.redis.hgetall(d.keys.serviceStatus(svc));
     if (Object.keys(h).length) services[svc] = h;
   }
+  const tables = await createRedisTableState(d.redis, d.keys).read();
+  const emb = services.embedder ?? {};
+  const behind = kinesis.shards.map((x) => x.lagRecords);
   return {
     binlog,
     kinesis,
+    table: {
+      truncatePending: tables.truncate?.pos ?? null,
+      resyncsPending: tables.resyncs.map((x) => ({ pos: x.pos, statement: x.statement })),
+      resync: await d.redis.hgetall(resyncKeys(d.keys).status),
+    },
+    load: {
+      inProgress: emb.load_in_progress === '1',
+      startedAt: emb.load_started_at || null,
+      rowEvents: Number(emb.load_row_events ?? 0),
+      eventsPerSecond: Number(emb.records_per_sec ?? 0),
+      rowsBehind: behind.every((x) => typeof x === 'number')
+        ? behind.reduce<number>((a, x) => a + (x ?? 0), 0)
+        : null,
+      last: emb.last_load ? (JSON.parse(emb.last_load) as Record<string, unknown>) : null,
+    },
     redis: {
       documents,
       eligibleRows: await d.eligibleCount(),
@@ -225,6 +260,33 @@ export function formatStatus(r: StatusReport): string {
       .map(([k, v]) => `${k}=${v}`)
       .join(' ');
     lines.push(`${svc.padEnd(10)} ${fields}`);
+  }
+  const l = r.load;
+  if (l.inProgress)
+    lines.push(
+      `load       IN PROGRESS since ${l.startedAt}: ${l.rowEvents} row events applied, ${l.eventsPerSecond}/s, ${l.rowsBehind ?? '?'} records behind on the stream`,
+    );
+  if (l.last)
+    lines.push(
+      `last load  ${Object.entries(l.last)
+        .map(([k, v]) => `${k}=${String(v)}`)
+        .join(' ')}`,
+    );
+  const t = r.table;
+  if (t.truncatePending)
+    lines.push(`table      truncate at ${t.truncatePending} pending: swept once the reload has been quiet`);
+  if (t.resyncsPending.length)
+    lines.push(
+      `table      ${t.resyncsPending.length} resync(s) pending (table replaced: ${t.resyncsPending.map((x) => x.statement).join('; ')})`,
+    );
+  if (t.resync.phase) {
+    const pr =
+      t.resync.phase === 'scan' || t.resync.phase === 'compare'
+        ? ` ${t.resync.done ?? 0}/${t.resync.total ?? '?'}`
+        : '';
+    lines.push(
+      `resync     ${t.resync.phase}${pr}${t.resync.phase === 'done' ? ` at ${t.resync.position}: ${t.resync.written} written, ${t.resync.deleted} deleted, ${t.resync.embeddings_requested} embedding call(s), ${t.resync.seconds} s` : ''}${t.resync.error ? ` error: ${t.resync.error}` : ''}`,
+    );
   }
   for (const w of r.binlog.warnings) lines.push(`WARNING    ${w}`);
   return lines.join('\n');

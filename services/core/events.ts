@@ -1,8 +1,8 @@
 /**
  * The change-event format: the contract between the binlog reader (producer) and the embedder (consumer).
  * Version 1. Records on Kinesis are UTF-8 JSON of one `ChangeEvent`; row events use the NDC as partition
- * key, table events (truncate, resync) are sent to every shard (ExplicitHashKey per shard) so each shard
- * sees them in order with its own row events. The JSON Schema is docs/change-event.schema.json, generated
+ * key, table events (truncate, resync, commit) are sent to every shard (ExplicitHashKey per shard) so each
+ * shard sees them in order with its own row events. The JSON Schema is docs/change-event.schema.json, generated
  * from the zod schema below (`npx drugsync events schema`).
  */
 import { z } from 'zod';
@@ -53,8 +53,12 @@ export const tableEventSchema = z.object({
   /**
    * truncate: TRUNCATE TABLE — every document older than `pos` goes once the reload has settled.
    * resync: the table was replaced (RENAME, DROP + CREATE, ALTER ... RENAME): re-sync by difference.
+   * commit: the transaction `txid`, which deleted rows, has committed: every row event of it is on every
+   *   shard before this one (consumers may hold a transaction's deletes until its commit, so a DELETE-all +
+   *   INSERT-all never empties search). Changes nothing by itself; added in version 1 without breaking it
+   *   (a consumer that does not know it must ignore it).
    */
-  type: z.enum(['truncate', 'resync']),
+  type: z.enum(['truncate', 'resync', 'commit']),
   /** The statement that caused it (first 500 characters). */
   statement: z.string(),
 });

@@ -4,7 +4,7 @@
  *
  * 1. Decode every record (change-event v1). Undecodable → dead letter, the rest proceeds.
  * 2. Table events: truncate → pending sweep in Redis (no delete at once, see table-state.ts); resync →
- *    recorded as pending with a warning (re-sync by difference is a later issue).
+ *    recorded as pending; maintenance starts the re-sync by difference (resync.ts) where MySQL is reachable.
  * 3. Row events: grouped by NDC, ordered by source position, collapsed to the newest state of each NDC in
  *    the batch (a delete followed by an insert is just the insert; an NDC change is a delete of the old
  *    NDC and an insert of the new one, two independent NDCs).
@@ -30,12 +30,15 @@ import type { DocMeta, DrugStore, StoreOp, UpsertOp } from '../core/store.ts';
 import type { EmbeddingService } from '../core/embedding/types.ts';
 import type { DeadLetterInput, DeadLetterQueue } from './dlq.ts';
 import type { TableState } from './table-state.ts';
+import type { ResyncRunner } from './resync.ts';
+import type { SourceProbe } from './source-probe.ts';
+import type { SweepOptions } from '../core/redis/store.ts';
 import { emptyStats, percentile } from './types.ts';
 import type { BatchResult, BatchStats, RecordDetail, RecordResult, StreamRecord } from './types.ts';
 
 /** The store may offer a sweep (issue 9); without it a pending truncate stays pending, with a warning. */
 export interface SweepCapable {
-  sweepOlderThan(pos: SourcePosition): Promise<unknown>;
+  sweepOlderThan(pos: SourcePosition, opts?: SweepOptions): Promise<unknown>;
 }
 
 export interface ApplyDeps {
@@ -50,6 +53,18 @@ export interface ApplyDeps {
   truncateQuietMs?: number | undefined;
   /** Clock (epoch ms); tests pass their own. */
   now?: (() => number) | undefined;
+  /**
+   * Runs the re-sync by difference for pending resyncs (needs MySQL: the local/ECS consumer). Without it a
+   * pending resync waits for `drugsync resync` (the Lambda driver has no database access).
+   */
+  resync?: ResyncRunner | undefined;
+  /**
+   * Read access to the source table (local/ECS consumer): the truncate sweep keeps documents whose NDC is
+   * still in the table and waits while the table is empty (a reload whose first transaction has not
+   * committed yet), up to `truncateEmptyWaitMs`.
+   */
+  source?: SourceProbe | undefined;
+  truncateEmptyWaitMs?: number | undefined;
 }
 
 interface Decoded {
@@ -137,7 +152,9 @@ export async function applyBatch(records: readonly StreamRecord[], deps: ApplyDe
     if (isRowEvent(d.event)) continue;
     const e = d.event as TableEvent;
     stats.tableEvents++;
-    if (e.type === 'truncate') {
+    if (e.type === 'commit') {
+      setResult(results, d, null, e.pos, 'applied', 'tx_commit');
+    } else if (e.type === 'truncate') {
       stats.truncates++;
       const isNew = await deps.tableState.recordTruncate(e, d.record.shardId, now());
       floor = maxPos(floor, e.pos);
@@ -154,7 +171,9 @@ export async function applyBatch(records: readonly StreamRecord[], deps: ApplyDe
       stats.resyncs++;
       const pending = await deps.tableState.recordResync(e, d.record.shardId, now());
       deps.log.warn(
-        'resync event recorded as PENDING: the table was replaced; re-sync by difference is not implemented yet, run `drugsync verify --repair` (or a backfill) to converge',
+        deps.resync
+          ? 'resync event recorded: the table was replaced; the re-sync by difference starts in the background'
+          : 'resync event recorded as PENDING: the table was replaced; this driver has no database access, run `drugsync resync`',
         { pos: e.pos, shard: d.record.shardId, statement: e.statement, resyncs_pending: pending },
       );
       setResult(results, d, null, e.pos, 'applied', 'resync_recorded');
@@ -377,6 +396,7 @@ export async function runMaintenance(deps: ApplyDeps): Promise<MaintenanceResult
     swept: null,
     resyncsPending: st.resyncs.length,
   };
+  if (st.resyncs.length > 0) deps.resync?.kick(st.resyncs);
   if (!t) return base;
   const quietFor = now - Math.max(t.seenAt, t.lastRowAt);
   if (quietFor < quiet) return base;
@@ -386,7 +406,20 @@ export async function runMaintenance(deps: ApplyDeps): Promise<MaintenanceResult
     });
     return base;
   }
-  const sweepResult = await deps.store.sweepOlderThan(t.pos);
+  const source = deps.source;
+  if (source && !(await source.hasRows())) {
+    const waited = now - t.seenAt;
+    const maxWait = deps.truncateEmptyWaitMs ?? 600_000;
+    if (waited < maxWait) return base; // the reload has not committed anything yet: keep everything
+    deps.log.warn('the table is still empty after the truncate: sweeping every document older than it', {
+      pos: t.pos,
+      waited_ms: waited,
+    });
+  }
+  const sweepResult = await deps.store.sweepOlderThan(
+    t.pos,
+    source ? { inSource: (ndcs) => source.present(ndcs) } : {},
+  );
   await deps.tableState.completeTruncate(t.pos);
   deps.log.info('truncate settled: swept documents not rewritten since it', {
     pos: t.pos,

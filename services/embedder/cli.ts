@@ -5,7 +5,36 @@ import { DrugsyncError } from '../core/errors.ts';
 import { createLogger } from '../core/log.ts';
 import { startEmbedderConsumer } from './consumer.ts';
 import { replayDeadLetters } from './replay.ts';
-import { createEmbedderRuntime, decodeEmbedderConfig } from './runtime.ts';
+import { createEmbedderRuntime, decodeEmbedderConfig, decodeEmbedderWithSourceConfig } from './runtime.ts';
+import type { EmbedderRuntime, EmbedderWithSourceConfig } from './runtime.ts';
+import { createResyncRunner } from './resync.ts';
+import { createSourceProbe } from './source-probe.ts';
+import type { ResyncRunner } from './resync.ts';
+import { createMysqlPool, resolveMysqlCredentials } from '../core/clients/mysql.ts';
+import type { MysqlPool } from '../core/clients/mysql.ts';
+import { createRedisDrugStore } from '../core/redis/store.ts';
+import type { Logger } from '../core/log.ts';
+
+/** The re-sync runner with its own read-only MySQL pool (the DB_* settings). */
+async function resyncRunnerFor(
+  rt: EmbedderRuntime,
+  c: EmbedderWithSourceConfig,
+  log: Logger,
+): Promise<{ runner: ResyncRunner; mysql: MysqlPool }> {
+  const mysql = createMysqlPool(c, await resolveMysqlCredentials(c, c.AWS_REGION));
+  const runner = createResyncRunner({
+    mysql,
+    redis: rt.redis,
+    keys: rt.keys,
+    store: createRedisDrugStore(rt.redis, rt.keys, c),
+    embeddings: rt.deps.embeddings,
+    tableState: rt.deps.tableState,
+    log: log.child({ job: 'resync' }),
+    schema: c.DB_NAME,
+    table: c.DB_TABLE,
+  });
+  return { runner, mysql };
+}
 
 function seconds(v: string): number {
   const n = Number(v);
@@ -25,13 +54,22 @@ export function registerEmbedderCommands(program: Command): void {
     )
     .option('--exit-when-idle <seconds>', 'exit 0 once every shard is caught up and idle this long', seconds)
     .action(async (o: { exitWhenIdle?: number }) => {
-      const config = decodeEmbedderConfig();
+      const base = decodeEmbedderConfig();
+      // With RESYNC_AUTO the DB_* settings are required too (every problem is reported at once).
+      const full = base.RESYNC_AUTO ? decodeEmbedderWithSourceConfig() : null;
+      const config = full ?? base;
       const log = createLogger({ service: 'embedder' });
       const rt = await createEmbedderRuntime(config, log);
       await waitForRedis(rt.redis);
       // The index normally comes from the backfill; create it here too so a consumer on an empty Redis
       // still produces searchable documents (and refuse to run over an index of another schema).
       await rt.deps.store.ensureIndex();
+      // With the DB_* settings the consumer re-syncs a replaced table and checks the table before a truncate
+      // sweep; RESYNC_AUTO=0 runs it without database access (like the Lambda driver).
+      const resync = full ? await resyncRunnerFor(rt, full, log) : null;
+      rt.deps.resync = resync?.runner;
+      rt.deps.source =
+        full && resync ? createSourceProbe(resync.mysql, full.DB_NAME, full.DB_TABLE) : undefined;
       const kinesis = createKinesis(config);
       const consumer = startEmbedderConsumer(
         config,
@@ -58,8 +96,49 @@ export function registerEmbedderCommands(program: Command): void {
         dlq: rt.deps.dlq.kind,
       });
       await consumer.done;
+      await resync?.runner.stop();
+      await resync?.mysql.end();
       kinesis.destroy();
       await rt.close();
+    });
+
+  program
+    .command('resync')
+    .description(
+      're-sync Redis with the table by difference (compare by NDC and content hash, write only what differs,\n' +
+        'delete what is gone, embed only unknown names) for the pending resync events (table replaced by\n' +
+        'RENAME or DROP + CREATE). The local/ECS embedder does this by itself; run it where the Lambda driver\n' +
+        'applies the stream. --force runs one even when nothing is pending',
+    )
+    .option('--force', 'run a re-sync even without a pending resync event')
+    .option('--json', 'print the outcome as JSON')
+    .action(async (o: { force?: boolean; json?: boolean }) => {
+      const config = decodeEmbedderWithSourceConfig();
+      const log = createLogger({ service: 'resync' });
+      const rt = await createEmbedderRuntime(config, log);
+      await waitForRedis(rt.redis);
+      const { runner, mysql } = await resyncRunnerFor(rt, config, log);
+      try {
+        const st = await rt.deps.tableState.read();
+        if (st.resyncs.length === 0 && !o.force) {
+          process.stdout.write(o.json ? JSON.stringify({ pending: 0 }) + '\n' : 'no pending resync\n');
+          return;
+        }
+        const outcome = await runner.runNow(st.resyncs);
+        if (!outcome) {
+          process.exitCode = 1;
+          process.stderr.write('another process holds the re-sync lease; try again when it has finished\n');
+          return;
+        }
+        process.stdout.write(
+          o.json
+            ? JSON.stringify(outcome) + '\n'
+            : `re-synced at ${outcome.position}: ${outcome.source_rows} rows, ${outcome.written} written, ${outcome.deleted} deleted, ${outcome.embeddings_requested} embedding call(s), ${outcome.seconds} s\n`,
+        );
+      } finally {
+        await mysql.end();
+        await rt.close();
+      }
     });
 
   const dlq = program.command('dlq').description('dead-lettered change events (poison records)');

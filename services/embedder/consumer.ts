@@ -36,6 +36,28 @@ export interface ConsumerConfig {
   KINESIS_STREAM: string;
   EMBEDDER_GETRECORDS_LIMIT: number;
   EMBEDDER_IDLE_POLL_MS: number;
+  /** a run of at least this many row events is a "load", summarised when it ends (default 1000) */
+  LOAD_MIN_RECORDS?: number;
+  /** a pause this long ends a load (seconds, default 3) */
+  LOAD_QUIET_SECONDS?: number;
+}
+
+/** What one load (a burst, a reload, a refresh) did, logged when it ends. */
+export interface LoadSummary {
+  started_at: string;
+  seconds: number;
+  row_events: number;
+  ndcs: number;
+  written: number;
+  fields_updated: number;
+  unchanged: number;
+  deleted: number;
+  stale_refused: number;
+  /** distinct names sent to the embedder (not found in the cache) */
+  names_embedded: number;
+  embeddings_requested: number;
+  cache_hits: number;
+  dead_lettered: number;
 }
 
 export interface ConsumerDeps {
@@ -91,8 +113,13 @@ const MAX_BYTES_PER_SEC = 2 * 1024 * 1024;
 const MIN_CALL_GAP_MS = 200;
 /** Upper bound of records held back to finish an open delete transaction (memory bound). */
 const MAX_PENDING_RECORDS = 100_000;
-/** Empty polls to wait for the rest of an open delete transaction when the shard is caught up. */
-const TX_WAIT_POLLS = 2;
+/**
+ * How long a caught-up shard waits for the rest of an open delete transaction. The binlog reader ends every
+ * transaction that deleted rows with a 'commit' table event on every shard, which closes it at once; this
+ * bound only matters when that event is missing (an older producer).
+ */
+const TX_WAIT_MS = 10_000;
+const COMMIT_RE = /"type":"commit"/;
 
 const TXID_RE = /"txid":"((?:[^"\\]|\\.)*)"/;
 const DELETE_RE = /"type":"delete"/;
@@ -100,6 +127,14 @@ const DELETE_RE = /"type":"delete"/;
 /** The transaction id of a record, read without decoding it (null when it has none / is not JSON). */
 function peekTx(r: _Record): string | null {
   const m = TXID_RE.exec(Buffer.from(r.Data ?? new Uint8Array()).toString('utf8'));
+  return m ? (m[1] as string) : null;
+}
+
+/** The transaction id a 'commit' table event closes, else null. */
+function peekCommitTx(r: _Record): string | null {
+  const text = Buffer.from(r.Data ?? new Uint8Array()).toString('utf8');
+  if (!COMMIT_RE.test(text)) return null;
+  const m = TXID_RE.exec(text);
   return m ? (m[1] as string) : null;
 }
 
@@ -228,7 +263,7 @@ export function startEmbedderConsumer(
     // records read but not applied yet (a batch is extended to the end of an open delete transaction)
     let pending: _Record[] = [];
     const txWithDeletes = new Set<string>();
-    let txWaits = 0;
+    let txWaitSince = Date.now();
     while (!stopping) {
       try {
         if (!iterator) {
@@ -267,7 +302,10 @@ export function startEmbedderConsumer(
         for (const r of raw) {
           const tx = peekDeleteTx(r);
           if (tx !== null) txWithDeletes.add(tx);
+          const closed = peekCommitTx(r);
+          if (closed !== null) txWithDeletes.delete(closed);
         }
+        if (raw.length > 0) txWaitSince = Date.now();
         pending.push(...raw);
         p.idle = raw.length === 0 && pending.length === 0;
         if (raw.length > 0) stats.lastRecordAt = Date.now();
@@ -275,18 +313,19 @@ export function startEmbedderConsumer(
         // the deletes before the inserts would empty search for a moment. While the batch ends inside such
         // a transaction and more records are (or may soon be) there, read on before applying.
         const lastTx = pending.length > 0 ? peekTx(pending[pending.length - 1] as _Record) : null;
-        const openDeleteTx = lastTx !== null && txWithDeletes.has(lastTx);
+        const openDeleteTx =
+          lastTx !== null &&
+          txWithDeletes.has(lastTx) &&
+          peekCommitTx(pending[pending.length - 1] as _Record) === null;
         const more = (out.MillisBehindLatest ?? 0) > 0 || raw.length >= config.EMBEDDER_GETRECORDS_LIMIT;
         if (
           iterator &&
           openDeleteTx &&
           pending.length < MAX_PENDING_RECORDS &&
-          (more || txWaits < TX_WAIT_POLLS)
+          (more || Date.now() - txWaitSince < TX_WAIT_MS)
         ) {
-          txWaits = more ? 0 : txWaits + 1;
           continue;
         }
-        txWaits = 0;
         if (pending.length > 0) {
           const records = pending.map((r) => toStreamRecord(r, shardId));
           pending = [];
@@ -345,13 +384,52 @@ export function startEmbedderConsumer(
     }
   }
 
-  let rateMark = { at: Date.now(), records: 0 };
+  let rateMark = { at: Date.now(), records: 0, rowEvents: 0 };
   let lastProgressLog = Date.now();
+  // A load: from the first row event after a pause to the next pause of LOAD_QUIET_SECONDS.
+  let load: { at: number; base: BatchStats } | null = null;
+  let prevTotals: BatchStats = { ...stats.totals, latencyMs: [] };
+  let prevTotalsAt = Date.now();
+  let lastLoad: LoadSummary | null = null;
+  function trackLoad(nowMs: number): void {
+    const t = stats.totals;
+    if (!load) {
+      // the load began after the previous tick: count from the totals of that tick
+      if (t.rowEvents > prevTotals.rowEvents) load = { at: prevTotalsAt, base: prevTotals };
+      return;
+    }
+    const quietMs = (config.LOAD_QUIET_SECONDS ?? 3) * 1000;
+    if (nowMs - (stats.lastRecordAt ?? 0) < quietMs) return;
+    const b = load.base;
+    const rows = t.rowEvents - b.rowEvents;
+    if (rows >= (config.LOAD_MIN_RECORDS ?? 1000)) {
+      lastLoad = {
+        started_at: new Date(load.at).toISOString(),
+        seconds: Math.round(((stats.lastRecordAt ?? nowMs) - load.at) / 100) / 10,
+        row_events: rows,
+        ndcs: t.ndcs - b.ndcs,
+        written: t.upserted - b.upserted,
+        fields_updated: t.fieldsUpdated - b.fieldsUpdated,
+        unchanged: t.unchanged - b.unchanged,
+        deleted: t.deleted - b.deleted,
+        stale_refused: t.staleRefused - b.staleRefused,
+        names_embedded: t.embeddingTexts - b.embeddingTexts - (t.cacheHits - b.cacheHits),
+        embeddings_requested: t.embeddingsRequested - b.embeddingsRequested,
+        cache_hits: t.cacheHits - b.cacheHits,
+        dead_lettered: t.deadLettered - b.deadLettered,
+      };
+      log.info('load finished', { ...lastLoad });
+    }
+    load = null;
+  }
   async function writeStatus(): Promise<void> {
     const t = stats.totals;
     const nowMs = Date.now();
+    trackLoad(nowMs);
+    prevTotals = { ...t, latencyMs: [] };
+    prevTotalsAt = nowMs;
     const rate = ((t.records - rateMark.records) * 1000) / Math.max(1, nowMs - rateMark.at);
-    rateMark = { at: nowMs, records: t.records };
+    rateMark = { at: nowMs, records: t.records, rowEvents: t.rowEvents };
     if (nowMs - lastProgressLog >= 10_000 && t.records > 0) {
       lastProgressLog = nowMs;
       log.info('embedder progress', {
@@ -387,6 +465,10 @@ export function startEmbedderConsumer(
       latency_p50_ms: t.latencyP50Ms ?? '',
       latency_p99_ms: t.latencyP99Ms ?? '',
       shards: JSON.stringify([...stats.shards.values()]),
+      load_in_progress: load ? 1 : 0,
+      load_started_at: load ? new Date(load.at).toISOString() : '',
+      load_row_events: load ? t.rowEvents - load.base.rowEvents : 0,
+      last_load: lastLoad ? JSON.stringify(lastLoad) : '',
     });
   }
 

@@ -9,6 +9,7 @@ import {
   embeddingShape,
   generalShape,
   kinesisShape,
+  mysqlShape,
   redisShape,
   resolveEnv,
 } from '../core/config.ts';
@@ -28,7 +29,7 @@ import type { DeadLetterQueue } from './dlq.ts';
 import { createRedisTableState } from './table-state.ts';
 import type { TableState } from './table-state.ts';
 
-const { int, num, optStr } = configFields;
+const { int, num, optStr, bool } = configFields;
 
 /** The embedder's own settings. */
 export const embedderShape = {
@@ -40,6 +41,20 @@ export const embedderShape = {
   EMBEDDER_GETRECORDS_LIMIT: int(1000, 1, 10000),
   /** Pause between polls of a shard that returned nothing (ms). */
   EMBEDDER_IDLE_POLL_MS: int(250, 0, 60_000),
+  /**
+   * The local/ECS consumer runs the re-sync by difference itself when the table is replaced (needs the
+   * DB_* settings of a read-only user). 0 → resyncs stay pending until `drugsync resync`.
+   */
+  RESYNC_AUTO: bool(true),
+  /**
+   * After a truncate, while the table is still empty (the reload has committed nothing yet), the consumer
+   * keeps every document for up to this long before sweeping (needs the DB_* settings).
+   */
+  TRUNCATE_EMPTY_WAIT_SECONDS: num(600, 0),
+  /** A run of row events this long without a pause is a "load": its summary is logged when it ends. */
+  LOAD_MIN_RECORDS: int(1000, 1),
+  /** Pause after which a load counts as finished (seconds). */
+  LOAD_QUIET_SECONDS: num(3, 0),
 };
 
 export const embedderConfigShape = {
@@ -54,6 +69,14 @@ export type EmbedderConfig = Decoded<typeof embedderConfigShape>;
 
 export function decodeEmbedderConfig(env: Env = resolveEnv()): EmbedderConfig {
   return decodeConfig(embedderConfigShape, env);
+}
+
+/** The embedder's settings plus read access to the source table (re-sync, truncate sweep check). */
+export const embedderWithSourceShape = { ...embedderConfigShape, ...mysqlShape };
+export type EmbedderWithSourceConfig = Decoded<typeof embedderWithSourceShape>;
+
+export function decodeEmbedderWithSourceConfig(env: Env = resolveEnv()): EmbedderWithSourceConfig {
+  return decodeConfig(embedderWithSourceShape, env);
 }
 
 export interface EmbedderRuntime {
@@ -95,6 +118,7 @@ export async function createEmbedderRuntime(
     log,
     stream: config.KINESIS_STREAM,
     truncateQuietMs: config.TRUNCATE_QUIET_SECONDS * 1000,
+    truncateEmptyWaitMs: config.TRUNCATE_EMPTY_WAIT_SECONDS * 1000,
   };
   return {
     config,

@@ -7,8 +7,10 @@
  *   has been applied for the quiet period (TRUNCATE_QUIET_SECONDS), documents whose recorded position is
  *   older than T are swept. From the moment T is known, any upsert older than T is refused (the
  *   "truncate floor"), so a lagging shard cannot bring back a row the truncate removed.
- * - A resync (table replaced by RENAME / DROP+CREATE) is recorded as pending, with a warning; the re-sync
- *   by difference is a later issue. Pending resyncs are never dropped: they stay until that job clears them.
+ * - A resync (table replaced by RENAME / DROP+CREATE) is recorded as pending. The re-sync by difference
+ *   (services/embedder/resync.ts) runs from a snapshot taken after it and, once done, raises the resync floor
+ *   to that snapshot's position: pending resyncs at or below the floor are cleared, and a later sighting of
+ *   the same event on another shard (or a replay) is ignored. Pending resyncs are never dropped otherwise.
  */
 import type { RedisClient } from '../core/clients/redis.ts';
 import { wrapError } from '../core/errors.ts';
@@ -40,6 +42,8 @@ export interface TableStateSnapshot {
   /** the newest truncate already swept */
   floor: SourcePosition | null;
   resyncs: PendingResync[];
+  /** resync events at or below this position are done */
+  resyncFloor: SourcePosition | null;
 }
 
 export interface TableState {
@@ -48,8 +52,10 @@ export interface TableState {
   recordTruncate(e: TableEvent, shardId: string, now: number): Promise<boolean>;
   /** Notes that row events were applied (keeps a pending truncate from settling). */
   noteRowActivity(now: number): Promise<void>;
-  /** Records a resync event; returns the number of pending resyncs. */
+  /** Records a resync event (ignored at or below the resync floor); returns the number of pending resyncs. */
   recordResync(e: TableEvent, shardId: string, now: number): Promise<number>;
+  /** After a re-sync from a snapshot at `pos`: clears pending resyncs at or below it, raises the floor. */
+  completeResync(pos: SourcePosition): Promise<void>;
   /** After sweeping: clears the pending truncate if it is still `pos`, raises the floor. */
   completeTruncate(pos: SourcePosition): Promise<void>;
 }
@@ -81,11 +87,20 @@ local floor = redis.call('GET', KEYS[2])
 if (not floor) or floor < ARGV[1] then redis.call('SET', KEYS[2], ARGV[1]) end
 return 1`;
 
+const COMPLETE_RESYNC = `
+local floor = redis.call('GET', KEYS[2])
+if (not floor) or floor < ARGV[1] then redis.call('SET', KEYS[2], ARGV[1]) end
+for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if f <= ARGV[1] then redis.call('HDEL', KEYS[1], f) end
+end
+return 1`;
+
 export function tableStateKeys(keys: Keys) {
   return {
     truncate: keys.state('embedder:truncate'),
     floor: keys.state('embedder:truncate_floor'),
     resync: keys.state('embedder:resync'),
+    resyncFloor: keys.state('embedder:resync_floor'),
   };
 }
 
@@ -105,10 +120,11 @@ export function createRedisTableState(redis: RedisClient, keys: Keys): TableStat
   return {
     read: () =>
       guard('read truncate/resync state', async () => {
-        const [t, floor, r] = await Promise.all([
+        const [t, floor, r, rf] = await Promise.all([
           redis.hgetall(k.truncate),
           redis.get(k.floor),
           redis.hgetall(k.resync),
+          redis.get(k.resyncFloor),
         ]);
         const truncate: PendingTruncate | null = t.pos
           ? {
@@ -124,7 +140,7 @@ export function createRedisTableState(redis: RedisClient, keys: Keys): TableStat
         const resyncs = Object.values(r)
           .map((v) => JSON.parse(v) as PendingResync)
           .sort((a, b) => (a.pos < b.pos ? -1 : 1));
-        return { truncate, floor: floor ?? null, resyncs };
+        return { truncate, floor: floor ?? null, resyncs, resyncFloor: rf ?? null };
       }),
     recordTruncate: (e, shardId, now) =>
       guard('record a truncate', async () => {
@@ -146,6 +162,8 @@ export function createRedisTableState(redis: RedisClient, keys: Keys): TableStat
       }),
     recordResync: (e, shardId, now) =>
       guard('record a resync', async () => {
+        const done = await redis.get(k.resyncFloor);
+        if (done !== null && done >= e.pos) return redis.hlen(k.resync);
         const prev = await redis.hget(k.resync, e.pos);
         const cur: PendingResync = prev
           ? (JSON.parse(prev) as PendingResync)
@@ -153,6 +171,10 @@ export function createRedisTableState(redis: RedisClient, keys: Keys): TableStat
         if (!cur.shards.includes(shardId)) cur.shards.push(shardId);
         await redis.hset(k.resync, e.pos, JSON.stringify(cur));
         return redis.hlen(k.resync);
+      }),
+    completeResync: (pos) =>
+      guard('complete a resync', async () => {
+        await redis.eval(COMPLETE_RESYNC, 2, k.resync, k.resyncFloor, pos);
       }),
     completeTruncate: (pos) =>
       guard('complete a truncate sweep', async () => {

@@ -35,6 +35,8 @@ export type RecordDetail =
   | 'duplicate'
   | 'truncate_recorded'
   | 'resync_recorded'
+  /** the end of a transaction that deleted rows: nothing to apply */
+  | 'tx_commit'
   | 'poison'
   | 'embedding_failed'
   | 'blocked';

@@ -370,11 +370,13 @@ export class MemoryTableState implements TableState {
   truncate: PendingTruncate | null = null;
   floor: SourcePosition | null = null;
   readonly resyncs = new Map<string, PendingResync>();
+  resyncFloor: SourcePosition | null = null;
   async read() {
     return {
       truncate: this.truncate ? { ...this.truncate, shards: [...this.truncate.shards] } : null,
       floor: this.floor,
       resyncs: [...this.resyncs.values()],
+      resyncFloor: this.resyncFloor,
     };
   }
   async recordTruncate(e: TableEvent, shardId: string, now: number): Promise<boolean> {
@@ -391,6 +393,7 @@ export class MemoryTableState implements TableState {
     if (this.truncate && now > this.truncate.lastRowAt) this.truncate.lastRowAt = now;
   }
   async recordResync(e: TableEvent, shardId: string, now: number): Promise<number> {
+    if (this.resyncFloor && this.resyncFloor >= e.pos) return this.resyncs.size;
     const cur = this.resyncs.get(e.pos) ?? {
       pos: e.pos,
       statement: e.statement,
@@ -401,6 +404,10 @@ export class MemoryTableState implements TableState {
     if (!cur.shards.includes(shardId)) cur.shards.push(shardId);
     this.resyncs.set(e.pos, cur);
     return this.resyncs.size;
+  }
+  async completeResync(pos: SourcePosition): Promise<void> {
+    if (!this.resyncFloor || this.resyncFloor < pos) this.resyncFloor = pos;
+    for (const k of [...this.resyncs.keys()]) if (k <= pos) this.resyncs.delete(k);
   }
   async completeTruncate(pos: SourcePosition): Promise<void> {
     if (this.truncate?.pos === pos) this.truncate = null;

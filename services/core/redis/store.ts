@@ -68,16 +68,22 @@ export interface SweepResult {
   scanned: number;
   deleted: number;
   kept: number;
+  /** older than the position, but their NDC is still in the source table (kept: the stream rewrites them) */
+  stillInSource: number;
+}
+
+export interface SweepOptions {
+  dryRun?: boolean;
+  onProgress?: (s: SweepResult) => void;
+  /** Of these NDCs, the ones still in the source table; they are kept. */
+  inSource?: (ndcs: readonly string[]) => Promise<Set<string>>;
 }
 
 export interface RedisDrugStore extends DrugStore {
   /** Like apply, with `force` rewriting documents whose content hash looks unchanged (repairs). */
   applyWith(ops: readonly StoreOp[], opts: { force?: boolean }): Promise<ApplyResult[]>;
   /** Deletes every live document whose recorded position is older than `pos` (at `pos`, position-checked). */
-  sweepOlderThan(
-    pos: SourcePosition,
-    opts?: { dryRun?: boolean; onProgress?: (s: SweepResult) => void },
-  ): Promise<SweepResult>;
+  sweepOlderThan(pos: SourcePosition, opts?: SweepOptions): Promise<SweepResult>;
   /** Every NDC with bookkeeping (live or tombstone), in SCAN batches. */
   scanMeta(batch?: number): AsyncGenerator<Map<string, DocMeta>>;
   /** The stored documents (JSON.GET, pipelined); missing NDCs map to null. */
@@ -230,13 +236,20 @@ export function createRedisDrugStore(redis: RedisClient, keys: Keys, s: StoreSet
     applyWith,
     scanMeta,
     async sweepOlderThan(pos, opts = {}) {
-      const r: SweepResult = { scanned: 0, deleted: 0, kept: 0 };
+      const r: SweepResult = { scanned: 0, deleted: 0, kept: 0, stillInSource: 0 };
       for await (const metas of scanMeta()) {
-        const victims: StoreOp[] = [];
+        let victims: StoreOp[] = [];
         for (const [ndc, m] of metas) {
           r.scanned++;
           if (!m.tombstone && m.pos < pos) victims.push({ kind: 'delete', ndc, pos });
           else r.kept++;
+        }
+        if (opts.inSource && victims.length) {
+          const present = await opts.inSource(victims.map((v) => v.ndc));
+          const before = victims.length;
+          victims = victims.filter((v) => !present.has(v.ndc));
+          r.stillInSource += before - victims.length;
+          r.kept += before - victims.length;
         }
         if (!opts.dryRun && victims.length) {
           for (const res of await applyWith(victims)) {

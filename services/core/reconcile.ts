@@ -13,20 +13,20 @@
  * `--repair` re-syncs exactly the differing NDCs through the position-checked store at P (so nothing newer
  * is overwritten), embedding through the cache, then verifies again and reports that second result.
  */
-import type { RedisClient } from '../core/clients/redis.ts';
-import type { MysqlPool } from '../core/clients/mysql.ts';
-import type { Keys } from '../core/keys.ts';
-import type { Logger } from '../core/log.ts';
-import { createProgress } from '../core/progress.ts';
-import { FIELD_ORDER, contentHash, embeddingText, mapRow, textHash } from '../core/mapping.ts';
-import type { DrugFields, EmbeddingIdentity } from '../core/mapping.ts';
-import { snapshotSourcePosition } from '../core/position.ts';
-import type { SourcePosition } from '../core/position.ts';
-import { openSnapshot } from '../core/snapshot.ts';
-import type { RedisDrugStore } from '../core/redis/store.ts';
-import type { EmbeddingService } from '../core/embedding/types.ts';
-import type { StoreOp } from '../core/store.ts';
-import { DrugsyncError } from '../core/errors.ts';
+import type { RedisClient } from './clients/redis.ts';
+import type { MysqlPool } from './clients/mysql.ts';
+import type { Keys } from './keys.ts';
+import type { Logger } from './log.ts';
+import { createProgress } from './progress.ts';
+import { FIELD_ORDER, contentHash, embeddingText, mapRow, textHash } from './mapping.ts';
+import type { DrugFields, EmbeddingIdentity } from './mapping.ts';
+import { snapshotSourcePosition } from './position.ts';
+import type { SourcePosition } from './position.ts';
+import { openSnapshot } from './snapshot.ts';
+import type { RedisDrugStore } from './redis/store.ts';
+import type { EmbeddingService } from './embedding/types.ts';
+import type { StoreOp } from './store.ts';
+import { DrugsyncError } from './errors.ts';
 
 export interface VerifyReport {
   source_rows: number;
@@ -112,9 +112,25 @@ async function scanRedis(
   return out;
 }
 
+export interface VerifyOptions {
+  /** keep the mapped rows of the differing NDCs (for `repair`) */
+  repair: boolean;
+  /** called as the comparison advances: phase, items done, total expected */
+  onProgress?: (phase: 'scan' | 'compare', done: number, total: number) => void;
+  /** stops between pages with an ABORTED error */
+  signal?: AbortSignal;
+}
+
+function checkAbort(signal: AbortSignal | undefined, what: string): void {
+  if (signal?.aborted)
+    throw new DrugsyncError('ABORTED', `${what} stopped before it finished`, {
+      remedy: 'nothing was lost: the comparison runs again from the start next time',
+    });
+}
+
 export async function verifyOnce(
   d: VerifyDeps,
-  opts: { repair: boolean },
+  opts: VerifyOptions,
 ): Promise<{ report: VerifyReport; diff: Diff }> {
   const t0 = Date.now();
   const id = { model: d.embeddings.model, dimensions: d.embeddings.dimensions };
@@ -134,7 +150,11 @@ export async function verifyOnce(
       unit: 'docs',
       log: d.log,
     });
-    const redisSide = await scanRedis(d, id, (n) => scanProgress.update(n));
+    const redisSide = await scanRedis(d, id, (n) => {
+      scanProgress.update(n);
+      opts.onProgress?.('scan', n, total);
+      checkAbort(opts.signal, 'the Redis scan');
+    });
     scanProgress.stop();
     redisDocs = redisSide.size;
     const progress = createProgress({ label: 'verify: compare with MySQL', total, unit: 'rows', log: d.log });
@@ -161,6 +181,8 @@ export async function verifyOnce(
         }
       }
       progress.update(seen, { missing: diff.missing.length, stale: diff.stale.length });
+      opts.onProgress?.('compare', seen, total);
+      checkAbort(opts.signal, 'the comparison with MySQL');
     }
     progress.stop();
     for (const [ndc, r] of redisSide) {

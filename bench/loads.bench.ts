@@ -1,0 +1,126 @@
+/**
+ * `npm run bench -- loads`: daily loads on the full seeded catalogue (issue 9), through the running
+ * pipeline (binlog reader and embedder as child processes, local embedder, 256-d):
+ * - TRUNCATE + LOAD DATA of the unchanged catalogue,
+ * - DELETE-all + INSERT-all of it in one transaction,
+ * - a staging copy swapped in with RENAME (re-sync by difference),
+ * - a burst of 5,000 mixed changes,
+ * each with the time until it is applied, the embedding calls it made, and — for comparison, in the same
+ * run — a fresh `drugsync backfill --restart` of the same catalogue. Target: a refresh of an unchanged
+ * catalogue converges at least as fast as a fresh backfill and makes 0 embedding calls.
+ * Settings: BENCH_LOADS_ROWS (493573).
+ */
+import type { Bench, BenchRow } from './run.ts';
+import { FULL_CATALOGUE_ROWS, generateCatalogue } from '../services/seed/generator.ts';
+import { loadRows } from '../services/seed/load.ts';
+import {
+  applyBurst,
+  burstPlan,
+  deleteAndInsertAll,
+  swapInStagingTable,
+  truncateAndReload,
+} from '../services/seed/loads.ts';
+import { runCli, startProc } from '../test/support/pipeline.ts';
+import { waitForLoad } from '../test/support/loads.ts';
+import {
+  createSuiteDatabase,
+  resetSuiteRedis,
+  resetSuiteStream,
+  suiteEnv,
+  suiteRedis,
+} from '../test/support/stack.ts';
+
+const ROWS = Number(process.env.BENCH_LOADS_ROWS ?? FULL_CATALOGUE_ROWS);
+const SEED = 42;
+const say = (m: string) => process.stderr.write(`[loads bench] ${m}\n`);
+
+const bench: Bench = {
+  name: 'loads',
+  description: `refresh patterns on ${ROWS.toLocaleString('en-US')} rows vs a fresh backfill, same run`,
+  async run(): Promise<BenchRow[]> {
+    const env = suiteEnv(
+      'bench_loads',
+      { LOG_LEVEL: 'warn', TRUNCATE_QUIET_SECONDS: '10' },
+      { dimensions: 256 },
+    );
+    const schema = env.DB_NAME as string;
+    say(`seeding ${ROWS} rows`);
+    const admin = await createSuiteDatabase(env);
+    await loadRows(admin, generateCatalogue({ rows: ROWS, seed: SEED }), { schema, table: 'rndc14' });
+    const redis = suiteRedis(env);
+    await resetSuiteRedis(env, redis);
+    await resetSuiteStream(env, 2);
+    say('backfilling');
+    const first = await runCli(env, ['backfill', '--json'], 3_600_000);
+    if (first.status !== 0) throw new Error(`backfill failed: ${first.stderr.slice(-1000)}`);
+    const procs = [startProc(env, ['binlog-reader']), startProc(env, ['embedder'])];
+    const results: { pattern: string; seconds: number; applied: number; calls: number; rows: number }[] = [];
+    const measure = async (
+      pattern: string,
+      kind: 'rows' | 'resync',
+      rows: number,
+      act: () => Promise<unknown>,
+    ) => {
+      say(pattern);
+      const t0 = Date.now();
+      await act();
+      const r = await waitForLoad(env, kind, t0, 3_600_000);
+      const calls = Number(r.summary.embeddings_requested);
+      say(
+        `${pattern}: applied in ${r.appliedSeconds.toFixed(1)} s, settled (drain observed) at ${r.seconds.toFixed(1)} s, ` +
+          `${calls} embedding call(s), ${JSON.stringify(r.summary)}`,
+      );
+      results.push({ pattern, seconds: r.seconds, applied: r.appliedSeconds, calls, rows });
+    };
+    let backfillSeconds: number;
+    try {
+      await measure('TRUNCATE + LOAD DATA (unchanged)', 'rows', ROWS, () =>
+        truncateAndReload(admin, {
+          schema,
+          table: 'rndc14',
+          rows: generateCatalogue({ rows: ROWS, seed: SEED }),
+        }),
+      );
+      await measure('DELETE-all + INSERT-all, one transaction (unchanged)', 'rows', ROWS, () =>
+        deleteAndInsertAll(admin, { schema, table: 'rndc14' }),
+      );
+      await measure('RENAME swap of an unchanged copy', 'resync', ROWS, () =>
+        swapInStagingTable(admin, {
+          schema,
+          table: 'rndc14',
+          plan: { fieldChanges: 0, renames: 0, inserts: 0, deletes: 0 },
+          seed: 5,
+        }),
+      );
+      await measure('burst of 5,000 mixed changes', 'rows', 5_000, () =>
+        applyBurst(admin, { schema, table: 'rndc14', plan: burstPlan(5_000), seed: 6 }),
+      );
+    } finally {
+      for (const p of procs) p.child.kill('SIGTERM');
+      await Promise.all(procs.map((p) => p.exited));
+    }
+    try {
+      say('fresh backfill --restart of the same table, for comparison');
+      const t0 = Date.now();
+      const again = await runCli(env, ['backfill', '--restart', '--json'], 3_600_000);
+      if (again.status !== 0) throw new Error(`backfill --restart failed: ${again.stderr.slice(-1000)}`);
+      backfillSeconds = (Date.now() - t0) / 1000;
+    } finally {
+      await admin.end();
+      await redis.quit();
+    }
+    const baseline = { metric: 'fresh backfill --restart', value: ROWS / backfillSeconds, unit: 'rows/s' };
+    return results.map((r) => ({
+      bench: 'loads',
+      metric: `${r.pattern}: rows/s until settled (${r.seconds.toFixed(0)} s; last row applied at ${r.applied.toFixed(0)} s; ${r.calls} embedding calls)`,
+      value: r.rows / r.seconds,
+      unit: 'rows/s',
+      ...(r.rows === ROWS
+        ? { baseline, target: '≥ 100% of a fresh backfill, 0 embedding calls' }
+        : { target: 'in Redis within 30 s' }),
+      note: `${r.calls} embedding calls`,
+    }));
+  },
+};
+
+export default bench;

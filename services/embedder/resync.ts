@@ -1,0 +1,224 @@
+/**
+ * Re-sync by difference (issue 9): when a new `rndc14` is put in place (RENAME TABLE swap, DROP + CREATE,
+ * ALTER ... RENAME) the binlog holds no row events for the rows it brings, only a DDL `query` event. The
+ * binlog reader publishes it as a `resync` table event (in order, to every shard); the embedder records it
+ * as pending (table-state.ts) and this runner brings Redis to the new table:
+ *
+ * 1. opens a consistent snapshot of the source table, at position P (taken after the resync event was read,
+ *    so P is newer than the swap);
+ * 2. compares it with Redis by NDC and content hash (the `verify` comparison: bounded to ~150 bytes an NDC,
+ *    vectors never loaded);
+ * 3. writes only what differs, at P, through the position-checked store: a document the stream has since
+ *    rewritten (newer than P) is left alone, and a row event older than P arriving later is refused; deletes
+ *    what is gone (tombstones at P); embeds only names the embedding cache does not know;
+ * 4. clears the pending resyncs at or below P (the resync floor), and logs one line with what it did.
+ *
+ * One runner at a time across processes (a lease in Redis, renewed while it runs); the row stream is not
+ * paused: batches keep being applied while it runs, and the position rule arbitrates. A failure leaves the
+ * resync pending: it is retried with backoff, and `drugsync status` shows it with its last error.
+ */
+import { randomUUID } from 'node:crypto';
+import type { MysqlPool } from '../core/clients/mysql.ts';
+import type { RedisClient } from '../core/clients/redis.ts';
+import { DrugsyncError, isDrugsyncError, wrapError } from '../core/errors.ts';
+import type { Keys } from '../core/keys.ts';
+import type { Logger } from '../core/log.ts';
+import type { EmbeddingService } from '../core/embedding/types.ts';
+import { repair, verifyOnce } from '../core/reconcile.ts';
+import type { RepairResult } from '../core/reconcile.ts';
+import type { RedisDrugStore } from '../core/redis/store.ts';
+import type { PendingResync, TableState } from './table-state.ts';
+
+export interface ResyncDeps {
+  mysql: MysqlPool;
+  redis: RedisClient;
+  keys: Keys;
+  store: RedisDrugStore;
+  embeddings: EmbeddingService;
+  tableState: TableState;
+  log: Logger;
+  schema: string;
+  table: string;
+}
+
+export interface ResyncOutcome {
+  /** the snapshot position the re-sync reflects */
+  position: string;
+  resyncs: string[];
+  source_rows: number;
+  redis_docs: number;
+  missing: number;
+  extra: number;
+  stale: number;
+  in_flight: number;
+  written: number;
+  deleted: number;
+  refused: number;
+  /** distinct names sent to the embedder (not found in the cache) */
+  names_embedded: number;
+  embeddings_requested: number;
+  cache_hits: number;
+  seconds: number;
+}
+
+export interface ResyncRunner {
+  /** Starts a re-sync in the background for these pending resyncs unless one is running or backing off. */
+  kick(pending: readonly PendingResync[]): void;
+  /** Runs one now and waits for it (the `drugsync resync` command, tests). */
+  runNow(pending: readonly PendingResync[]): Promise<ResyncOutcome | null>;
+  readonly running: boolean;
+  /** Aborts a running re-sync at its next page (it stays pending) and waits for it to end. */
+  stop(): Promise<void>;
+}
+
+export function resyncKeys(keys: Keys) {
+  return { lease: keys.state('embedder:resync_lease'), status: keys.state('embedder:resync_status') };
+}
+
+const LEASE_MS = 60_000;
+const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
+
+export function createResyncRunner(d: ResyncDeps): ResyncRunner {
+  const k = resyncKeys(d.keys);
+  let current: Promise<unknown> | null = null;
+  let abort: AbortController | null = null;
+  let failures = 0;
+  let notBefore = 0;
+
+  async function status(fields: Record<string, string | number>): Promise<void> {
+    await d.redis.hset(k.status, { ...fields, updated_at: new Date().toISOString() });
+  }
+
+  async function run(pending: readonly PendingResync[], signal: AbortSignal): Promise<ResyncOutcome | null> {
+    const token = randomUUID();
+    const got = await d.redis.set(k.lease, token, 'PX', LEASE_MS, 'NX');
+    if (got !== 'OK') {
+      d.log.info('a re-sync is already running in another process; not starting one here', { key: k.lease });
+      return null;
+    }
+    const renew = setInterval(() => {
+      d.redis.eval(RENEW, 1, k.lease, token, String(LEASE_MS)).catch((e: unknown) => {
+        d.log.warn('could not renew the re-sync lease', { key: k.lease, error: String(e) });
+      });
+    }, LEASE_MS / 3);
+    const t0 = Date.now();
+    const before = d.embeddings.totals();
+    const resyncs = pending.map((p) => p.pos);
+    try {
+      await d.redis.del(k.status);
+      await status({ phase: 'scan', resyncs: resyncs.join(','), started_at: new Date(t0).toISOString() });
+      d.log.warn('re-sync by difference started: the table was replaced', {
+        resyncs,
+        statements: pending.map((p) => p.statement),
+      });
+      let lastStatus = 0;
+      const deps = { ...d };
+      const { report, diff } = await verifyOnce(deps, {
+        repair: true,
+        signal,
+        onProgress: (phase, done, total) => {
+          if (Date.now() - lastStatus < 500) return;
+          lastStatus = Date.now();
+          void status({ phase, done, total }).catch(() => undefined);
+        },
+      });
+      const floor = pending.reduce((m, p) => (p.pos > m ? p.pos : m), '');
+      if (diff.P < floor) {
+        // cannot happen when the snapshot is opened after the event was read; refuse rather than guess
+        throw new DrugsyncError('INTERNAL', 'the re-sync snapshot is older than the resync event', {
+          context: { pos: floor, snapshot: diff.P },
+          remedy: 'the resync stays pending and is retried',
+        });
+      }
+      let fixed: RepairResult = { written: 0, deleted: 0, refused: 0, failed: 0 };
+      if (!report.ok) {
+        await status({ phase: 'write', missing: report.missing, extra: report.extra, stale: report.stale });
+        fixed = await repair(deps, diff);
+      }
+      await d.tableState.completeResync(diff.P);
+      const after = d.embeddings.totals();
+      const outcome: ResyncOutcome = {
+        position: diff.P,
+        resyncs,
+        source_rows: report.source_rows,
+        redis_docs: report.redis_docs,
+        missing: report.missing,
+        extra: report.extra,
+        stale: report.stale,
+        in_flight: report.in_flight,
+        written: fixed.written,
+        deleted: fixed.deleted,
+        refused: fixed.refused,
+        names_embedded: after.texts - before.texts - (after.cacheHits - before.cacheHits),
+        embeddings_requested: after.requests - before.requests,
+        cache_hits: after.cacheHits - before.cacheHits,
+        seconds: Math.round((Date.now() - t0) / 100) / 10,
+      };
+      await status({
+        phase: 'done',
+        ...Object.fromEntries(
+          Object.entries(outcome).map(([key, v]) => [key, Array.isArray(v) ? v.join(',') : v]),
+        ),
+        finished_at: new Date().toISOString(),
+      });
+      d.log.info('re-sync by difference finished', { ...outcome });
+      failures = 0;
+      return outcome;
+    } catch (e) {
+      const err = isDrugsyncError(e)
+        ? e
+        : wrapError(e, 'INTERNAL', 're-sync by difference failed', { context: { resyncs } });
+      await status({ phase: 'failed', error: `${err.code}: ${err.message}` }).catch(() => undefined);
+      throw err;
+    } finally {
+      clearInterval(renew);
+      await d.redis.eval(RELEASE, 1, k.lease, token).catch(() => undefined);
+    }
+  }
+
+  return {
+    get running() {
+      return current !== null;
+    },
+    kick(pending) {
+      if (current || pending.length === 0 || Date.now() < notBefore) return;
+      abort = new AbortController();
+      current = run(pending, abort.signal)
+        .catch((e: unknown) => {
+          if (isDrugsyncError(e, 'ABORTED')) {
+            d.log.info('re-sync stopped; it stays pending', {});
+            return;
+          }
+          failures++;
+          const backoff = Math.min(60_000, 1_000 * 2 ** failures);
+          notBefore = Date.now() + backoff;
+          d.log.error('re-sync by difference failed; it stays pending and is retried', {
+            error: e,
+            backoff_ms: backoff,
+            resyncs: pending.map((p) => p.pos),
+          });
+        })
+        .finally(() => {
+          current = null;
+          abort = null;
+        });
+    },
+    async runNow(pending) {
+      if (current) await current;
+      abort = new AbortController();
+      const p = run(pending, abort.signal);
+      current = p.catch(() => undefined);
+      try {
+        return await p;
+      } finally {
+        current = null;
+        abort = null;
+      }
+    },
+    async stop() {
+      abort?.abort();
+      if (current) await current;
+    },
+  };
+}
