@@ -173,6 +173,17 @@ describe('binlog reader → Kinesis (real MariaDB binlog, kinesalite)', () => {
     expect(evs[2]!.before).toEqual(afterUpdate);
     expect(evs[2]!.after).toBeNull();
     expect(evs[0]!.pos < evs[1]!.pos && evs[1]!.pos < evs[2]!.pos).toBe(true);
+    // the deleting transaction ends with a commit event on every shard, after its delete
+    const del = evs[2]!;
+    await waitFor(
+      'commit events',
+      (e) => e.filter((x) => x.type === 'commit' && x.txid === del.txid).length >= 2,
+    );
+    const commits = seen.filter((x) => x.event.type === 'commit' && x.event.txid === del.txid);
+    expect(new Set(commits.map((x) => x.shardId)).size).toBe(2);
+    expect(commits.every((x) => x.event.pos > del.pos)).toBe(true);
+    // a transaction without deletes has none
+    expect(seen.filter((x) => x.event.type === 'commit' && x.event.txid === evs[1]!.txid)).toEqual([]);
   });
 
   it('turns an NDC change into a delete of the old key and an insert of the new, both marked', async () => {

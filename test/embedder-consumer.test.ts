@@ -157,6 +157,35 @@ describe('embedder consumer (shard mechanics)', () => {
     expect(await redis.hget(cpKey, 'shardId-000000000000')).toBe(more[4]);
   });
 
+  it('holds the deletes of a DELETE-all + INSERT-all transaction until its commit event: nothing is deleted', async () => {
+    // Prepare: 30 documents, then the first half of one transaction (its deletes) on the stream
+    await resetSuiteRedis(env, redis);
+    const shard = 'shardId-000000000000';
+    const k = new ScriptedKinesis();
+    k.addShard(shard);
+    const ev = new EventFactory();
+    const rows = Array.from({ length: 30 }, (_, i) => makeRow(200 + i));
+    const inserted = rows.map((r) => k.push(shard, ev.insert(r)));
+    const d = deps(k);
+    const c = startEmbedderConsumer(config, d);
+    await eventually(async () => (await redis.hget(cpKey, shard)) === inserted.at(-1), 20_000, 'loaded');
+    // Act: the deletes arrive; the inserts of the same transaction come much later than a few polls
+    for (const r of rows) k.push(shard, { ...ev.delete(r), txid: 'T9' });
+    await new Promise((r) => setTimeout(r, 1500));
+    // Assess: nothing applied or checkpointed while the transaction is open
+    expect(d.apply.store.docs.size).toBe(30);
+    expect(await redis.hget(cpKey, shard)).toBe(inserted.at(-1));
+    // Act: the rest of the transaction and its commit
+    for (const r of rows) k.push(shard, { ...ev.insert({ ...r, PS: '99.000' }), txid: 'T9' });
+    const commit = k.push(shard, ev.commit('T9'));
+    await eventually(async () => (await redis.hget(cpKey, shard)) === commit, 20_000, 'the commit applied');
+    c.stop();
+    await c.done;
+    // Assess: one collapsed upsert per NDC, never a delete
+    expect(d.apply.store.docs.size).toBe(30);
+    expect(d.apply.store.applied.filter((op) => op.kind === 'delete')).toEqual([]);
+  });
+
   it('starts a child shard only after its parent is read to the end', async () => {
     await resetSuiteRedis(env, redis);
     const k = new ScriptedKinesis();

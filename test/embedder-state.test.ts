@@ -114,6 +114,26 @@ describe('embedder state in Redis', () => {
     ]);
     expect(st.resyncs[0]!.statement).toMatch(/^RENAME TABLE/);
   });
+  it('a completed re-sync clears the resyncs at or below its snapshot and ignores later sightings of them', async () => {
+    // Prepare: two swaps seen on two shards, and one after the re-sync's snapshot
+    await resetSuiteRedis(env, redis);
+    const state = createRedisTableState(redis, keys);
+    const ev = new EventFactory('binlog.000009');
+    const [first, second, snapshot, later] = [ev.resync(), ev.resync(), ev.truncate(), ev.resync()];
+    await state.recordResync(first, 'shardId-000000000000', 1);
+    await state.recordResync(first, 'shardId-000000000001', 2);
+    await state.recordResync(second, 'shardId-000000000000', 3);
+    await state.recordResync(later, 'shardId-000000000000', 4);
+    expect((await state.read()).resyncs.map((r) => r.pos)).toEqual([first.pos, second.pos, later.pos]);
+    // Act: the re-sync ran from a snapshot between `second` and `later`
+    await state.completeResync(snapshot.pos);
+    // Assess
+    const after = await state.read();
+    expect(after.resyncFloor).toBe(snapshot.pos);
+    expect(after.resyncs.map((r) => r.pos)).toEqual([later.pos]);
+    expect(await state.recordResync(second, 'shardId-000000000001', 5)).toBe(1);
+    expect((await state.read()).resyncs.map((r) => r.pos)).toEqual([later.pos]);
+  });
 });
 
 describe('SQS dead-letter queue', () => {

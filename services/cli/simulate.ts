@@ -34,6 +34,12 @@ export interface SimulatorOptions {
   /** stop after this many changes (default: until stop()) */
   maxChanges?: number;
   log: Logger;
+  /** Called after each change has committed (autocommit statement returned), with the NDC it touched. */
+  onChange?: (c: {
+    kind: 'insert' | 'delete' | 'ndc_change' | 'rename' | 'update';
+    ndc: string;
+    at: number;
+  }) => void;
 }
 
 /** Runs until stop(); every tick commits a few changes so the rate holds at `rate` per second. */
@@ -71,6 +77,7 @@ export async function startSimulator(conn: Connection, o: SimulatorOptions): Pro
         `INSERT IGNORE INTO ${t} (${COLUMN_NAMES.map((c) => `\`${c}\``).join(',')}) VALUES (?)`,
         [COLUMN_NAMES.map((c) => row[c])],
       );
+      o.onChange?.({ kind: 'insert', ndc: String(row.NDC), at: Date.now() });
       stats.inserts++;
       return;
     }
@@ -78,14 +85,18 @@ export async function startSimulator(conn: Connection, o: SimulatorOptions): Pro
     if (!row) return;
     if (x < 0.08) {
       await conn.query(`DELETE FROM ${t} WHERE NDC = ?`, [row.NDC]);
+      o.onChange?.({ kind: 'delete', ndc: String(row.NDC), at: Date.now() });
       stats.deletes++;
     } else if (x < 0.1) {
       const moved = changes.newNdc(row, 1 + Math.floor(r() * 98));
       await conn.query(`UPDATE IGNORE ${t} SET NDC = ? WHERE NDC = ?`, [moved.NDC, row.NDC]);
+      o.onChange?.({ kind: 'delete', ndc: String(row.NDC), at: Date.now() });
+      o.onChange?.({ kind: 'ndc_change', ndc: String(moved.NDC), at: Date.now() });
       stats.ndcChanges++;
     } else if (x < 0.25) {
       const renamed = changes.rename(row, Math.floor(r() * 1e6));
       await conn.query(`UPDATE ${t} SET LN = ?, LN60 = ? WHERE NDC = ?`, [renamed.LN, renamed.LN60, row.NDC]);
+      o.onChange?.({ kind: 'rename', ndc: String(row.NDC), at: Date.now() });
       stats.renames++;
     } else {
       const p = changes.priceList(row, r);
@@ -96,6 +107,7 @@ export async function startSimulator(conn: Connection, o: SimulatorOptions): Pro
         p.HCFA_TYP,
         row.NDC,
       ]);
+      o.onChange?.({ kind: 'update', ndc: String(row.NDC), at: Date.now() });
       stats.updates++;
     }
   };

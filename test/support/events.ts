@@ -163,6 +163,11 @@ export class EventFactory {
     return { ...this.base(), type: 'truncate', statement: `TRUNCATE TABLE ${this.table}` };
   }
 
+  /** The end of transaction `txid`, which deleted rows (the binlog reader sends it to every shard). */
+  commit(txid: string): TableEvent {
+    return { ...this.base(), type: 'commit', txid, statement: 'COMMIT' };
+  }
+
   resync(): TableEvent {
     return {
       ...this.base(),

@@ -40,14 +40,16 @@ const emptyStats = (): EmbeddingStats => ({
 
 /**
  * Token bucket whose rate adapts (AIMD). It starts at the configured budget (`maxRpm`, Infinity for none).
- * On a throttle (at most once a second, so one burst of 429s counts once) the rate is cut to 85% of what
+ * On a throttle (at most once a second, so one burst of 429s counts once) the rate is cut to 90% of what
  * it was, bounded by the rate the server accepted over the last second (so a budget far above the hidden
  * quota, or no budget at all, comes down at once). After a cut it climbs back additively by 10% of the rate
- * at the cut per second of successes, up to the budget: at a hidden quota Q it oscillates between 0.85 Q
- * and Q, averaging above 0.9 Q, with a handful of throttles per cycle.
+ * at the cut per second of successes, up to the budget: at a hidden quota Q it oscillates between 0.9 Q
+ * and Q, averaging about 0.95 Q, with a handful of throttles per cycle. Bursts are capped at 100 ms worth
+ * of requests, so running at a budget equal to the quota rarely overruns a rolling window.
  */
-const DECREASE = 0.85;
+const DECREASE = 0.9;
 const INCREASE = 0.1;
+const BURST_MS = 100;
 
 export class AdaptiveRateLimiter {
   private tokens = 1;
@@ -67,7 +69,9 @@ export class AdaptiveRateLimiter {
       if (!Number.isFinite(this.rpm)) return;
       const now = Date.now();
       const perMs = this.rpm / 60_000;
-      this.tokens = Math.min(Math.max(1, perMs * 1000), this.tokens + (now - this.last) * perMs);
+      // A burst of at most a tenth of a second's worth: quotas are enforced over short rolling windows, and a
+      // full second's burst on top of the steady rate would overrun the window after every pause.
+      this.tokens = Math.min(Math.max(1, perMs * BURST_MS), this.tokens + (now - this.last) * perMs);
       this.last = now;
       if (this.tokens >= 1) {
         this.tokens -= 1;
