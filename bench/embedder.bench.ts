@@ -10,7 +10,7 @@
 import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import type { Bench, BenchRow } from './run.ts';
 import { createKinesis } from '../services/core/clients/kinesis.ts';
-import { encodeChangeEvent } from '../services/core/events.ts';
+import { compressRecord, encodeChangeEvent } from '../services/core/events.ts';
 import { createLogger } from '../services/core/log.ts';
 import { buildDocument, mapRow } from '../services/core/mapping.ts';
 import type { UpsertOp } from '../services/core/store.ts';
@@ -79,12 +79,14 @@ const bench: Bench = {
       const inflight: Promise<unknown>[] = [];
       for (let i = 0; i < N; i += 500) {
         const chunk = events.slice(i, i + 500);
+        // compressed as the binlog reader writes them (EVENT_GZIP, default on)
+        const data = await Promise.all(chunk.map((e) => compressRecord(encodeChangeEvent(e))));
         inflight.push(
           kinesis
             .send(
               new PutRecordsCommand({
                 StreamName: config.KINESIS_STREAM,
-                Records: chunk.map((e) => ({ Data: encodeChangeEvent(e), PartitionKey: e.ndc })),
+                Records: chunk.map((e, j) => ({ Data: data[j], PartitionKey: e.ndc })),
               }),
             )
             .then((out) => {

@@ -11,6 +11,7 @@ import { COLUMN_NAMES, changes, makeRow } from '../services/seed/generator.ts';
 import { preparePipeline, runCli, startProc } from './support/pipeline.ts';
 import type { Proc } from './support/pipeline.ts';
 import { eventually, suiteEnv, suiteRedis } from './support/stack.ts';
+import type { StatusReport } from '../services/cli/status.ts';
 
 describe('end to end: MySQL changes reach Redis', () => {
   const env = suiteEnv('e2e');
@@ -150,5 +151,33 @@ describe('end to end: MySQL changes reach Redis', () => {
       'verify ok',
     );
     expect(r.json).toMatchObject({ missing: 0, extra: 0, stale: 0, ok: true });
+  });
+
+  it('status reports every part: checkpoint, shards caught up, documents vs eligible rows, cache, services', async () => {
+    // Act
+    const r = await runCli(env, ['status', '--json']);
+    // Assess
+    expect(r.status, r.stderr.slice(-2000)).toBe(0);
+    const s = r.json as unknown as StatusReport;
+    const eligible = Number(
+      (
+        (await admin.query(
+          'SELECT COUNT(*) AS n FROM rndc14 WHERE NDC IS NOT NULL AND LN IS NOT NULL AND LENGTH(TRIM(LN)) > 3',
+        )) as unknown as [{ n: number }[]]
+      )[0][0]!.n,
+    );
+    expect(s.binlog.checkpoint?.file).toMatch(/\.\d{6}$/);
+    expect(s.binlog.checkpointFilePresent).toBe(true);
+    expect(s.kinesis.shards.map((x) => x.lagRecords)).toEqual([0, 0]);
+    expect(s.redis.eligibleRows).toBe(eligible);
+    expect(s.redis.documents).toBe(eligible);
+    expect(s.redis.embeddingCache).toBeGreaterThan(0);
+    expect(s.redis.deadLetters).toBe(0);
+    expect(Object.keys(s.services).sort()).toEqual(['backfill', 'binlog-reader', 'embedder']);
+    expect(s.table).toMatchObject({ truncatePending: null, resyncsPending: [] });
+    // the text form names each part on its own line
+    const text = (await runCli(env, ['status'])).stdout;
+    for (const part of ['binlog', 'retention', 'kinesis', 'redis', 'embedder'])
+      expect(text).toMatch(new RegExp(`^${part} `, 'm'));
   });
 });

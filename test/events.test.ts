@@ -2,7 +2,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ChangeEvent } from '../services/core/events.ts';
-import { changeEventJsonSchema, decodeChangeEvent, encodeChangeEvent } from '../services/core/events.ts';
+import {
+  changeEventJsonSchema,
+  compressRecord,
+  decodeChangeEvent,
+  encodeChangeEvent,
+} from '../services/core/events.ts';
 import { isDrugsyncError } from '../services/core/errors.ts';
 import { PROJECT_ROOT } from '../services/core/paths.ts';
 import { sourcePosition } from '../services/core/position.ts';
@@ -61,5 +66,24 @@ describe('change-event format v1', () => {
       fs.readFileSync(path.join(PROJECT_ROOT, 'docs', 'change-event.schema.json'), 'utf8'),
     );
     expect(committed).toEqual(changeEventJsonSchema());
+  });
+
+  it('decodes gzip-compressed records exactly as plain ones, and names a corrupt one', async () => {
+    // Prepare
+    const plain = encodeChangeEvent(update);
+    const packed = await compressRecord(plain);
+    // Act / Assess
+    expect(packed.length).toBeLessThan(plain.length);
+    expect(decodeChangeEvent(packed)).toEqual(decodeChangeEvent(plain));
+    const corrupt = Buffer.concat([packed.subarray(0, 12), Buffer.from('not gzip')]);
+    const err = (() => {
+      try {
+        decodeChangeEvent(corrupt, { shard: 'shardId-000000000000' });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(isDrugsyncError(err, 'EVENT_DECODE_FAILED')).toBe(true);
+    expect((err as { context: Record<string, string> }).context.shard).toBe('shardId-000000000000');
   });
 });

@@ -18,6 +18,7 @@
 import { ListShardsCommand, PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import type { KinesisClient, PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
 import { DrugsyncError, wrapError } from '../core/errors.ts';
+import { compressRecord } from '../core/events.ts';
 import type { Logger } from '../core/log.ts';
 
 export const MAX_RECORD_BYTES = 1024 * 1024;
@@ -44,11 +45,17 @@ export interface KinesisSink {
   openShardHashKeys(): Promise<string[]>;
 }
 
-export function createKinesisSink(kinesis: KinesisClient, stream: string): KinesisSink {
+export function createKinesisSink(
+  kinesis: KinesisClient,
+  stream: string,
+  opts: { compress?: boolean } = {},
+): KinesisSink {
   return {
     async putRecords(records) {
-      const Records: PutRecordsRequestEntry[] = records.map((r) => ({
-        Data: r.data,
+      // compressed here, per call (zlib's thread pool works while the reader decodes the next events)
+      const data = opts.compress ? await Promise.all(records.map((r) => compressRecord(r.data))) : null;
+      const Records: PutRecordsRequestEntry[] = records.map((r, i) => ({
+        Data: data ? data[i] : r.data,
         PartitionKey: r.partitionKey,
         ...(r.explicitHashKey ? { ExplicitHashKey: r.explicitHashKey } : {}),
       }));

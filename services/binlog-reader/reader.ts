@@ -46,9 +46,11 @@ import type { KinesisSink, PublisherStats } from './publisher.ts';
 import { createZongjiSource } from './source.ts';
 import type { BinlogHandler, BinlogSource, EventPlace, RowsEvent, StartFrom } from './source.ts';
 
-const { int } = configFields;
+const { int, bool } = configFields;
 
 export const readerShape = {
+  /** gzip each record on the stream (~3.5× smaller: more events per shard within Kinesis' MB/s limits). */
+  EVENT_GZIP: bool(true),
   /** Lease expiry; renewed every third of it. A second reader takes over at most this long after a crash. */
   READER_LEASE_TTL_MS: int(15_000, 1_000, 600_000),
   /** Publisher queue bounds: reading pauses when either is reached. */
@@ -239,7 +241,7 @@ export function startBinlogReader(
     (() => {
       const k = deps.kinesis ?? createKinesis(config);
       if (!deps.kinesis) owned.push(() => k.destroy());
-      return createKinesisSink(k, config.KINESIS_STREAM);
+      return createKinesisSink(k, config.KINESIS_STREAM, { compress: config.EVENT_GZIP });
     })();
   const checkpoints = deps.checkpoints ?? createRedisCheckpointStore(redis, keys);
   const snapshots = createBackfillSnapshotStore(redis, keys);

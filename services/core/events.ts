@@ -1,10 +1,13 @@
 /**
  * The change-event format: the contract between the binlog reader (producer) and the embedder (consumer).
- * Version 1. Records on Kinesis are UTF-8 JSON of one `ChangeEvent`; row events use the NDC as partition
+ * Version 1. Records on Kinesis are UTF-8 JSON of one `ChangeEvent`, gzip-compressed by default (see
+ * `recordJson`); row events use the NDC as partition
  * key, table events (truncate, resync, commit) are sent to every shard (ExplicitHashKey per shard) so each
  * shard sees them in order with its own row events. The JSON Schema is docs/change-event.schema.json, generated
  * from the zod schema below (`npx drugsync events schema`).
  */
+import { promisify } from 'node:util';
+import zlib from 'node:zlib';
 import { z } from 'zod';
 import { DrugsyncError } from './errors.ts';
 import type { SourcePosition } from './position.ts';
@@ -81,12 +84,48 @@ export function encodeChangeEvent(e: ChangeEvent): Buffer {
   return Buffer.from(JSON.stringify(e), 'utf8');
 }
 
+/**
+ * Record encoding on the stream: the UTF-8 JSON of one event, either as is or gzip-compressed (the binlog
+ * reader compresses by default: a row event with both images shrinks ~3.5×, and Kinesis limits each shard
+ * to 1 MB/s in and 2 MB/s out). Readers tell them apart by the gzip magic bytes (JSON starts with `{`).
+ */
+export function isGzip(data: Uint8Array): boolean {
+  return data.length > 2 && data[0] === 0x1f && data[1] === 0x8b;
+}
+
+const gzip = promisify(zlib.gzip);
+
+/** gzip (level 1: speed over ratio; JSON of row images compresses well even so). */
+export async function compressRecord(data: Buffer): Promise<Buffer> {
+  return gzip(data, { level: 1 });
+}
+
+/** The JSON bytes of a record, decompressed when it was compressed. */
+export function recordJson(data: Uint8Array): Buffer {
+  const b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  return isGzip(b) ? zlib.gunzipSync(b) : b;
+}
+
 /** Decodes one record. Throws EVENT_DECODE_FAILED / EVENT_VERSION_UNSUPPORTED with the reason. */
 export function decodeChangeEvent(
   data: Uint8Array | string,
   context: Record<string, string> = {},
 ): ChangeEvent {
-  const text = typeof data === 'string' ? data : Buffer.from(data).toString('utf8');
+  let text: string;
+  try {
+    text = typeof data === 'string' ? data : recordJson(data).toString('utf8');
+  } catch (e) {
+    throw new DrugsyncError(
+      'EVENT_DECODE_FAILED',
+      'change event looks gzip-compressed but does not decompress',
+      {
+        context,
+        cause: e,
+        remedy:
+          'the record is corrupt or was not written by a drugsync binlog reader; inspect it with `drugsync dlq list`',
+      },
+    );
+  }
   let raw: unknown;
   try {
     raw = JSON.parse(text);

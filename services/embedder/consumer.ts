@@ -15,6 +15,7 @@
  */
 import {
   GetRecordsCommand,
+  type GetRecordsCommandOutput,
   GetShardIteratorCommand,
   ListShardsCommand,
   type KinesisClient,
@@ -22,6 +23,7 @@ import {
   type _Record,
 } from '@aws-sdk/client-kinesis';
 import { DrugsyncError, errorMessage, wrapError } from '../core/errors.ts';
+import { recordJson } from '../core/events.ts';
 import type { Logger } from '../core/log.ts';
 import type { RedisClient } from '../core/clients/redis.ts';
 import { applyBatch, firstFailurePerShard, runMaintenance } from './apply.ts';
@@ -146,6 +148,15 @@ function peekDeleteTx(r: _Record): string | null {
   return m ? (m[1] as string) : null;
 }
 
+/** A record's JSON bytes; a record that does not decompress is kept as is (it is dead-lettered with its reason). */
+function plainRecord(data: Uint8Array): Uint8Array {
+  try {
+    return recordJson(data);
+  } catch {
+    return data;
+  }
+}
+
 function toStreamRecord(r: _Record, shardId: string): StreamRecord {
   return {
     sequenceNumber: r.SequenceNumber as string,
@@ -264,22 +275,39 @@ export function startEmbedderConsumer(
     let pending: _Record[] = [];
     const txWithDeletes = new Set<string>();
     let txWaitSince = Date.now();
+    // The next GetRecords, started while a batch is being applied (reading and applying overlap). Dropped
+    // whenever the iterator is reset (a retry re-reads from the checkpoint).
+    type Fetched = { out: GetRecordsCommandOutput; error?: undefined } | { out?: undefined; error: unknown };
+    let prefetched: { iterator: string; result: Promise<Fetched> } | null = null;
+    const fetchRecords = (it: string): Promise<Fetched> =>
+      (async () => {
+        const wait = lastCall + minGap - Date.now();
+        if (wait > 0) await sleep(wait);
+        lastCall = Date.now();
+        return {
+          out: await kinesis.send(
+            new GetRecordsCommand({ ShardIterator: it, Limit: config.EMBEDDER_GETRECORDS_LIMIT }),
+          ),
+        };
+      })().catch((error: unknown) => ({ error }));
     while (!stopping) {
       try {
         if (!iterator) {
           pending = [];
           txWithDeletes.clear();
+          prefetched = null;
           iterator = await iteratorFor(shardId, p.checkpoint);
         }
-        const wait = lastCall + minGap - Date.now();
-        if (wait > 0) await sleep(wait);
         if (stopping) break;
-        lastCall = Date.now();
+        const got: Fetched =
+          prefetched && prefetched.iterator === iterator
+            ? await prefetched.result
+            : await fetchRecords(iterator);
+        prefetched = null;
         let out;
         try {
-          out = await kinesis.send(
-            new GetRecordsCommand({ ShardIterator: iterator, Limit: config.EMBEDDER_GETRECORDS_LIMIT }),
-          );
+          if (got.error !== undefined) throw got.error;
+          out = got.out as GetRecordsCommandOutput;
         } catch (e) {
           if (errName(e) === 'ExpiredIteratorException') {
             iterator = null;
@@ -293,9 +321,11 @@ export function startEmbedderConsumer(
           throw kinesisError(e, 'GetRecords', shardId);
         }
         minGap = Math.max(MIN_CALL_GAP_MS, Math.floor(minGap / 2));
-        const raw = out.Records ?? [];
+        // decompressed once here: the transaction peeks below and the batch decode read the JSON
+        const raw = (out.Records ?? []).map((r) => (r.Data ? { ...r, Data: plainRecord(r.Data) } : r));
         p.millisBehindLatest = out.MillisBehindLatest ?? null;
-        const bytes = raw.reduce((n, r) => n + (r.Data?.length ?? 0), 0);
+        // bytes as Kinesis counts them (compressed)
+        const bytes = (out.Records ?? []).reduce((n, r) => n + (r.Data?.length ?? 0), 0);
         // 2 MB/s per shard: the next call waits for the bytes just read
         minGap = Math.max(minGap, Math.ceil((bytes / MAX_BYTES_PER_SEC) * 1000));
         iterator = out.NextShardIterator ?? null;
@@ -327,6 +357,8 @@ export function startEmbedderConsumer(
           continue;
         }
         if (pending.length > 0) {
+          // read the next records while this batch is applied
+          if (iterator && !stopping) prefetched = { iterator, result: fetchRecords(iterator) };
           const records = pending.map((r) => toStreamRecord(r, shardId));
           pending = [];
           txWithDeletes.clear();

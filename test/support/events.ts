@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { ListShardsCommand, PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import type { KinesisClient, PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
 import type { DrugsyncError } from '../../services/core/errors.ts';
-import { encodeChangeEvent } from '../../services/core/events.ts';
+import { compressRecord, encodeChangeEvent } from '../../services/core/events.ts';
 import type { ChangeEvent, RowChangeEvent, TableEvent } from '../../services/core/events.ts';
 import { sourcePosition } from '../../services/core/position.ts';
 import type { SourcePosition } from '../../services/core/position.ts';
@@ -437,7 +437,7 @@ export async function putEvents(
   for (const e of events) {
     if (e instanceof Uint8Array) {
       entries.push({ Data: e, PartitionKey: 'poison' });
-    } else if (e.type === 'truncate' || e.type === 'resync') {
+    } else if (e.type === 'truncate' || e.type === 'resync' || e.type === 'commit') {
       for (const s of open)
         entries.push({
           Data: encodeChangeEvent(e),
@@ -445,7 +445,11 @@ export async function putEvents(
           ExplicitHashKey: s.HashKeyRange?.StartingHashKey,
         });
     } else {
-      entries.push({ Data: encodeChangeEvent(e), PartitionKey: (e as RowChangeEvent).ndc });
+      // row events compressed, as the binlog reader writes them by default; table events plain (both occur)
+      entries.push({
+        Data: await compressRecord(encodeChangeEvent(e)),
+        PartitionKey: (e as RowChangeEvent).ndc,
+      });
     }
   }
   // sequential calls keep each shard's order equal to the events' order
