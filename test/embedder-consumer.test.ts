@@ -186,6 +186,48 @@ describe('embedder consumer (shard mechanics)', () => {
     expect(d.apply.store.applied.filter((op) => op.kind === 'delete')).toEqual([]);
   });
 
+  it('defers the deletes of a transaction too large to hold until its commit: only NDCs really gone go', async () => {
+    // Prepare: 30 documents; one transaction deletes all 30 and inserts 25 of them again
+    await resetSuiteRedis(env, redis);
+    const shard = 'shardId-000000000000';
+    const k = new ScriptedKinesis();
+    k.addShard(shard);
+    const ev = new EventFactory();
+    const rows = Array.from({ length: 30 }, (_, i) => makeRow(300 + i));
+    const loaded = rows.map((r) => k.push(shard, ev.insert(r)));
+    const d = deps(k);
+    const c = startEmbedderConsumer(config, d, { maxPendingRecords: 20 });
+    await eventually(async () => (await redis.hget(cpKey, shard)) === loaded.at(-1), 20_000, 'loaded');
+    const survivors = rows.slice(0, 25).map((r) => String(r.NDC));
+    const present = () => survivors.filter((n) => d.apply.store.docs.has(n)).length;
+    let smallest = present();
+    const sampler = setInterval(() => (smallest = Math.min(smallest, present())), 1);
+    // Act
+    for (const r of rows) k.push(shard, { ...ev.delete(r), txid: 'T7' });
+    await eventually(
+      async () => (await redis.hget(cpKey, shard)) !== loaded.at(-1),
+      20_000,
+      'deletes deferred',
+    );
+    const heldDeletes = await redis.hlen(`${cpKey}:deferred:${shard}:T7`);
+    for (const r of rows.slice(0, 25)) k.push(shard, { ...ev.insert(r), txid: 'T7' });
+    const commit = k.push(shard, ev.commit('T7'));
+    await eventually(async () => (await redis.hget(cpKey, shard)) === commit, 20_000, 'the commit applied');
+    clearInterval(sampler);
+    c.stop();
+    await c.done;
+    // Assess: the deletes waited (durably), the re-inserted NDCs never left, the 5 others are gone
+    expect(heldDeletes).toBe(30);
+    expect(smallest).toBe(25);
+    expect([...d.apply.store.docs.keys()].sort()).toEqual(
+      rows
+        .slice(0, 25)
+        .map((r) => String(r.NDC))
+        .sort(),
+    );
+    expect(await redis.exists(`${cpKey}:deferred:${shard}:T7`)).toBe(0);
+  });
+
   it('starts a child shard only after its parent is read to the end', async () => {
     await resetSuiteRedis(env, redis);
     const k = new ScriptedKinesis();

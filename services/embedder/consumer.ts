@@ -23,7 +23,10 @@ import {
   type _Record,
 } from '@aws-sdk/client-kinesis';
 import { DrugsyncError, errorMessage, wrapError } from '../core/errors.ts';
-import { recordJson } from '../core/events.ts';
+import { decodeChangeEvent, recordJson } from '../core/events.ts';
+import type { ChangeEvent } from '../core/events.ts';
+import { createDeferredDeletes } from './deferred.ts';
+import type { DeferredDeletes } from './deferred.ts';
 import type { Logger } from '../core/log.ts';
 import type { RedisClient } from '../core/clients/redis.ts';
 import { applyBatch, firstFailurePerShard, runMaintenance } from './apply.ts';
@@ -71,11 +74,15 @@ export interface ConsumerDeps {
   statusKey?: string | undefined;
   apply: ApplyDeps;
   log: Logger;
+  /** Where deletes of transactions too large to hold wait for their commit (default: beside the checkpoints). */
+  deferred?: DeferredDeletes | undefined;
 }
 
 export interface ConsumerOptions {
   /** Stop once every shard is caught up and no record arrived for this long (tests, one-off drains). */
   exitWhenIdleMs?: number | undefined;
+  /** Records a shard may hold to finish an open delete transaction before deferring its deletes (100,000). */
+  maxPendingRecords?: number | undefined;
   /** How often shards are re-listed (new shards after resharding). */
   discoverEveryMs?: number | undefined;
   /** How often maintenance runs (truncate sweep, status). */
@@ -114,7 +121,7 @@ const CLOSED = '#closed';
 const MAX_BYTES_PER_SEC = 2 * 1024 * 1024;
 const MIN_CALL_GAP_MS = 200;
 /** Upper bound of records held back to finish an open delete transaction (memory bound). */
-const MAX_PENDING_RECORDS = 100_000;
+const DEFAULT_MAX_PENDING_RECORDS = 100_000;
 /**
  * How long a caught-up shard waits for the rest of an open delete transaction. The binlog reader ends every
  * transaction that deleted rows with a 'commit' table event on every shard, which closes it at once; this
@@ -255,6 +262,39 @@ export function startEmbedderConsumer(
     return out.ShardIterator;
   }
 
+  const maxPending = opts.maxPendingRecords ?? DEFAULT_MAX_PENDING_RECORDS;
+  const deferred = deps.deferred ?? createDeferredDeletes(redis, `${deps.checkpointKey}:deferred:`);
+
+  /** Writes the open transactions' delete events to the deferred store; returns the records to apply now. */
+  async function deferOpenDeletes(
+    shardId: string,
+    records: readonly _Record[],
+    open: ReadonlySet<string>,
+  ): Promise<_Record[]> {
+    const keep: _Record[] = [];
+    const byTx = new Map<string, { ndc: string; pos: string }[]>();
+    for (const r of records) {
+      const tx = peekDeleteTx(r);
+      if (tx !== null && open.has(tx)) {
+        let ev: ChangeEvent | null = null;
+        try {
+          ev = decodeChangeEvent(r.Data ?? new Uint8Array());
+        } catch {
+          ev = null; // undecodable: applied with the batch, which dead-letters it with its reason
+        }
+        if (ev && ev.type === 'delete') {
+          const list = byTx.get(tx) ?? [];
+          list.push({ ndc: ev.ndc, pos: ev.pos });
+          byTx.set(tx, list);
+          continue;
+        }
+      }
+      keep.push(r);
+    }
+    for (const [tx, items] of byTx) await deferred.defer(shardId, tx, items);
+    return keep;
+  }
+
   async function runShard(shardId: string, start: string | null): Promise<void> {
     const p: ShardProgress = {
       shardId,
@@ -351,7 +391,7 @@ export function startEmbedderConsumer(
         if (
           iterator &&
           openDeleteTx &&
-          pending.length < MAX_PENDING_RECORDS &&
+          pending.length < maxPending &&
           (more || Date.now() - txWaitSince < TX_WAIT_MS)
         ) {
           continue;
@@ -359,13 +399,31 @@ export function startEmbedderConsumer(
         if (pending.length > 0) {
           // read the next records while this batch is applied
           if (iterator && !stopping) prefetched = { iterator, result: fetchRecords(iterator) };
-          const records = pending.map((r) => toStreamRecord(r, shardId));
+          const lastRead = (pending[pending.length - 1] as _Record).SequenceNumber as string;
+          let batch = pending;
+          if (openDeleteTx && pending.length >= maxPending) {
+            // Too large to hold: the open transaction's deletes wait, durably, for its commit event.
+            batch = await deferOpenDeletes(shardId, pending, txWithDeletes);
+            slog.info('transaction larger than the hold bound: its deletes wait for its commit event', {
+              held: pending.length,
+              deferred: pending.length - batch.length,
+            });
+          }
+          const records = batch.map((r) => toStreamRecord(r, shardId));
           pending = [];
           txWithDeletes.clear();
           const { results, stats: bs } = await applyBatch(records, deps.apply);
           const failed = firstFailurePerShard(results).get(shardId);
           const upTo = failed ? results.indexOf(failed) : results.length;
-          const last = upTo > 0 ? (results[upTo - 1]?.sequenceNumber ?? null) : null;
+          // commit events reached: their transactions' deferred deletes are applied now
+          for (const r of batch.slice(0, upTo)) {
+            const tx = peekCommitTx(r);
+            if (tx === null) continue;
+            const released = await deferred.release(shardId, tx, deps.apply.store);
+            if (released.deleted + released.refused > 0)
+              slog.info('deferred deletes applied at their commit', { txid: tx, ...released });
+          }
+          const last = failed ? (upTo > 0 ? (results[upTo - 1]?.sequenceNumber ?? null) : null) : lastRead;
           if (last) {
             await redis.hset(deps.checkpointKey, shardId, last);
             p.checkpoint = last;
