@@ -77,6 +77,7 @@ async function scanRedis(
   d: VerifyDeps,
   id: EmbeddingIdentity,
   onProgress: (n: number) => void,
+  trustMeta = false,
 ): Promise<Map<string, RedisSide>> {
   const out = new Map<string, RedisSide>();
   let cursor = '0';
@@ -84,6 +85,18 @@ async function scanRedis(
     const [next, found] = await d.redis.scan(cursor, 'MATCH', `${d.keys.docPrefix}*`, 'COUNT', 1000);
     cursor = next;
     if (!found.length) continue;
+    if (trustMeta) {
+      // the content hash recorded at the last write stands for the document (no JSON read)
+      const pipe = d.redis.pipeline();
+      for (const k of found) pipe.hmget(d.keys.meta(k.slice(d.keys.docPrefix.length)), 'p', 'h');
+      const replies = (await pipe.exec()) ?? [];
+      found.forEach((k, i) => {
+        const [p, h] = (replies[i]?.[1] as (string | null)[] | undefined) ?? [null, null];
+        out.set(k.slice(d.keys.docPrefix.length), { hash: h || 'no-bookkeeping', pos: p ?? null });
+      });
+      onProgress(out.size);
+      continue;
+    }
     const pipe = d.redis.pipeline();
     for (const k of found) {
       pipe.call('JSON.GET', k, ...FIELD_PATHS.map((p) => `$.${p}`));
@@ -119,6 +132,11 @@ export interface VerifyOptions {
   onProgress?: (phase: 'scan' | 'compare', done: number, total: number) => void;
   /** stops between pages with an ABORTED error */
   signal?: AbortSignal;
+  /**
+   * Compare with the content hash each document's bookkeeping recorded when drugsync wrote it, without
+   * reading the documents (re-sync: ~3× faster; a document edited by hand is only caught by `verify`).
+   */
+  trustMeta?: boolean;
 }
 
 function checkAbort(signal: AbortSignal | undefined, what: string): void {
@@ -150,11 +168,16 @@ export async function verifyOnce(
       unit: 'docs',
       log: d.log,
     });
-    const redisSide = await scanRedis(d, id, (n) => {
-      scanProgress.update(n);
-      opts.onProgress?.('scan', n, total);
-      checkAbort(opts.signal, 'the Redis scan');
-    });
+    const redisSide = await scanRedis(
+      d,
+      id,
+      (n) => {
+        scanProgress.update(n);
+        opts.onProgress?.('scan', n, total);
+        checkAbort(opts.signal, 'the Redis scan');
+      },
+      opts.trustMeta,
+    );
     scanProgress.stop();
     redisDocs = redisSide.size;
     const progress = createProgress({ label: 'verify: compare with MySQL', total, unit: 'rows', log: d.log });

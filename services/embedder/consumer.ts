@@ -276,7 +276,7 @@ export function startEmbedderConsumer(
     for (const r of records) {
       const tx = peekDeleteTx(r);
       if (tx !== null && open.has(tx)) {
-        let ev: ChangeEvent | null = null;
+        let ev: ChangeEvent | null;
         try {
           ev = decodeChangeEvent(r.Data ?? new Uint8Array());
         } catch {

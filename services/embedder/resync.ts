@@ -6,8 +6,8 @@
  *
  * 1. opens a consistent snapshot of the source table, at position P (taken after the resync event was read,
  *    so P is newer than the swap);
- * 2. compares it with Redis by NDC and content hash (the `verify` comparison: bounded to ~150 bytes an NDC,
- *    vectors never loaded);
+ * 2. compares it with Redis by NDC and content hash (the `verify` comparison, reading the content hash each
+ *    document's bookkeeping recorded rather than the documents: ~150 bytes an NDC);
  * 3. writes only what differs, at P, through the position-checked store: a document the stream has since
  *    rewritten (newer than P) is left alone, and a row event older than P arriving later is refused; deletes
  *    what is gone (tombstones at P); embeds only names the embedding cache does not know;
@@ -116,6 +116,7 @@ export function createResyncRunner(d: ResyncDeps): ResyncRunner {
       const deps = { ...d };
       const { report, diff } = await verifyOnce(deps, {
         repair: true,
+        trustMeta: true,
         signal,
         onProgress: (phase, done, total) => {
           if (Date.now() - lastStatus < 500) return;
