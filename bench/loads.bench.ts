@@ -24,6 +24,7 @@ import { runCli, startProc } from '../test/support/pipeline.ts';
 import { waitForLoad } from '../test/support/loads.ts';
 import {
   createSuiteDatabase,
+  deleteSuiteStream,
   resetSuiteRedis,
   resetSuiteStream,
   suiteEnv,
@@ -106,8 +107,12 @@ const bench: Bench = {
       if (again.status !== 0) throw new Error(`backfill --restart failed: ${again.stderr.slice(-1000)}`);
       backfillSeconds = (Date.now() - t0) / 1000;
     } finally {
+      // leave nothing behind: 494K documents with vectors would slow every later Redis restart (AOF reload)
+      await resetSuiteRedis(env, redis);
+      await admin.query(`DROP DATABASE IF EXISTS \`${schema}\``);
       await admin.end();
       await redis.quit();
+      await deleteSuiteStream(env);
     }
     const baseline = { metric: 'fresh backfill --restart', value: ROWS / backfillSeconds, unit: 'rows/s' };
     return results.map((r) => ({

@@ -139,6 +139,21 @@ export async function resetSuiteStream(env: Env, shards = 2): Promise<void> {
   kinesis.destroy();
 }
 
+/** Deletes the suite's Kinesis stream (benchmarks clean up after themselves). */
+export async function deleteSuiteStream(env: Env): Promise<void> {
+  const kinesis = createKinesis({
+    KINESIS_ENDPOINT: env.KINESIS_ENDPOINT,
+    AWS_REGION: env.AWS_REGION ?? 'us-east-1',
+  });
+  try {
+    await kinesis.send(new DeleteStreamCommand({ StreamName: env.KINESIS_STREAM as string }));
+  } catch (e) {
+    if ((e as Error).name !== 'ResourceNotFoundException') throw e;
+  } finally {
+    kinesis.destroy();
+  }
+}
+
 /** Polls `check` until it returns a truthy value (or throws after `timeoutMs` with the last state). */
 export async function eventually<T>(
   check: () => Promise<T | false | null | undefined>,
