@@ -154,11 +154,18 @@ describe('end to end: MySQL changes reach Redis', () => {
   });
 
   it('status reports every part: checkpoint, shards caught up, documents vs eligible rows, cache, services', async () => {
-    // Act
-    const r = await runCli(env, ['status', '--json']);
+    // Act (the binlog reader writes its status hash every READER_METRICS_SECONDS)
+    const s = await eventually(
+      async () => {
+        const r = await runCli(env, ['status', '--json']);
+        expect(r.status, r.stderr.slice(-2000)).toBe(0);
+        const st = r.json as unknown as StatusReport;
+        return st.services['binlog-reader'] ? st : null;
+      },
+      60_000,
+      'the binlog reader in status',
+    );
     // Assess
-    expect(r.status, r.stderr.slice(-2000)).toBe(0);
-    const s = r.json as unknown as StatusReport;
     const eligible = Number(
       (
         (await admin.query(
