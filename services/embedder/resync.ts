@@ -25,7 +25,7 @@ import type { Keys } from '../core/keys.ts';
 import type { Logger } from '../core/log.ts';
 import type { EmbeddingService } from '../core/embedding/types.ts';
 import { repair, verifyOnce } from '../core/reconcile.ts';
-import type { RepairResult } from '../core/reconcile.ts';
+import type { RepairResult, VerifyReport } from '../core/reconcile.ts';
 import type { RedisDrugStore } from '../core/redis/store.ts';
 import type { PendingResync, TableState } from './table-state.ts';
 
@@ -41,16 +41,14 @@ export interface ResyncDeps {
   table: string;
 }
 
-export interface ResyncOutcome {
+/** What the comparison found (as `verify` reports it), what was written, and what it cost. */
+export interface ResyncOutcome extends Pick<
+  VerifyReport,
+  'source_rows' | 'redis_docs' | 'missing' | 'extra' | 'stale' | 'in_flight'
+> {
   /** the snapshot position the re-sync reflects */
   position: string;
   resyncs: string[];
-  source_rows: number;
-  redis_docs: number;
-  missing: number;
-  extra: number;
-  stale: number;
-  in_flight: number;
   written: number;
   deleted: number;
   refused: number;
