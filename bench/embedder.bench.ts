@@ -32,7 +32,16 @@ const bench: Bench = {
   name: 'embedder',
   description: `drain ${N.toLocaleString('en-US')} update events from Kinesis into Redis vs raw JSON.SET of the same documents`,
   async run(): Promise<BenchRow[]> {
-    const env = suiteEnv('bench_embedder', { LOG_LEVEL: 'warn' }, { dimensions: DIMS });
+    const env = suiteEnv(
+      'bench_embedder',
+      {
+        LOG_LEVEL: 'warn',
+        ...(process.env.EMBEDDER_GETRECORDS_LIMIT
+          ? { EMBEDDER_GETRECORDS_LIMIT: process.env.EMBEDDER_GETRECORDS_LIMIT }
+          : {}),
+      },
+      { dimensions: DIMS },
+    );
     const config = decodeEmbedderConfig(env);
     const log = createLogger({ service: 'bench-embedder' }, { level: 'warn' });
     const rt = await createEmbedderRuntime(config, log);

@@ -40,15 +40,15 @@ const emptyStats = (): EmbeddingStats => ({
 
 /**
  * Token bucket whose rate adapts (AIMD). It starts at the configured budget (`maxRpm`, Infinity for none).
- * On a throttle (at most once a second, so one burst of 429s counts once) the rate is cut to 90% of what
+ * On a throttle (at most once a second, so one burst of 429s counts once) the rate is cut to 95% of what
  * it was, bounded by the rate the server accepted over the last second (so a budget far above the hidden
- * quota, or no budget at all, comes down at once). After a cut it climbs back additively by 10% of the rate
- * at the cut per second of successes, up to the budget: at a hidden quota Q it oscillates between 0.9 Q
- * and Q, averaging about 0.95 Q, with a handful of throttles per cycle. Bursts are capped at 100 ms worth
+ * quota, or no budget at all, comes down at once). After a cut it climbs back additively by 20% of the rate
+ * at the cut per second of successes, up to the budget: at a hidden quota Q it oscillates between 0.95 Q
+ * and Q, averaging above 0.97 Q; a throttled request costs one quick 429 and a retry. Bursts are capped at 100 ms worth
  * of requests, so running at a budget equal to the quota rarely overruns a rolling window.
  */
-const DECREASE = 0.9;
-const INCREASE = 0.1;
+const DECREASE = 0.95;
+const INCREASE = 0.2;
 const BURST_MS = 100;
 
 export class AdaptiveRateLimiter {
