@@ -133,26 +133,25 @@ const COMMIT_RE = /"type":"commit"/;
 const TXID_RE = /"txid":"((?:[^"\\]|\\.)*)"/;
 const DELETE_RE = /"type":"delete"/;
 
-/** The transaction id of a record, read without decoding it (null when it has none / is not JSON). */
-function peekTx(r: _Record): string | null {
-  const m = TXID_RE.exec(Buffer.from(r.Data ?? new Uint8Array()).toString('utf8'));
-  return m ? (m[1] as string) : null;
+interface Peek {
+  /** the record's transaction id (null when it has none / is not JSON) */
+  txid: string | null;
+  /** its transaction id when it deletes a row, else null */
+  deleteTx: string | null;
+  /** the transaction id a 'commit' table event closes, else null */
+  commitTx: string | null;
 }
 
-/** The transaction id a 'commit' table event closes, else null. */
-function peekCommitTx(r: _Record): string | null {
+/** What the hold logic needs of a record, read from its JSON text once, without decoding it. */
+function peek(r: _Record): Peek {
   const text = Buffer.from(r.Data ?? new Uint8Array()).toString('utf8');
-  if (!COMMIT_RE.test(text)) return null;
   const m = TXID_RE.exec(text);
-  return m ? (m[1] as string) : null;
-}
-
-/** The transaction id of a record that deletes a row, else null. */
-function peekDeleteTx(r: _Record): string | null {
-  const text = Buffer.from(r.Data ?? new Uint8Array()).toString('utf8');
-  if (!DELETE_RE.test(text)) return null;
-  const m = TXID_RE.exec(text);
-  return m ? (m[1] as string) : null;
+  const txid = m ? (m[1] as string) : null;
+  return {
+    txid,
+    deleteTx: DELETE_RE.test(text) ? txid : null,
+    commitTx: COMMIT_RE.test(text) ? txid : null,
+  };
 }
 
 /** A record's JSON bytes; a record that does not decompress is kept as is (it is dead-lettered with its reason). */
@@ -274,7 +273,7 @@ export function startEmbedderConsumer(
     const keep: _Record[] = [];
     const byTx = new Map<string, { ndc: string; pos: string }[]>();
     for (const r of records) {
-      const tx = peekDeleteTx(r);
+      const tx = peek(r).deleteTx;
       if (tx !== null && open.has(tx)) {
         let ev: ChangeEvent | null;
         try {
@@ -370,10 +369,9 @@ export function startEmbedderConsumer(
         minGap = Math.max(minGap, Math.ceil((bytes / MAX_BYTES_PER_SEC) * 1000));
         iterator = out.NextShardIterator ?? null;
         for (const r of raw) {
-          const tx = peekDeleteTx(r);
-          if (tx !== null) txWithDeletes.add(tx);
-          const closed = peekCommitTx(r);
-          if (closed !== null) txWithDeletes.delete(closed);
+          const { deleteTx, commitTx } = peek(r);
+          if (deleteTx !== null) txWithDeletes.add(deleteTx);
+          if (commitTx !== null) txWithDeletes.delete(commitTx);
         }
         if (raw.length > 0) txWaitSince = Date.now();
         pending.push(...raw);
@@ -382,11 +380,9 @@ export function startEmbedderConsumer(
         // A transaction that deletes rows may re-insert them further on (DELETE-all + INSERT-all): applying
         // the deletes before the inserts would empty search for a moment. While the batch ends inside such
         // a transaction and more records are (or may soon be) there, read on before applying.
-        const lastTx = pending.length > 0 ? peekTx(pending[pending.length - 1] as _Record) : null;
+        const tail = pending.length > 0 ? peek(pending[pending.length - 1] as _Record) : null;
         const openDeleteTx =
-          lastTx !== null &&
-          txWithDeletes.has(lastTx) &&
-          peekCommitTx(pending[pending.length - 1] as _Record) === null;
+          tail !== null && tail.txid !== null && txWithDeletes.has(tail.txid) && tail.commitTx === null;
         const more = (out.MillisBehindLatest ?? 0) > 0 || raw.length >= config.EMBEDDER_GETRECORDS_LIMIT;
         if (
           iterator &&
@@ -417,7 +413,7 @@ export function startEmbedderConsumer(
           const upTo = failed ? results.indexOf(failed) : results.length;
           // commit events reached: their transactions' deferred deletes are applied now
           for (const r of batch.slice(0, upTo)) {
-            const tx = peekCommitTx(r);
+            const tx = peek(r).commitTx;
             if (tx === null) continue;
             const released = await deferred.release(shardId, tx, deps.apply.store);
             if (released.deleted + released.refused > 0)
@@ -474,7 +470,6 @@ export function startEmbedderConsumer(
     }
   }
 
-  let rateMark = { at: Date.now(), records: 0, rowEvents: 0 };
   let lastProgressLog = Date.now();
   // A load: from the first row event after a pause to the next pause of LOAD_QUIET_SECONDS.
   let load: { at: number; base: BatchStats } | null = null;
@@ -516,10 +511,9 @@ export function startEmbedderConsumer(
     const t = stats.totals;
     const nowMs = Date.now();
     trackLoad(nowMs);
+    const rate = ((t.records - prevTotals.records) * 1000) / Math.max(1, nowMs - prevTotalsAt);
     prevTotals = { ...t, latencyMs: [] };
     prevTotalsAt = nowMs;
-    const rate = ((t.records - rateMark.records) * 1000) / Math.max(1, nowMs - rateMark.at);
-    rateMark = { at: nowMs, records: t.records, rowEvents: t.rowEvents };
     if (nowMs - lastProgressLog >= 10_000 && t.records > 0) {
       lastProgressLog = nowMs;
       log.info('embedder progress', {
