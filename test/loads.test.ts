@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Connection } from 'mysql2/promise';
 import type { RedisClient } from '../services/core/clients/redis.ts';
 import { embeddingText, mapRow } from '../services/core/mapping.ts';
+import type { Rndc14Row } from '../services/core/rndc14.ts';
 import {
   applyBurst,
   burstPlan,
@@ -131,42 +132,43 @@ describe('daily loads converge, keep search up and embed only unknown names (50,
     expect(Number(summary.row_events)).toBe(burst.rowsChanged);
   }, 600_000);
 
-  it('TRUNCATE + LOAD DATA of the same catalogue: search never drops, 0 embedding calls', async () => {
+  /**
+   * A full refresh of the table while a sampler counts, with FT.SEARCH, NDCs present before and after (one
+   * in `every`): converges like any load, and the count never drops.
+   */
+  const refreshKeepsSearch = async (
+    pattern: string,
+    every: number,
+    act: (rows: Rndc14Row[]) => Promise<number>,
+  ) => {
     // Prepare: the catalogue as it is now, and NDCs present before and after
     const rows = await readTable(admin, schema, 'rndc14');
     const sampled = rows
       .filter((r) => mapRow(r))
-      .filter((_, i) => i % 997 === 0)
+      .filter((_, i) => i % every === 0)
       .map((r) => String(r.NDC));
     const s = sampler(sampled);
     // Act
     const t0 = Date.now();
-    const loaded = await truncateAndReload(admin, { schema, table: 'rndc14', rows });
+    const written = await act(rows);
     // Assess
-    expect(loaded).toBe(rows.length);
-    await converge('truncate + reload', t0, loaded);
+    expect(written).toBe(rows.length);
+    await converge(pattern, t0, written);
     const counts = await s.stop();
     expect(counts.length).toBeGreaterThan(10);
     expect(Math.min(...counts)).toBe(sampled.length);
+  };
+
+  it('TRUNCATE + LOAD DATA of the same catalogue: search never drops, 0 embedding calls', async () => {
+    await refreshKeepsSearch('truncate + reload', 997, (rows) =>
+      truncateAndReload(admin, { schema, table: 'rndc14', rows }),
+    );
   }, 600_000);
 
   it('DELETE-all + INSERT-all in one transaction: search never drops, 0 embedding calls', async () => {
-    // Prepare
-    const rows = await readTable(admin, schema, 'rndc14');
-    const sampled = rows
-      .filter((r) => mapRow(r))
-      .filter((_, i) => i % 991 === 0)
-      .map((r) => String(r.NDC));
-    const s = sampler(sampled);
-    // Act
-    const t0 = Date.now();
-    const inserted = await deleteAndInsertAll(admin, { schema, table: 'rndc14' });
-    // Assess
-    expect(inserted).toBe(rows.length);
-    await converge('delete + insert', t0, inserted);
-    const counts = await s.stop();
-    expect(counts.length).toBeGreaterThan(10);
-    expect(Math.min(...counts)).toBe(sampled.length);
+    await refreshKeepsSearch('delete + insert', 991, () =>
+      deleteAndInsertAll(admin, { schema, table: 'rndc14' }),
+    );
   }, 600_000);
 
   it('a staging table swapped in with RENAME: re-synced by difference, rows after the swap keep flowing', async () => {
