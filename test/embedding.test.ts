@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RedisClient } from '../services/core/clients/redis.ts';
 import { createRedisEmbeddingCache, decodeVector, encodeVector } from '../services/core/embedding/cache.ts';
 import { createLocalEmbedder, lexicalVector } from '../services/core/embedding/local.ts';
-import { createEmbeddingServiceWith } from '../services/core/embedding/service.ts';
+import { AdaptiveRateLimiter, createEmbeddingServiceWith } from '../services/core/embedding/service.ts';
 import type { Embedder } from '../services/core/embedding/types.ts';
 import { DrugsyncError, isDrugsyncError } from '../services/core/errors.ts';
 import { makeKeys } from '../services/core/keys.ts';
@@ -127,6 +127,91 @@ describe('embedding service: failures are per text', () => {
     expect(res.vectors.size).toBe(0);
     expect([...res.failures.values()].every((e) => isDrugsyncError(e, 'EMBEDDING_FAILED'))).toBe(true);
     expect(res.failures.size).toBe(2);
+  });
+});
+
+describe('embedding service: concurrent calls', () => {
+  it('sends a text two calls ask for at once to the embedder once, and keeps its concurrency bound across calls', async () => {
+    // Prepare: a slow embedder that records how many requests are in flight
+    const inner = createLocalEmbedder(32);
+    const sent: string[] = [];
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const slow: Embedder = {
+      ...inner,
+      maxBatch: 1,
+      async embed(texts) {
+        sent.push(...texts);
+        maxInFlight = Math.max(maxInFlight, ++inFlight);
+        await new Promise((r) => setTimeout(r, 5));
+        inFlight--;
+        return inner.embed(texts);
+      },
+    };
+    const memory = new Map<string, number[]>();
+    const service = createEmbeddingServiceWith({
+      embedder: slow,
+      cache: {
+        getMany: async (hs) => new Map(hs.filter((h) => memory.has(h)).map((h) => [h, memory.get(h)!])),
+        putMany: async (e) => void e.forEach((v, h) => memory.set(h, [...v])),
+      },
+      concurrency: 3,
+      rpm: Infinity,
+      maxRetries: 1,
+      logger: createLogger({}, { level: 'error' }),
+    });
+    const names = [...new Set([...generateCatalogue({ rows: 2_000, seed: 9 })].map((r) => String(r.LN)))];
+    expect(names.length).toBeGreaterThanOrEqual(90);
+    const windowA = names.slice(0, 60);
+    const windowB = names.slice(30, 90); // half of it shared with window A
+    // Act: both windows at once, as the backfill embeds its next windows
+    const [a, b] = await Promise.all([service.embedTexts(windowA), service.embedTexts(windowB)]);
+    // Assess: every text embedded exactly once, both calls answered in full, never over 3 requests at once
+    expect(sent.sort()).toEqual(names.slice(0, 90).sort());
+    expect(a.failures.size + b.failures.size).toBe(0);
+    expect(a.vectors.size + b.vectors.size).toBe(120);
+    expect(b.vectors.get(names[40]!)).toEqual(a.vectors.get(names[40]!));
+    expect(a.stats.cacheHits + b.stats.cacheHits).toBe(30);
+    expect(maxInFlight).toBe(3);
+    expect(memory.size).toBe(90);
+  });
+});
+
+describe('adaptive rate limiter', () => {
+  it('spaces requests evenly at its budget, with no burst after an idle spell', async () => {
+    // Prepare: 1,200 requests a minute = one every 50 ms
+    const limiter = new AdaptiveRateLimiter(1_200);
+    const at: number[] = [];
+    // Act: an idle spell, then 8 requests wanted at once
+    await new Promise((r) => setTimeout(r, 120));
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        await limiter.acquire();
+        at.push(performance.now());
+      }),
+    );
+    // Assess: 7 gaps of ~50 ms each (timers may fire late, never early beyond a millisecond)
+    at.sort((x, y) => x - y);
+    const span = (at.at(-1) as number) - (at[0] as number);
+    expect(span).toBeGreaterThanOrEqual(7 * 50 - 8);
+  });
+
+  it('after a throttle, cuts the rate, recovers to just under the ceiling fast, then probes above it slowly', () => {
+    const limiter = new AdaptiveRateLimiter(6_000);
+    // a second of successes at the budget (the cut is bounded by what the server accepted over the last second)
+    for (let i = 0; i < 100; i++) limiter.onSuccess();
+    expect(limiter.rpm).toBe(6_000);
+    limiter.onThrottle();
+    expect(limiter.rpm).toBeCloseTo(5_700, 0);
+    // 20% of the ceiling per second of successes: ~20 successes at ~95/s bring it to 99%
+    for (let i = 0; i < 30; i++) limiter.onSuccess();
+    expect(limiter.rpm).toBeGreaterThanOrEqual(5_940);
+    expect(limiter.rpm).toBeLessThan(5_950);
+    // then 0.5% of the ceiling per second: a second of successes adds ~30/min
+    for (let i = 0; i < 99; i++) limiter.onSuccess();
+    expect(limiter.rpm).toBeGreaterThan(5_965);
+    expect(limiter.rpm).toBeLessThan(5_980);
+    expect(limiter.cuts).toBe(1);
   });
 });
 

@@ -8,10 +8,11 @@
  *    rows are read, never while they are embedded, then it ends. The snapshot position is handed to the
  *    binlog reader as soon as the snapshot is open.
  * 2. Load. The spool is processed in windows: distinct texts embedded once (cache first, Bedrock only for
- *    unknown texts, in chunks so the cache is filled as calls return), documents written through the
+ *    unknown texts, each request's vectors cached as it returns), documents written through the
  *    position-checked store at the snapshot's position, so a backfill beside live streaming never
- *    overwrites a newer change nor resurrects a deleted drug. The next window's texts are embedded while
- *    the current window is written (Bedrock latency overlaps Redis indexing). The run state (snapshot,
+ *    overwrites a newer change nor resurrects a deleted drug. The next two windows' texts are embedded
+ *    while the current window is written (Bedrock latency overlaps Redis indexing, and Bedrock never
+ *    waits for a window's last answers before it gets the next window's texts). The run state (snapshot,
  *    spool, lines done, counters) is in Redis after every window: a killed run continues where it stopped;
  *    re-writing the last window is harmless (same content → 'unchanged').
  * 3. Clean up. Documents of this part's key range whose NDC is not an eligible row of the snapshot are
@@ -46,6 +47,9 @@ import type { StoreOp } from '../core/store.ts';
 import type { EmbeddingResult } from '../core/embedding/types.ts';
 import { openBackfillSnapshot } from './snapshot.ts';
 import type { SnapshotMethod } from './snapshot.ts';
+
+/** Windows embedded ahead of the one being written (each window's texts are one embedding call). */
+const WINDOWS_AHEAD = 2;
 
 export interface Part {
   index: number;
@@ -146,9 +150,7 @@ export interface BackfillOptions {
   batchSize?: number;
   /** pipelines in flight at once (default 2: Redis indexes one while the next is prepared and sent) */
   writeConcurrency?: number;
-  /** distinct texts per embedding call of the service (the cache is filled after each) */
-  embedChunk?: number;
-  /** embed the next window while the current one is written (default true) */
+  /** embed the next windows while the current one is written (default true) */
   lookahead?: boolean;
   /** how the snapshot's binlog position is obtained (default 'auto': by server flavour) */
   snapshotMethod?: SnapshotMethod;
@@ -415,7 +417,6 @@ export async function runBackfill(d: BackfillDeps, o: BackfillOptions): Promise<
   const windowRows = o.windowRows ?? 5_000;
   const batchSize = o.batchSize ?? 500;
   const writeConcurrency = Math.max(1, o.writeConcurrency ?? 2);
-  const embedChunk = Math.max(1, o.embedChunk ?? 512);
   const progress = createProgress({ label: `backfill ${part.label}`, total, unit: 'drugs', log: d.log });
   const statusKey = d.keys.serviceStatus('backfill');
   const doneAtStart = counters.done;
@@ -443,22 +444,13 @@ export async function runBackfill(d: BackfillDeps, o: BackfillOptions): Promise<
   // Rows listed as failed by an earlier run leave the list when they are written now.
   const clearFailures = !o.dryRun && (await d.redis.hlen(d.keys.backfillFailures)) > 0;
 
-  // Distinct texts of a window, cache first, in chunks (each chunk's new vectors are cached when it returns,
-  // so a kill loses at most the chunks in flight). Never rejects: the error is returned.
+  // Distinct texts of a window, cache first (the service caches each request's vectors as it returns, so a
+  // kill loses at most the requests in flight). Never rejects: the error is returned.
   const embedWindow = (win: SpoolLine[]): Promise<Embedded> =>
-    (async (): Promise<Embedded> => {
-      const distinct = [...new Set(win.map(embeddingText))];
-      const vectors = new Map<string, number[]>();
-      const failures: EmbeddingResult['failures'] = new Map();
-      const stats = { texts: 0, cacheHits: 0, requests: 0, throttled: 0, retries: 0, failed: 0 };
-      for (let i = 0; i < distinct.length; i += embedChunk) {
-        const r = await d.embeddings.embedTexts(distinct.slice(i, i + embedChunk));
-        for (const [t, v] of r.vectors) vectors.set(t, v);
-        for (const [t, e] of r.failures) failures.set(t, e);
-        for (const k of Object.keys(stats) as (keyof typeof stats)[]) stats[k] += r.stats[k];
-      }
-      return { ok: true, r: { vectors, failures, stats } };
-    })().catch((error: unknown): Embedded => ({ ok: false, error }));
+    d.embeddings.embedTexts(win.map(embeddingText)).then(
+      (r): Embedded => ({ ok: true, r }),
+      (error: unknown): Embedded => ({ ok: false, error }),
+    );
 
   const writeWindow = async (win: SpoolLine[], emb: EmbeddingResult): Promise<void> => {
     const failures: Record<string, string> = {};
@@ -519,32 +511,41 @@ export async function runBackfill(d: BackfillDeps, o: BackfillOptions): Promise<
     counters.hits += emb.stats.cacheHits;
   };
 
-  // Phase 2: load the spool, window by window; the next window is embedded while this one is written.
+  // Phase 2: load the spool, window by window; the next windows are embedded while this one is written, so
+  // the embedder always has work queued (no idle tail at a window's end). A text shared by two windows is
+  // embedded once: the service makes the later window await the call already embedding it.
   const windows = spoolWindows(st.spool as string, counters.done, windowRows)[Symbol.asyncIterator]();
-  const nextWindow = async () => {
-    const r = await windows.next();
-    return r.done ? undefined : r.value;
+  const ahead: { win: SpoolLine[]; emb: Promise<Embedded> | undefined }[] = [];
+  let spoolEnded = false;
+  const fill = async (n: number) => {
+    while (!spoolEnded && ahead.length < n) {
+      const r = await windows.next();
+      if (r.done) spoolEnded = true;
+      else ahead.push({ win: r.value, emb: o.dryRun ? undefined : embedWindow(r.value) });
+    }
   };
-  const lookahead = o.lookahead ?? true;
-  let cur = await nextWindow();
-  let curEmb = cur && !o.dryRun ? embedWindow(cur) : undefined;
-  while (cur) {
-    let nxt: SpoolLine[] | undefined;
-    let nxtEmb: Promise<Embedded> | undefined;
+  const depth = 1 + ((o.lookahead ?? true) ? WINDOWS_AHEAD : 0);
+  // settle the windows embedding ahead before failing (they never reject; what they embedded is cached)
+  const settleAhead = () => Promise.all(ahead.map((a) => a.emb));
+  for (;;) {
+    await fill(depth);
+    const next = ahead.shift();
+    if (!next) break;
+    const cur = next.win;
     if (!o.dryRun) {
-      const e = (await curEmb) as Embedded;
-      if (!e.ok) throw e.error;
-      // This window's new vectors are cached now: the next window's embedding starts (texts shared with this
-      // window are cache hits, never embedded twice) and runs while this window is written.
-      nxt = await nextWindow();
-      nxtEmb = nxt && lookahead ? embedWindow(nxt) : undefined;
+      const e = (await next.emb) as Embedded;
+      if (!e.ok) {
+        await settleAhead();
+        throw e.error;
+      }
+      await fill(depth - 1);
       try {
         await writeWindow(cur, e.r);
       } catch (err) {
-        await nxtEmb; // settle the prefetch before failing (it never rejects; what it embedded is cached)
+        await settleAhead();
         throw err;
       }
-    } else nxt = await nextWindow();
+    }
     counters.done += cur.length;
     if (!o.dryRun) {
       await d.redis.hset(runKey, {
@@ -571,9 +572,6 @@ export async function runBackfill(d: BackfillDeps, o: BackfillOptions): Promise<
       'emb/s': Math.round(counters.embeddings / secs),
       'cache hit': `${lookups ? Math.round((counters.hits / lookups) * 100) : 0}%`,
     });
-    if (nxt && !o.dryRun && !nxtEmb) nxtEmb = embedWindow(nxt);
-    cur = nxt;
-    curEmb = nxtEmb;
   }
   progress.stop();
 

@@ -52,8 +52,8 @@ export function createKinesisSink(
 ): KinesisSink {
   return {
     async putRecords(records) {
-      // compressed here, per call (zlib's thread pool works while the reader decodes the next events)
-      const data = opts.compress ? await Promise.all(records.map((r) => compressRecord(r.data))) : null;
+      // compressed here, per call, synchronously (see compressRecord)
+      const data = opts.compress ? records.map((r) => compressRecord(r.data)) : null;
       const Records: PutRecordsRequestEntry[] = records.map((r, i) => ({
         Data: data ? data[i] : r.data,
         PartitionKey: r.partitionKey,

