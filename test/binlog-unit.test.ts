@@ -14,7 +14,7 @@ import type { ChangeEvent } from '../services/core/events.ts';
 import { createLogger } from '../services/core/log.ts';
 import { makeKeys } from '../services/core/keys.ts';
 import { classifyDdl } from '../services/binlog-reader/ddl.ts';
-import { rowChangeEvents } from '../services/binlog-reader/events.ts';
+import { normalizeRow, rowChangeEvents } from '../services/binlog-reader/events.ts';
 import { Publisher } from '../services/binlog-reader/publisher.ts';
 import type { KinesisSink, OutRecord, PutResult } from '../services/binlog-reader/publisher.ts';
 import { readerConfigShape, startBinlogReader } from '../services/binlog-reader/reader.ts';
@@ -76,6 +76,39 @@ describe('event mapping', () => {
     ]);
     expect(evs[0]!.pos).toBe('0000000007:000000000001234:0000000');
     for (const ev of evs) expect(decodeChangeEvent(JSON.stringify(ev))).toMatchObject({ ndc: ev.ndc });
+  });
+});
+
+describe('row values as the event format carries them', () => {
+  it('keeps strings, numbers and NULL as they are and converts the rest; a Date means dateStrings is off', () => {
+    // Prepare: a row as zongji decodes it, with the odd kinds a wider table could bring
+    const row = {
+      ...makeRow({ NDC: '00002012301' }, 3),
+      PS: '100.000',
+      OBSDTEC: '0000-00-00 00:00:00.000000',
+      CL: null,
+      COUNT: 42,
+      BIG: 9007199254740993n,
+      BLOB: Buffer.from('ÅBÇ 💊', 'utf8'),
+      FLAG: true,
+      SET: ['a', 'b'],
+    };
+    // Act
+    const out = normalizeRow(row);
+    // Assess
+    expect(out).toMatchObject({
+      NDC: '00002012301',
+      PS: '100.000',
+      OBSDTEC: '0000-00-00 00:00:00.000000',
+      CL: null,
+      COUNT: 42,
+      BIG: '9007199254740993',
+      BLOB: 'ÅBÇ 💊',
+      FLAG: 1,
+      SET: '["a","b"]',
+    });
+    expect(Object.keys(out)).toEqual(Object.keys(row));
+    expect(() => normalizeRow({ ...row, DT: new Date() })).toThrow(/column DT decoded as a Date/);
   });
 });
 

@@ -8,7 +8,7 @@ import type { KinesisStreamEvent } from 'aws-lambda';
 import { DrugsyncError } from '../services/core/errors.ts';
 import { createLogger } from '../services/core/log.ts';
 import { contentHash, embeddingText, mapRow, textHash } from '../services/core/mapping.ts';
-import type { DocMeta } from '../services/core/store.ts';
+import type { DocMeta, UpsertOp } from '../services/core/store.ts';
 import type { ChangeEvent } from '../services/core/events.ts';
 import { applyBatch, runMaintenance } from '../services/embedder/apply.ts';
 import type { ApplyDeps } from '../services/embedder/apply.ts';
@@ -337,30 +337,30 @@ describe('applyBatch', () => {
     expect(s.deps.dlq.letters.length).toBe(0);
   });
 
-  it('embeds and retries once when the stored text changed under it (needs_embedding)', async () => {
+  it("embeds and writes again when the stored text is not the event's (needs_embedding), in two round trips", async () => {
+    // Prepare: a document written earlier; another writer (a backfill, say) recorded another name for it
     const s = setup();
     const r = makeRow(600);
     await apply(s, [s.ev.insert(r)]);
-    // another writer (a backfill, say) changed the name after we read the bookkeeping
     const store = s.deps.store;
-    const realGetMeta = store.getMeta.bind(store);
     const renamed = { ...r, LN: 'METFORMIN ER 750 MG TABLET' };
+    const id = { model: s.deps.embeddings.model, dimensions: s.deps.embeddings.dimensions };
+    const cur = store.meta.get(String(r.NDC)) as DocMeta;
+    store.meta.set(String(r.NDC), {
+      ...cur,
+      textHash: textHash(embeddingText(mapRow(renamed)!), id),
+      contentHash: contentHash(mapRow(renamed)!, id),
+    });
     const newer = s.ev.update(r, { ...r, PS: '60.000' });
-    store.getMeta = async (ndcs) => {
-      const m = await realGetMeta(ndcs);
-      const cur = m.get(String(r.NDC)) as DocMeta;
-      const id = { model: s.deps.embeddings.model, dimensions: s.deps.embeddings.dimensions };
-      store.meta.set(String(r.NDC), {
-        ...cur,
-        textHash: textHash(embeddingText(mapRow(renamed)!), id),
-        contentHash: contentHash(mapRow(renamed)!, id),
-      });
-      return m;
-    };
+    const appliedBefore = store.applied.length;
+    // Act
     const { results, stats } = await apply(s, [newer]);
+    // Assess: first sent without a vector (refused: the text differs), then with it
     expect(results[0]!.detail).toBe('written');
     expect(stats.upserted).toBe(1);
     expect(store.meta.get(String(r.NDC))!.pos).toBe(newer.pos);
+    expect(store.applied.length - appliedBefore).toBe(1);
+    expect((store.applied.at(-1) as UpsertOp).embedding).toHaveLength(s.deps.embeddings.dimensions);
   });
 });
 

@@ -4,6 +4,8 @@ import { describe, expect, it } from 'vitest';
 import type { ChangeEvent } from '../services/core/events.ts';
 import {
   changeEventJsonSchema,
+  changeEventSchema,
+  isChangeEventShape,
   compressRecord,
   decodeChangeEvent,
   encodeChangeEvent,
@@ -11,6 +13,7 @@ import {
 import { isDrugsyncError } from '../services/core/errors.ts';
 import { PROJECT_ROOT } from '../services/core/paths.ts';
 import { sourcePosition } from '../services/core/position.ts';
+import { EventFactory, makeRow } from './support/events.ts';
 
 const update: ChangeEvent = {
   v: 1,
@@ -59,6 +62,47 @@ describe('change-event format v1', () => {
       expect(isDrugsyncError(err, code as never), text).toBe(true);
       expect((err as { context: Record<string, string> }).context.shard).toBe('shardId-000000000001');
     }
+  });
+
+  it('accepts exactly what the schema accepts: the fast check agrees with zod on valid events and on every mutation of them', () => {
+    // Prepare: realistic events of every type, then each with one field removed or given a wrong value
+    const f = new EventFactory('binlog.000007');
+    const a = makeRow(1, { LN: 'ELIQUIS 5 MG TABLET', PS: '60.000' });
+    const b = makeRow(1, { LN: 'ELIQUIS 5 MG TABLET', PS: '180.000' });
+    const valid: ChangeEvent[] = [
+      f.insert(a),
+      f.update(a, b),
+      f.delete(b),
+      ...f.ndcChange(a, makeRow(2)),
+      f.truncate(),
+      f.commit('0-1-99'),
+      f.resync(),
+      { ...f.insert(a), gtid: null },
+    ];
+    const wrong: unknown[] = [undefined, null, 1, 1.5, '', 'x', true, [], {}, { A: true }, { A: [1] }];
+    const mutants: unknown[] = [];
+    for (const e of valid) {
+      const o = e as unknown as Record<string, unknown>;
+      for (const k of Object.keys(o)) {
+        const { [k]: _gone, ...without } = o;
+        mutants.push(without);
+        for (const w of wrong) mutants.push({ ...o, [k]: w });
+      }
+      for (const k of ['file', 'pos', 'row', 'next'])
+        for (const w of wrong) mutants.push({ ...o, binlog: { ...(o.binlog as object), [k]: w } });
+      for (const w of wrong) mutants.push({ ...o, ndc_change: { from: '1', to: w } });
+      mutants.push({ ...o, pos: String(o.pos).slice(1) }, { ...o, type: 'upsert' }, { ...o, extra: 1 });
+    }
+    // Act + Assess
+    for (const e of valid) expect(isChangeEventShape(e)).toBe(true);
+    let refused = 0;
+    for (const m of mutants) {
+      const zod = changeEventSchema.safeParse(m).success;
+      expect(isChangeEventShape(m), JSON.stringify(m)?.slice(0, 200)).toBe(zod);
+      if (!zod) refused++;
+    }
+    expect(mutants.length).toBeGreaterThan(1000);
+    expect(refused).toBeGreaterThan(mutants.length / 2);
   });
 
   it('keeps docs/change-event.schema.json in step with the code', () => {

@@ -36,7 +36,11 @@ export function normalizeValue(v: unknown, column: string): RowValue {
 
 export function normalizeRow(row: Row): Rndc14Row {
   const out: Rndc14Row = {};
-  for (const [k, v] of Object.entries(row)) out[k] = normalizeValue(v, k);
+  for (const k in row) {
+    const v = row[k];
+    // strings, numbers and NULL (nearly every value) as they are; the rest converted
+    out[k] = typeof v === 'string' || typeof v === 'number' || v === null ? v : normalizeValue(v, k);
+  }
   return out;
 }
 

@@ -26,7 +26,7 @@ import type { Logger } from '../core/log.ts';
 import { contentHash, embeddingText, mapRow, textHash } from '../core/mapping.ts';
 import type { DrugFields } from '../core/mapping.ts';
 import type { SourcePosition } from '../core/position.ts';
-import type { DocMeta, DrugStore, StoreOp, UpsertOp } from '../core/store.ts';
+import type { DrugStore, StoreOp, UpsertOp } from '../core/store.ts';
 import type { EmbeddingService } from '../core/embedding/types.ts';
 import type { DeadLetterInput, DeadLetterQueue } from './dlq.ts';
 import type { TableState } from './table-state.ts';
@@ -123,6 +123,10 @@ export async function applyBatch(records: readonly StreamRecord[], deps: ApplyDe
   const results: (RecordResult | undefined)[] = new Array(records.length);
   const dead: DeadLetterInput[] = [];
   const identity = { model: deps.embeddings.model, dimensions: deps.embeddings.dimensions };
+  // the table state is read while the records decode (its round trip overlaps the CPU work); a Redis
+  // failure rejects it and the batch is retried as a whole
+  const tableStateRead = deps.tableState.read();
+  tableStateRead.catch(() => {}); // awaited below; never an unhandled rejection meanwhile
 
   // 1. decode
   const decoded: Decoded[] = [];
@@ -145,7 +149,7 @@ export async function applyBatch(records: readonly StreamRecord[], deps: ApplyDe
   });
 
   // 2. table events (state read once; a Redis failure throws: the batch is retried as a whole)
-  const tableState = await deps.tableState.read();
+  const tableState = await tableStateRead;
   let floor = maxPos(tableState.truncate?.pos ?? null, tableState.floor);
   let truncatePending = tableState.truncate !== null;
   for (const d of decoded) {
@@ -228,23 +232,12 @@ export async function applyBatch(records: readonly StreamRecord[], deps: ApplyDe
     }
   }
 
-  // 5. bookkeeping first: skip stale ones, find which texts really changed
+  // 5. optimistic: every upsert is first sent without a vector. The store's atomic check answers 'stale'
+  // (a newer state is there), 'unchanged', 'fields_updated' (same text: fields merged, vector kept) or
+  // 'needs_embedding' (a new document or a changed text), so the common case (a field change, a reload of
+  // an unchanged row) costs one round trip and no separate bookkeeping read; only 'needs_embedding' ones
+  // are embedded (together) and written again.
   const live = plans.filter((p) => p.op !== null);
-  const metas: Map<string, DocMeta | null> =
-    live.length > 0 ? await deps.store.getMeta(live.map((p) => p.ndc)) : new Map();
-  const needVector: Plan[] = [];
-  for (const p of live) {
-    const op = p.op as StoreOp;
-    const meta = metas.get(p.ndc) ?? null;
-    if (meta && meta.pos >= op.pos) {
-      stats.staleRefused++;
-      setResult(results, p.final, p.ndc, op.pos, 'applied', 'stale');
-      p.op = null;
-      continue;
-    }
-    if (op.kind === 'upsert' && (!meta || meta.tombstone || meta.textHash !== op.textHash))
-      needVector.push(p);
-  }
 
   // 6. embed only the changed texts (the service deduplicates and consults the cache)
   const failPlan = (p: Plan, err: DrugsyncError) => {
@@ -287,10 +280,8 @@ export async function applyBatch(records: readonly StreamRecord[], deps: ApplyDe
       failPlan(p, withContext(err, { ndc: p.ndc, pos: p.final.event.pos }));
     }
   };
-  await embedInto(needVector);
-
-  // 7. write (position-checked); a race ('needs_embedding') is embedded and retried once
-  let toWrite = plans.filter((p) => p.op !== null);
+  // 7. write (position-checked); 'needs_embedding' is embedded and written again, with its vector
+  let toWrite = live;
   for (let attempt = 0; attempt < 2 && toWrite.length > 0; attempt++) {
     const out = await deps.store.apply(toWrite.map((p) => p.op as StoreOp));
     const retry: Plan[] = [];

@@ -142,6 +142,11 @@ interface Peek {
   commitTx: string | null;
 }
 
+/** A record as read: its JSON bytes (decompressed) and what the hold logic needs of it, read once. */
+interface Held extends _Record {
+  tx: Peek;
+}
+
 /** What the hold logic needs of a record, read from its JSON text once, without decoding it. */
 function peek(r: _Record): Peek {
   const text = Buffer.from(r.Data ?? new Uint8Array()).toString('utf8');
@@ -267,13 +272,13 @@ export function startEmbedderConsumer(
   /** Writes the open transactions' delete events to the deferred store; returns the records to apply now. */
   async function deferOpenDeletes(
     shardId: string,
-    records: readonly _Record[],
+    records: readonly Held[],
     open: ReadonlySet<string>,
-  ): Promise<_Record[]> {
-    const keep: _Record[] = [];
+  ): Promise<Held[]> {
+    const keep: Held[] = [];
     const byTx = new Map<string, { ndc: string; pos: string }[]>();
     for (const r of records) {
-      const tx = peek(r).deleteTx;
+      const tx = r.tx.deleteTx;
       if (tx !== null && open.has(tx)) {
         let ev: ChangeEvent | null;
         try {
@@ -311,7 +316,7 @@ export function startEmbedderConsumer(
     let lastCall = 0;
     let minGap = MIN_CALL_GAP_MS;
     // records read but not applied yet (a batch is extended to the end of an open delete transaction)
-    let pending: _Record[] = [];
+    let pending: Held[] = [];
     const txWithDeletes = new Set<string>();
     let txWaitSince = Date.now();
     // The next GetRecords, started while a batch is being applied (reading and applying overlap). Dropped
@@ -329,8 +334,18 @@ export function startEmbedderConsumer(
           ),
         };
       })().catch((error: unknown) => ({ error }));
+    let checkpointWrite: Promise<unknown> = Promise.resolve();
+    let checkpointError: unknown = null;
     while (!stopping) {
       try {
+        if (checkpointError !== null) {
+          const e = checkpointError;
+          checkpointError = null;
+          checkpointWrite = Promise.resolve();
+          throw wrapError(e, 'REDIS_UNAVAILABLE', `writing the checkpoint of ${shardId} failed`, {
+            retryable: true,
+          });
+        }
         if (!iterator) {
           pending = [];
           txWithDeletes.clear();
@@ -360,8 +375,11 @@ export function startEmbedderConsumer(
           throw kinesisError(e, 'GetRecords', shardId);
         }
         minGap = Math.max(MIN_CALL_GAP_MS, Math.floor(minGap / 2));
-        // decompressed once here: the transaction peeks below and the batch decode read the JSON
-        const raw = (out.Records ?? []).map((r) => (r.Data ? { ...r, Data: plainRecord(r.Data) } : r));
+        // decompressed and peeked once here: the hold logic below and the batch decode read the JSON
+        const raw: Held[] = (out.Records ?? []).map((r) => {
+          const rec = r.Data ? { ...r, Data: plainRecord(r.Data) } : r;
+          return { ...rec, tx: peek(rec) };
+        });
         p.millisBehindLatest = out.MillisBehindLatest ?? null;
         // bytes as Kinesis counts them (compressed)
         const bytes = (out.Records ?? []).reduce((n, r) => n + (r.Data?.length ?? 0), 0);
@@ -369,7 +387,7 @@ export function startEmbedderConsumer(
         minGap = Math.max(minGap, Math.ceil((bytes / MAX_BYTES_PER_SEC) * 1000));
         iterator = out.NextShardIterator ?? null;
         for (const r of raw) {
-          const { deleteTx, commitTx } = peek(r);
+          const { deleteTx, commitTx } = r.tx;
           if (deleteTx !== null) txWithDeletes.add(deleteTx);
           if (commitTx !== null) txWithDeletes.delete(commitTx);
         }
@@ -380,7 +398,7 @@ export function startEmbedderConsumer(
         // A transaction that deletes rows may re-insert them further on (DELETE-all + INSERT-all): applying
         // the deletes before the inserts would empty search for a moment. While the batch ends inside such
         // a transaction and more records are (or may soon be) there, read on before applying.
-        const tail = pending.length > 0 ? peek(pending[pending.length - 1] as _Record) : null;
+        const tail = pending.length > 0 ? (pending[pending.length - 1] as Held).tx : null;
         const openDeleteTx =
           tail !== null && tail.txid !== null && txWithDeletes.has(tail.txid) && tail.commitTx === null;
         const more = (out.MillisBehindLatest ?? 0) > 0 || raw.length >= config.EMBEDDER_GETRECORDS_LIMIT;
@@ -395,7 +413,7 @@ export function startEmbedderConsumer(
         if (pending.length > 0) {
           // read the next records while this batch is applied
           if (iterator && !stopping) prefetched = { iterator, result: fetchRecords(iterator) };
-          const lastRead = (pending[pending.length - 1] as _Record).SequenceNumber as string;
+          const lastRead = (pending[pending.length - 1] as Held).SequenceNumber as string;
           let batch = pending;
           if (openDeleteTx && pending.length >= maxPending) {
             // Too large to hold: the open transaction's deletes wait, durably, for its commit event.
@@ -413,7 +431,7 @@ export function startEmbedderConsumer(
           const upTo = failed ? results.indexOf(failed) : results.length;
           // commit events reached: their transactions' deferred deletes are applied now
           for (const r of batch.slice(0, upTo)) {
-            const tx = peek(r).commitTx;
+            const tx = r.tx.commitTx;
             if (tx === null) continue;
             const released = await deferred.release(shardId, tx, deps.apply.store);
             if (released.deleted + released.refused > 0)
@@ -421,7 +439,11 @@ export function startEmbedderConsumer(
           }
           const last = failed ? (upTo > 0 ? (results[upTo - 1]?.sequenceNumber ?? null) : null) : lastRead;
           if (last) {
-            await redis.hset(deps.checkpointKey, shardId, last);
+            // Written while the next batch is read and decoded, in order (one connection, chained); the
+            // shard stops at the next batch if it failed, and its end waits for it (checkpointDone).
+            const prev = checkpointWrite;
+            checkpointWrite = prev.then(() => redis.hset(deps.checkpointKey, shardId, last));
+            checkpointWrite.catch((e: unknown) => (checkpointError ??= e));
             p.checkpoint = last;
           }
           stats.totals = mergeStats(stats.totals, bs);
@@ -447,6 +469,7 @@ export function startEmbedderConsumer(
         backoff = 0;
         if (!iterator) {
           // SHARD_END: every record of this (parent) shard is applied; children may start
+          await checkpointWrite;
           await redis.hset(deps.checkpointKey, shardId + CLOSED, '1');
           p.closed = true;
           rediscover = true;
@@ -468,6 +491,8 @@ export function startEmbedderConsumer(
         await sleep(backoff);
       }
     }
+    // stopping: the last checkpoint is durable before the shard reports done (a failure is the run's error)
+    await checkpointWrite;
   }
 
   let lastProgressLog = Date.now();
