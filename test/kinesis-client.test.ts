@@ -1,0 +1,92 @@
+/**
+ * The Kinesis client against a loopback HTTP server that behaves as a keep-alive server does when it closes
+ * an idle socket just as the client reuses it: the connection ends with no response.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { GetRecordsCommand, ListShardsCommand } from '@aws-sdk/client-kinesis';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createKinesis, isStaleSocketError } from '../services/core/clients/kinesis.ts';
+
+type Answer = 'drop' | { status: number; body: unknown };
+
+let server: http.Server | null = null;
+
+/** Answers the requests in turn from `answers` (the last one repeats); records each request's target. */
+async function kinesisLike(answers: Answer[]): Promise<{ endpoint: string; targets: string[] }> {
+  const targets: string[] = [];
+  server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString('utf8')));
+    req.on('end', () => {
+      targets.push(`${String(req.headers['x-amz-target'])} ${body}`);
+      const a = answers[Math.min(targets.length - 1, answers.length - 1)] as Answer;
+      if (a === 'drop') {
+        req.socket.destroy();
+        return;
+      }
+      res.writeHead(a.status, { 'content-type': 'application/x-amz-json-1.1' });
+      res.end(JSON.stringify(a.body));
+    });
+  });
+  await new Promise<void>((r) => (server as http.Server).listen(0, '127.0.0.1', r));
+  const { port } = (server as http.Server).address() as AddressInfo;
+  return { endpoint: `http://127.0.0.1:${port}`, targets };
+}
+
+afterEach(async () => {
+  await new Promise((r) => (server ? server.close(r) : r(undefined)));
+  server = null;
+});
+
+describe('Kinesis client: a connection dropped before any response', () => {
+  it('is sent once more, the same request, and the second answer is what the caller gets', async () => {
+    // Prepare: the first GetRecords dies on the socket, the second is answered
+    const records = { Records: [], NextShardIterator: 'AAAA-next', MillisBehindLatest: 0 };
+    const srv = await kinesisLike(['drop', { status: 200, body: records }]);
+    const kinesis = createKinesis({ KINESIS_ENDPOINT: srv.endpoint, AWS_REGION: 'us-east-1' });
+    // Act
+    const out = await kinesis.send(new GetRecordsCommand({ ShardIterator: 'AAAA-it', Limit: 1000 }));
+    // Assess
+    expect(out.NextShardIterator).toBe('AAAA-next');
+    expect(srv.targets).toHaveLength(2);
+    expect(srv.targets[1]).toBe(srv.targets[0]);
+    expect(srv.targets[0]).toContain('Kinesis_20131202.GetRecords');
+    kinesis.destroy();
+  });
+
+  it('fails on the second drop: one resend, never a loop', async () => {
+    // Prepare: every connection is dropped
+    const srv = await kinesisLike(['drop']);
+    const kinesis = createKinesis({ KINESIS_ENDPOINT: srv.endpoint, AWS_REGION: 'us-east-1' });
+    // Act
+    const err = await kinesis.send(new ListShardsCommand({ StreamName: 'drugsync-changes' })).catch((e) => e);
+    // Assess
+    expect(isStaleSocketError(err)).toBe(true);
+    expect(srv.targets).toHaveLength(2);
+    kinesis.destroy();
+  });
+
+  it('leaves an answered error to the caller: a throttled GetRecords is not sent again', async () => {
+    // Prepare: Kinesis answers, with an error of its own
+    const srv = await kinesisLike([
+      {
+        status: 400,
+        body: {
+          __type: 'ProvisionedThroughputExceededException',
+          message: 'Rate exceeded for shard shardId-000000000000',
+        },
+      },
+    ]);
+    const kinesis = createKinesis({ KINESIS_ENDPOINT: srv.endpoint, AWS_REGION: 'us-east-1' });
+    // Act
+    const err = (await kinesis
+      .send(new GetRecordsCommand({ ShardIterator: 'AAAA-it' }))
+      .catch((e: unknown) => e)) as Error;
+    // Assess
+    expect(err.name).toBe('ProvisionedThroughputExceededException');
+    expect(isStaleSocketError(err)).toBe(false);
+    expect(srv.targets).toHaveLength(1);
+    kinesis.destroy();
+  });
+});
