@@ -13,8 +13,12 @@ type Answer = 'drop' | { status: number; body: unknown };
 let server: http.Server | null = null;
 
 /** Answers the requests in turn from `answers` (the last one repeats); records each request's target. */
-async function kinesisLike(answers: Answer[]): Promise<{ endpoint: string; targets: string[] }> {
+async function kinesisLike(
+  answers: Answer[],
+  keepAliveMs?: number,
+): Promise<{ endpoint: string; targets: string[]; closes: Promise<'client' | 'server'>[] }> {
   const targets: string[] = [];
+  const closes: Promise<'client' | 'server'>[] = [];
   server = http.createServer((req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString('utf8')));
@@ -29,14 +33,37 @@ async function kinesisLike(answers: Answer[]): Promise<{ endpoint: string; targe
       res.end(JSON.stringify(a.body));
     });
   });
+  if (keepAliveMs !== undefined) server.keepAliveTimeout = keepAliveMs;
+  // who ended each connection: 'end' is the client's FIN; a close without it is the server's own timeout
+  server.on('connection', (socket) => {
+    let ended = false;
+    socket.on('end', () => (ended = true));
+    closes.push(new Promise((r) => socket.on('close', () => r(ended ? 'client' : 'server'))));
+  });
   await new Promise<void>((r) => (server as http.Server).listen(0, '127.0.0.1', r));
   const { port } = (server as http.Server).address() as AddressInfo;
-  return { endpoint: `http://127.0.0.1:${port}`, targets };
+  return { endpoint: `http://127.0.0.1:${port}`, targets, closes };
 }
 
 afterEach(async () => {
   await new Promise((r) => (server ? server.close(r) : r(undefined)));
   server = null;
+});
+
+describe('Kinesis client: keep-alive sockets', () => {
+  it("closes an idle socket itself, before the server's announced keep-alive timeout closes it", async () => {
+    // Prepare: a server that keeps idle connections 2 s and says so (Keep-Alive: timeout=2), as kinesalite does
+    const shards = { Shards: [{ ShardId: 'shardId-000000000000' }] };
+    const srv = await kinesisLike([{ status: 200, body: shards }], 2000);
+    const kinesis = createKinesis({ KINESIS_ENDPOINT: srv.endpoint, AWS_REGION: 'us-east-1' });
+    // Act: one request, then the socket sits idle in the pool
+    const out = await kinesis.send(new ListShardsCommand({ StreamName: 'drugsync-changes' }));
+    // Assess: the client ended the idle connection (so it never reuses one the server is closing)
+    expect(out.Shards?.[0]?.ShardId).toBe('shardId-000000000000');
+    expect(srv.closes).toHaveLength(1);
+    expect(await srv.closes[0]).toBe('client');
+    kinesis.destroy();
+  });
 });
 
 describe('Kinesis client: a connection dropped before any response', () => {

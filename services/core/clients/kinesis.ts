@@ -1,18 +1,16 @@
 /**
  * Kinesis client. Against kinesalite (KINESIS_ENDPOINT set) it needs an HTTP/1.1 handler: the SDK's
- * default fails there. A keep-alive agent serves both cases.
+ * default fails there. One keep-alive handler (./http.ts) serves both cases.
  *
  * SDK retries are off (`maxAttempts: 1`): the publisher and the consumer own their retries, ordering and
  * backoff. One failure is not theirs to handle: a keep-alive socket the server closed just as the client
- * reused it (`socket hang up` / ECONNRESET / EPIPE before any response). That request is sent once more at
- * once, on a new socket, instead of failing a whole batch (a consumer re-reading from its checkpoint after
+ * reused it (`socket hang up` / ECONNRESET / EPIPE before any response; rare once the handler honours the
+ * server's keep-alive hint). That request is sent once more at once, instead of failing a whole batch (a consumer re-reading from its checkpoint after
  * a backoff). Both calls we make tolerate it: GetRecords with the same iterator is a read, and PutRecords
  * sent twice only duplicates records (at-least-once; no other call in flight holds their partition keys).
  */
-import http from 'node:http';
-import https from 'node:https';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { keepAliveHandler } from './http.ts';
 
 export interface KinesisSettings {
   KINESIS_ENDPOINT?: string | undefined;
@@ -37,12 +35,7 @@ export function createKinesis(s: KinesisSettings): KinesisClient {
           credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
         }
       : {}),
-    requestHandler: new NodeHttpHandler({
-      httpAgent: new http.Agent({ keepAlive: true, maxSockets: 32 }),
-      httpsAgent: new https.Agent({ keepAlive: true, maxSockets: 32 }),
-      connectionTimeout: 5_000,
-      requestTimeout: 30_000,
-    }),
+    requestHandler: keepAliveHandler(32),
     maxAttempts: 1,
   });
   client.middlewareStack.add(

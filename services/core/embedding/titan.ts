@@ -3,10 +3,8 @@
  * HTTP handler. The SDK does not retry (maxAttempts 1): the embedding service owns retries and slow-down,
  * so throttling is seen and acted on rather than hidden.
  */
-import http from 'node:http';
-import https from 'node:https';
 import { BedrockRuntimeClient, InvokeModelCommand } from '@aws-sdk/client-bedrock-runtime';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { keepAliveHandler } from '../clients/http.ts';
 import { DrugsyncError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Embedder } from './types.ts';
@@ -112,7 +110,6 @@ export function isLocalEndpoint(endpoint: string): boolean {
 }
 
 export function createTitanEmbedder(s: TitanSettings): Embedder {
-  const agentOptions = { keepAlive: true, maxSockets: Math.max(1, s.concurrency) };
   const client = new BedrockRuntimeClient({
     region: s.region,
     maxAttempts: 1,
@@ -122,12 +119,7 @@ export function createTitanEmbedder(s: TitanSettings): Embedder {
     ...(s.endpoint && isLocalEndpoint(s.endpoint) && !process.env.AWS_ACCESS_KEY_ID
       ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
       : {}),
-    requestHandler: new NodeHttpHandler({
-      httpAgent: new http.Agent(agentOptions),
-      httpsAgent: new https.Agent(agentOptions),
-      connectionTimeout: 5_000,
-      requestTimeout: 30_000,
-    }),
+    requestHandler: keepAliveHandler(Math.max(1, s.concurrency)),
   });
   return {
     model: s.model,
