@@ -9,13 +9,14 @@
  *   the raw rate of the bounding part measured in the same run (PutRecords into kinesalite).
  * Settings: BENCH_CDC_ROWS (100000), BENCH_CDC_SECONDS (60), BENCH_CDC_RATE (200).
  */
-import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import type { Bench, BenchRow } from './run.ts';
-import { createKinesis } from '../services/core/clients/kinesis.ts';
+import { encodedRecords, rawPutRecordsRate } from './raw.ts';
+import { generateCatalogue } from '../services/seed/generator.ts';
+import { EventFactory } from '../test/support/events.ts';
 import { createLogger } from '../services/core/log.ts';
 import { startSimulator } from '../services/cli/simulate.ts';
 import { preparePipeline, runCli, startProc } from '../test/support/pipeline.ts';
-import { eventually, resetSuiteStream, suiteEnv, suiteRedis } from '../test/support/stack.ts';
+import { eventually, suiteEnv, suiteRedis } from '../test/support/stack.ts';
 
 const ROWS = Number(process.env.BENCH_CDC_ROWS ?? 100_000);
 const SECONDS = Number(process.env.BENCH_CDC_SECONDS ?? 60);
@@ -97,7 +98,12 @@ const bench: Bench = {
       const updateSeconds = (committed - t0) / 1000;
 
       // Raw rate of the bounding part: PutRecords of ~same-size records into kinesalite, same run.
-      const raw = await rawPutRate(env, 20_000);
+      // the same kind of records: price-list update events (both images) of catalogue rows, as the reader puts them
+      const f = new EventFactory('binlog.000009');
+      const sample = [...generateCatalogue({ rows: 2_000, seed: 7 })].map((r) =>
+        f.update(r, { ...r, PS: '101.000' }),
+      );
+      const raw = await rawPutRecordsRate(env, encodedRecords(sample, env), 20_000);
       return [
         {
           bench: 'cdc',
@@ -145,23 +151,5 @@ const bench: Bench = {
     }
   },
 };
-
-async function rawPutRate(envIn: Record<string, string | undefined>, n: number): Promise<number> {
-  const env: Record<string, string | undefined> = { ...envIn, KINESIS_STREAM: `${envIn.KINESIS_STREAM}-raw` };
-  await resetSuiteStream(env, 2);
-  const k = createKinesis({ KINESIS_ENDPOINT: env.KINESIS_ENDPOINT, AWS_REGION: 'us-east-1' });
-  const data = Buffer.alloc(2_400, 97);
-  const t0 = Date.now();
-  for (let i = 0; i < n; i += 500) {
-    await k.send(
-      new PutRecordsCommand({
-        StreamName: env.KINESIS_STREAM,
-        Records: Array.from({ length: 500 }, (_, j) => ({ PartitionKey: String(i + j), Data: data })),
-      }),
-    );
-  }
-  k.destroy();
-  return n / ((Date.now() - t0) / 1000);
-}
 
 export default bench;

@@ -5,7 +5,7 @@
  * position → refusal). Redis is the real one (lease, checkpoint); Kinesis and the binlog are fakes here —
  * the integration suites use the real ones.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { decodeConfig } from '../services/core/config.ts';
 import type { RedisClient } from '../services/core/clients/redis.ts';
 import { createMemoryCheckpointStore, saveBackfillSnapshot } from '../services/core/checkpoint.ts';
@@ -141,6 +141,40 @@ const rec = (ndc: string, n: number): OutRecord => ({
 });
 
 describe('publisher', () => {
+  it('reports how long its calls have gone without any outcome; 0 once they end, and never while idle', async () => {
+    // Prepare: one sink that never answers, one that answers
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const never: KinesisSink = {
+        putRecords: () => new Promise<PutResult>(() => {}),
+        openShardHashKeys: async () => ['0'],
+      };
+      const opts = {
+        maxQueueRecords: 100,
+        maxQueueBytes: 1 << 20,
+        maxOutageMs: 10_000,
+        concurrency: 2,
+        log,
+        stream: 's',
+      };
+      const stuck = new Publisher(never, opts);
+      const { sink } = fakeSink(() => false);
+      const healthy = new Publisher(sink, opts);
+      expect(stuck.stalledMs).toBe(0);
+      // Act: both get records; the clock moves 61 s
+      stuck.enqueue([rec('00002012301', 1), rec('00002012302', 1)]);
+      healthy.enqueue([rec('00002012301', 1)]);
+      expect(await healthy.waitIdle(1_000)).toBe(true);
+      vi.setSystemTime(Date.now() + 61_000);
+      // Assess
+      expect(stuck.stalledMs).toBeGreaterThanOrEqual(61_000);
+      expect(stuck.idle).toBe(false);
+      expect(healthy.stalledMs).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('retries refused records before anything newer, so the last record of each NDC is its newest', async () => {
     // Prepare: the first call refuses every record of NDC A whose n is even
     const { sink, accepted } = fakeSink(

@@ -18,7 +18,7 @@
 import { ListShardsCommand, PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import type { KinesisClient, PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
 import { DrugsyncError, wrapError } from '../core/errors.ts';
-import { compressRecord } from '../core/events.ts';
+import type { RecordCompressor } from '../core/compressor.ts';
 import type { Logger } from '../core/log.ts';
 
 export const MAX_RECORD_BYTES = 1024 * 1024;
@@ -43,17 +43,23 @@ export interface KinesisSink {
   putRecords(records: OutRecord[]): Promise<PutResult>;
   /** StartingHashKey of every open shard (a table event is sent to each). */
   openShardHashKeys(): Promise<string[]>;
+  /** Releases what the sink holds (its compression worker). */
+  close?(): Promise<void>;
 }
 
 export function createKinesisSink(
   kinesis: KinesisClient,
   stream: string,
-  opts: { compress?: boolean } = {},
+  opts: { compress?: RecordCompressor | null } = {},
 ): KinesisSink {
+  const compressor = opts.compress ?? null;
   return {
+    async close() {
+      await compressor?.close();
+    },
     async putRecords(records) {
-      // compressed here, per call, synchronously (see compressRecord)
-      const data = opts.compress ? records.map((r) => compressRecord(r.data)) : null;
+      // compressed here, per call, a batch at a time (on a worker thread: see services/core/compressor.ts)
+      const data = compressor ? await compressor.compress(records.map((r) => r.data)) : null;
       const Records: PutRecordsRequestEntry[] = records.map((r, i) => ({
         Data: data ? data[i] : r.data,
         PartitionKey: r.partitionKey,
@@ -123,6 +129,8 @@ export class Publisher {
   private closed = false;
   private waiters = new Set<() => boolean>();
   private failure: DrugsyncError | null = null;
+  /** when a call last ended (acknowledged or failed), or a call started with none in flight */
+  private lastOutcomeAt = Date.now();
   private failListeners: ((e: DrugsyncError) => void)[] = [];
   readonly stats: PublisherStats = {
     records: 0,
@@ -163,6 +171,14 @@ export class Publisher {
   }
   get idle(): boolean {
     return this.acked === this.seq;
+  }
+  /**
+   * How long calls have been in flight with no outcome from any of them (0 when none is in flight). Each
+   * call ends within the client's request timeout, acknowledged or failed, so a long stall means a call that
+   * will never end: the reader restarts from its checkpoint.
+   */
+  get stalledMs(): number {
+    return this.inflight.some((f) => !f.done) ? Date.now() - this.lastOutcomeAt : 0;
   }
 
   onFailure(fn: (e: DrugsyncError) => void): void {
@@ -282,6 +298,7 @@ export class Publisher {
     ) {
       const batch = this.takeBatch();
       if (batch.length === 0) return;
+      if (!this.inflight.some((f) => !f.done)) this.lastOutcomeAt = Date.now();
       this.sent += batch.length;
       for (const r of batch) this.sentBytes += r.bytes;
       const flight = {
@@ -347,6 +364,7 @@ export class Publisher {
         this.stats.failedCalls += 1;
       }
       const ms = performance.now() - t0;
+      this.lastOutcomeAt = Date.now();
       this.stats.lastPutMs = ms;
       this.stats.putMsTotal += ms;
       if (failedIdx.size === 0) return;

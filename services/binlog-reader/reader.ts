@@ -42,6 +42,8 @@ import { createRedisLease } from './lease.ts';
 import type { Lease } from './lease.ts';
 import { preflight, preflightError } from './preflight.ts';
 import { Publisher, createKinesisSink } from './publisher.ts';
+import { createWorkerCompressor } from '../core/compressor.ts';
+import { REQUEST_TIMEOUT_MS } from '../core/clients/http.ts';
 import type { KinesisSink, PublisherStats } from './publisher.ts';
 import { createZongjiSource } from './source.ts';
 import type { BinlogHandler, BinlogSource, EventPlace, RowsEvent, StartFrom } from './source.ts';
@@ -65,7 +67,7 @@ export const readerShape = {
   READER_KINESIS_OUTAGE_SECONDS: int(120, 1, 86_400),
   READER_MAX_BACKOFF_SECONDS: int(30, 1, 3600),
   /** PutRecords calls in flight at once (their batches never share an NDC). */
-  READER_PUT_CONCURRENCY: int(2, 1, 64),
+  READER_PUT_CONCURRENCY: int(4, 1, 64),
 };
 
 export const readerConfigShape = {
@@ -241,7 +243,11 @@ export function startBinlogReader(
     (() => {
       const k = deps.kinesis ?? createKinesis(config);
       if (!deps.kinesis) owned.push(() => k.destroy());
-      return createKinesisSink(k, config.KINESIS_STREAM, { compress: config.EVENT_GZIP });
+      const sink = createKinesisSink(k, config.KINESIS_STREAM, {
+        compress: config.EVENT_GZIP ? createWorkerCompressor(log) : null,
+      });
+      owned.push(() => void sink.close?.());
+      return sink;
     })();
   const checkpoints = deps.checkpoints ?? createRedisCheckpointStore(redis, keys);
   const snapshots = createBackfillSnapshotStore(redis, keys);
@@ -736,9 +742,27 @@ export function startBinlogReader(
 
     // stall watchdog: silence → ask the server where it is; ahead of us → restart
     const stallMs = config.READER_STALL_SECONDS * 1000;
+    // past the client's request timeout (every call ends by then) and the binlog stall bound
+    const putStallMs = Math.max(stallMs, 2 * REQUEST_TIMEOUT_MS);
     timers.push(
       setInterval(
         () => {
+          // a PutRecords call that neither ends nor fails would hold the source paused forever
+          if (!finished && publisher.stalledMs > putStallMs) {
+            fail(
+              new DrugsyncError(
+                'KINESIS_PUT_STALLED',
+                `PutRecords calls in flight for ${Math.round(publisher.stalledMs / 1000)} s without an answer or an error`,
+                {
+                  context: { stream: config.KINESIS_STREAM, queued: publisher.queuedRecords },
+                  retryable: true,
+                  remedy:
+                    'the reader restarts from its checkpoint (nothing acknowledged is lost); check Kinesis if this repeats',
+                },
+              ),
+            );
+            return;
+          }
           if (finished || source.paused || Date.now() - lastPacketAt < stallMs) return;
           probeServer().then(
             (server) => {

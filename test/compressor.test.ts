@@ -1,0 +1,108 @@
+/**
+ * The binlog reader's batch compressor: a real worker thread, realistic change events.
+ */
+import { describe, expect, it } from 'vitest';
+import { createWorkerCompressor } from '../services/core/compressor.ts';
+import { compressRecord, decodeChangeEvent, encodeChangeEvent } from '../services/core/events.ts';
+import { createLogger } from '../services/core/log.ts';
+import { generateCatalogue } from '../services/seed/generator.ts';
+import { EventFactory } from './support/events.ts';
+
+function catalogueEvents(n: number) {
+  const f = new EventFactory('binlog.000031');
+  const rows = [...generateCatalogue({ rows: n, seed: 11 })];
+  return rows.map((r, i) =>
+    i % 3 === 0
+      ? f.insert(r)
+      : i % 3 === 1
+        ? f.update(r, { ...r, PS: '250.000', LN: 'ELIQUIS 5 MG TABLET' })
+        : f.delete(r),
+  );
+}
+
+function capturingLogger() {
+  const lines: Record<string, unknown>[] = [];
+  const log = createLogger(
+    { service: 'test' },
+    { level: 'debug', json: true, write: (l) => lines.push(JSON.parse(l) as Record<string, unknown>) },
+  );
+  return { log, lines };
+}
+
+describe('record compressor (worker thread)', () => {
+  it('makes exactly the bytes compressRecord makes, in order, for batches of every size', async () => {
+    // Prepare: inserts, updates with both images and deletes of catalogue rows, as the reader encodes them
+    const events = catalogueEvents(1_200);
+    const records = events.map(encodeChangeEvent);
+    const { log, lines } = capturingLogger();
+    const compressor = createWorkerCompressor(log);
+    try {
+      // Act: batches as the publisher sends them (500 a call), a single record and an empty batch, at once
+      const batches = [
+        records.slice(0, 500),
+        records.slice(500, 1000),
+        records.slice(1000),
+        [records[7]!],
+        [],
+      ];
+      const outs = await Promise.all(batches.map((b) => compressor.compress(b)));
+      // Assess
+      outs.forEach((out, k) => {
+        const batch = batches[k]!;
+        expect(out).toHaveLength(batch.length);
+        out.forEach((c, i) => expect(c.equals(compressRecord(batch[i]!))).toBe(true));
+      });
+      const decoded = outs
+        .slice(0, 3)
+        .flat()
+        .map((c) => decodeChangeEvent(c));
+      expect(decoded).toEqual(events);
+      expect(outs[0]![0]!.length).toBeLessThan(records[0]!.length / 2);
+      expect(lines.filter((l) => l.level === 'warn')).toHaveLength(0);
+    } finally {
+      await compressor.close();
+    }
+  });
+
+  it('keeps compressing when its worker dies: the batch in flight and every later one, with one warning', async () => {
+    // Prepare: a worker that fails on its first batch
+    const events = catalogueEvents(600);
+    const records = events.map(encodeChangeEvent);
+    const { log, lines } = capturingLogger();
+    const failing = `require('node:worker_threads').parentPort.on('message', () => { throw new Error('zlib worker out of memory'); });`;
+    const compressor = createWorkerCompressor(log, { workerSource: failing });
+    try {
+      // Act
+      const first = await compressor.compress(records.slice(0, 500));
+      const later = await compressor.compress(records.slice(500));
+      // Assess: nothing lost, same bytes, the failure said once with its reason
+      expect([...first, ...later].map((c) => decodeChangeEvent(c))).toEqual(events);
+      first.forEach((c, i) => expect(c.equals(compressRecord(records[i]!))).toBe(true));
+      const warnings = lines.filter((l) => l.level === 'warn');
+      expect(warnings).toHaveLength(1);
+      expect(String(warnings[0]!.msg)).toMatch(/compression worker stopped/);
+      expect(JSON.stringify(warnings[0])).toMatch(/zlib worker out of memory/);
+    } finally {
+      await compressor.close();
+    }
+  });
+
+  it('gives up on a worker that never answers: the batch is compressed on the calling thread', async () => {
+    // Prepare: a worker that takes batches and never answers
+    const records = catalogueEvents(300).map(encodeChangeEvent);
+    const { log, lines } = capturingLogger();
+    const silent = `require('node:worker_threads').parentPort.on('message', () => {});`;
+    const compressor = createWorkerCompressor(log, { workerSource: silent, answerTimeoutMs: 200 });
+    try {
+      // Act
+      const out = await compressor.compress(records);
+      // Assess
+      out.forEach((c, i) => expect(c.equals(compressRecord(records[i]!))).toBe(true));
+      const warnings = lines.filter((l) => l.level === 'warn');
+      expect(warnings).toHaveLength(1);
+      expect(JSON.stringify(warnings[0])).toMatch(/no answer for a batch of 300 records in 200 ms/);
+    } finally {
+      await compressor.close();
+    }
+  });
+});
