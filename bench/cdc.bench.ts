@@ -124,14 +124,14 @@ const bench: Bench = {
           metric: `embedder's own figure p50 (binlog timestamp: whole seconds, overstates by up to 1 s) (${RATE}/s writer)`,
           value: Number(lat[0]),
           unit: 'ms',
-          target: '≤ 300 ms',
+          note: 'informational: the targets apply to the writer-clock figures above',
         },
         {
           bench: 'cdc',
           metric: `embedder's own figure p99 (binlog timestamp: whole seconds)`,
           value: Number(lat[1]),
           unit: 'ms',
-          target: '≤ 1,000 ms',
+          note: 'informational',
         },
         {
           bench: 'cdc',

@@ -148,7 +148,7 @@ const bench: Bench = {
       if (t.records !== N) throw new Error(`drained ${t.records} of ${N} records`);
       say(
         `drain: ${Math.round(N / drainSecs)} rows/s (fields_updated ${t.fieldsUpdated}, unchanged ${t.unchanged}, ` +
-          `written ${t.upserted}, embeddings ${t.embeddingsRequested}, p50 ${t.latencyP50Ms} ms, p99 ${t.latencyP99Ms} ms)`,
+          `written ${t.upserted}, embeddings ${t.embeddingsRequested})`,
       );
 
       // Baseline: raw pipelined JSON.SET of the same updated documents into the same indexed keys
@@ -187,12 +187,6 @@ const bench: Bench = {
           unit: 'rows/s',
           baseline: slower,
           note: `raw GetRecords ${Math.round(rawGet.rate)} records/s, raw JSON.SET ${Math.round(rawRate)} docs/s: the two run on the same 2 cores during the drain`,
-        },
-        {
-          bench: 'embedder',
-          metric: 'end-to-end latency p50 (commit → write, during drain)',
-          value: t.latencyP50Ms ?? 0,
-          unit: 'ms',
         },
         {
           bench: 'embedder',
