@@ -140,6 +140,16 @@ const rec = (ndc: string, n: number): OutRecord => ({
   ndc,
 });
 
+/** A small publisher: 100 records or 1 MiB queued, 2 calls in flight. */
+const smallPublisher = {
+  maxQueueRecords: 100,
+  maxQueueBytes: 1 << 20,
+  maxOutageMs: 10_000,
+  concurrency: 2,
+  log,
+  stream: 's',
+};
+
 describe('publisher', () => {
   it('reports how long its calls have gone without any outcome; 0 once they end, and never while idle', async () => {
     // Prepare: one sink that never answers, one that answers
@@ -149,17 +159,9 @@ describe('publisher', () => {
         putRecords: () => new Promise<PutResult>(() => {}),
         openShardHashKeys: async () => ['0'],
       };
-      const opts = {
-        maxQueueRecords: 100,
-        maxQueueBytes: 1 << 20,
-        maxOutageMs: 10_000,
-        concurrency: 2,
-        log,
-        stream: 's',
-      };
-      const stuck = new Publisher(never, opts);
+      const stuck = new Publisher(never, smallPublisher);
       const { sink } = fakeSink(() => false);
-      const healthy = new Publisher(sink, opts);
+      const healthy = new Publisher(sink, smallPublisher);
       expect(stuck.stalledMs).toBe(0);
       // Act: both get records; the clock moves 61 s
       stuck.enqueue([rec('00002012301', 1), rec('00002012302', 1)]);
@@ -180,14 +182,7 @@ describe('publisher', () => {
     const { sink, accepted } = fakeSink(
       (r, call) => call === 1 && r.ndc === 'A' && JSON.parse(r.data.toString()).n % 2 === 0,
     );
-    const p = new Publisher(sink, {
-      maxQueueRecords: 100,
-      maxQueueBytes: 1 << 20,
-      maxOutageMs: 10_000,
-      concurrency: 2,
-      log,
-      stream: 's',
-    });
+    const p = new Publisher(sink, smallPublisher);
     // Act
     const last = p.enqueue([rec('A', 0), rec('B', 0), rec('A', 1), rec('A', 2), rec('B', 1)]);
     p.enqueue([rec('A', 3)]);
@@ -244,14 +239,7 @@ describe('publisher', () => {
 
   it('refuses a record over 1 MiB with KINESIS_RECORD_TOO_LARGE naming the NDC', () => {
     const { sink } = fakeSink(() => false);
-    const p = new Publisher(sink, {
-      maxQueueRecords: 100,
-      maxQueueBytes: 1 << 20,
-      maxOutageMs: 10_000,
-      concurrency: 2,
-      log,
-      stream: 's',
-    });
+    const p = new Publisher(sink, smallPublisher);
     const big: OutRecord = {
       data: Buffer.alloc(1024 * 1024 + 1, 'x'),
       partitionKey: '00002012301',

@@ -18,12 +18,6 @@ export interface RecordCompressor {
   close(): Promise<void>;
 }
 
-/** Compresses on the calling thread. */
-export const inlineCompressor: RecordCompressor = {
-  compress: async (records) => records.map(compressRecord),
-  close: async () => {},
-};
-
 // Plain JavaScript run with `eval`: the worker needs no TypeScript loader.
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');

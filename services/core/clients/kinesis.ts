@@ -5,9 +5,10 @@
  * SDK retries are off (`maxAttempts: 1`): the publisher and the consumer own their retries, ordering and
  * backoff. One failure is not theirs to handle: a keep-alive socket the server closed just as the client
  * reused it (`socket hang up` / ECONNRESET / EPIPE before any response; rare once the handler honours the
- * server's keep-alive hint). That request is sent once more at once, instead of failing a whole batch (a consumer re-reading from its checkpoint after
- * a backoff). Both calls we make tolerate it: GetRecords with the same iterator is a read, and PutRecords
- * sent twice only duplicates records (at-least-once; no other call in flight holds their partition keys).
+ * server's keep-alive hint). That request is sent once more at once, instead of failing a whole batch (a
+ * consumer re-reading from its checkpoint after a backoff). Both calls we make tolerate it: GetRecords
+ * with the same iterator is a read, and PutRecords sent twice only duplicates records (at-least-once; no
+ * other call in flight holds their partition keys).
  */
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { keepAliveHandler } from './http.ts';
