@@ -35,10 +35,20 @@ export function normalizeValue(v: unknown, column: string): RowValue {
 }
 
 export function normalizeRow(row: Row): Rndc14Row {
+  // strings, numbers and NULL (every value the fast decoder gives, nearly every value of zongji's) as
+  // they are: the row itself is the image; otherwise a copy with the rest converted
+  let plain = true;
+  for (const k in row) {
+    const v = row[k];
+    if (typeof v !== 'string' && typeof v !== 'number' && v !== null) {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) return row as Rndc14Row;
   const out: Rndc14Row = {};
   for (const k in row) {
     const v = row[k];
-    // strings, numbers and NULL (nearly every value) as they are; the rest converted
     out[k] = typeof v === 'string' || typeof v === 'number' || v === null ? v : normalizeValue(v, k);
   }
   return out;

@@ -68,6 +68,8 @@ export const readerShape = {
   READER_MAX_BACKOFF_SECONDS: int(30, 1, 3600),
   /** PutRecords calls in flight at once (their batches never share an NDC). */
   READER_PUT_CONCURRENCY: int(4, 1, 64),
+  /** Decode row images with drugsync's decoder where the table's column types allow (false: zongji's own). */
+  READER_FAST_ROW_DECODER: bool(true),
 };
 
 export const readerConfigShape = {
@@ -296,6 +298,8 @@ export function startBinlogReader(
       schema: config.DB_NAME,
       table: config.DB_TABLE,
       heartbeatSeconds: config.READER_HEARTBEAT_SECONDS,
+      fastRows: config.READER_FAST_ROW_DECODER,
+      warn: (message) => log.warn(message),
     });
   };
 

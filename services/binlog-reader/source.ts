@@ -15,6 +15,7 @@
 import ZongJi from '@vlasky/zongji';
 import { DrugsyncError } from '../core/errors.ts';
 import type { BinlogPosition } from '../core/position.ts';
+import { hookRowsEventClass, useFastRowDecoder } from './decoder.ts';
 
 export type Row = Record<string, unknown>;
 
@@ -76,6 +77,10 @@ export interface ZongjiSourceOptions {
   table: string;
   /** Ask the server for a heartbeat event every N seconds while idle (0: off). */
   heartbeatSeconds: number;
+  /** Decode row images with ./decoder.ts where the table allows (false: zongji's own decoder throughout). */
+  fastRows?: boolean;
+  /** Told once when the fast decoder cannot hook into zongji (rows are then decoded by zongji). */
+  warn?: (message: string) => void;
 }
 
 interface ZEvent {
@@ -120,6 +125,7 @@ export function createZongjiSource(o: ZongjiSourceOptions): BinlogSource {
       charset: 'utf8mb4_general_ci',
     }) as unknown as ZongjiLike;
     z = zj;
+    if (o.fastRows) useFastRowDecoder(zj);
     let failed = false;
     const fail = (e: unknown) => {
       if (stopped || failed) return; // after a deliberate stop zongji emits spurious TypeErrors
@@ -191,6 +197,10 @@ export function createZongjiSource(o: ZongjiSourceOptions): BinlogSource {
           case 'WriteRows':
           case 'UpdateRows':
           case 'DeleteRows': {
+            if (o.fastRows) {
+              const why = hookRowsEventClass(e);
+              if (why) o.warn?.(`${why}: row images are decoded by zongji`);
+            }
             const tm = e.tableMap?.[e.tableId as number];
             if (!tm || tm.parentSchema !== o.schema || tm.tableName !== o.table) {
               h.onHeartbeat();

@@ -1,0 +1,438 @@
+/**
+ * The fast row decoder (services/binlog-reader/decoder.ts) against zongji's own, on real binlog events of
+ * the stack's MariaDB: the same binlog range is read by two sources at once, one with each decoder, and
+ * every row image must be identical, value for value and key for key. Realistic catalogue rows plus a
+ * table of edge values (integer bounds, negative and long DECIMALs, every DATETIME precision, zero dates,
+ * 4-byte UTF-8, 2-byte length prefixes, NULLs, MINIMAL row images); a table with column types the fast
+ * decoder does not handle must fall back to zongji.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Connection } from 'mysql2/promise';
+import { decodeConfig } from '../services/core/config.ts';
+import type { BinlogPosition } from '../services/core/position.ts';
+import { readerConfigShape } from '../services/binlog-reader/reader.ts';
+import type { ReaderConfig } from '../services/binlog-reader/reader.ts';
+import { hookRowsEventClass, rowDecoderStats, rowPlan } from '../services/binlog-reader/decoder.ts';
+import type { ZTableMap } from '../services/binlog-reader/decoder.ts';
+import { createZongjiSource } from '../services/binlog-reader/source.ts';
+import type { RowsEvent } from '../services/binlog-reader/source.ts';
+import { COLUMN_NAMES, changes, generateCatalogue } from './support/factories.ts';
+import { createSuiteDatabase, suiteEnv } from './support/stack.ts';
+
+const env = suiteEnv('row_decoder', { DB_SERVER_ID: String(300_000 + Math.floor(Math.random() * 100_000)) });
+let config: ReaderConfig;
+let admin: Connection;
+
+const EDGE_TABLE = `CREATE TABLE edge (
+  id INT NOT NULL PRIMARY KEY,
+  t TINYINT, tu TINYINT UNSIGNED, s SMALLINT, su SMALLINT UNSIGNED,
+  m MEDIUMINT, mu MEDIUMINT UNSIGNED, i INT, iu INT UNSIGNED,
+  d1 DECIMAL(5,3), d2 DECIMAL(11,3), d3 DECIMAL(20,10), d4 DECIMAL(30,0), d5 DECIMAL(9,9),
+  d6 DECIMAL(18,4), d7 DECIMAL(4,2), d8 DECIMAL(65,30),
+  c CHAR(10), v VARCHAR(300), e VARCHAR(20) CHARACTER SET utf8mb3,
+  dt0 DATETIME, dt1 DATETIME(1), dt2 DATETIME(2), dt3 DATETIME(3), dt4 DATETIME(4), dt5 DATETIME(5),
+  dt6 DATETIME(6), dd DATE
+) CHARACTER SET utf8mb4`;
+
+// a table the fast decoder leaves to zongji (BIGINT, FLOAT, TIMESTAMP, TEXT, JSON, latin1)
+const OTHER_TABLE = `CREATE TABLE other (
+  id INT NOT NULL PRIMARY KEY, b BIGINT, f FLOAT, ts TIMESTAMP(3) NULL, txt TEXT, j JSON,
+  l VARCHAR(10) CHARACTER SET latin1
+) CHARACTER SET utf8mb4`;
+
+const EDGE_COLUMNS = [
+  'id',
+  't',
+  'tu',
+  's',
+  'su',
+  'm',
+  'mu',
+  'i',
+  'iu',
+  'd1',
+  'd2',
+  'd3',
+  'd4',
+  'd5',
+  'd6',
+  'd7',
+  'd8',
+  'c',
+  'v',
+  'e',
+  'dt0',
+  'dt1',
+  'dt2',
+  'dt3',
+  'dt4',
+  'dt5',
+  'dt6',
+  'dd',
+] as const;
+type EdgeValues = (string | number | null)[];
+
+function edgeRows(): EdgeValues[] {
+  const maxD8 = `${'9'.repeat(35)}.${'9'.repeat(30)}`;
+  const z = '0000-00-00 00:00:00';
+  return [
+    // minimums, negatives, zero dates
+    [
+      1,
+      -128,
+      0,
+      -32768,
+      0,
+      -8388608,
+      0,
+      -2147483648,
+      0,
+      '-99.999',
+      '-99999999.999',
+      '-9999999999.9999999999',
+      '-999999999999999999999999999999',
+      '-0.999999999',
+      '-99999999999999.9999',
+      '-99.99',
+      `-${maxD8}`,
+      '',
+      '',
+      '',
+      z,
+      `${z}.0`,
+      `${z}.00`,
+      `${z}.000`,
+      `${z}.0000`,
+      `${z}.00000`,
+      `${z}.000000`,
+      '0000-00-00',
+    ],
+    // maximums
+    [
+      2,
+      127,
+      255,
+      32767,
+      65535,
+      8388607,
+      16777215,
+      2147483647,
+      4294967295,
+      '99.999',
+      '99999999.999',
+      '9999999999.9999999999',
+      '999999999999999999999999999999',
+      '0.999999999',
+      '99999999999999.9999',
+      '99.99',
+      maxD8,
+      'ZZZZZZZZZZ',
+      'x'.repeat(300),
+      'ÄÖÜ ß é',
+      '9999-12-31 23:59:59',
+      '9999-12-31 23:59:59.9',
+      '9999-12-31 23:59:59.99',
+      '9999-12-31 23:59:59.999',
+      '9999-12-31 23:59:59.9999',
+      '9999-12-31 23:59:59.99999',
+      '9999-12-31 23:59:59.999999',
+      '9999-12-31',
+    ],
+    // small fractions, zero parts of dates, 4-byte UTF-8 in a 2-byte-prefixed VARCHAR
+    [
+      3,
+      0,
+      1,
+      -1,
+      1,
+      -1,
+      1,
+      -1,
+      1,
+      '0.000',
+      '-0.001',
+      '0.0000000001',
+      '0',
+      '0.000000001',
+      '-0.0001',
+      '0.01',
+      '-0.000000000000000000000000000001',
+      'A',
+      `💊 ${'𝔸'.repeat(70)} 🧪`,
+      'é',
+      '1000-01-01 00:00:00',
+      '2024-02-29 12:34:56.5',
+      '2024-02-29 12:34:56.05',
+      '2024-02-29 12:34:56.005',
+      '2024-02-29 12:34:56.0005',
+      '2024-02-29 12:34:56.00005',
+      '2024-02-29 12:34:56.000001',
+      '2020-00-00',
+    ],
+    // every nullable column NULL
+    [4, ...EDGE_COLUMNS.slice(1).map(() => null)],
+    // ordinary values
+    [
+      5,
+      42,
+      200,
+      1234,
+      54321,
+      -70000,
+      70000,
+      123456789,
+      3000000000,
+      '12.500',
+      '1000.000',
+      '-1.5',
+      '42',
+      '0.123456789',
+      '1234.5678',
+      '-5.05',
+      '3.141592653589793238462643383279',
+      'CHAR',
+      'LISINOPRIL 10 MG TABLET',
+      'utf8mb3 ü',
+      '2019-06-01 00:00:00',
+      '2019-06-01 00:00:00.1',
+      '2019-06-01 08:30:00.25',
+      '2019-06-01 08:30:00.125',
+      '2019-06-01 08:30:00.1250',
+      '2019-06-01 08:30:00.12345',
+      '2019-06-01 08:30:00.123456',
+      '2019-06-01',
+    ],
+  ];
+}
+
+async function masterStatus(): Promise<BinlogPosition> {
+  const [rows] = (await admin.query('SHOW MASTER STATUS')) as unknown as [
+    { File: string; Position: number }[],
+  ];
+  return { file: rows[0]!.File, pos: Number(rows[0]!.Position) };
+}
+
+interface Decoded {
+  key: string;
+  table: string;
+  op: string;
+  rows: unknown[];
+}
+
+/** Every rows event of the suite's database in [from, to), as one source decodes it. */
+async function readRange(from: BinlogPosition, to: BinlogPosition, fastRows: boolean, serverId: number) {
+  const out: Decoded[] = [];
+  const warnings: string[] = [];
+  const source = createZongjiSource({
+    host: config.DB_HOST,
+    port: config.DB_PORT,
+    user: config.DB_USER as string,
+    password: config.DB_PASSWORD as string,
+    serverId,
+    schema: config.DB_NAME,
+    table: config.DB_TABLE,
+    heartbeatSeconds: 0,
+    fastRows,
+    warn: (m) => warnings.push(m),
+  });
+  // the source filters tables in the reader; here every table of the database is wanted
+  await new Promise<void>((resolve, reject) => {
+    const done = (file: string, pos: number) => {
+      if (file > to.file || (file === to.file && pos >= to.pos)) resolve();
+    };
+    source.start(from, {
+      onBegin: () => {},
+      onCommit: (e) => done(e.file, e.next),
+      onStatement: (e) => done(e.file, e.next),
+      onRotate: () => {},
+      onHeartbeat: () => {},
+      onError: reject,
+      onRows(e: RowsEvent) {
+        out.push({ key: `${e.file}:${e.pos}`, table: e.table, op: e.op, rows: e.rows });
+      },
+    });
+  });
+  await source.stop();
+  return { out, warnings };
+}
+
+beforeAll(async () => {
+  config = decodeConfig(readerConfigShape, env);
+  admin = await createSuiteDatabase(env);
+  await admin.query(EDGE_TABLE);
+  await admin.query(OTHER_TABLE);
+});
+
+afterAll(async () => {
+  await admin?.query(`DROP DATABASE IF EXISTS \`${env.DB_NAME}\``);
+  await admin?.end();
+});
+
+describe('fast row decoder', () => {
+  it('decodes every row image of real binlog events exactly as zongji does, and falls back where it must', async () => {
+    // Prepare: the source only passes on rows of the configured table, so every table is read as rndc14 in
+    // turn by pointing the sources' table filter at it
+    const catalogue = [...generateCatalogue(600, 11)];
+    const cols = COLUMN_NAMES.map((c) => `\`${c}\``).join(',');
+    const tables: Record<string, { from: BinlogPosition; to: BinlogPosition }> = {};
+
+    let from = await masterStatus();
+    await admin.query(`INSERT INTO rndc14 (${cols}) VALUES ?`, [
+      catalogue.map((r) => COLUMN_NAMES.map((c) => r[c] ?? null)),
+    ]);
+    for (const r of catalogue.slice(0, 100).map((row, i) => changes.rename(row, i)))
+      await admin.query('UPDATE rndc14 SET LN = ?, LN60 = ? WHERE NDC = ?', [r.LN, r.LN60, r.NDC]);
+    for (const r of catalogue.slice(100, 200).map((row) => changes.priceList(row)))
+      await admin.query('UPDATE rndc14 SET PS = ?, HCFA_PS = ?, DUPDC = ?, HCFA_TYP = ? WHERE NDC = ?', [
+        r.PS,
+        r.HCFA_PS,
+        r.DUPDC,
+        r.HCFA_TYP,
+        r.NDC,
+      ]);
+    await admin.query("UPDATE rndc14 SET PS = PS + 0.5, OBSDTEC = '2026-12-01 10:00:00.123456' LIMIT 300");
+    await admin.query('DELETE FROM rndc14 LIMIT 50');
+    tables.rndc14 = { from, to: await masterStatus() };
+
+    from = await masterStatus();
+    await admin.query("SET SESSION sql_mode = ''");
+    const edges = edgeRows();
+    await admin.query(`INSERT INTO edge (${EDGE_COLUMNS.join(',')}) VALUES ?`, [edges]);
+    await admin.query("UPDATE edge SET v = CONCAT(v, '!'), d8 = -d8, dt6 = dt0, dd = NULL");
+    // MINIMAL images: only the key before, only the changed columns after (sparse column bitmaps)
+    await admin.query("SET SESSION binlog_row_image = 'MINIMAL'");
+    await admin.query("UPDATE edge SET t = 7, dt3 = '2001-01-01 01:01:01.001' WHERE id IN (1, 3, 5)");
+    await admin.query('DELETE FROM edge WHERE id = 4');
+    await admin.query("SET SESSION binlog_row_image = 'FULL'");
+    await admin.query('SET SESSION sql_mode = DEFAULT');
+    tables.edge = { from, to: await masterStatus() };
+
+    from = await masterStatus();
+    await admin.query('INSERT INTO other VALUES ?', [
+      [
+        [1, '-9223372036854775808', 1.5, '2024-01-01 00:00:00.123', 'text', '{"a":[1,2]}', 'café'],
+        [2, '9007199254740993', null, null, null, null, null],
+      ],
+    ]);
+    await admin.query("UPDATE other SET txt = 'changed'");
+    tables.other = { from, to: await masterStatus() };
+
+    for (const [table, range] of Object.entries(tables)) {
+      // Act: both decoders over the same range
+      config = decodeConfig(readerConfigShape, { ...env, DB_TABLE: table });
+      const before = { ...rowDecoderStats };
+      const [stock, fast] = await Promise.all([
+        readRange(range.from, range.to, false, config.DB_SERVER_ID + 1),
+        readRange(range.from, range.to, true, config.DB_SERVER_ID + 2),
+      ]);
+      const fastRows = rowDecoderStats.fastRows - before.fastRows;
+      const zongjiRows = rowDecoderStats.zongjiRows - before.zongjiRows;
+
+      // Assess: identical events, rows and values (types and key order included)
+      expect(fast.warnings).toEqual([]);
+      expect(stock.out.length).toBeGreaterThan(0);
+      expect(fast.out.map((e) => e.key)).toEqual(stock.out.map((e) => e.key));
+      for (let i = 0; i < stock.out.length; i++) {
+        const s = stock.out[i]!;
+        const f = fast.out[i]!;
+        expect({ table: f.table, op: f.op, n: f.rows.length }).toEqual({
+          table: s.table,
+          op: s.op,
+          n: s.rows.length,
+        });
+        expect(f.rows, `${table} ${s.op} at ${s.key}`).toStrictEqual(s.rows);
+        expect(JSON.stringify(f.rows)).toBe(JSON.stringify(s.rows));
+      }
+      const rowCount = stock.out.reduce((n, e) => n + e.rows.length, 0);
+      if (table === 'other') {
+        expect(fastRows).toBe(0);
+        expect(zongjiRows).toBeGreaterThan(0);
+      } else {
+        // all but the events each class decoded before it was hooked (the first of each kind)
+        expect(fastRows).toBeGreaterThan(0);
+        expect(zongjiRows).toBe(0);
+      }
+      expect(fastRows + zongjiRows).toBeLessThanOrEqual(rowCount);
+    }
+    // the values themselves are what MySQL holds (spot checks of the edge table, through zongji's decoding)
+    const [edgeBack] = (await admin.query('SELECT d8, v, dt5 FROM edge WHERE id = 3')) as unknown as [
+      { d8: string; v: string; dt5: string }[],
+    ];
+    expect(edgeBack[0]).toEqual({
+      d8: '0.000000000000000000000000000001',
+      v: `💊 ${'𝔸'.repeat(70)} 🧪!`,
+      dt5: '2024-02-29 12:34:56.00005',
+    });
+  });
+
+  it('plans only tables whose every column it decodes', () => {
+    // Prepare: table maps as zongji builds them from binlog_row_metadata=FULL
+    const col = (
+      name: string,
+      type: number,
+      metadata: Record<string, number>,
+      charset: string | null = null,
+    ) => ({
+      name,
+      type,
+      metadata,
+      charset,
+    });
+    const supported: ZTableMap = {
+      parentSchema: 'fdb',
+      tableName: 'rndc14',
+      columns: [
+        col('NDC', 15, { max_length: 44 }, 'utf8mb4'),
+        col('GCN_SEQNO', 9, {}),
+        col('PS', 246, { precision: 11, decimals: 3 }),
+        col('DADDNC', 18, { decimals: 6 }),
+      ],
+      columnSchemas: [
+        { COLUMN_TYPE: 'varchar(11)' },
+        { COLUMN_TYPE: 'mediumint', UNSIGNED: false },
+        { COLUMN_TYPE: 'decimal(11,3)' },
+        { COLUMN_TYPE: 'datetime(6)' },
+      ],
+    };
+    const withBigint: ZTableMap = {
+      ...supported,
+      columns: [...supported.columns, col('B', 8, {})],
+      columnSchemas: [...supported.columnSchemas, { COLUMN_TYPE: 'bigint' }],
+    };
+    const withLatin1: ZTableMap = {
+      ...supported,
+      columns: [col('L', 15, { max_length: 10 }, 'latin1')],
+      columnSchemas: [{ COLUMN_TYPE: 'varchar(10)' }],
+    };
+    const withVarbinary: ZTableMap = {
+      ...supported,
+      columns: [col('V', 15, { max_length: 10 }, null)],
+      columnSchemas: [{ COLUMN_TYPE: 'varbinary(10)' }],
+    };
+
+    // Act / Assess
+    expect(rowPlan(supported)?.columns.map((c) => c.name)).toEqual(['NDC', 'GCN_SEQNO', 'PS', 'DADDNC']);
+    expect(rowPlan(withBigint)).toBeNull();
+    expect(rowPlan(withLatin1)).toBeNull();
+    expect(rowPlan(withVarbinary)).toBeNull();
+  });
+
+  it('does not hook a rows event class that does not look like zongji 0.9', () => {
+    // Prepare: an object of another class, without zongji's fields
+    class NotARowsEvent {
+      _fetchOneRow() {
+        return 'original';
+      }
+    }
+    const e = new NotARowsEvent();
+
+    // Act
+    const why = hookRowsEventClass(e);
+
+    // Assess: the reason is given, the method is untouched
+    expect(why).toMatch(/NotARowsEvent\) does not look as expected/);
+    expect(Object.prototype.hasOwnProperty.call(NotARowsEvent.prototype, '_fetchOneRow')).toBe(true);
+    expect(e._fetchOneRow()).toBe('original');
+    expect(hookRowsEventClass(e)).toBeNull();
+  });
+});
