@@ -1,6 +1,7 @@
 /**
  * The binlog reader's batch compressor: a real worker thread, realistic change events.
  */
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createWorkerCompressor } from '../services/core/compressor.ts';
 import { compressRecord, decodeChangeEvent, encodeChangeEvent } from '../services/core/events.ts';
@@ -43,6 +44,8 @@ describe('record compressor (worker thread)', () => {
         records.slice(500, 1000),
         records.slice(1000),
         [records[7]!],
+        // incompressible bytes beside a record: deflate's worst case must fit the batch's output buffer
+        [randomBytes(300_000), records[3]!, randomBytes(17)],
         [],
       ];
       const outs = await Promise.all(batches.map((b) => compressor.compress(b)));
@@ -59,6 +62,8 @@ describe('record compressor (worker thread)', () => {
       expect(decoded).toEqual(events);
       expect(outs[0]![0]!.length).toBeLessThan(records[0]!.length / 2);
       expect(lines.filter((l) => l.level === 'warn')).toHaveLength(0);
+      // one reused gzip engine, its bytes checked against gzipSync when the worker started
+      expect(compressor.engine).toBe('reused');
     } finally {
       await compressor.close();
     }

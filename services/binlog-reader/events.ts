@@ -4,7 +4,8 @@
 import { DrugsyncError } from '../core/errors.ts';
 import { EVENT_VERSION, encodeChangeEvent } from '../core/events.ts';
 import type { ChangeEvent, RowChangeEvent, TableEvent } from '../core/events.ts';
-import { sourcePosition } from '../core/position.ts';
+import { ROW_DIGITS, sourcePosition } from '../core/position.ts';
+import type { SourcePosition } from '../core/position.ts';
 import type { Rndc14Row, RowValue } from '../core/rndc14.ts';
 import type { OutRecord } from './publisher.ts';
 import type { EventPlace, Row, RowsEvent } from './source.ts';
@@ -69,20 +70,45 @@ function ndcOf(row: Rndc14Row, e: RowsEvent, index: number, keyColumn: string): 
   return String(v);
 }
 
+/** Key order as the format has always been written: common fields, type, ndc, before, after (ndc_change). */
+function rowEvent(
+  e: RowsEvent,
+  tx: TxInfo,
+  pos: SourcePosition,
+  binlog: RowChangeEvent['binlog'],
+  type: RowChangeEvent['type'],
+  ndc: string,
+  before: Rndc14Row | null,
+  after: Rndc14Row | null,
+): RowChangeEvent {
+  return {
+    v: EVENT_VERSION,
+    schema: e.schema,
+    table: e.table,
+    pos,
+    binlog,
+    gtid: tx.gtid,
+    ts: tx.ts,
+    txid: tx.txid,
+    type,
+    ndc,
+    before,
+    after,
+  };
+}
+
 /** One event per changed row; an UPDATE that changes the NDC becomes a delete (old) + insert (new). */
 export function rowChangeEvents(e: RowsEvent, tx: TxInfo, keyColumn = 'NDC'): RowChangeEvent[] {
   const out: RowChangeEvent[] = [];
-  e.rows.forEach((raw, i) => {
-    const common = {
-      v: EVENT_VERSION,
-      schema: e.schema,
-      table: e.table,
-      pos: sourcePosition(e.file, e.pos, i),
-      binlog: { file: e.file, pos: e.pos, row: i, next: e.next },
-      gtid: tx.gtid,
-      ts: tx.ts,
-      txid: tx.txid,
-    };
+  const rows = e.rows;
+  // the position of row i is the event's position with the row index: the prefix is formatted once
+  const prefix = sourcePosition(e.file, e.pos, 0).slice(0, -ROW_DIGITS);
+  for (let i = 0; i < rows.length; i++) {
+    const raw = rows[i];
+    const pos = (prefix + String(i).padStart(ROW_DIGITS, '0')) as SourcePosition;
+    const binlog = { file: e.file, pos: e.pos, row: i, next: e.next };
+    const event = (t: RowChangeEvent['type'], ndc: string, b: Rndc14Row | null, a: Rndc14Row | null) =>
+      rowEvent(e, tx, pos, binlog, t, ndc, b, a);
     if (e.op === 'update') {
       const pair = raw as { before: Row; after: Row };
       const before = normalizeRow(pair.before);
@@ -90,20 +116,20 @@ export function rowChangeEvents(e: RowsEvent, tx: TxInfo, keyColumn = 'NDC'): Ro
       const from = ndcOf(before, e, i, keyColumn);
       const to = ndcOf(after, e, i, keyColumn);
       if (from === to) {
-        out.push({ ...common, type: 'update', ndc: to, before, after });
+        out.push(event('update', to, before, after));
       } else {
         const ndc_change = { from, to };
-        out.push({ ...common, type: 'delete', ndc: from, before, after: null, ndc_change });
-        out.push({ ...common, type: 'insert', ndc: to, before: null, after, ndc_change });
+        out.push({ ...event('delete', from, before, null), ndc_change });
+        out.push({ ...event('insert', to, null, after), ndc_change });
       }
     } else if (e.op === 'insert') {
       const after = normalizeRow(raw as Row);
-      out.push({ ...common, type: 'insert', ndc: ndcOf(after, e, i, keyColumn), before: null, after });
+      out.push(event('insert', ndcOf(after, e, i, keyColumn), null, after));
     } else {
       const before = normalizeRow(raw as Row);
-      out.push({ ...common, type: 'delete', ndc: ndcOf(before, e, i, keyColumn), before, after: null });
+      out.push(event('delete', ndcOf(before, e, i, keyColumn), before, null));
     }
-  });
+  }
   return out;
 }
 

@@ -204,7 +204,9 @@ export class Publisher {
         );
       }
       this.seq += 1;
-      this.queue.push({ ...r, seq: this.seq, bytes });
+      const q: Queued = { data: r.data, partitionKey: r.partitionKey, ndc: r.ndc, seq: this.seq, bytes };
+      if (r.explicitHashKey !== undefined) q.explicitHashKey = r.explicitHashKey;
+      this.queue.push(q);
       this.queuedBytes += bytes;
     }
     this.pump();

@@ -15,32 +15,79 @@ import type { Logger } from './log.ts';
 export interface RecordCompressor {
   /** The records gzip-compressed, in order. */
   compress(records: readonly Buffer[]): Promise<Buffer[]>;
+  /** How the worker compresses once started: 'reused' (one engine), 'gzipSync', or null (not known yet). */
+  readonly engine?: string | null;
   close(): Promise<void>;
 }
 
 // Plain JavaScript run with `eval`: the worker needs no TypeScript loader.
+//
+// One gzip engine is reused for every record: reset() (public zlib API), then one synchronous deflate with
+// Z_FINISH straight into the batch's output buffer, through the engine's native handle (`_handle.writeSync`
+// and `_writeState`, the calls zlib.gzipSync itself makes). That skips creating an engine per record
+// (~40 % of gzipSync on a 2.7 KB record) and a buffer per record. The bytes are gzipSync's: checked on
+// sample records when the worker starts; if they differ, or the handle is not what it expects, or a call
+// throws, the worker uses zlib.gzipSync from then on.
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const zlib = require('node:zlib');
+const options = workerData.options;
+let engine = null;
+function startEngine() {
+  try {
+    const g = zlib.createGzip(options);
+    if (typeof g.reset !== 'function' || !g._handle || typeof g._handle.writeSync !== 'function' ||
+        !(g._writeState instanceof Uint32Array)) return null;
+    return g;
+  } catch { return null; }
+}
+// deflate of one record into out[p...]: its length, or -1 when the engine cannot (the caller falls back)
+function deflateInto(record, out, p) {
+  engine.reset();
+  const room = out.length - p;
+  engine._handle.writeSync(zlib.constants.Z_FINISH, record, 0, record.length, out, p, room);
+  const availOut = engine._writeState[0];
+  const availIn = engine._writeState[1];
+  if (availOut === 0 || availIn !== 0) return -1;
+  return room - availOut;
+}
+engine = startEngine();
+if (engine) {
+  try {
+    for (const text of ['{}', JSON.stringify({ v: 1, name: 'LISINOPRIL 10 MG TABLET'.repeat(40), n: [1, 2, 3], u: 'é💊' })]) {
+      const sample = Buffer.from(text);
+      const out = Buffer.alloc(sample.length + 1024);
+      const n = deflateInto(sample, out, 0);
+      if (n < 0 || !out.subarray(0, n).equals(zlib.gzipSync(sample, options))) { engine = null; break; }
+    }
+  } catch { engine = null; }
+}
+parentPort.postMessage({ engine: engine ? 'reused' : 'gzipSync' });
 parentPort.on('message', ({ id, buf, offsets }) => {
   const input = Buffer.from(buf);
   const n = offsets.length - 1;
-  const parts = new Array(n);
-  let total = 0;
-  for (let i = 0; i < n; i++) {
-    parts[i] = zlib.gzipSync(input.subarray(offsets[i], offsets[i + 1]), workerData.options);
-    total += parts[i].length;
-  }
-  const out = Buffer.allocUnsafeSlow(total);
+  // gzip output of a record is at most its length + 5 bytes per 16 KiB block + 18 of header and trailer
+  let out = Buffer.allocUnsafeSlow(input.length + n * 64 + (input.length >> 10));
   const outOffsets = new Uint32Array(n + 1);
   let p = 0;
   for (let i = 0; i < n; i++) {
+    const record = input.subarray(offsets[i], offsets[i + 1]);
     outOffsets[i] = p;
-    parts[i].copy(out, p);
-    p += parts[i].length;
+    let len = -1;
+    if (engine) {
+      try { len = deflateInto(record, out, p); } catch { engine = null; }
+    }
+    if (len < 0) {
+      const z = zlib.gzipSync(record, options);
+      if (p + z.length > out.length) out = Buffer.concat([out.subarray(0, p), Buffer.alloc(z.length + input.length)]);
+      z.copy(out, p);
+      len = z.length;
+    }
+    p += len;
   }
   outOffsets[n] = p;
-  parentPort.postMessage({ id, buf: out.buffer, offsets: outOffsets }, [out.buffer, outOffsets.buffer]);
+  const result = out.buffer.slice(out.byteOffset, out.byteOffset + p);
+  parentPort.postMessage({ id, buf: result, offsets: outOffsets }, [result, outOffsets.buffer]);
 });
 `;
 
@@ -67,6 +114,8 @@ export function createWorkerCompressor(log: Logger, opts: WorkerCompressorOption
   worker.unref();
   const pending = new Map<number, Pending>();
   let nextId = 0;
+  /** how the worker compresses: 'reused' (one engine) or 'gzipSync' (it could not check the engine) */
+  let engine: string | null = null;
   let closing = false;
 
   const fallBack = (reason: string) => {
@@ -86,7 +135,11 @@ export function createWorkerCompressor(log: Logger, opts: WorkerCompressorOption
     }
     pending.clear();
   };
-  worker.on('message', (m: { id: number; buf: ArrayBuffer; offsets: Uint32Array }) => {
+  worker.on('message', (m: { id: number; buf: ArrayBuffer; offsets: Uint32Array } | { engine: string }) => {
+    if ('engine' in m) {
+      engine = m.engine;
+      return;
+    }
     const p = pending.get(m.id);
     if (!p) return;
     pending.delete(m.id);
@@ -100,6 +153,9 @@ export function createWorkerCompressor(log: Logger, opts: WorkerCompressorOption
   worker.on('exit', (code) => fallBack(`exited with code ${code}`));
 
   return {
+    get engine() {
+      return engine;
+    },
     compress(records) {
       if (!worker || records.length === 0) return Promise.resolve(records.map(compressRecord));
       const offsets = new Uint32Array(records.length + 1);

@@ -23,6 +23,8 @@ export type SourcePosition = string & { readonly __brand?: 'SourcePosition' };
 const SEQ_WIDTH = 10;
 const POS_WIDTH = 15;
 const ROW_WIDTH = 7;
+/** Digits of the row index at the end of a SourcePosition. */
+export const ROW_DIGITS = ROW_WIDTH;
 
 /** The numeric suffix of a binlog file name (`binlog.000012` → 12). */
 export function binlogSequence(file: string): number {
