@@ -45,6 +45,27 @@ describe('change-event format v1', () => {
     expect(decodeChangeEvent(encodeChangeEvent(update))).toEqual(update);
   });
 
+  it('encodes UTF-8 exactly, whatever the characters of the names (ASCII, Latin-1, 4-byte, lone surrogates)', () => {
+    // Prepare: the same event with label names of every kind of text
+    const names = [
+      'LIPITOR 10 MG TABLET',
+      'CAFÉ-AU-LAIT CRÈME 1 %',
+      'ÿ',
+      '💊 ASPIRIN 81 MG 𝔸',
+      'BROKEN \ud800 SURROGATE',
+      'QUOTE " BACKSLASH \\ TAB \t',
+    ];
+    for (const LN of names) {
+      const e: ChangeEvent = { ...update, after: { ...update.after, LN } } as ChangeEvent;
+      // Act
+      const bytes = encodeChangeEvent(e);
+      // Assess: the bytes of the UTF-8 encoding of the JSON, and the event back as JSON gives it
+      expect(bytes.equals(Buffer.from(JSON.stringify(e), 'utf8'))).toBe(true);
+      const back = decodeChangeEvent(bytes);
+      expect(back).toEqual(JSON.parse(JSON.stringify(e)));
+    }
+  });
+
   it('refuses records that are not JSON, of another version, or off the schema, naming why', () => {
     const cases: [string, string][] = [
       ['{"v":1,"type":"upsert"', 'EVENT_DECODE_FAILED'],
