@@ -63,6 +63,8 @@ export interface BinlogSource {
   pause(): void;
   resume(): void;
   readonly paused: boolean;
+  /** Times reading was paused for a turn of the event loop after a long burst (zongji source). */
+  readonly yields?: number;
   /** Closes the connections; no handler call after it resolves. */
   stop(): Promise<void>;
 }
@@ -81,6 +83,12 @@ export interface ZongjiSourceOptions {
   fastRows?: boolean;
   /** Told once when the fast decoder cannot hook into zongji (rows are then decoded by zongji). */
   warn?: (message: string) => void;
+  /**
+   * Longest run of binlog events handled without yielding to the event loop (default 10 ms). After a pause,
+   * megabytes of binlog wait in the socket and Node reads them back to back: without a yield, responses
+   * from Kinesis and the calls that follow wait behind ~130 ms of decoding.
+   */
+  burstMs?: number;
 }
 
 interface ZEvent {
@@ -111,6 +119,7 @@ export function createZongjiSource(o: ZongjiSourceOptions): BinlogSource {
   let z: ZongjiLike | null = null;
   let stopped = false;
   let paused = false;
+  let yields = 0;
   let file = '';
 
   const start = (from: StartFrom, h: BinlogHandler): void => {
@@ -154,8 +163,32 @@ export function createZongjiSource(o: ZongjiSourceOptions): BinlogSource {
         gtid: e.gtid ?? null,
       };
     };
+    // Bounded bursts: past burstMs of handling since the event loop last turned, the connection is paused
+    // (mysql2 holds the rest of its packets) and resumed on the next turn, after other I/O had its go.
+    const burstMs = o.burstMs ?? 10;
+    let burstStart = 0;
+    let yielding = false;
+    const yieldIfLong = () => {
+      const now = performance.now();
+      if (burstStart === 0) {
+        burstStart = now;
+        setImmediate(() => {
+          burstStart = 0;
+        });
+      } else if (!yielding && !paused && now - burstStart > burstMs && zj.connection) {
+        yielding = true;
+        yields += 1;
+        zj.connection.pause();
+        setImmediate(() => {
+          yielding = false;
+          burstStart = 0;
+          if (!paused && !stopped) zj.connection?.resume();
+        });
+      }
+    };
     zj.on('binlog', (raw) => {
       if (stopped || failed) return;
+      yieldIfLong();
       const e = raw as ZEvent;
       try {
         switch (e.getTypeName()) {
@@ -254,6 +287,9 @@ export function createZongjiSource(o: ZongjiSourceOptions): BinlogSource {
     },
     get paused() {
       return paused;
+    },
+    get yields() {
+      return yields;
     },
     async stop() {
       if (stopped) return;
