@@ -2,7 +2,8 @@
  * `npm run bench -- binlog`: rows/s of the binlog reader, binlog → Kinesis-acknowledged (the checkpoint
  * passing the end of the work), for one 100,000-row UPDATE and for 100 × 1,000-row INSERTs, beside the two
  * raw rates that bound it, taken in the same run on the same records:
- * - raw zongji decode (no event mapping, no publishing) over the same binlog range;
+ * - raw zongji decode (no event mapping, no publishing) over the same binlog range (and, for information, the
+ *   same with drugsync's row decoder, services/binlog-reader/decoder.ts, which the reader uses);
  * - raw kinesalite PutRecords (500 records per call, one call at a time) of the same change events, encoded
  *   (gzip when EVENT_GZIP is on) before the clock starts
  *   (the first 20,000 decoded, repeated up to N records), measured just before and just after the reader's
@@ -100,7 +101,7 @@ const bench: Bench = {
       ];
 
       // Raw zongji decode over each range; keeps the encoded records of the first 20,000 rows of each
-      const decode = async (from: BinlogPosition, expected: number) => {
+      const decode = async (from: BinlogPosition, expected: number, fastRows = false) => {
         const sample: OutRecord[] = [];
         const source = createZongjiSource({
           host: config.DB_HOST,
@@ -111,6 +112,7 @@ const bench: Bench = {
           schema: config.DB_NAME,
           table: config.DB_TABLE,
           heartbeatSeconds: 0,
+          fastRows,
         });
         let count = 0;
         const t0 = performance.now();
@@ -174,6 +176,8 @@ const bench: Bench = {
         say(`${label}: binlog ${from.file}:${from.pos} → ${to.file}:${to.pos}`);
         say(`${label}: raw decode`);
         const dec = await decode(from, N);
+        say(`${label}: raw decode, drugsync's row decoder (what the reader uses)`);
+        const ours = await decode(from, N, true);
         // as many records as the reader publishes (the sample sent N / sample times): kinesalite slows as it fills
         // and encoded as the reader puts them (gzip, when EVENT_GZIP is on), compressed before the clock starts
         const encoded = dec.sample.map((r) =>
@@ -198,6 +202,13 @@ const bench: Bench = {
         );
         rows.push(
           { bench: 'binlog', metric: `${label}: raw zongji decode`, value: dec.rate, unit: 'rows/s' },
+          {
+            bench: 'binlog',
+            metric: `${label}: raw decode with drugsync's row decoder`,
+            value: ours.rate,
+            unit: 'rows/s',
+            baseline: { metric: 'raw zongji decode', value: dec.rate, unit: 'rows/s' },
+          },
           {
             bench: 'binlog',
             metric: `${label}: raw kinesalite PutRecords, before / after the reader`,
