@@ -138,6 +138,10 @@ export function createWorkerCompressor(log: Logger, opts: WorkerCompressorOption
   worker.on('message', (m: { id: number; buf: ArrayBuffer; offsets: Uint32Array } | { engine: string }) => {
     if ('engine' in m) {
       engine = m.engine;
+      if (engine !== 'reused')
+        log.warn('record compression: the reused gzip engine did not check out, each record uses gzipSync', {
+          effect: 'same bytes, ~35% more compression CPU',
+        });
       return;
     }
     const p = pending.get(m.id);
