@@ -107,8 +107,6 @@ export function rowChangeEvents(e: RowsEvent, tx: TxInfo, keyColumn = 'NDC'): Ro
     const raw = rows[i];
     const pos = (prefix + String(i).padStart(ROW_DIGITS, '0')) as SourcePosition;
     const binlog = { file: e.file, pos: e.pos, row: i, next: e.next };
-    const event = (t: RowChangeEvent['type'], ndc: string, b: Rndc14Row | null, a: Rndc14Row | null) =>
-      rowEvent(e, tx, pos, binlog, t, ndc, b, a);
     if (e.op === 'update') {
       const pair = raw as { before: Row; after: Row };
       const before = normalizeRow(pair.before);
@@ -116,18 +114,18 @@ export function rowChangeEvents(e: RowsEvent, tx: TxInfo, keyColumn = 'NDC'): Ro
       const from = ndcOf(before, e, i, keyColumn);
       const to = ndcOf(after, e, i, keyColumn);
       if (from === to) {
-        out.push(event('update', to, before, after));
+        out.push(rowEvent(e, tx, pos, binlog, 'update', to, before, after));
       } else {
         const ndc_change = { from, to };
-        out.push({ ...event('delete', from, before, null), ndc_change });
-        out.push({ ...event('insert', to, null, after), ndc_change });
+        out.push({ ...rowEvent(e, tx, pos, binlog, 'delete', from, before, null), ndc_change });
+        out.push({ ...rowEvent(e, tx, pos, binlog, 'insert', to, null, after), ndc_change });
       }
     } else if (e.op === 'insert') {
       const after = normalizeRow(raw as Row);
-      out.push(event('insert', ndcOf(after, e, i, keyColumn), null, after));
+      out.push(rowEvent(e, tx, pos, binlog, 'insert', ndcOf(after, e, i, keyColumn), null, after));
     } else {
       const before = normalizeRow(raw as Row);
-      out.push(event('delete', ndcOf(before, e, i, keyColumn), before, null));
+      out.push(rowEvent(e, tx, pos, binlog, 'delete', ndcOf(before, e, i, keyColumn), before, null));
     }
   }
   return out;
