@@ -88,6 +88,16 @@ export const mysqlShape = {
   DB_ADMIN_USER: optStr(),
   DB_ADMIN_PASSWORD: optStr(),
   DB_SERVER_ID: int(54321, 1, 4294967295),
+  /** TLS on every MySQL connection (pool, control queries, binlog stream); the local stack sets false. */
+  DB_TLS: bool(true),
+  /** PEM file of the CA(s) that sign the server's certificate (the RDS bundle in the image); unset → Node's CAs. */
+  DB_TLS_CA_FILE: optStr(),
+  /** How a consistent snapshot finds its binlog position: auto (MariaDB → binlog-snapshot, MySQL → table-lock). */
+  SNAPSHOT_METHOD: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v === '' ? 'auto' : v))
+    .pipe(z.enum(['auto', 'binlog-snapshot', 'table-lock'])),
 };
 
 export const redisShape = {

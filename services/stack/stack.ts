@@ -117,6 +117,8 @@ export function stackEnvironment(s: StackSettings = stackSettings()): Record<str
     DB_PASSWORD: sec.mysqlReplPassword,
     DB_ADMIN_USER: ADMIN_USER,
     DB_ADMIN_PASSWORD: sec.mysqlAdminPassword,
+    // the local MariaDB has no certificate: the documented switch for local use (the deploy keeps TLS on)
+    DB_TLS: 'false',
     REDIS_HOST: '127.0.0.1',
     REDIS_PORT: String(s.redisPort),
     REDIS_PASSWORD: sec.redisPassword,
