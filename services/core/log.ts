@@ -1,23 +1,111 @@
 /**
  * Structured logging: JSON lines when stderr is not a TTY (CI, ECS, Lambda), short readable lines on a TTY.
- * Secrets never reach the output: any field whose name looks like a secret is redacted, and values
- * registered with `registerSecret` are masked wherever they appear.
+ *
+ * Secrets never reach the output. Every record is masked before it is serialised: each string in it
+ * (message, fields, nested objects and arrays, error messages, causes, contexts) has every value
+ * registered with `registerSecret` replaced by `***`, and any field whose name looks like a secret is
+ * redacted whole. Masking before serialisation matters: a secret holding `"` or `\` is written escaped in
+ * JSON, where masking the serialised line would no longer find it. (The serialised line is masked once
+ * more, and the JSON-escaped form of each secret is registered too, for text that already holds JSON.)
+ *
+ * Values shorter than 4 characters (and blank ones) are not registered: masking them would rewrite every
+ * log line that happens to contain those characters, and would show where they occur. Fields named like
+ * secrets are still redacted whatever their length; a real password is never that short.
  */
-import { DrugsyncError } from './errors.ts';
+import { DrugsyncError, errorMessage } from './errors.ts';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 const SECRET_FIELD = /pass(word)?|secret|token|authorization|credential|api[_-]?key/i;
-const secrets = new Set<string>();
+/** Names of identifiers that merely point at a secret (DB_SECRET_ARN, secret_arn): shown. */
+const SECRET_REFERENCE_FIELD = /arn$/i;
+const MASK = '***';
+export const MIN_SECRET_LENGTH = 4;
+const MAX_DEPTH = 8;
 
-export function registerSecret(value: string | undefined): void {
-  if (value && value.length >= 4) secrets.add(value);
+const secrets = new Set<string>();
+let ordered: string[] = [];
+
+function addSecret(value: string): void {
+  if (secrets.has(value)) return;
+  secrets.add(value);
+  // Longest first, so a secret that contains another is masked whole.
+  ordered = [...secrets].sort((a, b) => b.length - a.length);
 }
 
+/**
+ * Registers a secret's value for masking; returns false when it is too short or blank to be masked
+ * (see the module comment). Its JSON-escaped form is registered too when it differs.
+ */
+export function registerSecret(value: string | undefined): boolean {
+  if (typeof value !== 'string' || value.length < MIN_SECRET_LENGTH || value.trim() === '') return false;
+  addSecret(value);
+  const escaped = JSON.stringify(value).slice(1, -1);
+  if (escaped !== value) addSecret(escaped);
+  return true;
+}
+
+/** The text with every registered secret replaced by `***`. */
 export function redact(text: string): string {
   let out = text;
-  for (const s of secrets) out = out.split(s).join('***');
+  for (const s of ordered) if (out.includes(s)) out = out.split(s).join(MASK);
   return out;
+}
+
+function isSecretField(name: string): boolean {
+  return SECRET_FIELD.test(name) && !SECRET_REFERENCE_FIELD.test(name);
+}
+
+function maskError(e: Error, depth: number, seen: WeakSet<object>): unknown {
+  if (e instanceof DrugsyncError) return maskValue(e.toJSON(), depth, seen);
+  const out: Record<string, unknown> = { name: e.name, message: redact(e.message) };
+  if (e.cause !== undefined) out.cause = maskValue(e.cause, depth + 1, seen);
+  return out;
+}
+
+function maskBeyondDepth(value: unknown): string {
+  try {
+    return redact(JSON.stringify(value) ?? String(value));
+  } catch {
+    return '[unserialisable]';
+  }
+}
+
+function maskObject(value: object, depth: number, seen: WeakSet<object>): unknown {
+  if (seen.has(value)) return '[circular]';
+  seen.add(value);
+  if (value instanceof Error) return maskError(value, depth, seen);
+  if (Array.isArray(value)) return value.map((v) => maskValue(v, depth + 1, seen));
+  const toJSON = (value as { toJSON?: unknown }).toJSON;
+  if (typeof toJSON === 'function') return maskValue(toJSON.call(value), depth + 1, seen);
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    out[k] =
+      isSecretField(k) && v !== undefined && v !== null && v !== '' ? MASK : maskValue(v, depth + 1, seen);
+  }
+  return out;
+}
+
+/**
+ * A copy of the value with every string masked, deep (objects, arrays, errors with their causes and
+ * contexts); errors become plain records (DrugsyncError: its toJSON()). Safe to serialise.
+ */
+export function maskValue(value: unknown, depth = 0, seen: WeakSet<object> = new WeakSet()): unknown {
+  if (typeof value === 'string') return redact(value);
+  if (typeof value === 'bigint') return value.toString();
+  if (value === null || typeof value !== 'object') return value;
+  if (depth > MAX_DEPTH) return maskBeyondDepth(value);
+  return maskObject(value, depth, seen);
+}
+
+/** An error as one masked line for people (DrugsyncError: describe(), with its cause and remedy). */
+export function describeErrorMasked(e: unknown): string {
+  return redact(errorMessage(e));
+}
+
+/** An error as a masked record (DrugsyncError: toJSON()), for JSON output. */
+export function errorJSONMasked(e: unknown): unknown {
+  return maskValue(e instanceof Error ? e : { message: String(e) });
 }
 
 export type LogFields = Record<string, unknown>;
@@ -36,16 +124,21 @@ export interface LoggerOptions {
   write?: (line: string) => void;
 }
 
-function sanitize(value: unknown, depth = 0): unknown {
-  if (value instanceof DrugsyncError) return value.toJSON();
-  if (value instanceof Error) return { message: value.message, name: value.name };
-  if (depth > 4 || value === null || typeof value !== 'object') return value;
-  if (Array.isArray(value)) return value.map((v) => sanitize(v, depth + 1));
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-    out[k] = SECRET_FIELD.test(k) && v !== undefined && v !== '' ? '***' : sanitize(v, depth + 1);
-  }
-  return out;
+/** One log record as a line: masked first, then serialised (JSON or text), then masked once more. */
+export function formatRecord(
+  lvl: LogLevel,
+  msg: string,
+  fields: LogFields,
+  json: boolean,
+  time = new Date(),
+): string {
+  const all = maskValue(fields) as Record<string, unknown>;
+  const text = redact(msg);
+  if (json) return redact(JSON.stringify({ time: time.toISOString(), level: lvl, msg: text, ...all }));
+  const extra = Object.entries(all)
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(' ');
+  return redact(`${lvl.toUpperCase().padEnd(5)} ${text}${extra ? '  ' + extra : ''}`);
 }
 
 export function createLogger(base: LogFields = {}, options: LoggerOptions = {}): Logger {
@@ -56,15 +149,7 @@ export function createLogger(base: LogFields = {}, options: LoggerOptions = {}):
 
   const emit = (lvl: LogLevel, msg: string, fields: LogFields = {}): void => {
     if (LEVELS[lvl] < LEVELS[level]) return;
-    const all = sanitize({ ...base, ...fields }) as Record<string, unknown>;
-    if (json) {
-      write(redact(JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...all })));
-    } else {
-      const extra = Object.entries(all)
-        .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
-        .join(' ');
-      write(redact(`${lvl.toUpperCase().padEnd(5)} ${msg}${extra ? '  ' + extra : ''}`));
-    }
+    write(formatRecord(lvl, msg, { ...base, ...fields }, json));
   };
 
   return {
