@@ -4,9 +4,8 @@
  */
 import mysql from 'mysql2/promise';
 import type { Pool, PoolConnection, PoolOptions } from 'mysql2/promise';
-import { SecretsManagerClient, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { wrapError } from '../errors.ts';
-import { registerSecret } from '../log.ts';
+import { resolveDbCredentials } from './secrets.ts';
 
 export interface MysqlSettings {
   DB_HOST: string;
@@ -24,19 +23,7 @@ export interface MysqlCredentials {
 
 /** Reads user/password from Secrets Manager (RDS secret JSON: {"username","password"}) or the settings. */
 export async function resolveMysqlCredentials(s: MysqlSettings, region?: string): Promise<MysqlCredentials> {
-  if (!s.DB_SECRET_ARN) return { user: s.DB_USER ?? '', password: s.DB_PASSWORD ?? '' };
-  try {
-    const client = new SecretsManagerClient(region ? { region } : {});
-    const out = await client.send(new GetSecretValueCommand({ SecretId: s.DB_SECRET_ARN }));
-    const secret = JSON.parse(out.SecretString ?? '{}') as { username?: string; password?: string };
-    registerSecret(secret.password);
-    return { user: secret.username ?? s.DB_USER ?? '', password: secret.password ?? '' };
-  } catch (e) {
-    throw wrapError(e, 'CONFIG_INVALID', 'cannot read the MySQL secret', {
-      context: { secret_arn: s.DB_SECRET_ARN },
-      remedy: 'check DB_SECRET_ARN and that this role may call secretsmanager:GetSecretValue on it',
-    });
-  }
+  return resolveDbCredentials(s, { region });
 }
 
 export function mysqlConnectionOptions(s: MysqlSettings, cred: MysqlCredentials): PoolOptions {
