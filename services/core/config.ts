@@ -178,6 +178,11 @@ export function resolveEnv(env: Env = process.env): Env {
  * Cross-field rules (credentials) are checked here too, so the message lists everything.
  */
 export function decodeConfig<S extends Shape>(shape: S, env: Env = resolveEnv()): Decoded<S> {
+  // Secret values (not the ARNs that merely name a secret) are registered for masking before anything is
+  // decoded or reported, so no log line or error shows them.
+  for (const key of Object.keys(shape)) {
+    if (/PASSWORD|SECRET/.test(key) && !/_ARN$/.test(key)) registerSecret(env[key]);
+  }
   const schema = z.object(shape as Record<string, z.ZodType>);
   const result = schema.safeParse(env);
   const problems: string[] = [];
@@ -211,9 +216,6 @@ export function decodeConfig<S extends Shape>(shape: S, env: Env = resolveEnv())
           'set the named variables (see README "Configuration"), or run `npx drugsync stack up` for the local stack',
       },
     );
-  }
-  for (const key of Object.keys(data)) {
-    if (/PASSWORD|SECRET/.test(key) && typeof data[key] === 'string') registerSecret(data[key] as string);
   }
   return data as Decoded<S>;
 }
