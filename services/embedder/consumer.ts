@@ -10,8 +10,11 @@
  * - Resharding: shards are re-listed periodically; a child shard starts once its parent(s) are finished
  *   (read to SHARD_END and checkpointed as closed) or no longer listed (expired).
  * - stop() (SIGTERM/SIGINT in the CLI): each shard finishes its in-flight batch and checkpoint, then exits.
- * - One consumer per stream at a time: two would both apply (harmless thanks to the position rule) but
- *   race on checkpoints.
+ * - One active consumer per stream: a Redis lease (services/core/lease.ts, key `<checkpoint key>:lease`).
+ *   A second consumer waits, logging who holds it (host, pid, since), and takes over when the lease expires
+ *   (its holder died) or is released (clean stop). The holder renews it while it runs; on a loss it stops
+ *   applying at once (no batch starts after it) and its checkpoint writes are fenced on the lease token, so
+ *   none lands after the loss; it then waits to take the lease again.
  */
 import {
   GetRecordsCommand,
@@ -22,7 +25,9 @@ import {
   type Shard,
   type _Record,
 } from '@aws-sdk/client-kinesis';
-import { DrugsyncError, errorMessage, wrapError } from '../core/errors.ts';
+import { DrugsyncError, errorMessage, isDrugsyncError, wrapError } from '../core/errors.ts';
+import { createRedisLease, keepLease, leaseOwnerId } from '../core/lease.ts';
+import type { Lease, LeaseHolder, LeaseKeeper } from '../core/lease.ts';
 import { decodeChangeEvent, recordJson } from '../core/events.ts';
 import type { ChangeEvent } from '../core/events.ts';
 import { createDeferredDeletes } from './deferred.ts';
@@ -45,6 +50,10 @@ export interface ConsumerConfig {
   LOAD_MIN_RECORDS?: number;
   /** a pause this long ends a load (seconds, default 3) */
   LOAD_QUIET_SECONDS?: number;
+  /** the consumer lease's expiry (ms, default 15,000): a successor takes over at most this long after a crash */
+  EMBEDDER_LEASE_TTL_MS?: number;
+  /** the longest backoff between retries of a failing shard (ms, default 30,000); retries never give up */
+  EMBEDDER_MAX_BACKOFF_MS?: number;
 }
 
 /** What one load (a burst, a reload, a refresh) did, logged when it ends. */
@@ -76,6 +85,8 @@ export interface ConsumerDeps {
   log: Logger;
   /** Where deletes of transactions too large to hold wait for their commit (default: beside the checkpoints). */
   deferred?: DeferredDeletes | undefined;
+  /** The one-consumer-per-stream lease (default: a Redis lease at `<checkpointKey>:lease`, owner host:pid). */
+  lease?: Lease | undefined;
 }
 
 export interface ConsumerOptions {
@@ -103,6 +114,13 @@ export interface ShardProgress {
 }
 
 export interface ConsumerStats {
+  /** waiting-lease: another consumer holds the stream's lease; applying: this one holds it */
+  state: 'waiting-lease' | 'applying' | 'stopped';
+  /** who held the lease when this consumer last found it taken (while waiting) */
+  leaseHolder: LeaseHolder | null;
+  /** how many times this consumer took the lease, and lost it */
+  leaseTaken: number;
+  leaseLost: number;
   startedAt: number;
   totals: BatchStats;
   shards: Map<string, ShardProgress>;
@@ -129,6 +147,11 @@ const DEFAULT_MAX_PENDING_RECORDS = 100_000;
  */
 const TX_WAIT_MS = 10_000;
 const COMMIT_RE = /"type":"commit"/;
+/** HSET of a checkpoint field only while the lease key holds our token (-1: the lease is not ours). */
+const FENCED_HSET = `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+return 1`;
+const DEFAULT_LEASE_TTL_MS = 15_000;
 
 const TXID_RE = /"txid":"((?:[^"\\]|\\.)*)"/;
 const DELETE_RE = /"type":"delete"/;
@@ -178,6 +201,8 @@ function toStreamRecord(r: _Record, shardId: string): StreamRecord {
   };
 }
 
+const isLeaseError = (e: unknown) => isDrugsyncError(e, 'CONSUMER_LEASE_HELD');
+
 function errName(e: unknown): string {
   return e instanceof Error ? e.name : '';
 }
@@ -190,6 +215,10 @@ export function startEmbedderConsumer(
   const { kinesis, redis, log } = deps;
   const stream = config.KINESIS_STREAM;
   const stats: ConsumerStats = {
+    state: 'waiting-lease',
+    leaseHolder: null,
+    leaseTaken: 0,
+    leaseLost: 0,
     startedAt: Date.now(),
     totals: emptyStats(),
     shards: new Map(),
@@ -197,12 +226,32 @@ export function startEmbedderConsumer(
     errors: 0,
   };
   let stopping = false;
+  const leaseTtl = config.EMBEDDER_LEASE_TTL_MS ?? DEFAULT_LEASE_TTL_MS;
+  const maxBackoff = config.EMBEDDER_MAX_BACKOFF_MS ?? 30_000;
+  const lease =
+    deps.lease ??
+    createRedisLease(
+      redis,
+      `${deps.checkpointKey}:lease`,
+      leaseOwnerId(),
+      leaseTtl,
+      'embedder consumer lease',
+    );
+  /** the renewal of the lease while it is ours (null while waiting for it) */
+  let keeper: LeaseKeeper | null = null;
+  let leaseGone = false;
+  /** Stop applying: a clean stop, or the lease is no longer surely ours. */
+  const halted = () => stopping || leaseGone || keeper === null || !keeper.valid();
   /** set when a shard closes: its children may start now */
   let rediscover = false;
   const wakers = new Set<() => void>();
+  const wakeAll = () => {
+    for (const w of wakers) w();
+    wakers.clear();
+  };
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
-      if (stopping) return resolve();
+      if (stopping || leaseGone) return resolve();
       const t = setTimeout(() => {
         wakers.delete(w);
         resolve();
@@ -217,8 +266,37 @@ export function startEmbedderConsumer(
     if (stopping) return;
     stopping = true;
     log.info('stopping: finishing in-flight batches');
-    for (const w of wakers) w();
-    wakers.clear();
+    wakeAll();
+  };
+  const loseLease = (cause: unknown) => {
+    if (leaseGone) return;
+    leaseGone = true;
+    stats.leaseLost++;
+    log.error('embedder consumer lease lost: stopped applying (no checkpoint is written after this)', {
+      key: lease.key,
+      owner: lease.owner,
+      cause: errorMessage(cause),
+    });
+    wakeAll();
+  };
+  /** Writes a shard checkpoint field only while the lease is ours; a refusal is a lease loss. */
+  const writeCheckpoint = async (field: string, value: string): Promise<void> => {
+    const token = lease.token();
+    const r =
+      token === null
+        ? -1
+        : Number(await redis.eval(FENCED_HSET, 2, lease.key, deps.checkpointKey, token, field, value));
+    if (r !== 1) {
+      loseLease(new Error(`the lease no longer holds our token when checkpointing ${field}`));
+      throw new DrugsyncError(
+        'CONSUMER_LEASE_HELD',
+        'checkpoint refused: this consumer no longer holds the lease',
+        {
+          context: { stream, key: lease.key, field },
+          retryable: true,
+        },
+      );
+    }
   };
 
   const kinesisError = (e: unknown, what: string, shardId?: string) =>
@@ -336,7 +414,7 @@ export function startEmbedderConsumer(
       })().catch((error: unknown) => ({ error }));
     let checkpointWrite: Promise<unknown> = Promise.resolve();
     let checkpointError: unknown = null;
-    while (!stopping) {
+    while (!halted()) {
       try {
         if (checkpointError !== null) {
           const e = checkpointError;
@@ -352,7 +430,7 @@ export function startEmbedderConsumer(
           prefetched = null;
           iterator = await iteratorFor(shardId, p.checkpoint);
         }
-        if (stopping) break;
+        if (halted()) break;
         const got: Fetched =
           prefetched && prefetched.iterator === iterator
             ? await prefetched.result
@@ -423,6 +501,8 @@ export function startEmbedderConsumer(
               deferred: pending.length - batch.length,
             });
           }
+          // the lease is checked right before the batch: no batch starts once it is lost
+          if (halted()) break;
           const records = batch.map((r) => toStreamRecord(r, shardId));
           pending = [];
           txWithDeletes.clear();
@@ -442,7 +522,7 @@ export function startEmbedderConsumer(
             // Written while the next batch is read and decoded, in order (one connection, chained); the
             // shard stops at the next batch if it failed, and its end waits for it (checkpointDone).
             const prev = checkpointWrite;
-            checkpointWrite = prev.then(() => redis.hset(deps.checkpointKey, shardId, last));
+            checkpointWrite = prev.then(() => writeCheckpoint(shardId, last));
             checkpointWrite.catch((e: unknown) => (checkpointError ??= e));
             p.checkpoint = last;
           }
@@ -454,7 +534,7 @@ export function startEmbedderConsumer(
             // re-read from the first failed record after a backoff; nothing after it is skipped
             p.errors++;
             stats.errors++;
-            backoff = Math.min(backoff ? backoff * 2 : 500, 30_000);
+            backoff = Math.min(backoff ? backoff * 2 : 500, maxBackoff);
             slog.warn('records failed: retrying the shard from the first failed record', {
               sequence_number: failed.sequenceNumber,
               ndc: failed.ndc,
@@ -470,7 +550,7 @@ export function startEmbedderConsumer(
         if (!iterator) {
           // SHARD_END: every record of this (parent) shard is applied; children may start
           await checkpointWrite;
-          await redis.hset(deps.checkpointKey, shardId + CLOSED, '1');
+          await writeCheckpoint(shardId + CLOSED, '1');
           p.closed = true;
           rediscover = true;
           slog.info('shard closed (resharding): finished');
@@ -479,9 +559,10 @@ export function startEmbedderConsumer(
         if (raw.length === 0) await sleep(config.EMBEDDER_IDLE_POLL_MS);
       } catch (e) {
         // Redis or Kinesis unavailable: nothing was checkpointed past what was applied; retry from there
+        if (leaseGone || isLeaseError(e)) break; // lease lost: this shard stops here
         p.errors++;
         stats.errors++;
-        backoff = Math.min(backoff ? backoff * 2 : 500, 30_000);
+        backoff = Math.min(backoff ? backoff * 2 : 500, maxBackoff);
         slog.error('batch failed as a whole; retrying from the last checkpoint', {
           error: e instanceof DrugsyncError ? e : errorMessage(e),
           checkpoint: p.checkpoint,
@@ -491,8 +572,11 @@ export function startEmbedderConsumer(
         await sleep(backoff);
       }
     }
-    // stopping: the last checkpoint is durable before the shard reports done (a failure is the run's error)
-    await checkpointWrite;
+    // stopping: the last checkpoint is durable before the shard reports done (a failure is the run's
+    // error); after a lease loss the fenced write refuses it, and that is no error of this shard
+    await checkpointWrite.catch((e: unknown) => {
+      if (!isLeaseError(e)) throw e;
+    });
   }
 
   let lastProgressLog = Date.now();
@@ -560,6 +644,7 @@ export function startEmbedderConsumer(
     await redis.hset(deps.statusKey, {
       updated_at: new Date().toISOString(),
       stream,
+      lease_owner: lease.owner,
       records_per_sec: Math.round(rate),
       records: t.records,
       upserted: t.upserted,
@@ -581,14 +666,79 @@ export function startEmbedderConsumer(
     });
   }
 
+  /** Takes the lease, waiting (and saying who holds it) while another consumer has it. false: stopped. */
+  async function waitForLease(): Promise<boolean> {
+    stats.state = 'waiting-lease';
+    leaseGone = false;
+    const pollMs = Math.max(100, Math.floor(leaseTtl / 5));
+    for (let n = 0; !stopping; n++) {
+      try {
+        if (await lease.tryAcquire()) {
+          stats.leaseHolder = null;
+          stats.leaseTaken++;
+          log.info('embedder consumer lease taken', { key: lease.key, owner: lease.owner });
+          return true;
+        }
+        const h = await lease.holder();
+        stats.leaseHolder = h;
+        if (n % 20 === 0)
+          log.warn('another embedder consumer holds the lease of this stream: waiting', {
+            key: lease.key,
+            holder_host: h.host,
+            holder_pid: h.pid,
+            holder_since: h.since,
+            expires_in_ms: h.ttlMs,
+          });
+      } catch (e) {
+        log.warn('cannot reach Redis for the consumer lease: retrying', { error: errorMessage(e) });
+      }
+      await sleep(pollMs);
+    }
+    return false;
+  }
+
   async function main(): Promise<ConsumerStats> {
+    try {
+      while (!stopping) {
+        if (!(await waitForLease())) break;
+        keeper = keepLease(lease, leaseTtl, loseLease);
+        stats.state = 'applying';
+        await runLeased();
+        keeper.stop();
+        if (!stopping)
+          log.warn('lease lost: shards stopped; waiting to take the lease again', { key: lease.key });
+      }
+    } finally {
+      keeper?.stop();
+      stats.state = 'stopped';
+      if (!leaseGone) {
+        // released on a clean stop so a successor starts at once (it would take over at expiry anyway)
+        await lease
+          .release()
+          .catch((e: unknown) =>
+            log.warn('cannot release the consumer lease (it expires by itself)', { error: errorMessage(e) }),
+          );
+      }
+    }
+    log.info('embedder consumer stopped', {
+      records: stats.totals.records,
+      upserted: stats.totals.upserted,
+      deleted: stats.totals.deleted,
+      dead_lettered: stats.totals.deadLettered,
+      checkpoints: Object.fromEntries([...stats.shards.values()].map((s) => [s.shardId, s.checkpoint])),
+    });
+    return stats;
+  }
+
+  /** Runs every shard while the lease is ours: until stop(), idle exit or a lease loss. */
+  async function runLeased(): Promise<void> {
     const running = new Map<string, Promise<void>>();
     const discoverEvery = opts.discoverEveryMs ?? 10_000;
     const maintenanceEvery = opts.maintenanceEveryMs ?? 1_000;
     let lastDiscover = 0;
     let lastMaintenance = 0;
     let idleSince = Date.now();
-    while (!stopping) {
+    while (!halted()) {
       const now = Date.now();
       if (now - lastDiscover >= discoverEvery || rediscover) {
         try {
@@ -641,19 +791,12 @@ export function startEmbedderConsumer(
       await sleep(Math.min(250, maintenanceEvery));
     }
     await Promise.all(running.values());
+    if (leaseGone) return; // the status hash is the new holder's now
     try {
       await writeStatus();
     } catch (e) {
       log.warn('could not write the final status', { error: errorMessage(e) });
     }
-    log.info('embedder consumer stopped', {
-      records: stats.totals.records,
-      upserted: stats.totals.upserted,
-      deleted: stats.totals.deleted,
-      dead_lettered: stats.totals.deadLettered,
-      checkpoints: Object.fromEntries([...stats.shards.values()].map((s) => [s.shardId, s.checkpoint])),
-    });
-    return stats;
   }
 
   const done = main();
