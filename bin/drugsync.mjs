@@ -1,9 +1,7 @@
 #!/usr/bin/env node
-// The one CLI. Runs the TypeScript sources through tsx so that a fresh clone needs no build step.
+// The one CLI, development entry: runs the TypeScript sources through tsx so that a fresh clone needs no
+// build step. Deployed tasks run the bundle instead (`npm run build` → dist/drugsync.mjs, see docs/image.md).
 import { register } from 'tsx/esm/api';
-
-// Node 20 runs drugsync locally (Lambda runs nodejs22.x); the AWS SDK's notice about Node 22 is not ours to act on.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 register();
 const { main } = await import('../services/cli/main.ts');

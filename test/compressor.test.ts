@@ -64,6 +64,8 @@ describe('record compressor (worker thread)', () => {
       expect(lines.filter((l) => l.level === 'warn')).toHaveLength(0);
       // one reused gzip engine, its bytes checked against gzipSync when the worker started
       expect(compressor.engine).toBe('reused');
+      expect(await compressor.engineReady?.()).toBe('reused');
+      expect(lines.filter((l) => String(l.msg).includes('one reused gzip engine'))).toHaveLength(1);
     } finally {
       await compressor.close();
     }
@@ -87,6 +89,8 @@ describe('record compressor (worker thread)', () => {
       expect(warnings).toHaveLength(1);
       expect(String(warnings[0]!.msg)).toMatch(/compression worker stopped/);
       expect(JSON.stringify(warnings[0])).toMatch(/zlib worker out of memory/);
+      // the path in use is reported: gzipSync on the calling thread
+      expect(await compressor.engineReady?.()).toBe('inline');
     } finally {
       await compressor.close();
     }
