@@ -9,6 +9,7 @@ import {
   mysqlShape,
   redisShape,
 } from './config.ts';
+import { redact } from './log.ts';
 
 /** Commands of services/core. */
 export function registerCoreCommands(program: Command): void {
@@ -36,10 +37,11 @@ export function registerCoreCommands(program: Command): void {
         ...generalShape,
       });
       const shown: Record<string, unknown> = { ...cfg, EMBEDDING_MODEL: embeddingModelId(cfg) };
+      // Secret values are hidden whole; an ARN only names a secret and is shown. Every line is masked too.
       for (const k of Object.keys(shown)) {
-        if (/PASSWORD|SECRET_ARN/.test(k) && shown[k]) shown[k] = '***';
+        if (/PASSWORD|SECRET/.test(k) && !/_ARN$/.test(k) && shown[k]) shown[k] = '***';
       }
       for (const [k, v] of Object.entries(shown))
-        if (v !== undefined) process.stdout.write(`${k}=${String(v)}\n`);
+        if (v !== undefined) process.stdout.write(redact(`${k}=${String(v)}`) + '\n');
     });
 }

@@ -73,7 +73,15 @@ function maskBeyondDepth(value: unknown): string {
 
 function maskObject(value: object, depth: number, seen: WeakSet<object>): unknown {
   if (seen.has(value)) return '[circular]';
-  seen.add(value);
+  seen.add(value); // ancestors only: the same object twice side by side is not a cycle
+  try {
+    return maskObjectOnce(value, depth, seen);
+  } finally {
+    seen.delete(value);
+  }
+}
+
+function maskObjectOnce(value: object, depth: number, seen: WeakSet<object>): unknown {
   if (value instanceof Error) return maskError(value, depth, seen);
   if (Array.isArray(value)) return value.map((v) => maskValue(v, depth + 1, seen));
   const toJSON = (value as { toJSON?: unknown }).toJSON;
@@ -141,10 +149,17 @@ export function formatRecord(
   return redact(`${lvl.toUpperCase().padEnd(5)} ${text}${extra ? '  ' + extra : ''}`);
 }
 
+/** LOG_FORMAT=json or text decides; otherwise JSON lines when stderr is not a TTY. */
+function logFormatIsJson(): boolean {
+  const format = process.env.LOG_FORMAT?.toLowerCase();
+  if (format === 'json' || format === 'text') return format === 'json';
+  return !process.stderr.isTTY;
+}
+
 export function createLogger(base: LogFields = {}, options: LoggerOptions = {}): Logger {
   const envLevel = process.env.LOG_LEVEL as LogLevel | undefined;
   const level = options.level ?? (envLevel && envLevel in LEVELS ? envLevel : 'info');
-  const json = options.json ?? (process.env.LOG_FORMAT === 'json' || !process.stderr.isTTY);
+  const json = options.json ?? logFormatIsJson();
   const write = options.write ?? ((line: string) => process.stderr.write(line + '\n'));
 
   const emit = (lvl: LogLevel, msg: string, fields: LogFields = {}): void => {
