@@ -4,7 +4,10 @@ import { waitForRedis } from '../core/clients/redis.ts';
 import { DrugsyncError } from '../core/errors.ts';
 import { createLogger } from '../core/log.ts';
 import { startEmbedderConsumer } from './consumer.ts';
-import { replayDeadLetters } from './replay.ts';
+import { queueMessages } from './dlq.ts';
+import type { QueueMessage } from './dlq.ts';
+import { replayDeadLetters, streamNameOf } from './replay.ts';
+import type { ReplayReport } from './replay.ts';
 import { createEmbedderRuntime, decodeEmbedderConfig, decodeEmbedderWithSourceConfig } from './runtime.ts';
 import type { EmbedderRuntime, EmbedderWithSourceConfig } from './runtime.ts';
 import { createResyncRunner } from './resync.ts';
@@ -144,24 +147,30 @@ export function registerEmbedderCommands(program: Command): void {
   const dlq = program.command('dlq').description('dead-lettered change events (poison records)');
   dlq
     .command('list')
-    .description('show dead-lettered records: time, shard, sequence number, NDC, position and error')
-    .option('--json', 'one JSON object per line, with the record bytes (base64)')
+    .description(
+      'show the dead-letter queue, every kind of message: our dead letters (time, shard, sequence number, NDC,\n' +
+        'position, error), Lambda on-failure batch records (shard, sequence range, batch size, condition, time)\n' +
+        'and malformed messages (id and why)',
+    )
+    .option(
+      '--json',
+      'one JSON object per line with its "kind" (letter with the record bytes in base64, lambda_batch, malformed)',
+    )
     .option('--limit <n>', 'at most this many', (v) => Number(v), 1000)
     .action(async (o: { json?: boolean; limit: number }) => {
       const config = decodeEmbedderConfig();
       const log = createLogger({ service: 'dlq' });
       const rt = await createEmbedderRuntime(config, log);
       try {
-        const letters = await rt.deps.dlq.list(o.limit);
-        for (const l of letters) {
-          if (o.json) process.stdout.write(JSON.stringify(l) + '\n');
-          else
-            process.stdout.write(
-              `${l.id}  ${l.time}  ${l.shardId}/${l.sequenceNumber}  ndc=${l.ndc ?? '?'} pos=${l.pos ?? '?'}  [${l.error.code}] ${l.error.message}\n`,
-            );
+        const messages = await queueMessages(rt.deps.dlq, o.limit);
+        for (const m of messages) {
+          process.stdout.write(
+            (o.json
+              ? JSON.stringify(messageJson(m, config.KINESIS_STREAM))
+              : messageLine(m, config.KINESIS_STREAM)) + '\n',
+          );
         }
-        if (!o.json)
-          process.stdout.write(`${letters.length} dead-lettered record(s) (${rt.deps.dlq.kind})\n`);
+        if (!o.json) process.stdout.write(listSummary(messages, rt.deps.dlq.kind) + '\n');
       } finally {
         await rt.close();
       }
@@ -170,35 +179,20 @@ export function registerEmbedderCommands(program: Command): void {
     .command('replay')
     .description(
       're-apply dead-lettered records (still subject to the position rule: older than Redis → refused as ' +
-        'stale, which counts as done); a letter is removed only once applied. Exits 1 if any still fails.',
+        'stale, which counts as done) and re-read the ranges of Lambda on-failure batch records from Kinesis; ' +
+        'a message is removed only once applied. Malformed messages and ranges no longer on the stream are ' +
+        'reported and kept. Exits 1 if anything is left.',
     )
-    .option('--id <id...>', 'only these letters (ids from `drugsync dlq list`)')
+    .option('--id <id...>', 'only these messages (ids from `drugsync dlq list`)')
     .option('--json', 'print the report as JSON')
     .action(async (o: { id?: string[]; json?: boolean }) => {
       const config = decodeEmbedderConfig();
       const log = createLogger({ service: 'dlq' });
       const rt = await createEmbedderRuntime(config, log);
+      const kinesis = createKinesis(config);
       try {
-        const report = await replayDeadLetters(rt.deps, { ids: o.id });
-        const rows = report.outcomes.map((x) => ({
-          id: x.letter.id,
-          ndc: x.result.ndc ?? x.letter.ndc,
-          status: x.result.status,
-          detail: x.result.detail,
-          removed: x.removed,
-          error: x.error ? x.error.describe() : undefined,
-        }));
-        if (o.json) {
-          process.stdout.write(JSON.stringify({ ...report, outcomes: rows, stats: report.stats }) + '\n');
-        } else {
-          for (const r of rows)
-            process.stdout.write(
-              `${r.id}  ndc=${r.ndc ?? '?'}  ${r.status} (${r.detail})${r.error ? `  ${r.error}` : ''}\n`,
-            );
-          process.stdout.write(
-            `replayed ${report.considered}: applied ${report.applied}, removed ${report.removed}, still failing ${report.stillFailing}\n`,
-          );
-        }
+        const report = await replayDeadLetters(rt.deps, { ids: o.id, kinesis });
+        printReplay(report, !!o.json);
         if (o.id && o.id.length > report.considered) {
           log.warn('some ids were not found in the dead-letter queue', {
             asked: o.id.length,
@@ -206,9 +200,79 @@ export function registerEmbedderCommands(program: Command): void {
           });
           process.exitCode = 1;
         }
-        if (report.stillFailing > 0) process.exitCode = 1;
+        if (report.left > 0) process.exitCode = 1;
       } finally {
+        kinesis.destroy();
         await rt.close();
       }
     });
+}
+
+// ---------------------------------------------------------------- dlq output
+
+function messageJson(m: QueueMessage, fallbackStream: string): Record<string, unknown> {
+  if (m.kind === 'letter') return { kind: m.kind, ...m.letter };
+  if (m.kind === 'lambda_batch')
+    return { kind: m.kind, id: m.id, ...m.batch, stream: streamNameOf(m.batch, fallbackStream) };
+  return { kind: m.kind, id: m.id, error: m.error.toJSON(), body: m.body };
+}
+
+function messageLine(m: QueueMessage, fallbackStream: string): string {
+  if (m.kind === 'letter') {
+    const l = m.letter;
+    return `${l.id}  ${l.time}  ${l.shardId}/${l.sequenceNumber}  ndc=${l.ndc ?? '?'} pos=${l.pos ?? '?'}  [${l.error.code}] ${l.error.message}`;
+  }
+  if (m.kind === 'lambda_batch') {
+    const b = m.batch;
+    const why = [b.condition ?? 'condition ?', b.functionError].filter(Boolean).join(', ');
+    return (
+      `${m.id}  ${b.timestamp ?? '?'}  Lambda batch ${b.shardId} ${b.startSequenceNumber}..${b.endSequenceNumber}` +
+      `  size=${b.batchSize ?? '?'}  [${why}]  stream=${streamNameOf(b, fallbackStream) ?? '?'}`
+    );
+  }
+  return `${m.id}  MALFORMED  [${m.error.code}] ${String(m.error.context.reason ?? m.error.message)}`;
+}
+
+function listSummary(messages: readonly QueueMessage[], kind: string): string {
+  const n = (k: QueueMessage['kind']) => messages.filter((m) => m.kind === k).length;
+  return (
+    `${n('letter')} dead-lettered record(s), ${n('lambda_batch')} Lambda batch record(s), ` +
+    `${n('malformed')} malformed message(s) (${kind})`
+  );
+}
+
+function printReplay(report: ReplayReport, json: boolean): void {
+  const rows = report.outcomes.map((x) => ({
+    id: x.letter.id,
+    ndc: x.result.ndc ?? x.letter.ndc,
+    status: x.result.status,
+    detail: x.result.detail,
+    removed: x.removed,
+    error: x.error ? x.error.describe() : undefined,
+  }));
+  const batches = report.batches.map((b) => ({ ...b, error: b.error?.toJSON() }));
+  const malformed = report.malformed.map((m) => ({ id: m.id, error: m.error.toJSON() }));
+  if (json) {
+    process.stdout.write(JSON.stringify({ ...report, outcomes: rows, batches, malformed }) + '\n');
+    return;
+  }
+  for (const r of rows)
+    process.stdout.write(
+      `${r.id}  ndc=${r.ndc ?? '?'}  ${r.status} (${r.detail})${r.error ? `  ${r.error}` : ''}\n`,
+    );
+  for (const b of report.batches) {
+    const range = `${b.batch.shardId} ${b.batch.startSequenceNumber}..${b.batch.endSequenceNumber}`;
+    const counts = `${b.records} record(s): ${b.applied} applied, ${b.deadLettered} dead-lettered, ${b.failed} failed`;
+    process.stdout.write(
+      `${b.id}  Lambda batch ${range}  ${b.status}  ${counts}${b.removed ? '' : '  (kept)'}` +
+        `${b.error ? `  ${b.error.describe()}` : ''}\n`,
+    );
+  }
+  for (const m of report.malformed)
+    process.stdout.write(`${m.id}  MALFORMED (kept)  ${m.error.describe()}\n`);
+  process.stdout.write(
+    `replayed ${report.considered}: applied ${report.applied}, removed ${report.removed}, still failing ${report.stillFailing}; ` +
+      `Lambda batches ${report.batches.filter((b) => b.removed).length}/${report.batches.length} replayed; ` +
+      `malformed ${report.malformed.length}; left in the queue ${report.left}\n`,
+  );
 }

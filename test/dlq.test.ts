@@ -1,0 +1,625 @@
+/**
+ * The dead-letter queue holds three kinds of message and every one is recoverable or reported:
+ * - the decoder beside the encoder (`toDeadLetter` → `decodeQueueMessage`), the documented Lambda
+ *   on-failure record of a Kinesis event source mapping, malformed messages;
+ * - on the real stack (kinesalite + Redis): `drugsync dlq list` shows all three kinds and `drugsync dlq
+ *   replay` re-reads a Lambda batch range from Kinesis and applies it (documents appear), turns the poison
+ *   record of that range into our own letter, replays our letter and reports (keeps) the malformed one;
+ * - a range no longer on the stream is reported with its remedy and kept;
+ * - idempotent dead letters: a poison record read twice by the consumer (checkpoint reset) is one letter;
+ * - the SQS queue against a loopback fake SQS (JSON protocol, through the real AWS SDK).
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  DescribeStreamSummaryCommand,
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  ListShardsCommand,
+} from '@aws-sdk/client-kinesis';
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { createKinesis } from '../services/core/clients/kinesis.ts';
+import type { RedisClient } from '../services/core/clients/redis.ts';
+import type { Env } from '../services/core/config.ts';
+import { DrugsyncError } from '../services/core/errors.ts';
+import { createLogger } from '../services/core/log.ts';
+import { mapRow } from '../services/core/mapping.ts';
+import type { Rndc14Row } from '../services/core/rndc14.ts';
+import { startEmbedderConsumer } from '../services/embedder/consumer.ts';
+import type { ConsumerStats } from '../services/embedder/consumer.ts';
+import {
+  createRedisDeadLetterQueue,
+  createSqsDeadLetterQueue,
+  deadLetterMarkerPrefix,
+  decodeQueueMessage,
+  queueMessages,
+  toDeadLetter,
+} from '../services/embedder/dlq.ts';
+import type { QueueMessage } from '../services/embedder/dlq.ts';
+import { replayDeadLetters } from '../services/embedder/replay.ts';
+import { createEmbedderRuntime, decodeEmbedderConfig } from '../services/embedder/runtime.ts';
+import type { EmbedderRuntime } from '../services/embedder/runtime.ts';
+import { EventFactory, RecordFactory, makeRow, putEvents } from './support/events.ts';
+import { runCli } from './support/pipeline.ts';
+import { resetSuiteRedis, resetSuiteStream, suiteEnv, suiteRedis } from './support/stack.ts';
+
+const SHARD = 'shardId-000000000000';
+
+/** The on-failure record a Lambda Kinesis event source mapping sends when it gives up on a batch. */
+function lambdaOnFailure(o: {
+  shardId: string;
+  start: string;
+  end: string;
+  batchSize: number;
+  streamArn: string;
+  condition?: string;
+}) {
+  return {
+    requestContext: {
+      requestId: randomUUID(),
+      functionArn: 'arn:aws:lambda:us-east-1:123456789012:function:drugsync-prod-embedder',
+      condition: o.condition ?? 'RetryAttemptsExhausted',
+      approximateInvokeCount: 4,
+    },
+    responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' },
+    version: '1.0',
+    timestamp: '2026-11-14T00:38:06.021Z',
+    KinesisBatchInfo: {
+      shardId: o.shardId,
+      startSequenceNumber: o.start,
+      endSequenceNumber: o.end,
+      approximateArrivalOfFirstRecord: '2026-11-14T00:38:04.835Z',
+      approximateArrivalOfLastRecord: '2026-11-14T00:38:05.580Z',
+      batchSize: o.batchSize,
+      streamArn: o.streamArn,
+    },
+  };
+}
+
+/** A change event cut short: the kind of record the embedder dead-letters as undecodable. */
+const poison = (i: number) => Buffer.from(`{"v":1,"type":"insert","ndc":"${i}","after":{"NDC":`);
+
+describe('decodeQueueMessage (beside toDeadLetter)', () => {
+  it('decodes our letter as toDeadLetter wrote it, byte for byte', () => {
+    // Prepare
+    const ev = new EventFactory();
+    const row = makeRow(7);
+    const record = new RecordFactory('shardId-000000000001').record(ev.insert(row));
+    const written = toDeadLetter(
+      {
+        record,
+        error: new DrugsyncError('EMBEDDING_FAILED', 'ValidationException: input rejected', {
+          context: { ndc: String(row.NDC) },
+        }),
+        ndc: String(row.NDC),
+        pos: ev.insert(row).pos,
+        stream: 'drugsync-changes',
+      },
+      '',
+      new Date('2026-12-01T10:00:00.000Z'),
+    );
+    // Act
+    const m = decodeQueueMessage('1765-0', JSON.stringify(written));
+    // Assess
+    expect(m.kind).toBe('letter');
+    const letter = (m as Extract<QueueMessage, { kind: 'letter' }>).letter;
+    expect(letter).toEqual({ ...written, id: '1765-0' });
+    expect(Buffer.from(letter.data, 'base64')).toEqual(Buffer.from(record.data));
+  });
+
+  it('decodes the documented Lambda on-failure record of a Kinesis event source mapping', () => {
+    // Prepare
+    const body = lambdaOnFailure({
+      shardId: 'shardId-000000000001',
+      start: '49601189658422359378836298521827638475320189012309704722',
+      end: '49601189658422359378836298522902373528957594348623495186',
+      batchSize: 500,
+      streamArn: 'arn:aws:kinesis:us-east-1:123456789012:stream/drugsync-prod-changes',
+    });
+    // Act
+    const m = decodeQueueMessage('c9b8fa9f-sqs', JSON.stringify(body));
+    // Assess
+    expect(m).toMatchObject({
+      kind: 'lambda_batch',
+      id: 'c9b8fa9f-sqs',
+      batch: {
+        shardId: 'shardId-000000000001',
+        startSequenceNumber: body.KinesisBatchInfo.startSequenceNumber,
+        endSequenceNumber: body.KinesisBatchInfo.endSequenceNumber,
+        batchSize: 500,
+        condition: 'RetryAttemptsExhausted',
+        functionError: 'Unhandled',
+        approximateInvokeCount: 4,
+        timestamp: body.timestamp,
+        streamArn: body.KinesisBatchInfo.streamArn,
+      },
+    });
+  });
+
+  it('reports anything else as DLQ_MESSAGE_INVALID naming the message and why, without throwing', () => {
+    // Prepare
+    const full = JSON.stringify(
+      lambdaOnFailure({ shardId: SHARD, start: '1', end: '2', batchSize: 2, streamArn: 'x' }),
+    );
+    const ddb = JSON.stringify({ requestContext: {}, DDBStreamBatchInfo: { shardId: 's' } });
+    const noError = JSON.stringify({ shardId: SHARD, sequenceNumber: '1', partitionKey: 'k', data: 'AA==' });
+    const cases: [string, string | undefined, RegExp][] = [
+      ['m-cut', full.slice(0, 90), /not JSON/],
+      ['m-ddb', ddb, /DynamoDB/],
+      ['m-noerr', noError, /without error/],
+      ['m-array', '[1,2]', /not a JSON object/],
+      ['m-empty', undefined, /not JSON/],
+      ['m-other', '{"hello":"world"}', /neither/],
+    ];
+    for (const [id, body, why] of cases) {
+      // Act
+      const m = decodeQueueMessage(id, body);
+      // Assess
+      expect(m.kind, id).toBe('malformed');
+      const err = (m as Extract<QueueMessage, { kind: 'malformed' }>).error;
+      expect(err.code).toBe('DLQ_MESSAGE_INVALID');
+      expect(err.message).toContain(id);
+      expect(err.message).toMatch(why);
+      expect(err.remedy).toBeTruthy();
+    }
+  });
+});
+
+interface Suite {
+  env: Env;
+  rt: EmbedderRuntime;
+  redis: RedisClient;
+  kinesis: KinesisClient;
+}
+
+async function shardRecords(kinesis: KinesisClient, stream: string) {
+  const shards = (await kinesis.send(new ListShardsCommand({ StreamName: stream }))).Shards ?? [];
+  const it = await kinesis.send(
+    new GetShardIteratorCommand({
+      StreamName: stream,
+      ShardId: shards[0]!.ShardId,
+      ShardIteratorType: 'TRIM_HORIZON',
+    }),
+  );
+  const out: { seq: string; key: string }[] = [];
+  let iterator = it.ShardIterator;
+  while (iterator) {
+    const res = await kinesis.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 1000 }));
+    for (const r of res.Records ?? []) out.push({ seq: r.SequenceNumber!, key: r.PartitionKey! });
+    if ((res.Records ?? []).length === 0 && res.MillisBehindLatest === 0) break;
+    iterator = res.NextShardIterator;
+  }
+  return out;
+}
+
+async function streamArn(s: Suite): Promise<string> {
+  const d = await s.kinesis.send(
+    new DescribeStreamSummaryCommand({ StreamName: s.rt.config.KINESIS_STREAM }),
+  );
+  return d.StreamDescriptionSummary!.StreamARN!;
+}
+
+async function jsonGet(s: Suite, ndc: string): Promise<Record<string, unknown> | null> {
+  const raw = (await s.redis.call('JSON.GET', s.rt.keys.doc(ndc), '$')) as string | null;
+  return raw ? ((JSON.parse(raw) as Record<string, unknown>[])[0] ?? null) : null;
+}
+
+function expectDoc(doc: Record<string, unknown> | null, row: Rndc14Row): void {
+  expect(doc, String(row.NDC)).not.toBeNull();
+  const { embedding: _e, indexed_at: _t, ...fields } = doc as Record<string, unknown>;
+  expect(fields).toEqual(mapRow(row));
+}
+
+function runConsumer(s: Suite): Promise<ConsumerStats> {
+  const cfg = s.rt.config;
+  return startEmbedderConsumer(
+    cfg,
+    {
+      kinesis: s.kinesis,
+      redis: s.redis,
+      checkpointKey: s.rt.keys.shardCheckpoints(cfg.KINESIS_STREAM),
+      statusKey: s.rt.keys.serviceStatus('embedder'),
+      apply: s.rt.deps,
+      log: s.rt.deps.log,
+    },
+    { exitWhenIdleMs: 500 },
+  ).done;
+}
+
+/** A fresh suite state: empty Redis keys, a one-shard stream (one shard keeps every record in order). */
+async function resetSuite(s: Suite): Promise<void> {
+  await resetSuiteRedis(s.env, s.redis);
+  await resetSuiteStream(s.env, 1);
+  await s.rt.deps.store.ensureIndex();
+}
+
+describe('dlq on kinesalite + Redis', () => {
+  let s: Suite;
+  beforeAll(async () => {
+    const env = suiteEnv('dlq_kinds');
+    const config = decodeEmbedderConfig(env);
+    const redis = suiteRedis(env);
+    const rt = await createEmbedderRuntime(
+      config,
+      createLogger({ service: 'dlq-test' }, { level: 'error' }),
+      {
+        redis,
+      },
+    );
+    s = { env, rt, redis, kinesis: createKinesis(config) };
+  });
+  afterAll(async () => {
+    await resetSuiteRedis(s.env, s.redis);
+    s.kinesis.destroy();
+    await s.rt.close();
+    s.redis.disconnect();
+  });
+
+  it('`dlq list` shows all three kinds; `dlq replay` applies the Lambda range, replays our letter and keeps the malformed one', async () => {
+    // Prepare: 30 inserts and one poison record on the stream; a Lambda gave up on 16 of them
+    await resetSuite(s);
+    const stream = s.rt.config.KINESIS_STREAM;
+    const ev = new EventFactory('binlog.000005');
+    const rows = Array.from({ length: 30 }, (_, i) => makeRow(300 + i));
+    await putEvents(s.kinesis, stream, [
+      ...rows.slice(0, 12).map((r) => ev.insert(r)),
+      poison(312),
+      ...rows.slice(12).map((r) => ev.insert(r)),
+    ]);
+    const recs = await shardRecords(s.kinesis, stream);
+    expect(recs).toHaveLength(31);
+    expect(recs[12]!.key).toBe('poison');
+    const range = lambdaOnFailure({
+      shardId: SHARD,
+      start: recs[5]!.seq,
+      end: recs[20]!.seq,
+      batchSize: 16,
+      streamArn: await streamArn(s),
+    });
+    const dlqKey = s.rt.keys.deadLetters;
+    await s.redis.xadd(dlqKey, '*', 'letter', JSON.stringify(range));
+    const cut = JSON.stringify(range).slice(0, 120);
+    const malformedId = await s.redis.xadd(dlqKey, '*', 'letter', cut);
+    const rejected = makeRow(900, { LN: 'WARFARIN 5 MG TABLET' });
+    const rejectedRecord = new RecordFactory(SHARD).record(ev.insert(rejected));
+    await s.rt.deps.dlq.put([
+      {
+        record: rejectedRecord,
+        error: new DrugsyncError('EMBEDDING_FAILED', 'ValidationException: input rejected'),
+        ndc: String(rejected.NDC),
+        stream,
+      },
+    ]);
+
+    // Act: list
+    const listed = await runCli(s.env, ['dlq', 'list', '--json']);
+    const text = await runCli(s.env, ['dlq', 'list']);
+
+    // Assess: every kind, with what it needs
+    expect(listed.status, listed.stderr).toBe(0);
+    const lines = listed.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.map((l) => l.kind)).toEqual(['lambda_batch', 'malformed', 'letter']);
+    expect(lines[0]).toMatchObject({
+      shardId: SHARD,
+      startSequenceNumber: recs[5]!.seq,
+      endSequenceNumber: recs[20]!.seq,
+      batchSize: 16,
+      condition: 'RetryAttemptsExhausted',
+      stream,
+    });
+    expect(lines[1]).toMatchObject({ id: malformedId, error: { code: 'DLQ_MESSAGE_INVALID' } });
+    expect(lines[2]).toMatchObject({ ndc: String(rejected.NDC), error: { code: 'EMBEDDING_FAILED' } });
+    expect(text.status, text.stderr).toBe(0);
+    expect(text.stdout).toContain(
+      `Lambda batch ${SHARD} ${recs[5]!.seq}..${recs[20]!.seq}  size=16  [RetryAttemptsExhausted, Unhandled]`,
+    );
+    expect(text.stdout).toMatch(
+      new RegExp(`${malformedId}  MALFORMED  \\[DLQ_MESSAGE_INVALID\\] body is not JSON`),
+    );
+    expect(text.stdout).toContain(
+      '1 dead-lettered record(s), 1 Lambda batch record(s), 1 malformed message(s) (redis)',
+    );
+
+    // Act: replay
+    const replay = await runCli(s.env, ['dlq', 'replay', '--json']);
+
+    // Assess: the range is applied (its poison record is now our letter), our letter applied, the
+    // malformed message reported and kept, the exit code says something is left
+    expect(replay.status, replay.stderr).toBe(1);
+    expect(replay.json).toMatchObject({ considered: 3, applied: 1, removed: 2, left: 1 });
+    expect(replay.json.batches).toMatchObject([
+      { status: 'applied', records: 16, applied: 15, deadLettered: 1, failed: 0, removed: true },
+    ]);
+    expect(replay.json.malformed).toMatchObject([
+      { id: malformedId, error: { code: 'DLQ_MESSAGE_INVALID' } },
+    ]);
+    for (const [i, row] of rows.entries()) {
+      const inRange = i >= 5 && i <= 19; // records 5..20 are rows 5..11, the poison record, rows 12..19
+      if (inRange) expectDoc(await jsonGet(s, String(row.NDC)), row);
+      else expect(await jsonGet(s, String(row.NDC)), `row ${i}`).toBeNull();
+    }
+    expectDoc(await jsonGet(s, String(rejected.NDC)), rejected);
+    const left = await queueMessages(s.rt.deps.dlq);
+    expect(left.map((m) => m.kind)).toEqual(['malformed', 'letter']);
+    expect(left[1]).toMatchObject({
+      letter: { shardId: SHARD, sequenceNumber: recs[12]!.seq, error: { code: 'EVENT_DECODE_FAILED' } },
+    });
+
+    // Act + Assess: a second replay changes nothing and writes no second letter for the poison record
+    const again = await runCli(s.env, ['dlq', 'replay']);
+    expect(again.status).toBe(1);
+    expect(again.stdout).toMatch(
+      /still failing 1; Lambda batches 0\/0 replayed; malformed 1; left in the queue 2/,
+    );
+    expect((await queueMessages(s.rt.deps.dlq)).map((m) => m.id)).toEqual(left.map((m) => m.id));
+  });
+
+  it('a range no longer on the stream is reported with `drugsync verify --repair` and kept', async () => {
+    // Prepare: a Lambda batch record of a stream that has since been re-created (its records are gone)
+    await resetSuite(s);
+    const stream = s.rt.config.KINESIS_STREAM;
+    const ev = new EventFactory('binlog.000006');
+    const rows = Array.from({ length: 6 }, (_, i) => makeRow(400 + i));
+    await putEvents(
+      s.kinesis,
+      stream,
+      rows.map((r) => ev.insert(r)),
+    );
+    const old = await shardRecords(s.kinesis, stream);
+    const arn = await streamArn(s);
+    await resetSuiteStream(s.env, 1);
+    await putEvents(
+      s.kinesis,
+      stream,
+      rows.slice(0, 2).map((r) => ev.update(r, { ...r, PS: '12.000' })),
+    );
+    await s.redis.xadd(
+      s.rt.keys.deadLetters,
+      '*',
+      'letter',
+      JSON.stringify(
+        lambdaOnFailure({
+          shardId: SHARD,
+          start: old[1]!.seq,
+          end: old[4]!.seq,
+          batchSize: 4,
+          streamArn: arn,
+          condition: 'RecordAgeExceeded',
+        }),
+      ),
+    );
+    // Act
+    const report = await replayDeadLetters(s.rt.deps, { kinesis: s.kinesis });
+    // Assess
+    expect(report.batches).toHaveLength(1);
+    const b = report.batches[0]!;
+    expect(b.status).toBe('not_on_stream');
+    expect(b.removed).toBe(false);
+    expect(b.error?.code).toBe('DLQ_REPLAY_FAILED');
+    expect(b.error?.remedy).toContain('drugsync verify --repair');
+    expect(b.error?.context).toMatchObject({ shard: SHARD, start: old[1]!.seq, end: old[4]!.seq, stream });
+    expect(report.left).toBe(1);
+    expect((await queueMessages(s.rt.deps.dlq)).map((m) => m.kind)).toEqual(['lambda_batch']);
+    for (const row of rows) expect(await jsonGet(s, String(row.NDC))).toBeNull();
+  });
+
+  it('a poison record read twice by the consumer (checkpoint reset) is one dead letter', async () => {
+    // Prepare
+    await resetSuite(s);
+    const stream = s.rt.config.KINESIS_STREAM;
+    const ev = new EventFactory('binlog.000007');
+    const rows = Array.from({ length: 8 }, (_, i) => makeRow(500 + i));
+    await putEvents(s.kinesis, stream, [...rows.slice(0, 4).map((r) => ev.insert(r)), poison(504)]);
+    await putEvents(
+      s.kinesis,
+      stream,
+      rows.slice(4).map((r) => ev.insert(r)),
+    );
+    // Act: two passes over the same records, as after a crash before the checkpoint
+    const first = await runConsumer(s);
+    await s.redis.del(s.rt.keys.shardCheckpoints(stream));
+    const second = await runConsumer(s);
+    // Assess
+    expect(first.totals.records).toBe(9);
+    expect(second.totals.records).toBe(9);
+    expect(first.totals.deadLettered).toBe(1);
+    const letters = await s.rt.deps.dlq.list();
+    expect(letters).toHaveLength(1);
+    expect(letters[0]).toMatchObject({ partitionKey: 'poison', error: { code: 'EVENT_DECODE_FAILED' } });
+    for (const row of rows) expectDoc(await jsonGet(s, String(row.NDC)), row);
+  });
+
+  it('the same record dead-lettered twice is one letter; removing the letter removes its marker', async () => {
+    // Prepare
+    await resetSuiteRedis(s.env, s.redis);
+    const dlq = createRedisDeadLetterQueue(s.redis, s.rt.keys.deadLetters, { markerTtlSeconds: 3600 });
+    const record = new RecordFactory(SHARD).record(poison(42));
+    const entry = { record, error: new DrugsyncError('EVENT_DECODE_FAILED', 'not JSON') };
+    const marker = `${deadLetterMarkerPrefix(s.rt.keys.deadLetters)}${SHARD}:${record.sequenceNumber}`;
+    // Act
+    await dlq.put([entry, entry]);
+    await dlq.put([entry]);
+    // Assess
+    const letters = await dlq.list();
+    expect(letters).toHaveLength(1);
+    expect(marker.startsWith(s.env.REDIS_STATE_PREFIX as string)).toBe(true);
+    expect(await s.redis.get(marker)).toBe(letters[0]!.id);
+    const ttl = await s.redis.ttl(marker);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(3600);
+    // Act + Assess: replayed (removed) → the marker goes; the record may be dead-lettered again
+    expect(await dlq.remove([letters[0]!.id])).toBe(1);
+    expect(await s.redis.exists(marker)).toBe(0);
+    await dlq.put([entry]);
+    expect(await dlq.list()).toHaveLength(1);
+  });
+});
+
+// ---------------------------------------------------------------- SQS, against a loopback fake
+
+interface FakeMessage {
+  id: string;
+  body: string;
+  receipt: string | null;
+  visibleAt: number;
+}
+
+/** A loopback SQS speaking the JSON protocol the SDK uses: SendMessageBatch, ReceiveMessage, DeleteMessageBatch. */
+async function startFakeSqs() {
+  const queue: FakeMessage[] = [];
+  const md5 = (s: string) => createHash('md5').update(s).digest('hex');
+  const handlers: Record<string, (input: Record<string, unknown>) => unknown> = {
+    SendMessageBatch: (input) => ({
+      Successful: (input.Entries as { Id: string; MessageBody: string }[]).map((e) => {
+        const id = randomUUID();
+        queue.push({ id, body: e.MessageBody, receipt: null, visibleAt: 0 });
+        return { Id: e.Id, MessageId: id, MD5OfMessageBody: md5(e.MessageBody) };
+      }),
+      Failed: [],
+    }),
+    ReceiveMessage: (input) => {
+      const now = Date.now();
+      const batch = queue.filter((m) => m.visibleAt <= now).slice(0, Number(input.MaxNumberOfMessages ?? 1));
+      for (const m of batch) {
+        m.receipt = randomUUID();
+        m.visibleAt = now + Number(input.VisibilityTimeout ?? 30) * 1000;
+      }
+      return {
+        Messages: batch.map((m) => ({
+          MessageId: m.id,
+          ReceiptHandle: m.receipt,
+          Body: m.body,
+          MD5OfBody: md5(m.body),
+        })),
+      };
+    },
+    DeleteMessageBatch: (input) => {
+      const ok: { Id: string }[] = [];
+      for (const e of input.Entries as { Id: string; ReceiptHandle: string }[]) {
+        const i = queue.findIndex((m) => m.receipt === e.ReceiptHandle);
+        if (i >= 0) queue.splice(i, 1);
+        ok.push({ Id: e.Id });
+      }
+      return { Successful: ok, Failed: [] };
+    },
+  };
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => {
+      const op = String(req.headers['x-amz-target'] ?? '').split('.')[1] ?? '';
+      const handler = handlers[op];
+      res.setHeader('content-type', 'application/x-amz-json-1.0');
+      if (!handler) {
+        res.statusCode = 400;
+        res.end(JSON.stringify({ __type: 'com.amazonaws.sqs#InvalidAction', message: op }));
+        return;
+      }
+      res.end(JSON.stringify(handler(JSON.parse(body || '{}') as Record<string, unknown>)));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    queue,
+    url: `http://127.0.0.1:${port}/123456789012/drugsync-dev-embedder-dlq`,
+    endpoint: `http://127.0.0.1:${port}`,
+    inject: (body: string) => queue.push({ id: randomUUID(), body, receipt: null, visibleAt: 0 }),
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+describe('SQS dead-letter queue (loopback fake SQS, real Redis and kinesalite)', () => {
+  let s: Suite;
+  let sqs: Awaited<ReturnType<typeof startFakeSqs>>;
+  let client: SQSClient;
+  beforeAll(async () => {
+    const env = suiteEnv('dlq_sqs');
+    const config = decodeEmbedderConfig(env);
+    const redis = suiteRedis(env);
+    const rt = await createEmbedderRuntime(config, createLogger({ service: 'dlq-sqs' }, { level: 'error' }), {
+      redis,
+    });
+    s = { env, rt, redis, kinesis: createKinesis(config) };
+    sqs = await startFakeSqs();
+    client = new SQSClient({
+      region: 'us-east-1',
+      endpoint: sqs.endpoint,
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+  });
+  afterAll(async () => {
+    await resetSuiteRedis(s.env, s.redis);
+    client.destroy();
+    await sqs.close();
+    s.kinesis.destroy();
+    await s.rt.close();
+    s.redis.disconnect();
+  });
+
+  it('decodes every kind, sends a record once, replays a Lambda range and our letter, keeps the malformed one', async () => {
+    // Prepare
+    await resetSuite(s);
+    const stream = s.rt.config.KINESIS_STREAM;
+    const ev = new EventFactory('binlog.000008');
+    const rows = Array.from({ length: 10 }, (_, i) => makeRow(600 + i));
+    await putEvents(
+      s.kinesis,
+      stream,
+      rows.map((r) => ev.insert(r)),
+    );
+    const recs = await shardRecords(s.kinesis, stream);
+    const prefix = deadLetterMarkerPrefix(s.rt.keys.deadLetters);
+    const dlq = createSqsDeadLetterQueue(client, sqs.url, { redis: s.redis, prefix, ttlSeconds: 3600 });
+    const rejected = makeRow(950, { LN: 'ALPRAZOLAM 0.5 MG TABLET' });
+    const record = new RecordFactory(SHARD).record(ev.insert(rejected));
+    const entry = {
+      record,
+      error: new DrugsyncError('EMBEDDING_FAILED', 'ValidationException: input rejected'),
+      ndc: String(rejected.NDC),
+    };
+    sqs.inject(
+      JSON.stringify(
+        lambdaOnFailure({
+          shardId: SHARD,
+          start: recs[2]!.seq,
+          end: recs[6]!.seq,
+          batchSize: 5,
+          streamArn: await streamArn(s),
+        }),
+      ),
+    );
+    sqs.inject('{"requestContext":{"condition":"RetryAttemptsExhausted"},"KinesisBatchInfo":{"shardId":5}}');
+    // Act: the same record dead-lettered twice (a re-read before the checkpoint)
+    await dlq.put([entry]);
+    await dlq.put([entry]);
+    const kinds = (await queueMessages(dlq)).map((m) => m.kind);
+    // Assess
+    expect(sqs.queue).toHaveLength(3);
+    expect(kinds).toEqual(['lambda_batch', 'malformed', 'letter']);
+    expect(await s.redis.exists(`${prefix}${SHARD}:${record.sequenceNumber}`)).toBe(1);
+
+    // Act: replay (the fake makes received messages visible again only after their visibility timeout)
+    for (const m of sqs.queue) m.visibleAt = 0;
+    const report = await replayDeadLetters({ ...s.rt.deps, dlq }, { kinesis: s.kinesis });
+    // Assess
+    expect(report.batches).toMatchObject([{ status: 'applied', records: 5, applied: 5, removed: true }]);
+    expect(report.applied).toBe(1);
+    expect(report.malformed).toHaveLength(1);
+    expect(report.left).toBe(1);
+    expect(sqs.queue).toHaveLength(1);
+    expect(decodeQueueMessage('x', sqs.queue[0]!.body).kind).toBe('malformed');
+    for (const [i, row] of rows.entries()) {
+      if (i >= 2 && i <= 6) expectDoc(await jsonGet(s, String(row.NDC)), row);
+      else expect(await jsonGet(s, String(row.NDC))).toBeNull();
+    }
+    expectDoc(await jsonGet(s, String(rejected.NDC)), rejected);
+    expect(await s.redis.exists(`${prefix}${SHARD}:${record.sequenceNumber}`)).toBe(0);
+  });
+});
