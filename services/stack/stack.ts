@@ -360,18 +360,53 @@ async function mysqlSocketRoot(s: StackSettings, password: string) {
   });
 }
 
-async function startMariadb(s: StackSettings, log: Logger): Promise<void> {
-  const d = dirs(s);
+export interface MariadbServerFiles {
+  dataDir: string;
+  port: number;
+  socket: string;
+  pidFile: string;
+  logFile: string;
+  /** binlog base name (files are <binlog>.000001 ...) */
+  binlog: string;
+}
+
+/**
+ * The command line of a drugsync MariaDB: binlog ROW / FULL image / FULL metadata, utf8mb4, zero dates allowed
+ * (`sql_mode=''`), on 127.0.0.1 only. Used by the stack and by tests that start a server of their own.
+ */
+export function mariadbServerArgs(f: MariadbServerFiles): string[] {
+  return [
+    '--no-defaults',
+    '--user=root',
+    `--datadir=${f.dataDir}`,
+    `--port=${f.port}`,
+    '--bind-address=127.0.0.1',
+    `--socket=${f.socket}`,
+    `--pid-file=${f.pidFile}`,
+    `--log-error=${f.logFile}`,
+    `--log-bin=${f.binlog}`,
+    '--binlog-format=ROW',
+    '--binlog-row-image=FULL',
+    '--binlog-row-metadata=FULL',
+    '--server-id=1',
+    '--sql-mode=',
+    '--character-set-server=utf8mb4',
+    '--skip-name-resolve',
+    '--local-infile=1',
+  ];
+}
+
+/** Installs MariaDB when missing and initialises `dataDir` when it has no system tables; returns mariadbd. */
+export function prepareMariadbDataDir(dataDir: string, log: Logger): string {
   const bins = ensureMariadbBinaries(log);
-  const data = path.join(d.mariadb, 'data');
-  if (!fs.existsSync(path.join(data, 'mysql'))) {
-    fs.mkdirSync(data, { recursive: true });
-    log.info('initialising MariaDB data directory', { datadir: data });
+  if (!fs.existsSync(path.join(dataDir, 'mysql'))) {
+    fs.mkdirSync(dataDir, { recursive: true });
+    log.info('initialising MariaDB data directory', { datadir: dataDir });
     run(
       bins.installDb,
       [
         '--no-defaults',
-        `--datadir=${data}`,
+        `--datadir=${dataDir}`,
         '--user=root',
         '--auth-root-authentication-method=normal',
         '--skip-test-db',
@@ -379,30 +414,29 @@ async function startMariadb(s: StackSettings, log: Logger): Promise<void> {
       'mariadb-install-db',
     );
   }
+  return bins.mariadbd;
+}
+
+async function startMariadb(s: StackSettings, log: Logger): Promise<void> {
+  const d = dirs(s);
+  const data = path.join(d.mariadb, 'data');
+  const mariadbd = prepareMariadbDataDir(data, log);
   fs.mkdirSync(d.logs, { recursive: true });
   fs.mkdirSync(d.run, { recursive: true });
+  const files: MariadbServerFiles = {
+    dataDir: data,
+    port: s.mysqlPort,
+    socket: path.join(d.mariadb, 'mysql.sock'),
+    pidFile: pidFile(s, 'mariadb'),
+    logFile: logFile(s, 'mariadb'),
+    binlog: path.join(d.mariadb, 'binlog'),
+  };
   spawnDetached(
     s,
     'mariadb',
-    bins.mariadbd,
+    mariadbd,
     [
-      '--no-defaults',
-      '--user=root',
-      `--datadir=${data}`,
-      `--port=${s.mysqlPort}`,
-      '--bind-address=127.0.0.1',
-      `--socket=${path.join(d.mariadb, 'mysql.sock')}`,
-      `--pid-file=${pidFile(s, 'mariadb')}`,
-      `--log-error=${logFile(s, 'mariadb')}`,
-      `--log-bin=${path.join(d.mariadb, 'binlog')}`,
-      '--binlog-format=ROW',
-      '--binlog-row-image=FULL',
-      '--binlog-row-metadata=FULL',
-      '--server-id=1',
-      '--sql-mode=',
-      '--character-set-server=utf8mb4',
-      '--skip-name-resolve',
-      '--local-infile=1',
+      ...mariadbServerArgs(files),
       '--max-connections=500',
       '--max-allowed-packet=256M',
       '--innodb-buffer-pool-size=1G',
@@ -439,22 +473,38 @@ async function configureMariadb(s: StackSettings, sec: Secrets): Promise<void> {
     conn = await mysqlSocketRoot(s, '');
   }
   try {
-    const q = async (sql: string, params: unknown[] = []) => conn.query(sql, params);
-    await q(`ALTER USER 'root'@'localhost' IDENTIFIED BY ?`, [sec.mysqlAdminPassword]);
-    await q(`DELETE FROM mysql.global_priv WHERE User = ''`);
-    await q(`CREATE USER IF NOT EXISTS '${ADMIN_USER}'@'%' IDENTIFIED BY ?`, [sec.mysqlAdminPassword]);
-    await q(`ALTER USER '${ADMIN_USER}'@'%' IDENTIFIED BY ?`, [sec.mysqlAdminPassword]);
-    await q(`GRANT ALL PRIVILEGES ON *.* TO '${ADMIN_USER}'@'%' WITH GRANT OPTION`);
-    await q(`CREATE USER IF NOT EXISTS '${REPL_USER}'@'%' IDENTIFIED BY ?`, [sec.mysqlReplPassword]);
-    await q(`ALTER USER '${REPL_USER}'@'%' IDENTIFIED BY ?`, [sec.mysqlReplPassword]);
-    // Replication grants are global (ON fdb.* fails with ERROR 1221); data access is SELECT on fdb only.
-    await q(`GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '${REPL_USER}'@'%'`);
-    await q(`CREATE DATABASE IF NOT EXISTS \`${s.database}\` CHARACTER SET utf8mb4`);
-    await q(`GRANT SELECT ON \`${s.database}\`.* TO '${REPL_USER}'@'%'`);
-    await q('FLUSH PRIVILEGES');
+    await configureMariadbUsers(conn, {
+      adminPassword: sec.mysqlAdminPassword,
+      replPassword: sec.mysqlReplPassword,
+      database: s.database,
+    });
   } finally {
     await conn.end();
   }
+}
+
+/**
+ * Idempotent, as root: root password, the admin user (everything), the replication user with the least it
+ * needs (replication grants, SELECT and LOCK TABLES on the database), the database itself.
+ */
+export async function configureMariadbUsers(
+  conn: Pick<mysql.Connection, 'query'>,
+  o: { adminPassword: string; replPassword: string; database: string },
+): Promise<void> {
+  const q = async (sql: string, params: unknown[] = []) => conn.query(sql, params);
+  await q(`ALTER USER 'root'@'localhost' IDENTIFIED BY ?`, [o.adminPassword]);
+  await q(`DELETE FROM mysql.global_priv WHERE User = ''`);
+  await q(`CREATE USER IF NOT EXISTS '${ADMIN_USER}'@'%' IDENTIFIED BY ?`, [o.adminPassword]);
+  await q(`ALTER USER '${ADMIN_USER}'@'%' IDENTIFIED BY ?`, [o.adminPassword]);
+  await q(`GRANT ALL PRIVILEGES ON *.* TO '${ADMIN_USER}'@'%' WITH GRANT OPTION`);
+  await q(`CREATE USER IF NOT EXISTS '${REPL_USER}'@'%' IDENTIFIED BY ?`, [o.replPassword]);
+  await q(`ALTER USER '${REPL_USER}'@'%' IDENTIFIED BY ?`, [o.replPassword]);
+  // Replication grants are global (ON fdb.* fails with ERROR 1221); data access is SELECT on fdb only, plus
+  // LOCK TABLES for the snapshot's 'table-lock' method (a short read lock to take the binlog position).
+  await q(`GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '${REPL_USER}'@'%'`);
+  await q(`CREATE DATABASE IF NOT EXISTS \`${o.database}\` CHARACTER SET utf8mb4`);
+  await q(`GRANT SELECT, LOCK TABLES ON \`${o.database}\`.* TO '${REPL_USER}'@'%'`);
+  await q('FLUSH PRIVILEGES');
 }
 
 /** A one-shot Redis connection for probes: no reconnects; connection errors surface through the awaited call. */
