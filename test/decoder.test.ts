@@ -10,14 +10,28 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Connection } from 'mysql2/promise';
 import { decodeConfig } from '../services/core/config.ts';
 import type { BinlogPosition } from '../services/core/position.ts';
-import { readerConfigShape } from '../services/binlog-reader/reader.ts';
+import { isDrugsyncError } from '../services/core/errors.ts';
+import { createLogger } from '../services/core/log.ts';
+import { readerConfigShape, startBinlogReader } from '../services/binlog-reader/reader.ts';
 import type { ReaderConfig } from '../services/binlog-reader/reader.ts';
-import { hookRowsEventClass, rowDecoderStats, rowPlan } from '../services/binlog-reader/decoder.ts';
+import {
+  hookRowsEventClass,
+  rowDecoderFaults,
+  rowDecoderStats,
+  rowPlan,
+} from '../services/binlog-reader/decoder.ts';
 import type { ZTableMap } from '../services/binlog-reader/decoder.ts';
 import { createZongjiSource } from '../services/binlog-reader/source.ts';
 import type { RowsEvent } from '../services/binlog-reader/source.ts';
 import { COLUMN_NAMES, changes, generateCatalogue } from './support/factories.ts';
-import { createSuiteDatabase, suiteEnv } from './support/stack.ts';
+import {
+  createSuiteDatabase,
+  deleteSuiteStream,
+  resetSuiteRedis,
+  resetSuiteStream,
+  suiteEnv,
+  suiteRedis,
+} from './support/stack.ts';
 
 const env = suiteEnv('row_decoder', { DB_SERVER_ID: String(300_000 + Math.floor(Math.random() * 100_000)) });
 let config: ReaderConfig;
@@ -276,6 +290,29 @@ afterAll(async () => {
   await admin?.end();
 });
 
+/** Writes catalogue changes to rndc14 (inserts, renames, price updates, deletes); returns their range. */
+async function writeChanges(seed: number): Promise<{ from: BinlogPosition; to: BinlogPosition }> {
+  const from = await masterStatus();
+  const rows = [...generateCatalogue(40, seed)];
+  const cols = COLUMN_NAMES.map((c) => `\`${c}\``).join(',');
+  // one statement per kind and per half, so each rows-event class occurs more than once
+  for (const half of [rows.slice(0, 20), rows.slice(20)])
+    await admin.query(`INSERT INTO rndc14 (${cols}) VALUES ?`, [
+      half.map((r) => COLUMN_NAMES.map((c) => r[c] ?? null)),
+    ]);
+  for (const r of rows.slice(0, 10).map((row, i) => changes.rename(row, i)))
+    await admin.query('UPDATE rndc14 SET LN = ?, LN60 = ? WHERE NDC = ?', [r.LN, r.LN60, r.NDC]);
+  for (const r of rows.slice(10, 20).map((row) => changes.priceList(row)))
+    await admin.query('UPDATE rndc14 SET PS = ?, HCFA_PS = ? WHERE NDC = ?', [r.PS, r.HCFA_PS, r.NDC]);
+  await admin.query('DELETE FROM rndc14 WHERE NDC IN (?)', [rows.slice(30).map((r) => r.NDC)]);
+  return { from, to: await masterStatus() };
+}
+
+function withFaults<T>(f: typeof rowDecoderFaults, fn: () => Promise<T>): Promise<T> {
+  Object.assign(rowDecoderFaults, f);
+  return fn().finally(() => Object.assign(rowDecoderFaults, { table: null, column: null, zongji: false }));
+}
+
 describe('fast row decoder', () => {
   it('decodes every row image of real binlog events exactly as zongji does, and falls back where it must', async () => {
     // Prepare: the source only passes on rows of the configured table, so every table is read as rndc14 in
@@ -375,6 +412,71 @@ describe('fast row decoder', () => {
       v: `💊 ${'𝔸'.repeat(70)} 🧪!`,
       dt5: '2024-02-29 12:34:56.00005',
     });
+  });
+
+  it("decodes a row image drugsync's decoder cannot read with zongji's, and says so once per table", async () => {
+    // Prepare: catalogue changes; drugsync's decoder fails on PS in every row image of rndc14
+    config = decodeConfig(readerConfigShape, env);
+    const range = await writeChanges(21);
+    const before = { ...rowDecoderStats };
+
+    // Act: zongji's decoder alone, and drugsync's with the fault, over the same range
+    const stock = await readRange(range.from, range.to, false, config.DB_SERVER_ID + 4);
+    const fast = await withFaults({ table: 'rndc14', column: 'PS', zongji: false }, () =>
+      readRange(range.from, range.to, true, config.DB_SERVER_ID + 5),
+    );
+
+    // Assess: the same events and values; one warning naming the table, the event's place and the column
+    expect(stock.out.length).toBeGreaterThanOrEqual(6);
+    expect(fast.out).toStrictEqual(stock.out);
+    expect(rowDecoderStats.fastRows - before.fastRows).toBe(0);
+    expect(rowDecoderStats.fallbackRows - before.fallbackRows).toBeGreaterThan(0);
+    expect(fast.warnings).toHaveLength(1);
+    const places = new Set(stock.out.map((e) => e.key));
+    const m = /of fdb_row_decoder\.rndc14 at (\S+:\d+) \(column PS\)/.exec(fast.warnings[0] ?? '');
+    expect(m, fast.warnings[0]).not.toBeNull();
+    expect(places.has(m![1]!), `${m![1]} is one of ${[...places].join(' ')}`).toBe(true);
+  });
+
+  it('stops the reader with BINLOG_DECODE_FAILED (no restarts) when neither decoder can read a row image', async () => {
+    // Prepare: the suite's stream and state, catalogue changes; both decoders fail on LN60 of rndc14
+    const readerEnv = { ...env, READER_MAX_BACKOFF_SECONDS: '1', READER_LEASE_TTL_MS: '3000' };
+    config = decodeConfig(readerConfigShape, readerEnv);
+    const redis = suiteRedis(env);
+    await resetSuiteRedis(env, redis);
+    await resetSuiteStream(env, 1);
+    const range = await writeChanges(22);
+    const stock = await readRange(range.from, range.to, false, config.DB_SERVER_ID + 6);
+    const log = createLogger({ service: 'decoder-test' }, { level: 'error' });
+
+    try {
+      // Act
+      const failure = await withFaults({ table: 'rndc14', column: 'LN60', zongji: true }, async () => {
+        const reader = startBinlogReader(config, { redis, log }, { from: range.from });
+        const outcome = await reader.done.then(
+          () => null,
+          (e: unknown) => e,
+        );
+        return { outcome, stats: reader.stats };
+      });
+
+      // Assess: fatal, at a rows event of the range, naming file, position, table and column; no restart
+      const e = failure.outcome;
+      expect(isDrugsyncError(e, 'BINLOG_DECODE_FAILED'), String(e)).toBe(true);
+      if (!isDrugsyncError(e)) return;
+      expect(e.retryable).toBe(false);
+      expect(e.context.table).toBe('fdb_row_decoder.rndc14');
+      expect(e.context.column).toBe('LN60');
+      expect(stock.out.map((x) => x.key)).toContain(`${e.context.file}:${e.context.pos}`);
+      expect(e.message).toContain(`${e.context.file}:${e.context.pos} (column LN60)`);
+      expect(e.remedy).toMatch(/backfill/);
+      expect(failure.stats.restarts).toBe(0);
+      expect(failure.stats.state).toBe('failed');
+    } finally {
+      await deleteSuiteStream(env);
+      await resetSuiteRedis(env, redis);
+      await redis.quit();
+    }
   });
 
   it('plans only tables whose every column it decodes', () => {

@@ -19,6 +19,8 @@
  * on when installed; if zongji changed, it is not installed and the reader says so once.
  */
 
+import { DrugsyncError } from '../core/errors.ts';
+
 type Row = Record<string, string | number | null>;
 
 /** zongji's parser: the fields a row decoder reads and moves. */
@@ -273,6 +275,31 @@ function dateString(year: number, month: number, day: number): string {
  * column absent from `present` is null without using a null bit; a null bit set is null.
  */
 export function readRowImage(parser: ZParser, plan: RowPlan, present: Buffer): Row {
+  const cols = plan.columns;
+  const at = { i: 0 };
+  try {
+    return readColumns(parser, plan, present, at);
+  } catch (e) {
+    const col = cols[Math.min(at.i, cols.length - 1)];
+    throw new RowImageError(col?.name ?? null, e);
+  }
+}
+
+/** A row image this module could not read, with the column it was reading. */
+export class RowImageError extends Error {
+  readonly column: string | null;
+  constructor(column: string | null, cause: unknown) {
+    super(`${column === null ? 'row image' : `column ${column}`}: ${errorText(cause)}`, { cause });
+    this.name = 'RowImageError';
+    this.column = column;
+  }
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function readColumns(parser: ZParser, plan: RowPlan, present: Buffer, at: { i: number }): Row {
   const b = parser._buffer;
   const cols = plan.columns;
   const n = cols.length;
@@ -283,6 +310,7 @@ export function readRowImage(parser: ZParser, plan: RowPlan, present: Buffer): R
   let o = nulls + ((presentCount + 7) >> 3);
   const row: Row = {};
   for (let i = 0, nb = 0; i < n; i++) {
+    at.i = i;
     const c = cols[i] as Col;
     if (((present[i >> 3] as number) & (1 << (i & 7))) === 0) {
       row[c.name] = null;
@@ -386,32 +414,197 @@ export function readRowImage(parser: ZParser, plan: RowPlan, present: Buffer): R
 // ---- the hook into zongji ------------------------------------------------------------------------------
 
 const FAST = Symbol.for('drugsync.fastRowDecoder');
+/** Set on a rows event whose rows are left to zongji after this module failed on one of them. */
+const FALLBACK = Symbol.for('drugsync.rowDecoderFallback');
 
 /** What the hook touches on a zongji rows event. */
 interface ZRowsEvent {
-  _zongji?: Record<symbol, unknown>;
+  _zongji?: Record<symbol, unknown> & { options?: { filename?: unknown } };
   _hasTwoRows?: boolean;
   tableId?: number;
   tableMap?: Record<number, ZTableMap>;
   columns_present_bitmap?: Buffer;
   columns_present_bitmap2?: Buffer;
+  nextPosition?: number;
+  size?: number;
+  useChecksum?: boolean;
+  [FALLBACK]?: boolean;
   _fetchOneRow?: (parser: ZParser) => unknown;
+}
+
+type ZFetch = (this: ZRowsEvent, parser: ZParser) => unknown;
+
+/** What a marked ZongJi instance carries: where fallbacks are told, and the tables already told about. */
+interface FastMark {
+  warn: (message: string) => void;
+  warned: Set<string>;
 }
 
 const hooked = new WeakSet<object>();
 
-/** Rows decoded by this module, and by zongji for instances that asked for this one (unsupported tables). */
-export const rowDecoderStats = { fastRows: 0, zongjiRows: 0 };
+/**
+ * Rows decoded by this module; by zongji for instances that asked for this one (unsupported tables); by
+ * zongji after this module failed on a row image (the fallback).
+ */
+export const rowDecoderStats = { fastRows: 0, zongjiRows: 0, fallbackRows: 0 };
 
-/** Marks a ZongJi instance: its rows are decoded here wherever the table allows. */
-export function useFastRowDecoder(zongji: object): void {
-  (zongji as Record<symbol, unknown>)[FAST] = true;
+/**
+ * Test seam: makes the decoders fail on one column of one table, as a row image they cannot read would:
+ * this module always, zongji's own decoder too when `zongji` is set. Off (null) outside the tests of the
+ * fallback and of BINLOG_DECODE_FAILED.
+ */
+export const rowDecoderFaults: { table: string | null; column: string | null; zongji: boolean } = {
+  table: null,
+  column: null,
+  zongji: false,
+};
+
+/** Marks a ZongJi instance: its rows are decoded here wherever the table allows; fallbacks go to `warn`. */
+export function useFastRowDecoder(zongji: object, warn: (message: string) => void = () => {}): void {
+  const mark: FastMark = { warn, warned: new Set() };
+  (zongji as Record<symbol, unknown>)[FAST] = mark;
+}
+
+/** Where a row image sits, for messages and BINLOG_DECODE_FAILED. */
+export interface DecodePlace {
+  file: string;
+  /** byte offset of the rows event (or, when unknown, of the last event before it) */
+  pos: number;
+  schema: string;
+  table: string;
+  column: string | null;
+}
+
+/**
+ * A row image neither decoder can read: the reader stops (not retryable), naming the event and the column,
+ * instead of restarting into the same event forever or skipping a change.
+ */
+export function binlogDecodeError(p: DecodePlace, cause: unknown): DrugsyncError {
+  const column = p.column === null ? '' : ` (column ${p.column})`;
+  return new DrugsyncError(
+    'BINLOG_DECODE_FAILED',
+    `cannot decode a row image of ${p.schema}.${p.table} at ${p.file}:${p.pos}${column}: ${errorText(cause)}`,
+    {
+      context: { file: p.file, pos: p.pos, table: `${p.schema}.${p.table}`, column: p.column },
+      cause,
+      remedy:
+        "the reader stops rather than skip this change: check the column's type and value at that position " +
+        '(mariadb-binlog --start-position) against what @vlasky/zongji decodes, and upgrade it or change the ' +
+        'column type; to move past the event without it, delete the reader checkpoint and re-run the backfill ' +
+        '(`drugsync backfill --restart`), whose snapshot includes the change',
+    },
+  );
+}
+
+function placeOf(e: ZRowsEvent, tm: ZTableMap | undefined, column: string | null): DecodePlace {
+  const file = e._zongji?.options?.filename;
+  const header = e.useChecksum ? 23 : 19;
+  const next = e.nextPosition ?? 0;
+  return {
+    file: typeof file === 'string' ? file : '(unknown)',
+    pos: next > 0 ? next - (e.size ?? 0) - header : 0,
+    schema: tm?.parentSchema ?? '(unknown)',
+    table: tm?.tableName ?? '(unknown)',
+    column,
+  };
+}
+
+function faultOn(tm: ZTableMap | undefined, zongji: boolean): string | null {
+  const f = rowDecoderFaults;
+  if (f.column === null || !tm || tm.tableName !== f.table || (zongji && !f.zongji)) return null;
+  return f.column;
+}
+
+/** One row (or before/after pair) by this module; throws RowImageError naming the column. */
+function fastRow(e: ZRowsEvent, parser: ZParser, plan: RowPlan, tm: ZTableMap): unknown {
+  const fault = faultOn(tm, false);
+  if (fault !== null) throw new RowImageError(fault, new Error('decoder fault injected by a test'));
+  const before = readRowImage(parser, plan, e.columns_present_bitmap as Buffer);
+  if (!e._hasTwoRows) return before;
+  return { before, after: readRowImage(parser, plan, e.columns_present_bitmap2 as Buffer) };
+}
+
+/** zongji's own row decoding, its failures as BINLOG_DECODE_FAILED naming the column. */
+function zongjiRow(e: ZRowsEvent, parser: ZParser, original: ZFetch): unknown {
+  const tm = e.tableMap?.[e.tableId as number];
+  const start = parser._offset;
+  const fault = faultOn(tm, true);
+  let failure: unknown = null;
+  if (fault === null) {
+    try {
+      return original.call(e, parser);
+    } catch (err) {
+      failure = err;
+    }
+  }
+  // Failed: read it once more, noting each column zongji reaches, to name the one it fails on.
+  parser._offset = start;
+  let column: string | null = null;
+  const columns = tm?.columns ?? [];
+  const tracked = new Proxy(columns, {
+    get(target, key, receiver) {
+      if (typeof key === 'string' && /^\d+$/.test(key)) {
+        column = target[Number(key)]?.name ?? null;
+        if (column !== null && column === fault) throw new Error('zongji fault injected by a test');
+      }
+      return Reflect.get(target, key, receiver) as unknown;
+    },
+  });
+  const view = Object.create(e, {
+    tableMap: { value: { [e.tableId as number]: { ...tm, columns: tracked } } },
+  }) as ZRowsEvent;
+  try {
+    original.call(view, parser);
+  } catch (err) {
+    failure ??= err;
+  }
+  throw binlogDecodeError(placeOf(e, tm, column), failure);
+}
+
+/** Tells the instance's owner once per table that zongji decodes a row image this module could not read. */
+function noteFallback(mark: FastMark, e: ZRowsEvent, tm: ZTableMap, err: unknown): void {
+  const key = `${tm.parentSchema}.${tm.tableName}`;
+  if (mark.warned.has(key)) return;
+  mark.warned.add(key);
+  const p = placeOf(e, tm, err instanceof RowImageError ? err.column : null);
+  mark.warn(
+    `drugsync's row decoder cannot read a row image of ${key} at ${p.file}:${p.pos}` +
+      `${p.column === null ? '' : ` (column ${p.column})`}: ${errorText(err)}; zongji decodes that event ` +
+      '(told once per table)',
+  );
+}
+
+function fetchOneRowWith(original: ZFetch): ZFetch {
+  return function fetchOneRow(this: ZRowsEvent, parser: ZParser): unknown {
+    const mark = this._zongji?.[FAST] as FastMark | undefined;
+    if (mark === undefined) return zongjiRow(this, parser, original);
+    const tm = this.tableMap?.[this.tableId as number];
+    const plan = tm && this[FALLBACK] !== true ? rowPlan(tm) : null;
+    if (plan && tm) {
+      const start = parser._offset;
+      try {
+        const row = fastRow(this, parser, plan, tm);
+        rowDecoderStats.fastRows += 1;
+        return row;
+      } catch (err) {
+        // the rest of this event goes to zongji, from this row's first byte
+        parser._offset = start;
+        this[FALLBACK] = true;
+        noteFallback(mark, this, tm, err);
+      }
+    }
+    if (this[FALLBACK] === true) rowDecoderStats.fallbackRows += 1;
+    else rowDecoderStats.zongjiRows += 1;
+    return zongjiRow(this, parser, original);
+  };
 }
 
 /**
  * Wraps `_fetchOneRow` of the class of `event` (a zongji WriteRows/UpdateRows/DeleteRows instance), once
- * per class. Called with the first rows event of each kind a marked instance emits: that event was decoded
- * by zongji, later ones are decoded here. Returns why it could not, or null.
+ * per class. Called with the first rows event of each kind a source emits: that event was decoded by zongji,
+ * later ones go through the wrapper: decoded here for marked instances where the table allows (zongji
+ * decodes a row image this module fails on), by zongji otherwise, and a row image zongji cannot decode
+ * either is BINLOG_DECODE_FAILED naming file, position, table and column. Returns why it could not, or null.
  */
 export function hookRowsEventClass(event: object): string | null {
   const proto = Object.getPrototypeOf(event) as ZRowsEvent | null;
@@ -424,7 +617,8 @@ export function hookRowsEventClass(event: object): string | null {
     typeof e.tableId !== 'number' ||
     typeof e.tableMap !== 'object' ||
     !Buffer.isBuffer(e.columns_present_bitmap) ||
-    typeof e._hasTwoRows !== 'boolean'
+    typeof e._hasTwoRows !== 'boolean' ||
+    typeof e.nextPosition !== 'number'
   ) {
     hooked.add(proto);
     return `zongji's rows event (${proto.constructor?.name ?? 'unknown'}) does not look as expected`;
@@ -433,20 +627,7 @@ export function hookRowsEventClass(event: object): string | null {
   Object.defineProperty(proto, '_fetchOneRow', {
     configurable: true,
     writable: true,
-    value: function fetchOneRow(this: ZRowsEvent, parser: ZParser): unknown {
-      if (this._zongji?.[FAST] === true) {
-        const tm = this.tableMap?.[this.tableId as number];
-        const plan = tm ? rowPlan(tm) : null;
-        if (plan) {
-          rowDecoderStats.fastRows += 1;
-          const before = readRowImage(parser, plan, this.columns_present_bitmap as Buffer);
-          if (!this._hasTwoRows) return before;
-          return { before, after: readRowImage(parser, plan, this.columns_present_bitmap2 as Buffer) };
-        }
-        rowDecoderStats.zongjiRows += 1;
-      }
-      return original.call(this, parser);
-    },
+    value: fetchOneRowWith(original as ZFetch),
   });
   return null;
 }

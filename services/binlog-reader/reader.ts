@@ -21,7 +21,12 @@ import { configFields, generalShape, kinesisShape, mysqlShape, redisShape } from
 import type { Decoded } from '../core/config.ts';
 import { createKinesis } from '../core/clients/kinesis.ts';
 import mysql from 'mysql2/promise';
-import { mysqlConnectionOptions, resolveMysqlCredentials } from '../core/clients/mysql.ts';
+import {
+  mysqlConnectError,
+  mysqlConnectionOptions,
+  mysqlTlsOptions,
+  resolveMysqlCredentials,
+} from '../core/clients/mysql.ts';
 import type { MysqlPool } from '../core/clients/mysql.ts';
 import { createRedis } from '../core/clients/redis.ts';
 import type { RedisClient } from '../core/clients/redis.ts';
@@ -153,8 +158,19 @@ function isFatal(e: unknown): boolean {
   return isDrugsyncError(e) && FATAL.includes(e.code);
 }
 
-/** MySQL error 1236 (binlog gone / position invalid) from the dump connection. */
-function dumpError(e: unknown, start: StartFrom): DrugsyncError {
+/**
+ * Classifies a failure of the binlog stream: a DrugsyncError as it is (BINLOG_DECODE_FAILED from the row
+ * decoders is fatal), configuration (TLS) as CONFIG_INVALID, MySQL error 1236 (binlog gone / position
+ * invalid) as BINLOG_PURGED, anything else as a retryable MYSQL_QUERY_FAILED.
+ */
+function dumpError(
+  e: unknown,
+  start: StartFrom,
+  s: Pick<ReaderConfig, 'DB_HOST' | 'DB_PORT' | 'DB_TLS'>,
+): DrugsyncError {
+  if (isDrugsyncError(e)) return e;
+  const config = mysqlConnectError(e, s);
+  if (config) return config;
   const err = e as { errno?: number; code?: string; message?: string };
   const text = err?.message ?? String(e);
   const where = 'file' in start ? `${start.file}:${start.pos}` : `gtid ${start.gtid}`;
@@ -275,11 +291,14 @@ export function startBinlogReader(
         const [rows] = await Promise.race([conn.query(text, params), timeout]);
         return rows as T[];
       } catch (e) {
-        throw wrapError(e, 'MYSQL_QUERY_FAILED', `MySQL query failed (${text.slice(0, 40)})`, {
-          context: { host: config.DB_HOST, port: config.DB_PORT },
-          retryable: true,
-          remedy: "check that MySQL is reachable with the reader's credentials",
-        });
+        throw (
+          mysqlConnectError(e, config) ??
+          wrapError(e, 'MYSQL_QUERY_FAILED', `MySQL query failed (${text.slice(0, 40)})`, {
+            context: { host: config.DB_HOST, port: config.DB_PORT },
+            retryable: true,
+            remedy: "check that MySQL is reachable with the reader's credentials",
+          })
+        );
       } finally {
         clearTimeout(timer);
         conn?.destroy();
@@ -294,6 +313,7 @@ export function startBinlogReader(
       port: config.DB_PORT,
       user: creds.user,
       password: creds.password,
+      ssl: mysqlTlsOptions(config),
       serverId: config.DB_SERVER_ID,
       schema: config.DB_NAME,
       table: config.DB_TABLE,
@@ -721,7 +741,7 @@ export function startBinlogReader(
           );
       }),
       onHeartbeat: guard(() => {}),
-      onError: (e) => fail(dumpError(e, start.from)),
+      onError: (e) => fail(dumpError(e, start.from, config)),
     };
 
     stopSession = () => {

@@ -11,11 +11,17 @@
  * - A handler exception would silently stop zongji: every callback is wrapped and routed to onError.
  * - `stop()` emits spurious TypeErrors while the server is still sending: errors after a deliberate stop
  *   are ignored.
+ * - zongji passes its connection options (TLS included) to mysql2 for both of its connections, the control
+ *   connection and the binlog one.
+ * - An exception while decoding an event reaches us as an 'error': row images go through ./decoder.ts' hook
+ *   (BINLOG_DECODE_FAILED with the column); what the hook does not see (the first rows event of each kind,
+ *   other events, zongji's "Unsupported type") is recognised here by where it was thrown.
  */
 import ZongJi from '@vlasky/zongji';
+import type { SslOptions } from 'mysql2';
 import { DrugsyncError } from '../core/errors.ts';
 import type { BinlogPosition } from '../core/position.ts';
-import { hookRowsEventClass, useFastRowDecoder } from './decoder.ts';
+import { binlogDecodeError, hookRowsEventClass, useFastRowDecoder } from './decoder.ts';
 
 export type Row = Record<string, unknown>;
 
@@ -74,6 +80,8 @@ export interface ZongjiSourceOptions {
   port: number;
   user: string;
   password: string;
+  /** mysql2's TLS options for both zongji connections (mysqlTlsOptions); undefined: plain. */
+  ssl?: SslOptions | undefined;
   serverId: number;
   schema: string;
   table: string;
@@ -98,6 +106,9 @@ interface ZEvent {
   size: number;
   gtid?: string;
   rows?: Row[] | { before: Row; after: Row }[];
+  /** TableMap events */
+  tableName?: string;
+  schemaName?: string;
   tableId?: number;
   tableMap?: Record<number, { parentSchema: string; tableName: string }>;
   query?: string;
@@ -115,6 +126,31 @@ interface ZongjiLike {
   useChecksum: boolean;
 }
 
+/** The first stack frame outside Node's own code lies in zongji's event parsing (not in its protocol code). */
+const ZONGJI_PARSING = /@vlasky[\\/]zongji[\\/]lib[\\/](?!sequence[\\/])/;
+
+/**
+ * A stream error that is a failure to decode an event (BINLOG_DECODE_FAILED, not retryable: a restart
+ * would fail on the same event), or null. MySQL errors carry an errno/sqlState and stay as they are.
+ */
+export function decodeFailure(e: unknown, file: string, pos: number, table: string): DrugsyncError | null {
+  if (e instanceof DrugsyncError) return e.code === 'BINLOG_DECODE_FAILED' ? e : null;
+  if (!(e instanceof Error)) return null;
+  const mysqlError = e as { errno?: unknown; sqlState?: unknown; code?: unknown };
+  if (mysqlError.errno !== undefined || mysqlError.sqlState !== undefined) return null;
+  const unsupported = /^Unsupported type "[^"]*" on column "([^"]*)"/.exec(e.message);
+  const frame = (e.stack ?? '')
+    .split('\n')
+    .slice(1)
+    .find((l) => !/\(node:|at node:/.test(l));
+  if (!unsupported && !(frame && ZONGJI_PARSING.test(frame))) return null;
+  const [schema, name] = table.includes('.') ? table.split('.', 2) : ['(unknown)', table];
+  return binlogDecodeError(
+    { file, pos, schema: schema as string, table: name as string, column: unsupported?.[1] ?? null },
+    e,
+  );
+}
+
 export function createZongjiSource(o: ZongjiSourceOptions): BinlogSource {
   let z: ZongjiLike | null = null;
   let stopped = false;
@@ -128,18 +164,22 @@ export function createZongjiSource(o: ZongjiSourceOptions): BinlogSource {
       port: o.port,
       user: o.user,
       password: o.password,
+      ...(o.ssl ? { ssl: o.ssl } : {}),
       dateStrings: true,
       supportBigNumbers: true,
       bigNumberStrings: false,
       charset: 'utf8mb4_general_ci',
     }) as unknown as ZongjiLike;
     z = zj;
-    if (o.fastRows) useFastRowDecoder(zj);
+    if (o.fastRows) useFastRowDecoder(zj, (message) => o.warn?.(message));
     let failed = false;
+    // the end of the last event seen and the last table mapped: where an event that fails to decode starts
+    let lastNext = 'file' in from ? from.pos : 0;
+    let lastTable = `${o.schema}.${o.table}`;
     const fail = (e: unknown) => {
       if (stopped || failed) return; // after a deliberate stop zongji emits spurious TypeErrors
       failed = true;
-      h.onError(e);
+      h.onError(decodeFailure(e, file, lastNext, lastTable) ?? e);
     };
     zj.on('error', (e) => fail(e));
     zj.on('ready', () => {
@@ -190,6 +230,7 @@ export function createZongjiSource(o: ZongjiSourceOptions): BinlogSource {
       if (stopped || failed) return;
       yieldIfLong();
       const e = raw as ZEvent;
+      if (e.nextPosition > 0) lastNext = e.nextPosition;
       try {
         switch (e.getTypeName()) {
           case 'Rotate':
@@ -227,13 +268,16 @@ export function createZongjiSource(o: ZongjiSourceOptions): BinlogSource {
                 remedy: 'do not write rndc14 inside XA transactions',
               },
             );
+          case 'TableMap':
+            lastTable = `${e.schemaName ?? ''}.${e.tableName ?? ''}`;
+            h.onHeartbeat();
+            return;
           case 'WriteRows':
           case 'UpdateRows':
           case 'DeleteRows': {
-            if (o.fastRows) {
-              const why = hookRowsEventClass(e);
-              if (why) o.warn?.(`${why}: row images are decoded by zongji`);
-            }
+            // hooked for every source: decode failures then name their column (the fast decoder: marked ones)
+            const why = hookRowsEventClass(e);
+            if (why && o.fastRows) o.warn?.(`${why}: row images are decoded by zongji`);
             const tm = e.tableMap?.[e.tableId as number];
             if (!tm || tm.parentSchema !== o.schema || tm.tableName !== o.table) {
               h.onHeartbeat();
