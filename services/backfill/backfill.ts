@@ -2,7 +2,7 @@
  * The backfill: makes Redis a full copy of the eligible catalogue, once, resumably, and records the binlog
  * position its snapshot is consistent with, where the binlog reader continues.
  *
- * 1. Snapshot + spool. A consistent snapshot (./snapshot.ts: exact on MariaDB, a sound lower bound via a
+ * 1. Snapshot + spool. A consistent snapshot (../core/snapshot.ts: exact on MariaDB, a sound lower bound via a
  *    millisecond table lock on MySQL 8 / Aurora) is read by keyset pages on NDC (never OFFSET) and every
  *    eligible row, mapped, is spooled to a local JSON-lines file. The MySQL transaction is open only while
  *    rows are read, never while they are embedded, then it ends. The snapshot position is handed to the
@@ -45,8 +45,8 @@ import { createProgress } from '../core/progress.ts';
 import type { RedisDrugStore } from '../core/redis/store.ts';
 import type { StoreOp } from '../core/store.ts';
 import type { EmbeddingResult } from '../core/embedding/types.ts';
-import { openBackfillSnapshot } from './snapshot.ts';
-import type { SnapshotMethod } from './snapshot.ts';
+import { openSnapshot } from '../core/snapshot.ts';
+import type { SnapshotMethod } from '../core/snapshot.ts';
 
 /** Windows embedded ahead of the one being written (each window's texts are one embedding call). */
 const WINDOWS_AHEAD = 2;
@@ -236,7 +236,7 @@ async function snapshotToSpool(
   const spool = path.join(dir, `${Date.now()}-${crypto.randomBytes(3).toString('hex')}.jsonl`);
   const out = fs.createWriteStream(spool);
   const opened = performance.now();
-  const snap = await openBackfillSnapshot(d.mysql, {
+  const snap = await openSnapshot(d.mysql, {
     method: o.snapshotMethod,
     schema: o.schema,
     table: o.table,

@@ -4,7 +4,6 @@
  * connects MySQL and Redis, and returns `runBackfill` / `retryFailed` bound to them plus `close()`.
  */
 import path from 'node:path';
-import { z } from 'zod';
 import { createMysqlPool, resolveMysqlCredentials } from '../core/clients/mysql.ts';
 import { createRedis, waitForRedis } from '../core/clients/redis.ts';
 import {
@@ -37,12 +36,12 @@ export const backfillShape = {
   BACKFILL_WINDOW_ROWS: configFields.int(5_000, 1, 1_000_000),
   /** Redis pipelines (BATCH_SIZE documents each) in flight at once */
   BACKFILL_WRITE_CONCURRENCY: configFields.int(2, 1, 64),
-  /** how the snapshot's binlog position is read: auto (MariaDB: binlog-snapshot, MySQL: table-lock) */
-  BACKFILL_SNAPSHOT_METHOD: z
-    .string()
-    .optional()
-    .transform((v) => (v === undefined || v === '' ? 'auto' : v))
-    .pipe(z.enum(['auto', 'binlog-snapshot', 'table-lock'])),
+  /** replaced by SNAPSHOT_METHOD (one setting for backfill, verify and re-sync): refused, never ignored */
+  BACKFILL_SNAPSHOT_METHOD: configFields
+    .optStr()
+    .refine((v) => v === undefined, {
+      message: 'was renamed: set SNAPSHOT_METHOD instead (auto | binlog-snapshot | table-lock)',
+    }),
 };
 
 export type BackfillConfig = Decoded<typeof backfillShape>;
@@ -63,7 +62,7 @@ export function backfillOptions(cfg: BackfillConfig): BackfillOptions {
     windowRows: cfg.BACKFILL_WINDOW_ROWS,
     batchSize: cfg.BATCH_SIZE,
     writeConcurrency: cfg.BACKFILL_WRITE_CONCURRENCY,
-    snapshotMethod: cfg.BACKFILL_SNAPSHOT_METHOD,
+    snapshotMethod: cfg.SNAPSHOT_METHOD,
     spoolDir: cfg.BACKFILL_SPOOL_DIR,
     schema: cfg.DB_NAME,
     table: cfg.DB_TABLE,

@@ -18,7 +18,12 @@ export function registerOpsCommands(program: Command): void {
     .action(async (o: { repair?: boolean; json?: boolean }) => {
       const rt = await opsRuntime('verify');
       try {
-        const deps = { ...rt, schema: rt.config.DB_NAME, table: rt.config.DB_TABLE };
+        const deps = {
+          ...rt,
+          schema: rt.config.DB_NAME,
+          table: rt.config.DB_TABLE,
+          snapshotMethod: rt.config.SNAPSHOT_METHOD,
+        };
         const first = await verifyOnce(deps, { repair: !!o.repair });
         let report = first.report;
         if (o.repair && !report.ok) {
@@ -41,6 +46,7 @@ export function registerOpsCommands(program: Command): void {
               in_flight: report.in_flight,
               examples: report.examples,
               snapshot_position: report.snapshot_position,
+              snapshot_method: report.snapshot_method,
             }) + '\n',
           );
         }

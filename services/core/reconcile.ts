@@ -1,7 +1,9 @@
 /**
  * `drugsync verify [--repair] [--json]`: proves Redis equals MySQL.
  *
- * 1. Opens a consistent snapshot of the source table (its binlog position P).
+ * 1. Opens a consistent snapshot of the source table (./snapshot.ts, method SNAPSHOT_METHOD) and its binlog
+ *    position P: exact (binlog-snapshot) or a sound lower bound (table-lock: a change the snapshot shows may
+ *    be after P; the stream replays it, so a repair written at P never overwrites it for good).
  * 2. Scans every `drug:*` document (fields only, plus the vector's length) and its bookkeeping, keeping a
  *    content hash per NDC (~150 bytes an NDC: ~75 MB for the full catalogue; the vectors are never loaded).
  * 3. Streams the snapshot's rows by keyset pages and compares each eligible row's mapped content with the
@@ -23,6 +25,7 @@ import type { DrugFields, EmbeddingIdentity } from './mapping.ts';
 import { snapshotSourcePosition } from './position.ts';
 import type { SourcePosition } from './position.ts';
 import { openSnapshot } from './snapshot.ts';
+import type { SnapshotMethod } from './snapshot.ts';
 import type { RedisDrugStore } from './redis/store.ts';
 import type { EmbeddingService } from './embedding/types.ts';
 import type { StoreOp } from './store.ts';
@@ -37,6 +40,8 @@ export interface VerifyReport {
   in_flight: number;
   ok: boolean;
   snapshot_position: string;
+  /** how the snapshot found its position: 'binlog-snapshot' (exact) or 'table-lock' (lower bound) */
+  snapshot_method: string;
   examples: { missing: string[]; extra: string[]; stale: string[] };
   seconds: number;
 }
@@ -50,6 +55,8 @@ export interface VerifyDeps {
   schema: string;
   table: string;
   log: Logger;
+  /** SNAPSHOT_METHOD from the caller's configuration */
+  snapshotMethod: SnapshotMethod;
 }
 
 const FIELD_PATHS = FIELD_ORDER;
@@ -152,7 +159,7 @@ export async function verifyOnce(
 ): Promise<{ report: VerifyReport; diff: Diff }> {
   const t0 = Date.now();
   const id = { model: d.embeddings.model, dimensions: d.embeddings.dimensions };
-  const snap = await openSnapshot(d.mysql);
+  const snap = await openSnapshot(d.mysql, { method: d.snapshotMethod, schema: d.schema, table: d.table });
   const P: SourcePosition = snapshotSourcePosition(snap.position);
   const diff: Diff = { missing: [], extra: [], stale: [], rows: new Map(), inFlight: 0, P };
   let sourceRows = 0;
@@ -235,6 +242,7 @@ export async function verifyOnce(
     in_flight: diff.inFlight,
     ok: diff.missing.length + diff.extra.length + diff.stale.length === 0,
     snapshot_position: `${snap.position.file}:${snap.position.pos}`,
+    snapshot_method: snap.method,
     examples: {
       missing: diff.missing.slice(0, 5),
       extra: diff.extra.slice(0, 5),

@@ -27,6 +27,7 @@ import type { EmbeddingService } from '../core/embedding/types.ts';
 import { repair, verifyOnce } from '../core/reconcile.ts';
 import type { RepairResult, VerifyReport } from '../core/reconcile.ts';
 import type { RedisDrugStore } from '../core/redis/store.ts';
+import type { SnapshotMethod } from '../core/snapshot.ts';
 import type { PendingResync, TableState } from './table-state.ts';
 
 export interface ResyncDeps {
@@ -39,12 +40,14 @@ export interface ResyncDeps {
   log: Logger;
   schema: string;
   table: string;
+  /** SNAPSHOT_METHOD from the configuration (default 'auto': MariaDB → binlog-snapshot, MySQL → table-lock) */
+  snapshotMethod?: SnapshotMethod;
 }
 
 /** What the comparison found (as `verify` reports it), what was written, and what it cost. */
 export interface ResyncOutcome extends Pick<
   VerifyReport,
-  'source_rows' | 'redis_docs' | 'missing' | 'extra' | 'stale' | 'in_flight'
+  'source_rows' | 'redis_docs' | 'missing' | 'extra' | 'stale' | 'in_flight' | 'snapshot_method'
 > {
   /** the snapshot position the re-sync reflects */
   position: string;
@@ -111,7 +114,7 @@ export function createResyncRunner(d: ResyncDeps): ResyncRunner {
         statements: pending.map((p) => p.statement),
       });
       let lastStatus = 0;
-      const deps = { ...d };
+      const deps = { ...d, snapshotMethod: d.snapshotMethod ?? 'auto' };
       const { report, diff } = await verifyOnce(deps, {
         repair: true,
         trustMeta: true,
@@ -146,6 +149,7 @@ export function createResyncRunner(d: ResyncDeps): ResyncRunner {
         extra: report.extra,
         stale: report.stale,
         in_flight: report.in_flight,
+        snapshot_method: report.snapshot_method,
         written: fixed.written,
         deleted: fixed.deleted,
         refused: fixed.refused,

@@ -70,8 +70,9 @@ export async function adminConnection(env: Env, database?: string): Promise<Conn
 }
 
 /**
- * (Re)creates the suite's database with an empty rndc14 table and grants the replication user SELECT on
- * it (the services never run as admin). Returns an admin connection on that database.
+ * (Re)creates the suite's database with an empty rndc14 table and grants the replication user SELECT and
+ * LOCK TABLES on it (the services never run as admin; LOCK TABLES is what the table-lock snapshot method
+ * needs, services/core/snapshot.ts). Returns an admin connection on that database.
  */
 export async function createSuiteDatabase(env: Env): Promise<Connection> {
   const db = env.DB_NAME as string;
@@ -79,7 +80,7 @@ export async function createSuiteDatabase(env: Env): Promise<Connection> {
   await admin.query(`DROP DATABASE IF EXISTS \`${db}\``);
   await admin.query(`CREATE DATABASE \`${db}\` CHARACTER SET utf8mb4`);
   await admin.query(createTableSql(db, env.DB_TABLE ?? 'rndc14'));
-  await admin.query(`GRANT SELECT ON \`${db}\`.* TO ?@'%'`, [env.DB_USER]);
+  await admin.query(`GRANT SELECT, LOCK TABLES ON \`${db}\`.* TO ?@'%'`, [env.DB_USER]);
   await admin.changeUser({ database: db });
   return admin;
 }
