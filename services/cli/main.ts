@@ -18,7 +18,30 @@ export function buildProgram(): Command {
   return program;
 }
 
+/**
+ * A command started by a supervisor (`drugsync run` / `stream`) has an IPC channel to it. The channel closes
+ * when the supervisor is gone, however it died (kill -9, an OOM kill, a wrapper that exits without passing
+ * the signal on): that is this process' SIGTERM, so the reader and the embedder finish their in-flight batch
+ * and checkpoint, then exit, instead of running on as orphans. A command with SIGTERM handlers gets them
+ * called; one without any ends as on a SIGTERM. The channel does not keep the process alive.
+ */
+export function stopWhenSupervisorGone(): void {
+  if (!process.channel) return;
+  process.channel.unref();
+  process.once('disconnect', () => {
+    createLogger({ service: 'cli' }).warn(
+      'the supervisor is gone (its channel closed): stopping as on SIGTERM',
+      {
+        pid: process.pid,
+      },
+    );
+    if (process.listenerCount('SIGTERM') > 0) process.emit('SIGTERM', 'SIGTERM');
+    else process.kill(process.pid, 'SIGTERM');
+  });
+}
+
 export async function main(argv: string[]): Promise<void> {
+  stopWhenSupervisorGone();
   const program = buildProgram();
   try {
     await program.parseAsync(argv);

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { decodeConfig, redisShape } from '../core/config.ts';
+import { decodeConfig, kinesisShape, redisShape } from '../core/config.ts';
 import { createRedis, waitForRedis } from '../core/clients/redis.ts';
 import { DrugsyncError } from '../core/errors.ts';
 import { makeKeys } from '../core/keys.ts';
@@ -13,7 +13,20 @@ import { runSeed, seedShape } from '../seed/cli.ts';
 import { adminConnection } from '../seed/load.ts';
 import { startSimulator } from './simulate.ts';
 import type { Simulator } from './simulate.ts';
-import { assertPositiveRate, statusLine, supervise } from './stream.ts';
+import {
+  acquireSupervisorLock,
+  assertPositiveRate,
+  statusLine,
+  supervise,
+  supervisorLockPath,
+} from './stream.ts';
+import type { SupervisorLock } from './stream.ts';
+
+/** One `run`/`stream` per pipeline (stream + state prefix): SUPERVISOR_RUNNING beside a live one. */
+function lockPipeline(command: string, log: Logger): SupervisorLock {
+  const c = decodeConfig({ ...kinesisShape, REDIS_STATE_PREFIX: redisShape.REDIS_STATE_PREFIX });
+  return acquireSupervisorLock(supervisorLockPath(c.KINESIS_STREAM, c.REDIS_STATE_PREFIX), command, log);
+}
 
 async function streamUntilSignal(log: Logger, simulateRate: number): Promise<void> {
   const redisCfg = decodeConfig(redisShape);
@@ -72,9 +85,11 @@ async function streamUntilSignal(log: Logger, simulateRate: number): Promise<voi
 
 function runChild(args: string[]): Promise<number> {
   return new Promise((resolve) => {
+    // with an IPC channel: the child stops by itself if this process dies (services/cli/main.ts)
     const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'drugsync.mjs'), ...args], {
-      stdio: 'inherit',
+      stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
     });
+    child.channel?.unref();
     child.once('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
   });
 }
@@ -92,7 +107,13 @@ export function registerRunCommands(program: Command): void {
       0,
     )
     .action(async (o: { simulateChanges: number }) => {
-      await streamUntilSignal(createLogger({ service: 'stream' }), o.simulateChanges);
+      const log = createLogger({ service: 'stream' });
+      const lock = lockPipeline('stream', log);
+      try {
+        await streamUntilSignal(log, o.simulateChanges);
+      } finally {
+        lock.release();
+      }
     });
 
   program
@@ -113,42 +134,52 @@ export function registerRunCommands(program: Command): void {
       const rows = Number(o.rows);
       if (!Number.isInteger(rows) || rows < 1)
         throw new DrugsyncError('CONFIG_INVALID', `--rows must be a whole number, got ${o.rows}`);
-      for (const r of await stackUp(log)) log.info(`${r.service} ${r.action}`, { port: r.port });
-      // Settings written by stack up are read from here on.
-      const cfg = decodeConfig(seedShape);
-      const conn = await adminConnection(cfg);
-      let count = 0;
+      const lock = lockPipeline('run', log);
       try {
-        const [t] = await conn.query(
-          'SELECT COUNT(*) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?',
-          [cfg.DB_NAME, cfg.DB_TABLE],
-        );
-        if (Number((t as { n: number }[])[0]?.n) > 0) {
-          const [c] = await conn.query(`SELECT COUNT(*) AS n FROM \`${cfg.DB_NAME}\`.\`${cfg.DB_TABLE}\``);
-          count = Number((c as { n: number }[])[0]?.n);
-        }
+        await runMainJob(log, rows, o.simulateChanges);
       } finally {
-        await conn.end();
+        lock.release();
       }
-      if (count === 0) {
-        const s = await runSeed({ rows, seed: 42 });
-        log.info('seeded', { ...s });
-      } else log.info('table already has rows; not seeding', { rows: count });
-
-      const redisCfg = decodeConfig(redisShape);
-      const redis = createRedis(redisCfg);
-      const hasCheckpoint = (await redis.exists(makeKeys(redisCfg).readerCheckpoint)) === 1;
-      redis.disconnect();
-      if (hasCheckpoint) log.info('the binlog reader has a checkpoint: resuming the stream, no backfill');
-      else {
-        const code = await runChild(['backfill']);
-        if (code !== 0) {
-          throw new DrugsyncError('BACKFILL_INCOMPLETE', `the backfill exited with code ${code}`, {
-            remedy:
-              'read its summary above; `drugsync backfill --retry-failed` retries failed rows, then run again',
-          });
-        }
-      }
-      await streamUntilSignal(log, o.simulateChanges);
     });
+}
+
+/** stack up, seed when empty, backfill unless the reader has a checkpoint, then stream. */
+async function runMainJob(log: Logger, rows: number, simulateChanges: number): Promise<void> {
+  for (const r of await stackUp(log)) log.info(`${r.service} ${r.action}`, { port: r.port });
+  // Settings written by stack up are read from here on.
+  const cfg = decodeConfig(seedShape);
+  const conn = await adminConnection(cfg);
+  let count = 0;
+  try {
+    const [t] = await conn.query(
+      'SELECT COUNT(*) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?',
+      [cfg.DB_NAME, cfg.DB_TABLE],
+    );
+    if (Number((t as { n: number }[])[0]?.n) > 0) {
+      const [c] = await conn.query(`SELECT COUNT(*) AS n FROM \`${cfg.DB_NAME}\`.\`${cfg.DB_TABLE}\``);
+      count = Number((c as { n: number }[])[0]?.n);
+    }
+  } finally {
+    await conn.end();
+  }
+  if (count === 0) {
+    const s = await runSeed({ rows, seed: 42 });
+    log.info('seeded', { ...s });
+  } else log.info('table already has rows; not seeding', { rows: count });
+
+  const redisCfg = decodeConfig(redisShape);
+  const redis = createRedis(redisCfg);
+  const hasCheckpoint = (await redis.exists(makeKeys(redisCfg).readerCheckpoint)) === 1;
+  redis.disconnect();
+  if (hasCheckpoint) log.info('the binlog reader has a checkpoint: resuming the stream, no backfill');
+  else {
+    const code = await runChild(['backfill']);
+    if (code !== 0) {
+      throw new DrugsyncError('BACKFILL_INCOMPLETE', `the backfill exited with code ${code}`, {
+        remedy:
+          'read its summary above; `drugsync backfill --retry-failed` retries failed rows, then run again',
+      });
+    }
+  }
+  await streamUntilSignal(log, simulateChanges);
 }

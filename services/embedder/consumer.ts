@@ -133,6 +133,8 @@ export interface EmbedderConsumer {
   stop(): void;
   readonly stats: ConsumerStats;
   readonly done: Promise<ConsumerStats>;
+  /** this consumer's lease owner id (host:pid:id) */
+  readonly owner: string;
 }
 
 const CLOSED = '#closed';
@@ -800,5 +802,5 @@ export function startEmbedderConsumer(
   }
 
   const done = main();
-  return { stop, stats, done };
+  return { stop, stats, done, owner: lease.owner };
 }
