@@ -1,0 +1,99 @@
+/**
+ * Production bundle of the CLI: `npm run build` → dist/drugsync.mjs (+ .map). One ES module for Node 22 with
+ * every command of services/cli/main.ts, so the ECS tasks (binlog-reader, backfill, verify, resync,
+ * embedder) start without transpiling anything and without devDependencies.
+ *
+ * The production dependencies of package.json stay external (a require at run time, resolved from the
+ * `node_modules` that `npm ci --omit=dev` installs beside dist/): native and optional modules are never
+ * inlined, and the image's dependency layer is the lock file's. Anything else under node_modules reaching the
+ * bundle (a devDependency, or a package no manifest declares) fails the build, naming the importer: a task
+ * must never depend on something `--omit=dev` leaves out.
+ *
+ * The local-development commands (`stack`, `seed`, `run`, `stream`) are in the bundle too: they are plain
+ * static imports without side effects at load, the CLI stays one program, and they only work in a checkout
+ * (they start the local servers, or spawn bin/drugsync.mjs).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import type { Metafile } from 'esbuild';
+import { DrugsyncError, errorMessage } from '../services/core/errors.ts';
+
+export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const BUNDLE_NAME = 'drugsync.mjs';
+
+export interface CliBundle {
+  file: string;
+  bytes: number;
+  /** production dependencies left to node_modules */
+  externals: string[];
+  metafile: Metafile;
+}
+
+export function productionDependencies(root = PROJECT_ROOT): string[] {
+  const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as {
+    dependencies?: Record<string, string>;
+  };
+  return Object.keys(pkg.dependencies ?? {}).sort();
+}
+
+/** Inputs of the bundle that come from node_modules: there must be none (see the header). */
+function bundledPackages(metafile: Metafile): string[] {
+  return Object.keys(metafile.inputs).filter((f) => f.split(/[\\/]/).includes('node_modules'));
+}
+
+export async function buildCliBundle(outDir = path.join(PROJECT_ROOT, 'dist')): Promise<CliBundle> {
+  const deps = productionDependencies();
+  const file = path.join(outDir, BUNDLE_NAME);
+  fs.mkdirSync(outDir, { recursive: true });
+  let metafile: Metafile;
+  try {
+    const result = await build({
+      stdin: {
+        contents: "import { main } from './services/cli/main.ts';\nawait main(process.argv);\n",
+        resolveDir: PROJECT_ROOT,
+        sourcefile: 'drugsync-entry.ts',
+        loader: 'ts',
+      },
+      outfile: file,
+      bundle: true,
+      platform: 'node',
+      target: 'node22',
+      format: 'esm',
+      external: deps.flatMap((d) => [d, `${d}/*`]),
+      sourcemap: 'linked',
+      sourcesContent: false,
+      metafile: true,
+      legalComments: 'none',
+      logLevel: 'silent',
+    });
+    metafile = result.metafile;
+  } catch (e) {
+    throw new DrugsyncError('CONFIG_INVALID', `esbuild could not bundle the CLI: ${errorMessage(e)}`, {
+      context: { entry: 'services/cli/main.ts', out: file },
+      remedy: 'fix the import named above',
+    });
+  }
+  const inlined = bundledPackages(metafile);
+  if (inlined.length > 0) {
+    throw new DrugsyncError(
+      'CONFIG_INVALID',
+      `the CLI bundle would inline ${inlined.length} file(s) from node_modules that are not production dependencies: ${inlined.slice(0, 5).join(', ')}`,
+      {
+        context: { out: file, files: inlined.slice(0, 20) },
+        remedy:
+          'declare the package under "dependencies" in package.json (then run npm install), or stop importing it from code the CLI loads',
+      },
+    );
+  }
+  return { file, bytes: fs.statSync(file).size, externals: deps, metafile };
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const outDir = process.argv[2] ? path.resolve(process.argv[2]) : undefined;
+  const b = await buildCliBundle(outDir);
+  process.stdout.write(
+    `${path.relative(process.cwd(), b.file)}: ${(b.bytes / 1024).toFixed(0)} KiB, production dependencies external: ${b.externals.join(', ')}\n`,
+  );
+}

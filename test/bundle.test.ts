@@ -1,0 +1,272 @@
+/**
+ * The production bundle (scripts/build.ts → dist/drugsync.mjs) as the image runs it: built into a temporary
+ * directory, with only the production dependencies installed beside it (`npm ci --omit=dev` from the lock
+ * file), run by the Node of this test run against the local stack. Every result must be the source tree's:
+ * the same documents and verify report after a backfill of the same seeded database, the same change events
+ * on the stream from the binlog reader; SIGTERM to the bundled reader ends with a checkpoint and exit 0.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Connection } from 'mysql2/promise';
+import { buildCliBundle, PROJECT_ROOT } from '../scripts/build.ts';
+import { createRedisCheckpointStore } from '../services/core/checkpoint.ts';
+import { createKinesis } from '../services/core/clients/kinesis.ts';
+import type { RedisClient } from '../services/core/clients/redis.ts';
+import { decodeConfig } from '../services/core/config.ts';
+import type { Env } from '../services/core/config.ts';
+import { makeKeys } from '../services/core/keys.ts';
+import type { BinlogPosition } from '../services/core/position.ts';
+import { compareBinlogPositions } from '../services/core/position.ts';
+import { readerConfigShape } from '../services/binlog-reader/reader.ts';
+import { createStreamTail } from '../services/binlog-reader/testing.ts';
+import type { ReadBack } from '../services/binlog-reader/testing.ts';
+import { COLUMN_NAMES, changes, generateCatalogue, loadRows, makeRow } from './support/factories.ts';
+import {
+  createSuiteDatabase,
+  eventually,
+  resetSuiteRedis,
+  resetSuiteStream,
+  suiteEnv,
+  suiteRedis,
+} from './support/stack.ts';
+
+const ROWS = 300;
+const serverId = () => String(500_000 + Math.floor(Math.random() * 100_000));
+/** One database; the source tree and the bundle each write their own Redis keys, index and stream. */
+function side(name: string, extra: Env = {}): Env {
+  return suiteEnv('bundle', {
+    REDIS_INDEX: `bundle_${name}_idx`,
+    REDIS_DOC_PREFIX: `t_bundle_${name}:drug:`,
+    REDIS_STATE_PREFIX: `t_bundle_${name}:ds:`,
+    KINESIS_STREAM: `t-bundle-${name}`,
+    DB_SERVER_ID: serverId(),
+    ...extra,
+  });
+}
+const sides = {
+  src: side('src'),
+  bun: side('bun'),
+  srcReader: side('src_rd', { LOG_LEVEL: 'info' }),
+  bunReader: side('bun_rd', { LOG_LEVEL: 'info' }),
+};
+
+let dir: string;
+let bundle: string;
+let admin: Connection;
+let redis: RedisClient;
+const kinesis = createKinesis({ KINESIS_ENDPOINT: sides.src.KINESIS_ENDPOINT, AWS_REGION: 'us-east-1' });
+
+interface Run {
+  child: ReturnType<typeof spawn>;
+  exited: Promise<number | null>;
+  stdout: () => string;
+  stderr: () => string;
+}
+
+/** Starts the CLI: the source tree's dev entry (tsx), or the bundle from its own directory. */
+function start(which: 'source' | 'bundle', env: Env, args: string[]): Run {
+  const entry = which === 'source' ? path.join(PROJECT_ROOT, 'bin', 'drugsync.mjs') : bundle;
+  const child = spawn(process.execPath, [entry, ...args], {
+    cwd: which === 'source' ? PROJECT_ROOT : dir,
+    env: {
+      ...process.env,
+      ...env,
+      LOG_FORMAT: 'json',
+      ...(which === 'bundle' ? { DRUGSYNC_STATE_DIR: path.join(dir, 'state'), NODE_ENV: 'production' } : {}),
+    } as NodeJS.ProcessEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-16_000)));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, exited, stdout: () => out, stderr: () => err };
+}
+
+async function runToEnd(which: 'source' | 'bundle', env: Env, args: string[]) {
+  const r = start(which, env, args);
+  const status = await r.exited;
+  const last = r.stdout().trim().split('\n').at(-1) ?? '';
+  return {
+    status,
+    stderr: r.stderr(),
+    json: last.startsWith('{') ? (JSON.parse(last) as Record<string, unknown>) : {},
+  };
+}
+
+async function npmCiProduction(cwd: string): Promise<void> {
+  const child = spawn(
+    'npm',
+    ['ci', '--omit=dev', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund'],
+    {
+      cwd,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  let err = '';
+  child.stderr?.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  if (code !== 0) throw new Error(`npm ci --omit=dev failed in ${cwd} (exit ${code}): ${err}`);
+}
+
+/** Every document under the side's prefix, by NDC, without its write time (`indexed_at`, checked apart). */
+async function documents(env: Env): Promise<Map<string, unknown>> {
+  const prefix = env.REDIS_DOC_PREFIX as string;
+  const docs = new Map<string, unknown>();
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    cursor = next;
+    for (const k of keys) {
+      const json = JSON.parse((await redis.call('JSON.GET', k)) as string) as Record<string, unknown>;
+      const { indexed_at, ...doc } = json;
+      expect(Number.isNaN(Date.parse(String(indexed_at))), `${k} indexed_at`).toBe(false);
+      docs.set(k.slice(prefix.length), doc);
+    }
+  } while (cursor !== '0');
+  return docs;
+}
+
+async function masterStatus(): Promise<BinlogPosition> {
+  const [rows] = (await admin.query('SHOW MASTER STATUS')) as unknown as [
+    { File: string; Position: number }[],
+  ];
+  return { file: rows[0]!.File, pos: Number(rows[0]!.Position) };
+}
+
+async function drain(stream: string): Promise<ReadBack[]> {
+  const tail = createStreamTail(kinesis, stream);
+  const all: ReadBack[] = [];
+  for (let batch = await tail.read(); batch.length > 0; batch = await tail.read()) all.push(...batch);
+  return all;
+}
+
+const comparable = (records: ReadBack[]) =>
+  records.map((r) => JSON.stringify({ key: r.partitionKey, event: r.event })).sort();
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'drugsync-bundle-'));
+  bundle = (await buildCliBundle(path.join(dir, 'dist'))).file;
+  for (const f of ['package.json', 'package-lock.json'])
+    fs.copyFileSync(path.join(PROJECT_ROOT, f), path.join(dir, f));
+  await npmCiProduction(dir);
+  admin = await createSuiteDatabase(sides.src);
+  await loadRows(admin, generateCatalogue(ROWS, 23), {
+    schema: sides.src.DB_NAME as string,
+    table: 'rndc14',
+  });
+  redis = suiteRedis(sides.src);
+  for (const env of Object.values(sides)) await resetSuiteRedis(env, redis);
+  await Promise.all([resetSuiteStream(sides.srcReader, 2), resetSuiteStream(sides.bunReader, 2)]);
+}, 600_000);
+
+afterAll(async () => {
+  if (admin) {
+    for (const env of Object.values(sides)) await resetSuiteRedis(env, redis);
+    await admin.query(`DROP DATABASE IF EXISTS \`${sides.src.DB_NAME}\``);
+    await admin.end();
+  }
+  redis?.disconnect();
+  kinesis.destroy();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('bundle: dist/drugsync.mjs with production dependencies only', () => {
+  it('has only production dependencies beside it, and runs on Node 22', () => {
+    for (const dev of ['tsx', 'esbuild', 'vitest', 'kinesalite', 'typescript'])
+      expect(fs.existsSync(path.join(dir, 'node_modules', dev, 'package.json')), dev).toBe(false);
+    for (const prod of ['@vlasky/zongji', 'ioredis', 'mysql2', '@aws-sdk/client-kinesis'])
+      expect(fs.existsSync(path.join(dir, 'node_modules', prod, 'package.json')), prod).toBe(true);
+    expect(Number(process.versions.node.split('.')[0])).toBeGreaterThanOrEqual(22);
+  });
+
+  it('backfill and verify --json give the source tree results: same documents, same report', async () => {
+    // Act: the same backfill from the source tree and from the bundle, each into its own keys
+    const [src, bun] = [
+      await runToEnd('source', sides.src, ['backfill', '--json']),
+      await runToEnd('bundle', sides.bun, ['backfill', '--json']),
+    ];
+    expect(src.status, src.stderr).toBe(0);
+    expect(bun.status, bun.stderr).toBe(0);
+    const [srcDocs, bunDocs] = [await documents(sides.src), await documents(sides.bun)];
+    const [srcVerify, bunVerify] = [
+      await runToEnd('source', sides.src, ['verify', '--json']),
+      await runToEnd('bundle', sides.bun, ['verify', '--json']),
+    ];
+
+    // Assess
+    expect(srcDocs.size).toBeGreaterThan(ROWS * 0.8);
+    expect([...bunDocs.keys()].sort()).toEqual([...srcDocs.keys()].sort());
+    for (const [ndc, doc] of srcDocs) expect(bunDocs.get(ndc), ndc).toStrictEqual(doc);
+    expect(bunVerify.status, bunVerify.stderr).toBe(0);
+    const report = (j: Record<string, unknown>) => ({
+      source_rows: j.source_rows,
+      redis_docs: j.redis_docs,
+      missing: j.missing,
+      extra: j.extra,
+      stale: j.stale,
+      ok: j.ok,
+    });
+    expect(report(bunVerify.json)).toEqual(report(srcVerify.json));
+    expect(bunVerify.json.ok).toBe(true);
+    expect(bunVerify.json.redis_docs).toBe(srcDocs.size);
+  }, 300_000);
+
+  it('binlog-reader publishes the source tree reader events; SIGTERM checkpoints and exits 0', async () => {
+    // Prepare: renames, price changes, new NDCs and deletes after a known position
+    const from = await masterStatus();
+    const [rows] = (await admin.query('SELECT * FROM rndc14 ORDER BY NDC LIMIT 12')) as unknown as [
+      Record<string, string | number | null>[],
+    ];
+    for (const r of rows.slice(0, 4).map((row, i) => changes.rename(row, `bundle${i}`)))
+      await admin.query('UPDATE rndc14 SET LN = ?, LN60 = ? WHERE NDC = ?', [r.LN, r.LN60, r.NDC]);
+    for (const r of rows.slice(4, 8).map((row) => changes.priceList(row)))
+      await admin.query('UPDATE rndc14 SET PS = ?, HCFA_PS = ? WHERE NDC = ?', [r.PS, r.HCFA_PS, r.NDC]);
+    const added = [0, 1, 2].map((i) => makeRow({ NDC: `9999990000${i}` }, i));
+    await admin.query(`INSERT INTO rndc14 (${COLUMN_NAMES.map((c) => `\`${c}\``).join(',')}) VALUES ?`, [
+      added.map((r) => COLUMN_NAMES.map((c) => r[c] ?? null)),
+    ]);
+    await admin.query('DELETE FROM rndc14 WHERE NDC IN (?)', [rows.slice(8, 10).map((r) => r.NDC)]);
+    const fromArg = `${from.file}:${from.pos}`;
+
+    // Act: the source tree's reader until idle; the bundled reader until it published as much, then SIGTERM
+    const src = await runToEnd('source', sides.srcReader, [
+      'binlog-reader',
+      '--from',
+      fromArg,
+      '--once-idle',
+      '3',
+    ]);
+    expect(src.status, src.stderr).toBe(0);
+    const srcRecords = await drain(sides.srcReader.KINESIS_STREAM as string);
+    const reader = start('bundle', sides.bunReader, ['binlog-reader', '--from', fromArg]);
+    const bunRecords = await eventually(
+      async () => {
+        const r = await drain(sides.bunReader.KINESIS_STREAM as string);
+        return r.length >= srcRecords.length ? r : null;
+      },
+      120_000,
+      'the bundled reader published every change',
+    );
+    reader.child.kill('SIGTERM');
+    const code = await reader.exited;
+
+    // Assess: the same events (positions included); a clean stop with a checkpoint past the last change
+    expect(srcRecords.length).toBeGreaterThanOrEqual(4 + 4 + 3 + 2);
+    expect(comparable(bunRecords)).toEqual(comparable(srcRecords));
+    expect(code, reader.stderr()).toBe(0);
+    expect(reader.stderr()).toMatch(/"msg":"binlog reader stopped"/);
+    const config = decodeConfig(readerConfigShape, sides.bunReader);
+    const cp = await createRedisCheckpointStore(redis, makeKeys(config)).load();
+    const last = bunRecords
+      .map((r) => ({ file: r.event.binlog.file, pos: r.event.binlog.next }))
+      .sort(compareBinlogPositions)
+      .at(-1)!;
+    expect(cp).not.toBeNull();
+    expect(compareBinlogPositions(cp!, last)).toBeGreaterThanOrEqual(0);
+  }, 300_000);
+});
