@@ -6,6 +6,11 @@
  * extra or stale, and the names embedded are exactly the names the catalogue did not know before. During
  * the two full refreshes a sampler keeps counting, with FT.SEARCH, a fixed set of NDCs present before and
  * after: the count never drops.
+ *
+ * The loads go through the deployed driver, the ECS consumer (`drugsync embedder`), reading GetRecords
+ * batches of at most 500 records (EMBEDDER_GETRECORDS_LIMIT), far below the loads' transactions (the
+ * DELETE-all + INSERT-all is one 50,000-row transaction, ~100,000 records): a transaction spans hundreds of
+ * batches, so holding its deletes until its inserts arrive is exercised across batches, not inside one.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Connection } from 'mysql2/promise';
@@ -28,7 +33,12 @@ import { eventually, suiteEnv, suiteRedis } from './support/stack.ts';
 const ROWS = 50_000;
 
 describe('daily loads converge, keep search up and embed only unknown names (50,000 rows)', () => {
-  const env = suiteEnv('loads', { TRUNCATE_QUIET_SECONDS: '3', LOAD_QUIET_SECONDS: '5' });
+  const env = suiteEnv('loads', {
+    TRUNCATE_QUIET_SECONDS: '3',
+    LOAD_QUIET_SECONDS: '5',
+    // batches well below a load's transaction size (see above)
+    EMBEDDER_GETRECORDS_LIMIT: '500',
+  });
   const schema = env.DB_NAME as string;
   let admin: Connection;
   let redis: RedisClient;
