@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { createKinesis } from '../core/clients/kinesis.ts';
 import { waitForRedis } from '../core/clients/redis.ts';
 import { DrugsyncError } from '../core/errors.ts';
-import { createLogger } from '../core/log.ts';
+import { createLogger, describeErrorMasked } from '../core/log.ts';
 import { startEmbedderConsumer } from './consumer.ts';
 import { queueMessages } from './dlq.ts';
 import type { QueueMessage } from './dlq.ts';
@@ -248,7 +248,7 @@ function printReplay(report: ReplayReport, json: boolean): void {
     status: x.result.status,
     detail: x.result.detail,
     removed: x.removed,
-    error: x.error ? x.error.describe() : undefined,
+    error: x.error ? describeErrorMasked(x.error) : undefined,
   }));
   const batches = report.batches.map((b) => ({ ...b, error: b.error?.toJSON() }));
   const malformed = report.malformed.map((m) => ({ id: m.id, error: m.error.toJSON() }));
@@ -265,11 +265,11 @@ function printReplay(report: ReplayReport, json: boolean): void {
     const counts = `${b.records} record(s): ${b.applied} applied, ${b.deadLettered} dead-lettered, ${b.failed} failed`;
     process.stdout.write(
       `${b.id}  Lambda batch ${range}  ${b.status}  ${counts}${b.removed ? '' : '  (kept)'}` +
-        `${b.error ? `  ${b.error.describe()}` : ''}\n`,
+        `${b.error ? `  ${describeErrorMasked(b.error)}` : ''}\n`,
     );
   }
   for (const m of report.malformed)
-    process.stdout.write(`${m.id}  MALFORMED (kept)  ${m.error.describe()}\n`);
+    process.stdout.write(`${m.id}  MALFORMED (kept)  ${describeErrorMasked(m.error)}\n`);
   process.stdout.write(
     `replayed ${report.considered}: applied ${report.applied}, removed ${report.removed}, still failing ${report.stillFailing}; ` +
       `Lambda batches ${report.batches.filter((b) => b.removed).length}/${report.batches.length} replayed; ` +
