@@ -24,8 +24,6 @@ export interface Bench {
 }
 
 const dir = path.dirname(fileURLToPath(import.meta.url));
-// As ./drugsync and the tests do: Node 20 runs drugsync locally; the AWS SDK's notice about Node 22 is not ours.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
