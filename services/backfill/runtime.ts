@@ -37,11 +37,9 @@ export const backfillShape = {
   /** Redis pipelines (BATCH_SIZE documents each) in flight at once */
   BACKFILL_WRITE_CONCURRENCY: configFields.int(2, 1, 64),
   /** replaced by SNAPSHOT_METHOD (one setting for backfill, verify and re-sync): refused, never ignored */
-  BACKFILL_SNAPSHOT_METHOD: configFields
-    .optStr()
-    .refine((v) => v === undefined, {
-      message: 'was renamed: set SNAPSHOT_METHOD instead (auto | binlog-snapshot | table-lock)',
-    }),
+  BACKFILL_SNAPSHOT_METHOD: configFields.optStr().refine((v) => v === undefined, {
+    message: 'was renamed: set SNAPSHOT_METHOD instead (auto | binlog-snapshot | table-lock)',
+  }),
 };
 
 export type BackfillConfig = Decoded<typeof backfillShape>;
