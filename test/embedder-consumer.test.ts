@@ -279,4 +279,49 @@ describe('embedder consumer (shard mechanics)', () => {
     expect(stats.totals.records).toBe(40);
     expect(await redis.hget(cpKey, 'shardId-000000000000')).toBe(seqs[39]);
   });
+
+  it('on a lease loss stops applying at once, writes no checkpoint after it, and waits to take the lease again', async () => {
+    // Prepare: a consumer applying under its lease; its next batch will be in flight when the lease is lost
+    await resetSuiteRedis(env, redis);
+    const shard = 'shardId-000000000000';
+    const k = new ScriptedKinesis();
+    k.addShard(shard);
+    const ev = new EventFactory();
+    const first = Array.from({ length: 10 }, (_, i) => k.push(shard, ev.insert(makeRow(600 + i))));
+    const d = deps(k);
+    const leaseConfig = { ...config, EMBEDDER_LEASE_TTL_MS: 1500 };
+    const c = startEmbedderConsumer(leaseConfig, d);
+    await eventually(async () => (await redis.hget(cpKey, shard)) === first.at(-1), 20_000, 'first batch');
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    const store = d.apply.store;
+    const apply = store.apply.bind(store);
+    let entered = false;
+    store.apply = async (ops) => {
+      entered = true;
+      await gate;
+      return apply(ops);
+    };
+    for (let i = 0; i < 10; i++) k.push(shard, ev.insert(makeRow(700 + i)));
+    await eventually(async () => entered, 10_000, 'a batch in flight');
+    // Act: another consumer takes the lease (as after an expiry), then the in-flight batch ends
+    const leaseKey = `${cpKey}:lease`;
+    await redis.set(leaseKey, 'elsewhere:4242:abcd|1700000000000', 'PX', 60_000);
+    release();
+    await eventually(async () => c.stats.state === 'waiting-lease', 10_000, 'the consumer to wait');
+    for (let i = 0; i < 10; i++) k.push(shard, ev.insert(makeRow(800 + i)));
+    await new Promise((r) => setTimeout(r, 800));
+    // Assess: the checkpoint stayed where it was before the loss; nothing after the loss was applied
+    expect(await redis.hget(cpKey, shard)).toBe(first.at(-1));
+    expect(c.stats.leaseLost).toBe(1);
+    expect(c.stats.leaseHolder).toMatchObject({ host: 'elsewhere', pid: 4242 });
+    expect(store.docs.has(String(makeRow(800).NDC))).toBe(false);
+    // Act: the other holder releases: this consumer takes over and re-reads from its checkpoint
+    await redis.del(leaseKey);
+    await eventually(async () => store.docs.has(String(makeRow(809).NDC)), 20_000, 'applied after re-take');
+    c.stop();
+    await c.done;
+    expect(c.stats.leaseTaken).toBe(2);
+    expect(await redis.exists(leaseKey)).toBe(0);
+  });
 });
