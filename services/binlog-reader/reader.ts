@@ -163,13 +163,14 @@ function isFatal(e: unknown): boolean {
  * decoders is fatal), configuration (TLS) as CONFIG_INVALID, MySQL error 1236 (binlog gone / position
  * invalid) as BINLOG_PURGED, anything else as a retryable MYSQL_QUERY_FAILED.
  */
-function dumpError(
+async function dumpError(
   e: unknown,
   start: StartFrom,
   s: Pick<ReaderConfig, 'DB_HOST' | 'DB_PORT' | 'DB_TLS'>,
-): DrugsyncError {
+  cred: { user: string; password: string } | null,
+): Promise<DrugsyncError> {
   if (isDrugsyncError(e)) return e;
-  const config = mysqlConnectError(e, s);
+  const config = await mysqlConnectError(e, s, cred);
   if (config) return config;
   const err = e as { errno?: number; code?: string; message?: string };
   const text = err?.message ?? String(e);
@@ -292,7 +293,7 @@ export function startBinlogReader(
         return rows as T[];
       } catch (e) {
         throw (
-          mysqlConnectError(e, config) ??
+          (await mysqlConnectError(e, config, creds)) ??
           wrapError(e, 'MYSQL_QUERY_FAILED', `MySQL query failed (${text.slice(0, 40)})`, {
             context: { host: config.DB_HOST, port: config.DB_PORT },
             retryable: true,
@@ -741,7 +742,7 @@ export function startBinlogReader(
           );
       }),
       onHeartbeat: guard(() => {}),
-      onError: (e) => fail(dumpError(e, start.from, config)),
+      onError: (e) => void dumpError(e, start.from, config, creds).then(fail),
     };
 
     stopSession = () => {

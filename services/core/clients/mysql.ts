@@ -73,20 +73,27 @@ export function mysqlTlsOptions(s: MysqlTlsSettings): SslOptions | undefined {
 
 /** MySQL ER_SECURE_TRANSPORT_REQUIRED (3159) and MariaDB's (4036): the server refuses a plain connection. */
 const SECURE_TRANSPORT_REQUIRED = new Set([3159, 4036]);
-/** Node/OpenSSL codes of a TLS handshake or certificate verification failure. */
+const ACCESS_DENIED = 1045;
+/** mysql2's code for a failed TLS handshake (certificate not verified ...), and Node/OpenSSL's own codes. */
 const TLS_FAILURE =
-  /^(ERR_TLS_|ERR_SSL_|EPROTO$|CERT_|UNABLE_TO_|SELF_SIGNED_CERT|DEPTH_ZERO_SELF_SIGNED_CERT|HOSTNAME_MISMATCH)/;
+  /^(HANDSHAKE_SSL_ERROR$|ERR_TLS_|ERR_SSL_|EPROTO$|CERT_|UNABLE_TO_|SELF_SIGNED_CERT|DEPTH_ZERO_SELF_SIGNED_CERT)/;
 
-/**
- * The one mapping of MySQL connection failures that configuration causes (wherever connections are opened:
- * pool, single connections, binlog stream): CONFIG_INVALID, not retryable, naming host:port and the remedy.
- * Any other failure: null (the caller wraps it as usual).
- */
-export function mysqlConnectError(
-  e: unknown,
-  s: Pick<MysqlSettings, 'DB_HOST' | 'DB_PORT' | 'DB_TLS'>,
-): DrugsyncError | null {
-  if (e instanceof DrugsyncError) return null;
+type ConnectSettings = Pick<MysqlSettings, 'DB_HOST' | 'DB_PORT' | 'DB_TLS'>;
+
+function tlsRequired(s: ConnectSettings, e: unknown, how: string): DrugsyncError {
+  return new DrugsyncError(
+    'CONFIG_INVALID',
+    `MySQL at ${s.DB_HOST}:${s.DB_PORT} requires TLS and DB_TLS is false (${how})`,
+    {
+      context: { host: s.DB_HOST, port: s.DB_PORT, tls: s.DB_TLS },
+      cause: e,
+      remedy: "set DB_TLS=true (and DB_TLS_CA_FILE to the server's CA bundle)",
+    },
+  );
+}
+
+/** The failures configuration causes that the error itself identifies. */
+function knownConfigFailure(e: unknown, s: ConnectSettings): DrugsyncError | null {
   const err = e as { errno?: unknown; code?: unknown; message?: unknown } | null;
   const code = typeof err?.code === 'string' ? err.code : '';
   const message = typeof err?.message === 'string' ? err.message : String(e);
@@ -95,13 +102,8 @@ export function mysqlConnectError(
   if (
     (typeof err?.errno === 'number' && SECURE_TRANSPORT_REQUIRED.has(err.errno)) ||
     /insecure transport are prohibited/i.test(message)
-  ) {
-    return new DrugsyncError('CONFIG_INVALID', `MySQL at ${where} requires TLS and DB_TLS is false`, {
-      context,
-      cause: e,
-      remedy: "set DB_TLS=true (and DB_TLS_CA_FILE to the server's CA bundle)",
-    });
-  }
+  )
+    return tlsRequired(s, e, 'the server refuses connections without TLS');
   if (code === 'HANDSHAKE_NO_SSL_SUPPORT') {
     return new DrugsyncError('CONFIG_INVALID', `MySQL at ${where} does not offer TLS and DB_TLS is true`, {
       context,
@@ -119,6 +121,50 @@ export function mysqlConnectError(
         'global bundle) and connect by the name the certificate holds',
     });
   }
+  return null;
+}
+
+/**
+ * True when the server accepts these credentials over TLS. Asked only after a plain connection was denied
+ * (DB_TLS=false), to tell a server that requires TLS from a wrong password: MariaDB 10.11 answers a plain
+ * login to a server with require_secure_transport=ON with "Access denied" (1045), nothing more. The probe's
+ * certificate is not verified: it only asks, and ends at once.
+ */
+async function acceptsOverTls(s: ConnectSettings, cred: MysqlCredentials): Promise<boolean> {
+  try {
+    const probe = await mysql.createConnection({
+      host: s.DB_HOST,
+      port: s.DB_PORT,
+      user: cred.user,
+      password: cred.password,
+      ssl: { rejectUnauthorized: false, minVersion: 'TLSv1.2' },
+      connectTimeout: 5_000,
+    });
+    probe.destroy();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The one mapping of MySQL connection failures that configuration causes (wherever connections are opened:
+ * pool, single connections, the reader's control queries and binlog stream): CONFIG_INVALID, not retryable,
+ * naming host:port and the remedy — a server that requires TLS while DB_TLS is false, a server without TLS
+ * while DB_TLS is true, a certificate that does not verify. Any other failure: null (the caller wraps it as
+ * usual). With `cred`, an "Access denied" under DB_TLS=false is checked against a login over TLS.
+ */
+export async function mysqlConnectError(
+  e: unknown,
+  s: ConnectSettings,
+  cred?: MysqlCredentials | null,
+): Promise<DrugsyncError | null> {
+  if (e instanceof DrugsyncError) return null;
+  const known = knownConfigFailure(e, s);
+  if (known) return known;
+  const errno = (e as { errno?: unknown } | null)?.errno;
+  if (!s.DB_TLS && cred && errno === ACCESS_DENIED && (await acceptsOverTls(s, cred)))
+    return tlsRequired(s, e, 'it denies the plain login and accepts the same credentials over TLS');
   return null;
 }
 
@@ -165,7 +211,7 @@ export function createMysqlPool(
         return rows as T[];
       } catch (e) {
         throw (
-          mysqlConnectError(e, s) ??
+          (await mysqlConnectError(e, s, cred)) ??
           wrapError(e, 'MYSQL_QUERY_FAILED', `MySQL query failed (${sql.slice(0, 60)})`, {
             context: { host: s.DB_HOST, port: s.DB_PORT, database: s.DB_NAME },
             retryable: true,
@@ -179,7 +225,7 @@ export function createMysqlPool(
       try {
         return await pool.getConnection();
       } catch (e) {
-        throw mysqlConnectError(e, s) ?? e;
+        throw (await mysqlConnectError(e, s, cred)) ?? e;
       }
     },
     end: () => pool.end(),
@@ -196,6 +242,6 @@ export async function createMysqlConnection(
   try {
     return await mysql.createConnection({ ...opts, ...extra });
   } catch (e) {
-    throw mysqlConnectError(e, s) ?? e;
+    throw (await mysqlConnectError(e, s, cred)) ?? e;
   }
 }
