@@ -16,6 +16,12 @@ export interface StageDefaults {
   verifyScheduleEnabled: boolean;
 }
 
+/**
+ * The iterator-age alarm may be at most this fraction of the stream's retention (a variable validation):
+ * it has to fire while most of the retention is left to fix the embedder before unread records expire.
+ */
+export const ITERATOR_AGE_MAX_RETENTION_FRACTION = 0.25;
+
 export const STAGE_DEFAULTS: Record<Stage, StageDefaults> = {
   dev: {
     logRetentionDays: 14,

@@ -1,8 +1,9 @@
 /**
- * Dead letters of the embedder, one encrypted SQS queue for both routes (documented in docs/deploy.md):
- * - poison records the handler itself dead-letters (DLQ_QUEUE_URL; body = the letter with the record bytes),
- * - batches the event source mapping gives up on after its retries or record age (on-failure destination;
- *   body = Lambda's invocation record naming the shard and sequence range, to re-read from the stream).
+ * Dead letters of the embedder: one encrypted SQS queue (DLQ_QUEUE_URL) that receives only the records
+ * the embedder itself dead-letters (poison records; body = the letter with the record bytes and the
+ * error). Nothing else writes to it: no platform retry budget gives up on a batch. Messages an older
+ * deployment's Lambda event source mapping left there (invocation records naming a shard and sequence
+ * range) are still read and replayed by `drugsync dlq list/replay` (docs/deploy.md).
  */
 import { Construct } from 'constructs';
 import { SqsQueue } from '@cdktf/provider-aws/lib/sqs-queue/index.js';
@@ -14,7 +15,7 @@ export class DeadLetterQueue extends Construct {
     super(scope, id);
     this.queue = new SqsQueue(this, 'queue', {
       name: p.naming.name('embedder-dlq'),
-      // SSE-SQS: encrypted at rest with no key grants needed by the Lambda or the ESM destination
+      // SSE-SQS: encrypted at rest with no key grants needed by the embedder
       sqsManagedSseEnabled: true,
       messageRetentionSeconds: 1_209_600, // 14 days, SQS's maximum: time to look and replay
       visibilityTimeoutSeconds: 60, // `drugsync dlq list` receives with a 60 s visibility timeout

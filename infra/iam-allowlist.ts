@@ -21,23 +21,11 @@ export const WILDCARD_RESOURCE_ALLOWLIST: readonly WildcardResourceAllowance[] =
     why: 'ecr:GetAuthorizationToken is account-wide: IAM offers no resource-level permission for it (the image pull itself is scoped to the repository ARN).',
   },
   {
-    id: 'lambda-vpc-enis',
-    actions: [
-      'ec2:CreateNetworkInterface',
-      'ec2:DescribeNetworkInterfaces',
-      'ec2:DeleteNetworkInterface',
-      'ec2:AssignPrivateIpAddresses',
-      'ec2:UnassignPrivateIpAddresses',
-    ],
-    resource: /^\*$/,
-    why: 'A Lambda in a VPC manages its ENIs with these actions; ec2:Describe* has no resource-level permissions and AWS documents "*" for the set (AWSLambdaVPCAccessExecutionRole).',
-  },
-  {
     id: 'log-streams-of-own-group',
     actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
     resource:
       /^(\$\{aws_cloudwatch_log_group\.[A-Za-z0-9_-]+\.arn\}|arn:aws[a-z-]*:logs:[^*]+:log-group:drugsync-[a-z]+-[^*:]+):log-stream:\*$/,
-    why: 'Log streams are created at run time with names ECS/Lambda choose; the wildcard is only the stream name inside our own log group.',
+    why: 'Log streams are created at run time with names ECS chooses; the wildcard is only the stream name inside our own log group.',
   },
 ];
 

@@ -1,5 +1,5 @@
 /**
- * IAM: one task role and one execution role per ECS service, one Lambda role, built only from resource
+ * IAM: one task role and one execution role per ECS workload, built only from resource
  * ARNs. No wildcard action anywhere; a wildcard resource only where AWS offers none, named by an entry of
  * WILDCARD_RESOURCE_ALLOWLIST (iam-allowlist.ts) — the builder refuses anything else at synth time.
  */
@@ -102,7 +102,7 @@ export interface RoleProps {
   /** short name: the role is `drugsync-{stage}-{what}` */
   what: string;
   description: string;
-  service: 'ecs-tasks.amazonaws.com' | 'lambda.amazonaws.com' | 'events.amazonaws.com';
+  service: 'ecs-tasks.amazonaws.com' | 'events.amazonaws.com';
   statements: Statement[];
   accountId: string;
   /**
@@ -166,7 +166,8 @@ export class ServiceRoles extends Construct {
   readonly backfillExecution: ServiceRole;
   readonly verifyTask: ServiceRole;
   readonly verifyExecution: ServiceRole;
-  readonly embedder: ServiceRole;
+  readonly embedderTask: ServiceRole;
+  readonly embedderExecution: ServiceRole;
 
   constructor(scope: Construct, id: string, i: IamInputs) {
     super(scope, id);
@@ -221,6 +222,7 @@ export class ServiceRoles extends Construct {
     this.readerExecution = execution('reader', i.logGroups.reader);
     this.backfillExecution = execution('backfill', i.logGroups.backfill);
     this.verifyExecution = execution('verify', i.logGroups.verify);
+    this.embedderExecution = execution('embedder', i.logGroups.embedder);
 
     this.readerTask = new ServiceRole(this, 'reader-task', {
       ...base,
@@ -258,11 +260,15 @@ export class ServiceRoles extends Construct {
       service: 'ecs-tasks.amazonaws.com',
       statements: [readDbSecret, invokeTitan],
     });
-    this.embedder = new ServiceRole(this, 'embedder', {
+    // construct id 'embedder' kept: upgrading a deployment that ran the Lambda driver updates this role in
+    // place rather than creating a second role of the same name
+    this.embedderTask = new ServiceRole(this, 'embedder', {
       ...base,
       what: 'embedder',
-      description: 'drugsync embedder Lambda: read the change stream, Titan, Redis password, dead letters',
-      service: 'lambda.amazonaws.com',
+      guardSourceAccount: true,
+      description:
+        'drugsync embedder: read the change stream, replication user secret (re-sync, truncate sweep), Titan, dead letters',
+      service: 'ecs-tasks.amazonaws.com',
       statements: [
         {
           sid: 'ReadChangeStream',
@@ -275,6 +281,7 @@ export class ServiceRoles extends Construct {
           ],
           resources: [i.streamArn],
         },
+        readDbSecret,
         invokeTitan,
         {
           sid: 'ReadRedisPassword',
@@ -285,27 +292,6 @@ export class ServiceRoles extends Construct {
           sid: 'DeadLetters',
           actions: ['sqs:SendMessage'],
           resources: [i.dlqArn],
-        },
-        {
-          sid: 'WriteOwnLogGroup',
-          actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-          // stream names are chosen by Lambda at run time; only streams of our own group (iam-allowlist.ts)
-          resources: [logStreams(i.logGroups.embedder)],
-          wildcardAllowance: 'log-streams-of-own-group',
-        },
-        {
-          sid: 'VpcNetworkInterfaces',
-          actions: [
-            'ec2:CreateNetworkInterface',
-            'ec2:DescribeNetworkInterfaces',
-            'ec2:DeleteNetworkInterface',
-            'ec2:AssignPrivateIpAddresses',
-            'ec2:UnassignPrivateIpAddresses',
-          ],
-          // AWS offers no resource-level permission for ec2:DescribeNetworkInterfaces and documents "*"
-          // for the Lambda-in-VPC set (see iam-allowlist.ts)
-          resources: ['*'],
-          wildcardAllowance: 'lambda-vpc-enis',
         },
       ],
     });

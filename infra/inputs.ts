@@ -6,6 +6,7 @@
 import { Construct } from 'constructs';
 import { TerraformVariable, VariableType } from 'cdktf';
 import type { TerraformVariableConfig } from 'cdktf';
+import { ITERATOR_AGE_MAX_RETENTION_FRACTION } from './config.ts';
 import type { Naming, StageDefaults } from './config.ts';
 
 export class Inputs extends Construct {
@@ -43,17 +44,10 @@ export class Inputs extends Construct {
   readonly kinesisRetentionHours: TerraformVariable;
   readonly kinesisKmsKeyId: TerraformVariable;
 
-  readonly esmBatchSize: TerraformVariable;
-  readonly esmBatchingWindowSeconds: TerraformVariable;
-  readonly esmParallelizationFactor: TerraformVariable;
-  readonly esmMaximumRetryAttempts: TerraformVariable;
-  readonly esmMaximumRecordAgeSeconds: TerraformVariable;
-  readonly esmBisectOnError: TerraformVariable;
-  readonly embedderMemoryMb: TerraformVariable;
-  readonly embedderTimeoutSeconds: TerraformVariable;
-
   readonly readerCpu: TerraformVariable;
   readonly readerMemory: TerraformVariable;
+  readonly embedderCpu: TerraformVariable;
+  readonly embedderMemory: TerraformVariable;
   readonly backfillCpu: TerraformVariable;
   readonly backfillMemory: TerraformVariable;
   readonly verifyCpu: TerraformVariable;
@@ -116,8 +110,7 @@ export class Inputs extends Construct {
     this.vpcId = str('vpc_id', 'Existing VPC that holds Aurora and Redis.');
     this.privateSubnetIds = v('private_subnet_ids', {
       type: VariableType.LIST_STRING,
-      description:
-        'Private subnets for the ECS tasks and the Lambda (need a route to AWS APIs: NAT or VPC endpoints).',
+      description: 'Private subnets of the ECS tasks (need a route to AWS APIs: NAT or VPC endpoints).',
       validation: [
         {
           condition: '${length(var.private_subnet_ids) > 0}',
@@ -142,7 +135,7 @@ export class Inputs extends Construct {
     );
     this.auroraAttachParameterGroup = bool(
       'attach_aurora_parameter_group',
-      'true: attach the drugsync binlog parameter group to the existing cluster at apply time (runs `aws rds modify-db-cluster`; needs the AWS CLI). A writer reboot is still yours to schedule. false (default): the group is only created.',
+      'true: attach the drugsync binlog parameter group to the existing cluster at apply time (needs the AWS CLI). Only over a default group: if the cluster uses any other group the apply fails and prints the commands that add our parameters to it instead. A writer reboot is still yours to schedule. false (default): the group is only created.',
       false,
     );
     this.auroraEnhancedBinlog = bool(
@@ -167,13 +160,13 @@ export class Inputs extends Construct {
     );
     this.redisSecurityGroupId = str(
       'redis_security_group_id',
-      'Security group of the Redis server; an ingress rule from the drugsync tasks and Lambda on redis_port is added to it.',
+      'Security group of the Redis server; an ingress rule from the drugsync tasks on redis_port is added to it.',
     );
 
     this.containerImage = v('container_image', {
       type: VariableType.STRING,
       description:
-        'ECR image URI of drugsync (ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPO:TAG or @sha256:…); its entry runs `node bin/drugsync.mjs`.',
+        'ECR image URI of drugsync (ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPO:TAG or @sha256:…), built as docs/image.md describes; its ENTRYPOINT runs the CLI, the tasks pass the command.',
       validation: [
         {
           condition:
@@ -185,7 +178,7 @@ export class Inputs extends Construct {
     });
     this.cpuArchitecture = v('cpu_architecture', {
       type: VariableType.STRING,
-      description: 'CPU architecture of the image and the Lambda: X86_64 or ARM64.',
+      description: 'CPU architecture of the image (and the ECS tasks): X86_64 or ARM64.',
       default: 'X86_64',
       validation: [
         {
@@ -239,7 +232,7 @@ export class Inputs extends Construct {
     );
     this.kinesisRetentionHours = num(
       'kinesis_retention_hours',
-      'Kinesis retention (hours): how long the embedder may be down without losing changes.',
+      'Kinesis retention (hours): how long the embedder may be down before unread changes expire.',
       d.kinesisRetentionHours,
       24,
       8760,
@@ -250,45 +243,10 @@ export class Inputs extends Construct {
       'alias/aws/kinesis',
     );
 
-    this.esmBatchSize = num('embedder_batch_size', 'Kinesis records per Lambda invocation.', 500, 1, 10000);
-    this.esmBatchingWindowSeconds = num(
-      'embedder_batching_window_seconds',
-      'Seconds Lambda may wait to fill a batch (0: changes visible at once).',
-      0,
-      0,
-      300,
-    );
-    this.esmParallelizationFactor = num(
-      'embedder_parallelization_factor',
-      'Concurrent batches per shard (order per partition key, i.e. per NDC, is kept).',
-      1,
-      1,
-      10,
-    );
-    this.esmMaximumRetryAttempts = num(
-      'embedder_maximum_retry_attempts',
-      'Retries of a failing batch before its records go to the dead-letter queue.',
-      10,
-      0,
-      10000,
-    );
-    this.esmMaximumRecordAgeSeconds = num(
-      'embedder_maximum_record_age_seconds',
-      'Records older than this go to the dead-letter queue instead of being retried.',
-      86_400,
-      60,
-      604_800,
-    );
-    this.esmBisectOnError = bool(
-      'embedder_bisect_on_error',
-      'Split a batch whose invocation throws (with ReportBatchItemFailures the retry starts at the reported record).',
-      true,
-    );
-    this.embedderMemoryMb = num('embedder_memory_mb', 'Lambda memory (MB).', 1024, 128, 10240);
-    this.embedderTimeoutSeconds = num('embedder_timeout_seconds', 'Lambda timeout (s).', 120, 3, 900);
-
     this.readerCpu = num('reader_cpu', 'Reader task CPU units.', 512, 256, 16384);
     this.readerMemory = num('reader_memory', 'Reader task memory (MiB).', 1024, 512, 122880);
+    this.embedderCpu = num('embedder_cpu', 'Embedder task CPU units.', 1024, 256, 16384);
+    this.embedderMemory = num('embedder_memory', 'Embedder task memory (MiB).', 2048, 512, 122880);
     this.backfillCpu = num('backfill_cpu', 'Backfill task CPU units.', 2048, 256, 16384);
     this.backfillMemory = num('backfill_memory', 'Backfill task memory (MiB).', 4096, 512, 122880);
     this.verifyCpu = num('verify_cpu', 'Verify task CPU units.', 1024, 256, 16384);
@@ -314,13 +272,24 @@ export class Inputs extends Construct {
       1,
       86_400,
     );
-    this.iteratorAgeAlarmMs = num(
-      'iterator_age_alarm_ms',
-      'Alarm when the oldest unread Kinesis record is this old (ms).',
-      d.iteratorAgeAlarmMs,
-      1000,
-      604_800_000,
-    );
+    // Someone must be woken while most of the stream's retention is left to fix the embedder before
+    // unread records expire. (A validation naming another variable: Terraform ≥ 1.9.)
+    const maxAgePerHour = 3_600_000 * ITERATOR_AGE_MAX_RETENTION_FRACTION;
+    this.iteratorAgeAlarmMs = v('iterator_age_alarm_ms', {
+      type: VariableType.NUMBER,
+      description: `Alarm when the oldest unread Kinesis record is this old (ms); at most ${ITERATOR_AGE_MAX_RETENTION_FRACTION * 100} % of kinesis_retention_hours.`,
+      default: d.iteratorAgeAlarmMs,
+      validation: [
+        {
+          condition: '${var.iterator_age_alarm_ms >= 1000}',
+          errorMessage: 'iterator_age_alarm_ms must be at least 1000.',
+        },
+        {
+          condition: `\${var.iterator_age_alarm_ms <= var.kinesis_retention_hours * ${maxAgePerHour}}`,
+          errorMessage: `iterator_age_alarm_ms must be at most ${ITERATOR_AGE_MAX_RETENTION_FRACTION * 100} % of kinesis_retention_hours: the alarm has to fire while most of the stream's retention is left.`,
+        },
+      ],
+    });
     this.verifyScheduleEnabled = bool(
       'verify_schedule_enabled',
       'Run `drugsync verify` on a schedule (EventBridge → ECS task) to catch drift.',

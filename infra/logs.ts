@@ -15,7 +15,6 @@ export class LogGroups extends Construct {
     this.reader = group('reader', `/ecs/${p.naming.name('reader')}`);
     this.backfill = group('backfill', `/ecs/${p.naming.name('backfill')}`);
     this.verify = group('verify', `/ecs/${p.naming.name('verify')}`);
-    // the name Lambda writes to by default, so nothing is created outside Terraform
-    this.embedder = group('embedder', `/aws/lambda/${p.naming.name('embedder')}`);
+    this.embedder = group('embedder', `/ecs/${p.naming.name('embedder')}`);
   }
 }

@@ -1,7 +1,7 @@
 /**
  * Security groups. Each drugsync workload has its own group with no ingress and only the egress it needs:
- * Aurora (reader, backfill/verify jobs), Redis (every service) and HTTPS to AWS APIs (Kinesis, Bedrock,
- * Secrets Manager, SQS, ECR, Logs — through NAT or VPC endpoints). Matching ingress rules are added to the
+ * Aurora and Redis (every workload: the embedder reads the table for its re-sync and truncate sweep) and
+ * HTTPS to AWS APIs (Kinesis, Bedrock, Secrets Manager, SQS, ECR, Logs — through NAT or VPC endpoints). Matching ingress rules are added to the
  * existing Aurora and Redis groups as separate rule resources: those groups themselves stay unmanaged.
  */
 import { Construct } from 'constructs';
@@ -36,7 +36,7 @@ export class Network extends Construct {
       });
     this.reader = group('reader', 'drugsync binlog reader: egress to Aurora, Redis, AWS APIs only');
     this.jobs = group('jobs', 'drugsync backfill and verify tasks: egress to Aurora, Redis, AWS APIs only');
-    this.embedder = group('embedder', 'drugsync embedder Lambda: egress to Redis, AWS APIs only');
+    this.embedder = group('embedder', 'drugsync embedder: egress to Aurora, Redis, AWS APIs only');
 
     const egress = (
       sg: SecurityGroup,
@@ -64,11 +64,9 @@ export class Network extends Construct {
         description: d,
       });
 
-    for (const sg of [this.reader, this.jobs]) {
+    for (const sg of [this.reader, this.jobs, this.embedder]) {
       egress(sg, 'aurora', p.auroraPort, { sg: p.auroraSecurityGroupId }, 'MySQL to Aurora');
       ingress(p.auroraSecurityGroupId, 'aurora', sg, p.auroraPort, `MySQL from ${p.naming.name(sg.node.id)}`);
-    }
-    for (const sg of [this.reader, this.jobs, this.embedder]) {
       egress(sg, 'redis', p.redisPort, { sg: p.redisSecurityGroupId }, 'Redis');
       ingress(p.redisSecurityGroupId, 'redis', sg, p.redisPort, `Redis from ${p.naming.name(sg.node.id)}`);
       // AWS APIs have no fixed addresses: HTTPS anywhere (through NAT or VPC interface endpoints)

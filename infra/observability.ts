@@ -1,7 +1,9 @@
 /**
  * Alarms on everything that means "Redis is falling behind or losing changes", all notifying one SNS topic
- * per stage (subscribe e-mail/pager to it): Kinesis iterator age, Lambda errors and throttles, dead letters,
- * the reader's own lag metric, and the reader task not running.
+ * per stage (subscribe e-mail/pager to it): Kinesis iterator age (kept well under the stream's retention by
+ * a validation of iterator_age_alarm_ms, infra/inputs.ts),
+ * dead letters, the reader's own lag metric, the reader or embedder task not running, and a verify run that
+ * found drift, failed, never started, or could not be launched by its schedule.
  *
  * The topic is not KMS-encrypted on purpose: CloudWatch alarms cannot publish to a topic under the
  * AWS-managed SNS key, and alarm notifications carry no data (names and thresholds only).
@@ -26,95 +28,89 @@ export const READER_LAG_METRIC = {
 export interface ObservabilityProps {
   naming: Naming;
   streamName: string;
-  functionName: string;
   dlqName: string;
   clusterName: string;
   clusterArn: string;
   readerServiceName: string;
-  /** family of the verify task: a verify run that exits non-zero (drift found, or failed) is notified */
+  embedderServiceName: string;
+  /** family of the verify task: a verify run that fails, finds drift or never starts is notified */
   verifyFamily: string;
+  /** the EventBridge rule that runs verify on its schedule: a failed RunTask call is notified */
+  verifyScheduleRuleName: string;
   iteratorAgeAlarmMs: number;
   readerLagAlarmSeconds: number;
   accountId: string;
 }
+
+type AlarmConfig = Omit<CloudwatchMetricAlarmConfig, 'alarmName' | 'alarmDescription'>;
 
 export class Observability extends Construct {
   readonly topic: SnsTopic;
   readonly alarms: Record<string, CloudwatchMetricAlarm> = {};
   readonly verifyFailed: CloudwatchEventRule;
 
-  constructor(scope: Construct, id: string, p: ObservabilityProps) {
+  constructor(
+    scope: Construct,
+    id: string,
+    private readonly p: ObservabilityProps,
+  ) {
     super(scope, id);
     this.topic = new SnsTopic(this, 'alarms', { name: p.naming.name('alarms'), tags: p.naming.tags() });
-    const alarm = (
-      what: string,
-      description: string,
-      c: Omit<CloudwatchMetricAlarmConfig, 'alarmName' | 'alarmDescription'>,
-    ) => {
-      this.alarms[what] = new CloudwatchMetricAlarm(this, what, {
-        alarmName: p.naming.name(what),
-        alarmDescription: description,
-        alarmActions: [this.topic.arn],
-        okActions: [this.topic.arn],
-        tags: p.naming.tags(),
-        ...c,
-      });
-    };
+    this.pipelineAlarms();
+    this.serviceAlarms();
+    this.verifyFailed = this.verifyAlerts();
+    this.topicPolicy();
+  }
 
-    alarm('stream-iterator-age', 'Kinesis records wait unread: the embedder falls behind (Redis is stale).', {
-      namespace: 'AWS/Kinesis',
-      metricName: 'GetRecords.IteratorAgeMilliseconds',
-      dimensions: { StreamName: p.streamName },
-      statistic: 'Maximum',
-      period: 60,
-      evaluationPeriods: 5,
-      datapointsToAlarm: 3,
-      threshold: p.iteratorAgeAlarmMs,
-      comparisonOperator: 'GreaterThanThreshold',
-      treatMissingData: 'notBreaching',
+  private alarm(what: string, description: string, c: AlarmConfig): CloudwatchMetricAlarm {
+    const a = new CloudwatchMetricAlarm(this, what, {
+      alarmName: this.p.naming.name(what),
+      alarmDescription: description,
+      alarmActions: [this.topic.arn],
+      okActions: [this.topic.arn],
+      tags: this.p.naming.tags(),
+      ...c,
     });
-    alarm(
-      'embedder-errors',
-      'The embedder Lambda failed invocations (Redis outage, bug): batches are retried.',
+    this.alarms[what] = a;
+    return a;
+  }
+
+  /** The stream falling behind, dead letters, the reader's lag. */
+  private pipelineAlarms(): void {
+    const p = this.p;
+    this.alarm(
+      'stream-iterator-age',
+      'Kinesis records wait unread: the embedder falls behind (Redis is stale); unread records expire at the stream retention.',
       {
-        namespace: 'AWS/Lambda',
-        metricName: 'Errors',
-        dimensions: { FunctionName: p.functionName },
-        statistic: 'Sum',
-        period: 300,
+        namespace: 'AWS/Kinesis',
+        metricName: 'GetRecords.IteratorAgeMilliseconds',
+        dimensions: { StreamName: p.streamName },
+        statistic: 'Maximum',
+        period: 60,
+        evaluationPeriods: 5,
+        datapointsToAlarm: 3,
+        threshold: p.iteratorAgeAlarmMs,
+        comparisonOperator: 'GreaterThanThreshold',
+        // no GetRecords at all means no consumer: the embedder-not-running alarm covers that
+        treatMissingData: 'notBreaching',
+      },
+    );
+    this.alarm(
+      'dlq-depth',
+      'Change events were dead-lettered: inspect with `drugsync dlq list`, then replay.',
+      {
+        namespace: 'AWS/SQS',
+        metricName: 'ApproximateNumberOfMessagesVisible',
+        dimensions: { QueueName: p.dlqName },
+        statistic: 'Maximum',
+        period: 60,
         evaluationPeriods: 1,
         threshold: 0,
         comparisonOperator: 'GreaterThanThreshold',
         treatMissingData: 'notBreaching',
       },
     );
-    alarm(
-      'embedder-throttles',
-      'The embedder Lambda was throttled: raise concurrency or lower parallelization.',
-      {
-        namespace: 'AWS/Lambda',
-        metricName: 'Throttles',
-        dimensions: { FunctionName: p.functionName },
-        statistic: 'Sum',
-        period: 300,
-        evaluationPeriods: 1,
-        threshold: 0,
-        comparisonOperator: 'GreaterThanThreshold',
-        treatMissingData: 'notBreaching',
-      },
-    );
-    alarm('dlq-depth', 'Change events were dead-lettered: inspect with `drugsync dlq list`, then replay.', {
-      namespace: 'AWS/SQS',
-      metricName: 'ApproximateNumberOfMessagesVisible',
-      dimensions: { QueueName: p.dlqName },
-      statistic: 'Maximum',
-      period: 60,
-      evaluationPeriods: 1,
-      threshold: 0,
-      comparisonOperator: 'GreaterThanThreshold',
-      treatMissingData: 'notBreaching',
-    });
-    alarm('reader-lag', 'The binlog reader is behind the source (ReaderLagSeconds).', {
+    this.alarm('reader-lag', 'The binlog reader is behind the source (ReaderLagSeconds).', {
       namespace: READER_LAG_METRIC.namespace,
       metricName: READER_LAG_METRIC.metricName,
       dimensions: READER_LAG_METRIC.dimensions,
@@ -127,22 +123,45 @@ export class Observability extends Construct {
       // no metric means no reader: the reader-not-running alarm covers that
       treatMissingData: 'notBreaching',
     });
-    alarm('reader-not-running', 'No binlog reader task is running: changes are not captured.', {
-      namespace: 'ECS/ContainerInsights',
-      metricName: 'RunningTaskCount',
-      dimensions: { ClusterName: p.clusterName, ServiceName: p.readerServiceName },
-      statistic: 'Minimum',
-      period: 60,
-      evaluationPeriods: 3,
-      threshold: 1,
-      comparisonOperator: 'LessThanThreshold',
-      treatMissingData: 'breaching',
-    });
+  }
 
-    // `drugsync verify` exits non-zero when Redis differs from MySQL (or it could not compare): tell someone
-    this.verifyFailed = new CloudwatchEventRule(this, 'verify-failed', {
+  /** A singleton service (reader, embedder) with no running task (Container Insights). */
+  private serviceAlarms(): void {
+    const notRunning = (what: string, serviceName: string, description: string) =>
+      this.alarm(`${what}-not-running`, description, {
+        namespace: 'ECS/ContainerInsights',
+        metricName: 'RunningTaskCount',
+        dimensions: { ClusterName: this.p.clusterName, ServiceName: serviceName },
+        statistic: 'Minimum',
+        period: 60,
+        evaluationPeriods: 3,
+        threshold: 1,
+        comparisonOperator: 'LessThanThreshold',
+        treatMissingData: 'breaching',
+      });
+    notRunning(
+      'reader',
+      this.p.readerServiceName,
+      'No binlog reader task is running: changes are not captured.',
+    );
+    notRunning(
+      'embedder',
+      this.p.embedderServiceName,
+      'No embedder task is running: changes wait on the stream and Redis goes stale (records expire at the stream retention).',
+    );
+  }
+
+  /**
+   * `drugsync verify` exits non-zero when Redis differs from MySQL (or it could not compare); a task that
+   * never started (image pull, secrets, capacity) has no exit code at all; a schedule whose RunTask call
+   * fails starts no task. Each of them tells someone.
+   */
+  private verifyAlerts(): CloudwatchEventRule {
+    const p = this.p;
+    const rule = new CloudwatchEventRule(this, 'verify-failed', {
       name: p.naming.name('verify-failed'),
-      description: 'drugsync verify found drift or failed (task stopped with a non-zero exit code)',
+      description:
+        'drugsync verify found drift, failed (non-zero exit code) or never started (TaskFailedToStart, no exit code)',
       eventPattern: tfJson({
         source: ['aws.ecs'],
         'detail-type': ['ECS Task State Change'],
@@ -150,16 +169,39 @@ export class Observability extends Construct {
           clusterArn: [p.clusterArn],
           group: [`family:${p.verifyFamily}`],
           lastStatus: ['STOPPED'],
-          containers: { exitCode: [{ 'anything-but': 0 }] },
+          $or: [
+            { containers: { exitCode: [{ 'anything-but': 0 }] } },
+            { stopCode: ['TaskFailedToStart'] },
+            { containers: { exitCode: [{ exists: false }] } },
+          ],
         },
       }),
       tags: p.naming.tags(),
     });
     new CloudwatchEventTarget(this, 'verify-failed-target', {
-      rule: this.verifyFailed.name,
+      rule: rule.name,
       targetId: 'alarm-topic',
       arn: this.topic.arn,
     });
+    this.alarm(
+      'verify-not-launched',
+      'The verify schedule could not start its ECS task (RunTask failed: permissions, network, capacity).',
+      {
+        namespace: 'AWS/Events',
+        metricName: 'FailedInvocations',
+        dimensions: { RuleName: p.verifyScheduleRuleName },
+        statistic: 'Sum',
+        period: 300,
+        evaluationPeriods: 1,
+        threshold: 0,
+        comparisonOperator: 'GreaterThanThreshold',
+        treatMissingData: 'notBreaching',
+      },
+    );
+    return rule;
+  }
+
+  private topicPolicy(): void {
     new SnsTopicPolicy(this, 'alarms-policy', {
       arn: this.topic.arn,
       policy: tfJson({
@@ -179,7 +221,7 @@ export class Observability extends Construct {
             Principal: { Service: 'cloudwatch.amazonaws.com' },
             Action: ['sns:Publish'],
             Resource: [this.topic.arn],
-            Condition: { StringEquals: { 'aws:SourceAccount': p.accountId } },
+            Condition: { StringEquals: { 'aws:SourceAccount': this.p.accountId } },
           },
         ],
       }),

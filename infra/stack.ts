@@ -30,7 +30,7 @@ import type { ServiceEnvironment } from './container.ts';
 import { ReaderService } from './reader.ts';
 import { BackfillTask } from './backfill.ts';
 import { ScheduledVerify } from './verify.ts';
-import { Embedder } from './embedder.ts';
+import { EmbedderService } from './embedder.ts';
 import { Observability } from './observability.ts';
 
 export interface DrugsyncStackOptions {
@@ -42,7 +42,7 @@ export interface DrugsyncStackOptions {
 export class DrugsyncStack extends TerraformStack {
   readonly naming: Naming;
   readonly inputs: Inputs;
-  readonly embedder: Embedder;
+  readonly embedder: EmbedderService;
 
   constructor(scope: Construct, id: string, o: DrugsyncStackOptions) {
     super(scope, id);
@@ -197,46 +197,28 @@ export class DrugsyncStack extends TerraformStack {
       scheduleEnabled: vars.verifyScheduleEnabled.booleanValue,
       scheduleExpression: vars.verifyScheduleExpression.stringValue,
     });
-    const embedder = (this.embedder = new Embedder(this, 'embedder', {
-      naming,
-      roleArn: roles.embedder.arn,
-      rolePolicy: roles.embedder.policy,
+    const embedder = (this.embedder = new EmbedderService(this, 'embedder', {
+      ...common,
+      cpu: vars.embedderCpu.numberValue,
+      memory: vars.embedderMemory.numberValue,
+      taskRoleArn: roles.embedderTask.arn,
+      executionRoleArn: roles.embedderExecution.arn,
       logGroupName: logs.embedder.name,
-      logGroup: logs.embedder,
+      clusterArn: cluster.arn,
       subnetIds,
       securityGroupId: network.embedder.id,
-      architecture: vars.cpuArchitecture.stringValue,
-      memoryMb: vars.embedderMemoryMb.numberValue,
-      timeoutSeconds: vars.embedderTimeoutSeconds.numberValue,
-      streamArn: stream.arn,
-      streamName: stream.name,
-      dlqArn: dlq.arn,
       dlqUrl: dlq.url,
-      redisHost: vars.redisEndpoint.stringValue,
-      redisPort: vars.redisPort.numberValue,
-      redisTls: Fn.tostring(vars.redisTls.booleanValue),
-      redisSecretArn,
-      redisSecretJsonKey: redisJsonKey,
-      titanModelId: vars.titanModelId.stringValue,
-      embeddingDimensions: vars.embeddingDimensions.numberValue,
-      embeddingConcurrency: vars.embeddingConcurrency.numberValue,
-      embeddingRpm: vars.embeddingRpm.numberValue,
-      batchSize: vars.esmBatchSize.numberValue,
-      batchingWindowSeconds: vars.esmBatchingWindowSeconds.numberValue,
-      parallelizationFactor: vars.esmParallelizationFactor.numberValue,
-      maximumRetryAttempts: vars.esmMaximumRetryAttempts.numberValue,
-      maximumRecordAgeSeconds: vars.esmMaximumRecordAgeSeconds.numberValue,
-      bisectOnError: vars.esmBisectOnError.booleanValue,
     }));
     const observability = new Observability(this, 'observability', {
       naming,
       streamName: stream.name,
-      functionName: embedder.fn.functionName,
       dlqName: dlq.name,
       clusterName: cluster.name,
       clusterArn: cluster.arn,
       readerServiceName: reader.service.name,
+      embedderServiceName: embedder.service.name,
       verifyFamily: verify.task.taskDefinition.family,
+      verifyScheduleRuleName: verify.rule.name,
       accountId: account.accountId,
       iteratorAgeAlarmMs: vars.iteratorAgeAlarmMs.numberValue,
       readerLagAlarmSeconds: vars.readerLagAlarmSeconds.numberValue,
@@ -259,8 +241,8 @@ export class DrugsyncStack extends TerraformStack {
       'Backfill task definition (run-task).',
     );
     out('verify_task_definition_arn', verify.task.taskDefinition.arn, 'Verify task definition (run-task).');
-    out('embedder_function_name', embedder.fn.functionName, 'Embedder Lambda.');
-    out('embedder_function_arn', embedder.fn.arn, 'Embedder Lambda ARN.');
+    out('embedder_service_name', embedder.service.name, 'ECS service of the embedder.');
+    out('embedder_task_definition_arn', embedder.task.taskDefinition.arn, 'Embedder task definition.');
     out('alarm_topic_arn', observability.topic.arn, 'SNS topic of every alarm: subscribe to it.');
     out(
       'aurora_parameter_group',

@@ -1,18 +1,16 @@
 /**
- * Unit tests of the embedder core (applyBatch, runMaintenance) and the Lambda driver's partial batch
- * response, on realistic rndc14 rows and change events, with in-memory fakes of the store and embedding
+ * Unit tests of the embedder core (applyBatch, runMaintenance, firstFailurePerShard: where a shard is
+ * re-read from after a failure), on realistic rndc14 rows and change events, with in-memory fakes of the store and embedding
  * service (the real Redis store is exercised in test/embedder-integration.test.ts).
  */
 import { describe, expect, it } from 'vitest';
-import type { KinesisStreamEvent } from 'aws-lambda';
 import { DrugsyncError } from '../services/core/errors.ts';
 import { createLogger } from '../services/core/log.ts';
 import { contentHash, embeddingText, mapRow, textHash } from '../services/core/mapping.ts';
 import type { DocMeta, UpsertOp } from '../services/core/store.ts';
 import type { ChangeEvent } from '../services/core/events.ts';
-import { applyBatch, runMaintenance } from '../services/embedder/apply.ts';
+import { applyBatch, firstFailurePerShard, runMaintenance } from '../services/embedder/apply.ts';
 import type { ApplyDeps } from '../services/embedder/apply.ts';
-import { createHandler } from '../services/embedder/lambda.ts';
 import { deadLetterRecord } from '../services/embedder/dlq.ts';
 import {
   EventFactory,
@@ -370,47 +368,10 @@ function rows19Pos(pos: string): string {
   return `${seq}:${String(Number(off) - 1).padStart(off.length, '0')}:${row}`;
 }
 
-describe('Lambda handler', () => {
-  function lambdaEvent(records: ReturnType<RecordFactory['records']>): KinesisStreamEvent {
-    return {
-      Records: records.map((r) => ({
-        kinesis: {
-          kinesisSchemaVersion: '1.0',
-          partitionKey: r.partitionKey,
-          sequenceNumber: r.sequenceNumber,
-          data: Buffer.from(r.data).toString('base64'),
-          approximateArrivalTimestamp: (r.approximateArrivalTimestamp ?? Date.now()) / 1000,
-        },
-        eventSource: 'aws:kinesis',
-        eventVersion: '1.0',
-        eventID: `${r.shardId}:${r.sequenceNumber}`,
-        eventName: 'aws:kinesis:record',
-        invokeIdentityArn: 'arn:aws:iam::123456789012:role/drugsync-embedder',
-        awsRegion: 'us-east-1',
-        eventSourceARN: 'arn:aws:kinesis:us-east-1:123456789012:stream/drugsync-changes',
-      })),
-    };
-  }
-
-  function lambdaSetup() {
+describe('firstFailurePerShard (where a shard is re-read from)', () => {
+  it('names the first failed record of the shard, so the retry starts there and skips nothing', async () => {
+    // Prepare: six inserts; the 3rd and 5th names fail to embed (throttled), plus one poison record
     const s = setup();
-    const metrics: string[] = [];
-    const handler = createHandler({
-      env: { DRUGSYNC_NO_ENV_FILE: '1', KINESIS_STREAM: 'test-stream', EMBEDDING_DIMENSIONS: '16' },
-      overrides: {
-        store: s.deps.store,
-        embeddings: s.deps.embeddings,
-        dlq: s.deps.dlq,
-        tableState: s.deps.tableState,
-      },
-      log: s.deps.log,
-      writeMetrics: (l) => metrics.push(l),
-    });
-    return { ...s, handler, metrics };
-  }
-
-  it('reports the first failed record of the shard so Lambda retries from there', async () => {
-    const s = lambdaSetup();
     const rows = Array.from({ length: 6 }, (_, i) => makeRow(700 + i));
     rows[2] = makeRow(702, { LN: 'WARFARIN 5 MG TABLET' });
     rows[4] = makeRow(704, { LN: 'DIGOXIN 0.125 MG TABLET' });
@@ -423,25 +384,38 @@ describe('Lambda handler', () => {
       ...rows.map((r) => s.ev.insert(r)),
       Buffer.from('not json'), // poison: dead-lettered, not a failure
     ]);
-    const res = await s.handler(lambdaEvent(recs));
-    expect(res.batchItemFailures).toEqual([{ itemIdentifier: recs[2]!.sequenceNumber }]);
+    // Act
+    const { results, stats } = await applyBatch(recs, s.deps);
+    const first = firstFailurePerShard(results);
+    // Assess: one entry for the shard, at the 3rd record; the poison record counts as done
+    expect([...first.keys()]).toEqual([s.rec.shardId]);
+    expect(first.get(s.rec.shardId)?.sequenceNumber).toBe(recs[2]!.sequenceNumber);
     expect(s.deps.dlq.letters.length).toBe(1);
-    // EMF line with the batch's metrics
-    const emf = JSON.parse(s.metrics[0]!) as Record<string, unknown> & {
-      _aws: { CloudWatchMetrics: unknown[] };
-    };
-    expect(emf._aws.CloudWatchMetrics.length).toBe(1);
-    expect(emf).toMatchObject({ Records: 7, DocumentsUpserted: 4, DeadLettered: 1, FailedRecords: 2 });
-    // Lambda retries from the reported record: those records now succeed, earlier ones are not redone
+    expect(stats).toMatchObject({ records: 7, upserted: 4, deadLettered: 1, failed: 2 });
+    // the retry from the reported record applies the rest; earlier records are not redone
     s.deps.embeddings.failing.clear();
-    const retry = await s.handler(lambdaEvent(recs.slice(2)));
-    expect(retry.batchItemFailures).toEqual([]);
+    const retry = await applyBatch(recs.slice(2), s.deps);
+    expect(firstFailurePerShard(retry.results).size).toBe(0);
     expect(s.deps.store.docs.size).toBe(6);
   });
 
-  it('reports nothing when every record is applied or dead-lettered', async () => {
-    const s = lambdaSetup();
-    const recs = s.rec.records([s.ev.insert(makeRow(800)), Buffer.from('{}')]);
-    expect((await s.handler(lambdaEvent(recs))).batchItemFailures).toEqual([]);
+  it('keeps each shard apart and reports nothing when every record is applied or dead-lettered', async () => {
+    // Prepare: records of two shards; only the second shard's second record fails
+    const s = setup();
+    const other = new RecordFactory('shardId-000000000001');
+    const failing = makeRow(811, { LN: 'METFORMIN 500 MG TABLET' });
+    s.deps.embeddings.failing.set(
+      'METFORMIN 500 MG TABLET',
+      new DrugsyncError('EMBEDDING_THROTTLED', 'throttled', { retryable: true }),
+    );
+    const a = s.rec.records([s.ev.insert(makeRow(800)), Buffer.from('{}')]);
+    const b = other.records([s.ev.insert(makeRow(810)), s.ev.insert(failing), s.ev.insert(makeRow(812))]);
+    // Act
+    const { results } = await applyBatch([...a, ...b], s.deps);
+    const first = firstFailurePerShard(results);
+    // Assess
+    expect(first.has(s.rec.shardId)).toBe(false);
+    expect(first.get(other.shardId)?.sequenceNumber).toBe(b[1]!.sequenceNumber);
+    expect(first.get(other.shardId)?.ndc).toBe(String(failing.NDC));
   });
 });

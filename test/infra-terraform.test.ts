@@ -196,6 +196,22 @@ describe('terraform validate (machine-dependent)', () => {
         expect(refused.err).toContain('container_image must be an ECR image URI');
         expect(refused.err).toContain('embedding_dimensions must be 256, 512 or 1024');
         expect(refused.err).toContain('log_retention_days must be a value CloudWatch Logs accepts');
+        // the iterator-age alarm must stay well under the stream retention (a validation naming another
+        // variable): half the retention is refused, a quarter of a longer retention is accepted
+        const tooLate = evaluate(terraform, dir, 'var.iterator_age_alarm_ms', [
+          '-var',
+          'iterator_age_alarm_ms=86400000',
+        ]);
+        expect(tooLate.err).toContain(
+          'iterator_age_alarm_ms must be at most 25 % of kinesis_retention_hours',
+        );
+        const fine = evaluate(terraform, dir, 'var.iterator_age_alarm_ms', [
+          '-var',
+          'iterator_age_alarm_ms=86400000',
+          '-var',
+          'kinesis_retention_hours=96',
+        ]);
+        expect(fine.out).toBe('86400000');
         console.warn(`[infra-terraform] ${stage}: variable validations and locals evaluate as expected`);
       }
 

@@ -1,18 +1,21 @@
 /**
  * The CDKTF app, offline: the synthesized Terraform JSON of each stage holds every resource the pipeline
- * needs with its key properties; every IAM policy document is free of wildcard actions and of unexplained
- * wildcard resources; dev and prod never share a name; a snapshot (hashes masked) guards the rest; and
- * `npm run synth` writes cdktf.out/ without a terraform binary. One synth per stage for the whole file.
+ * needs with its key properties (two singleton ECS services — reader and embedder —, on-demand backfill and
+ * verify tasks, all on read-only root filesystems with TLS to MySQL); nothing in the platform retries a
+ * batch a finite number of times and then skips it; every IAM policy document is free of wildcard actions
+ * and of unexplained wildcard resources; dev and prod never share a name; the Aurora parameter-group attach
+ * step refuses to replace someone else's group (run against a fake `aws` on PATH); a snapshot (hashes
+ * masked) guards the rest; and `npm run synth` writes cdktf.out/ without a terraform binary. One synth per
+ * stage for the whole file.
  */
 import { describe, it, expect, beforeAll } from 'vitest';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { App, Testing } from 'cdktf';
 import { DrugsyncStack } from '../infra/stack.ts';
-import { STAGES, stagesFromEnv } from '../infra/config.ts';
+import { ITERATOR_AGE_MAX_RETENTION_FRACTION, STAGES, stagesFromEnv } from '../infra/config.ts';
 import type { Stage } from '../infra/config.ts';
 import {
   WILDCARD_RESOURCE_ALLOWLIST,
@@ -21,10 +24,9 @@ import {
   isWildcardResource,
 } from '../infra/iam-allowlist.ts';
 import { policyDocument } from '../infra/iam.ts';
-import { BINLOG_RETENTION_SQL } from '../infra/aurora.ts';
-import { EMBEDDER_HANDLER, LAMBDA_RUNTIME, bundleEmbedder } from '../infra/bundle.ts';
+import { ATTACH_SCRIPT, BINLOG_RETENTION_SQL } from '../infra/aurora.ts';
+import { RDS_CA_FILE, STATE_DIR } from '../infra/container.ts';
 import { READER_LAG_METRIC } from '../infra/observability.ts';
-import { createEntryHandler, resolveRedisPassword } from '../infra/embedder-entry.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -212,7 +214,7 @@ describe('inputs', () => {
 });
 
 describe('aurora', () => {
-  it('creates an aurora-mysql8.0 cluster parameter group with row-based full binlogs', () => {
+  it('creates an aurora-mysql8.0 cluster parameter group with row-based full binlogs and TLS required', () => {
     const pg = one(tf('dev'), 'aws_rds_cluster_parameter_group');
     expect(pg.family).toBe('aurora-mysql8.0');
     expect(pg.name).toBe('drugsync-dev-binlog');
@@ -223,18 +225,132 @@ describe('aurora', () => {
       binlog_row_metadata: 'FULL',
       aurora_enhanced_binlog: '${var.aurora_enhanced_binlog ? "1" : "0"}',
       binlog_backup: '${var.aurora_enhanced_binlog ? "0" : "1"}',
+      require_secure_transport: 'ON',
     });
+    for (const p of pg.parameter as Json[]) expect(p.apply_method, p.name).toBe('pending-reboot');
   });
 
-  it('attaches the group to the existing cluster only when the user asks', () => {
-    const attach = one(tf('dev'), 'terraform_data');
+  it('attaches the group only when the user asks, through the guarded script', () => {
+    const j = tf('dev');
+    const attach = one(j, 'terraform_data');
     expect(attach.count).toBe('${var.attach_aurora_parameter_group ? 1 : 0}');
     const exec = attach.provisioner[0]['local-exec'] as Json;
-    expect(exec.command).toContain('aws rds modify-db-cluster');
-    expect(exec.environment.CLUSTER).toBe('${var.aurora_cluster_identifier}');
+    expect(exec.interpreter).toEqual(['bash']);
+    expect(exec.command).toMatch(
+      /^assets\/aurora_attach-script_[0-9A-F]+\/[0-9A-F]+\/attach-parameter-group\.sh$/,
+    );
+    expect(exec.environment).toMatchObject({
+      CLUSTER: '${var.aurora_cluster_identifier}',
+      REGION: '${var.region}',
+      GROUP: expect.stringMatching(/^\$\{aws_rds_cluster_parameter_group\.[^.]+\.name\}$/),
+    });
+    // the refusal message prints every parameter of our group
+    const names = (one(j, 'aws_rds_cluster_parameter_group').parameter as Json[]).map((p) => p.name);
+    const printed = (exec.environment.PARAMETERS as string)
+      .replace(/\$\{[^}]*\}/g, 'X')
+      .split(' ')
+      .map((pair) => pair.split('=')[0]);
+    expect(printed).toEqual(names);
     // nothing else in the stack touches the cluster
-    expect(tf('dev').resource.aws_rds_cluster).toBeUndefined();
+    expect(j.resource.aws_rds_cluster).toBeUndefined();
     expect(BINLOG_RETENTION_SQL).toBe("CALL mysql.rds_set_configuration('binlog retention hours', 72);");
+  });
+});
+
+/** infra/scripts/attach-parameter-group.sh against a fake `aws` on PATH that logs its calls. */
+describe('parameter-group guard (attach script)', () => {
+  const PARAMETERS =
+    'binlog_format=ROW binlog_row_image=FULL binlog_row_metadata=FULL aurora_enhanced_binlog=1 ' +
+    'binlog_backup=0 binlog_replication_globaldb=0 require_secure_transport=ON';
+  const FAKE_AWS = `#!/usr/bin/env bash
+echo "$*" >> "$FAKE_AWS_LOG"
+case "$1 $2" in
+  "rds describe-db-clusters")
+    if [[ -n "\${FAKE_DESCRIBE_ERROR:-}" ]]; then echo "$FAKE_DESCRIBE_ERROR" >&2; exit 254; fi
+    echo "$FAKE_CURRENT_GROUP" ;;
+  "rds modify-db-cluster") echo '{"DBCluster":{"DBClusterIdentifier":"fdb"}}' ;;
+  *) echo "fake aws: unexpected call: $*" >&2; exit 99 ;;
+esac
+`;
+
+  function attach(fake: { currentGroup?: string; describeError?: string }) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'drugsync-attach-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'aws'), FAKE_AWS, { mode: 0o755 });
+      const log = path.join(dir, 'calls.log');
+      fs.writeFileSync(log, '');
+      const r = spawnSync('bash', [ATTACH_SCRIPT], {
+        encoding: 'utf8',
+        timeout: 30_000,
+        env: {
+          PATH: `${dir}${path.delimiter}${process.env.PATH ?? ''}`,
+          REGION: 'us-east-1',
+          CLUSTER: 'fdb',
+          GROUP: 'drugsync-prod-binlog',
+          PARAMETERS,
+          FAKE_AWS_LOG: log,
+          FAKE_CURRENT_GROUP: fake.currentGroup ?? '',
+          ...(fake.describeError ? { FAKE_DESCRIBE_ERROR: fake.describeError } : {}),
+        },
+      });
+      const calls = fs.readFileSync(log, 'utf8').split('\n').filter(Boolean);
+      return { status: r.status, stdout: r.stdout, stderr: r.stderr, calls };
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('attaches over a default group', () => {
+    const r = attach({ currentGroup: 'default.aurora-mysql8.0' });
+    expect(r.status).toBe(0);
+    expect(r.calls).toHaveLength(2);
+    expect(r.calls[0]).toMatch(/^rds describe-db-clusters --region us-east-1 --db-cluster-identifier fdb /);
+    expect(r.calls[1]).toBe(
+      'rds modify-db-cluster --region us-east-1 --db-cluster-identifier fdb --db-cluster-parameter-group-name drugsync-prod-binlog --apply-immediately',
+    );
+    expect(r.stdout).toContain('Reboot the writer');
+  });
+
+  it('changes nothing when the cluster already uses our group', () => {
+    const r = attach({ currentGroup: 'drugsync-prod-binlog' });
+    expect(r.status).toBe(0);
+    expect(r.calls).toHaveLength(1);
+    expect(r.stdout).toContain('already uses drugsync-prod-binlog');
+  });
+
+  it('refuses to replace any other group and prints the commands to run instead', () => {
+    const r = attach({ currentGroup: 'fdb-aurora-mysql8-tuned' });
+    expect(r.status).toBe(3);
+    // only the read: the cluster is left alone
+    expect(r.calls).toHaveLength(1);
+    expect(r.calls[0]).toMatch(/^rds describe-db-clusters /);
+    expect(r.stderr).toContain('refusing to attach drugsync-prod-binlog');
+    expect(r.stderr).toContain('"fdb-aurora-mysql8-tuned"');
+    expect(r.stderr).toContain(
+      'aws rds modify-db-cluster-parameter-group --region us-east-1 \\\n       --db-cluster-parameter-group-name fdb-aurora-mysql8-tuned',
+    );
+    expect(r.stderr).toContain('--source-db-cluster-parameter-group-identifier fdb-aurora-mysql8-tuned');
+    expect(r.stderr).toContain(
+      '--target-db-cluster-parameter-group-identifier fdb-aurora-mysql8-tuned-drugsync',
+    );
+    for (const pair of PARAMETERS.split(' ')) {
+      const [name, value] = pair.split('=');
+      expect(r.stderr).toContain(
+        `"ParameterName=${name},ParameterValue=${value},ApplyMethod=pending-reboot"`,
+      );
+    }
+    expect(r.stderr).toContain('attach_aurora_parameter_group = false');
+  });
+
+  it('fails without touching the cluster when it cannot read the current group', () => {
+    const r = attach({
+      describeError:
+        'An error occurred (DBClusterNotFoundFault) when calling the DescribeDBClusters operation: DBCluster fdb not found.',
+    });
+    expect(r.status).toBe(2);
+    expect(r.calls).toHaveLength(1);
+    expect(r.stderr).toContain('DBClusterNotFoundFault');
+    expect(r.stderr).toContain('cannot read the cluster parameter group of Aurora cluster "fdb"');
   });
 });
 
@@ -256,26 +372,40 @@ describe('kinesis', () => {
   });
 });
 
-describe('reader service', () => {
-  it('runs exactly one reader and never two at once during a deployment', () => {
-    const svc = one(tf('dev'), 'aws_ecs_service');
-    expect(svc.name).toBe('drugsync-dev-reader');
-    expect(svc.desired_count).toBe(1);
-    expect(svc.deployment_minimum_healthy_percent).toBe(0);
-    expect(svc.deployment_maximum_percent).toBe(100);
-    expect(svc.launch_type).toBe('FARGATE');
-    expect(svc.network_configuration.assign_public_ip).toBe(false);
-    expect(svc.network_configuration.subnets).toBe('${var.private_subnet_ids}');
+const taskDef = (j: Json, what: string) =>
+  one(j, 'aws_ecs_task_definition', (t) => t.family === `drugsync-dev-${what}`);
+const service = (j: Json, what: string) =>
+  one(j, 'aws_ecs_service', (s) => s.name === `drugsync-dev-${what}`);
+
+describe('singleton services (reader, embedder)', () => {
+  it('run exactly one task each and never two at once during a deployment', () => {
+    const j = tf('dev');
+    expect(
+      resources(j, 'aws_ecs_service')
+        .map((s) => s.name as string)
+        .sort(),
+    ).toEqual(['drugsync-dev-embedder', 'drugsync-dev-reader']);
+    for (const what of ['reader', 'embedder']) {
+      const svc = service(j, what);
+      expect(svc.desired_count, what).toBe(1);
+      expect(svc.deployment_minimum_healthy_percent, what).toBe(0);
+      expect(svc.deployment_maximum_percent, what).toBe(100);
+      expect(svc.launch_type, what).toBe('FARGATE');
+      expect(svc.network_configuration.assign_public_ip, what).toBe(false);
+      expect(svc.network_configuration.subnets, what).toBe('${var.private_subnet_ids}');
+      expect(svc.task_definition, what).toMatch(new RegExp(`^\\$\\{aws_ecs_task_definition\\.${what}_task_`));
+      expect(containerOf(taskDef(j, what)).stopTimeout, what).toBe(120);
+    }
+    expect(containerOf(taskDef(j, 'reader')).command).toEqual(['binlog-reader']);
+    expect(containerOf(taskDef(j, 'embedder')).command).toEqual(['embedder']);
   });
 
   it('runs binlog-reader with the services’ environment and the Redis password from Secrets Manager', () => {
     const j = tf('dev');
-    const td = one(j, 'aws_ecs_task_definition', (t) => t.family === 'drugsync-dev-reader');
+    const td = taskDef(j, 'reader');
     expect(td.requires_compatibilities).toEqual(['FARGATE']);
     expect(td.network_mode).toBe('awsvpc');
     const c = containerOf(td);
-    expect([...c.entryPoint, ...c.command]).toEqual(['node', 'bin/drugsync.mjs', 'binlog-reader']);
-    expect(c.stopTimeout).toBe(120);
     const env = envOf(c);
     expect(env).toMatchObject({
       DB_HOST: '${var.aurora_endpoint}',
@@ -293,29 +423,82 @@ describe('reader service', () => {
       LOG_FORMAT: 'json',
     });
     expect(env.KINESIS_STREAM).toMatch(/^\$\{aws_kinesis_stream\.[^.]+\.name\}$/);
+    expect(env.DLQ_QUEUE_URL).toBeUndefined();
     // secrets are never plain values
     for (const name of Object.keys(env)) expect(name).not.toMatch(/PASSWORD/);
     expect(c.secrets).toEqual([{ name: 'REDIS_PASSWORD', valueFrom: '${local.redis_password_value_from}' }]);
     expect(j.locals.redis_password_value_from).toContain('var.redis_auth_secret_arn');
     expect(c.logConfiguration.logDriver).toBe('awslogs');
   });
+
+  it('runs the embedder consumer with the DB settings (re-sync, truncate sweep), the stream and the DLQ', () => {
+    const j = tf('dev');
+    const td = taskDef(j, 'embedder');
+    expect([td.cpu, td.memory]).toEqual(['${var.embedder_cpu}', '${var.embedder_memory}']);
+    expect(td.task_role_arn).toMatch(/^\$\{aws_iam_role\.iam_embedder_role_[^.]+\.arn\}$/);
+    const c = containerOf(td);
+    const env = envOf(c);
+    const readerEnv = envOf(containerOf(taskDef(j, 'reader')));
+    // the same contract as the reader (DB_*, Redis, stream, embedding) plus its dead-letter queue
+    const { DLQ_QUEUE_URL, ...rest } = env;
+    expect(rest).toEqual(readerEnv);
+    expect(DLQ_QUEUE_URL).toMatch(/^\$\{aws_sqs_queue\.[^.]+\.url\}$/);
+    expect(env.DB_SECRET_ARN).toBe('${var.aurora_secret_arn}');
+    expect(c.secrets).toEqual([{ name: 'REDIS_PASSWORD', valueFrom: '${local.redis_password_value_from}' }]);
+    expect(c.logConfiguration.options['awslogs-group']).toMatch(/aws_cloudwatch_log_group\.logs_embedder_/);
+    const svc = service(j, 'embedder');
+    const sg = one(j, 'aws_security_group', (s) => s.name === 'drugsync-dev-embedder');
+    const sgRef = Object.entries(j.resource.aws_security_group as Record<string, Json>).find(
+      ([, s]) => s === sg,
+    )?.[0];
+    expect(svc.network_configuration.security_groups).toEqual([`\${aws_security_group.${sgRef}.id}`]);
+  });
+});
+
+describe('every task (image contract)', () => {
+  it('passes only the command, runs an init process, a read-only root and a writable /tmp', () => {
+    const j = tf('dev');
+    const tds = resources(j, 'aws_ecs_task_definition');
+    expect(tds.map((t) => t.family as string).sort()).toEqual([
+      'drugsync-dev-backfill',
+      'drugsync-dev-embedder',
+      'drugsync-dev-reader',
+      'drugsync-dev-verify',
+    ]);
+    for (const td of tds) {
+      const c = containerOf(td);
+      const at = td.family as string;
+      // the image's ENTRYPOINT runs the CLI
+      expect(c.entryPoint, at).toBeUndefined();
+      expect(c.readonlyRootFilesystem, at).toBe(true);
+      expect(td.volume, at).toEqual([{ name: 'tmp' }]);
+      expect(c.mountPoints, at).toEqual([{ sourceVolume: 'tmp', containerPath: '/tmp', readOnly: false }]);
+      expect(c.linuxParameters, at).toEqual({ initProcessEnabled: true });
+      expect(envOf(c), at).toMatchObject({
+        DRUGSYNC_STATE_DIR: STATE_DIR,
+        DB_TLS: 'true',
+        DB_TLS_CA_FILE: RDS_CA_FILE,
+        DRUGSYNC_NO_ENV_FILE: '1',
+      });
+    }
+    expect(STATE_DIR.startsWith('/tmp/')).toBe(true);
+    expect(RDS_CA_FILE).toBe('/app/certs/rds-global-bundle.pem');
+  });
 });
 
 describe('backfill and verify tasks', () => {
   it('define on-demand backfill and verify task definitions with their own log groups', () => {
     const j = tf('dev');
-    const backfill = containerOf(
-      one(j, 'aws_ecs_task_definition', (t) => t.family === 'drugsync-dev-backfill'),
-    );
+    const backfill = containerOf(taskDef(j, 'backfill'));
     expect(backfill.command).toEqual(['backfill']);
-    expect(backfill.entryPoint).toEqual(['node', 'bin/drugsync.mjs']);
-    const verify = containerOf(one(j, 'aws_ecs_task_definition', (t) => t.family === 'drugsync-dev-verify'));
+    const verify = containerOf(taskDef(j, 'verify'));
     expect(verify.command).toEqual(['verify', '--json']);
     expect(backfill.logConfiguration.options['awslogs-group']).not.toBe(
       verify.logConfiguration.options['awslogs-group'],
     );
-    // backfill is not a service: only the reader runs permanently
-    expect(resources(j, 'aws_ecs_service')).toHaveLength(1);
+    // backfill and verify are not services: only the reader and the embedder run permanently
+    const services = resources(j, 'aws_ecs_service').map((s) => s.task_definition as string);
+    expect(services.some((t) => /backfill|verify/.test(t))).toBe(false);
   });
 
   it('schedules verify through EventBridge → ECS, enabled per stage', () => {
@@ -331,154 +514,135 @@ describe('backfill and verify tasks', () => {
   });
 });
 
-describe('embedder Lambda', () => {
-  it('runs the bundled handler on nodejs22.x in the VPC with its environment', () => {
-    const j = tf('dev');
-    const fn = one(j, 'aws_lambda_function');
-    expect(fn.function_name).toBe('drugsync-dev-embedder');
-    expect(fn.runtime).toBe(LAMBDA_RUNTIME);
-    expect(fn.runtime).toBe('nodejs22.x');
-    expect(fn.handler).toBe(EMBEDDER_HANDLER);
-    expect(fn.filename).toMatch(/^assets\/embedder_code_[0-9A-F]+\/[0-9A-F]+\/archive\.zip$/);
-    expect(fn.source_code_hash).toContain('filebase64sha256');
-    expect(fn.vpc_config.subnet_ids).toBe('${var.private_subnet_ids}');
-    expect(fn.vpc_config.security_group_ids).toHaveLength(1);
-    const env = fn.environment.variables as Record<string, string>;
-    expect(env).toMatchObject({
-      REDIS_HOST: '${var.redis_endpoint}',
-      REDIS_PASSWORD_SECRET_ARN: '${var.redis_auth_secret_arn}',
-      EMBEDDING_PROVIDER: 'titan',
-      LOG_FORMAT: 'json',
-    });
-    expect(env.DLQ_QUEUE_URL).toMatch(/^\$\{aws_sqs_queue\.[^.]+\.url\}$/);
-    expect(env.REDIS_PASSWORD).toBeUndefined();
-    expect(env.AWS_REGION).toBeUndefined(); // reserved by Lambda
+describe('nothing dropped by the platform', () => {
+  it('has no Lambda, no event source mapping, no retry budget that could skip a batch', () => {
+    for (const stage of STAGES) {
+      const j = tf(stage);
+      expect(Object.keys(j.resource).filter((t) => t.startsWith('aws_lambda_'))).toEqual([]);
+      // by construction there is none; should one ever come back it must retry forever, at any age
+      for (const m of resources(j, 'aws_lambda_event_source_mapping')) {
+        expect(m.maximum_retry_attempts).toBe(-1);
+        expect(m.maximum_record_age_in_seconds ?? -1).toBe(-1);
+      }
+      const vars = Object.keys(j.variable as Json);
+      expect(vars.filter((v) => /^(esm_|embedder_(batch|parallel|maximum|bisect|timeout))/.test(v))).toEqual(
+        [],
+      );
+      // the only writer of the dead-letter queue is the embedder itself (DLQ_QUEUE_URL)
+      expect(JSON.stringify(j.resource)).not.toMatch(/destination_config|on_failure/);
+    }
   });
 
-  it('maps the stream with partial batch failures, bisect, bounded retries and age, and a DLQ', () => {
-    const j = tf('dev');
-    const m = one(j, 'aws_lambda_event_source_mapping');
-    expect(m.function_response_types).toEqual(['ReportBatchItemFailures']);
-    expect(m.bisect_batch_on_function_error).toBe('${var.embedder_bisect_on_error}');
-    expect(m.maximum_retry_attempts).toBe('${var.embedder_maximum_retry_attempts}');
-    expect(m.maximum_record_age_in_seconds).toBe('${var.embedder_maximum_record_age_seconds}');
-    expect(m.parallelization_factor).toBe('${var.embedder_parallelization_factor}');
-    expect(m.batch_size).toBe('${var.embedder_batch_size}');
-    expect(m.maximum_batching_window_in_seconds).toBe('${var.embedder_batching_window_seconds}');
-    expect(m.starting_position).toBe('TRIM_HORIZON');
-    expect(m.event_source_arn).toMatch(/^\$\{aws_kinesis_stream\.[^.]+\.arn\}$/);
-    expect(m.destination_config.on_failure.destination_arn).toMatch(/^\$\{aws_sqs_queue\.[^.]+\.arn\}$/);
-    const v = j.variable as Json;
-    expect(v.embedder_bisect_on_error.default).toBe(true);
-    expect(v.embedder_maximum_retry_attempts.default).toBeGreaterThan(0);
-    expect(v.embedder_maximum_record_age_seconds.default).toBeGreaterThanOrEqual(60);
-    const dlq = one(j, 'aws_sqs_queue');
-    expect(dlq.name).toBe('drugsync-dev-embedder-dlq');
-    expect(dlq.sqs_managed_sse_enabled).toBe(true);
-  });
-
-  it('bundles services/embedder/lambda.ts into one ES module that loads and exports handler', async () => {
-    const b = bundleEmbedder();
-    expect(fs.existsSync(b.file)).toBe(true);
-    const out = Object.values(b.metafile.outputs).find((o) => o.entryPoint);
-    const externals = (out?.imports ?? []).filter((i) => i.external).map((i) => i.path);
-    // only Node built-ins and the SDK the runtime provides stay outside the bundle
-    // supports-color: optional dependency of `debug`, required inside try/catch (absent → no colours)
-    const optional = ['supports-color'];
-    const stray = externals.filter(
-      (p) => !p.startsWith('@aws-sdk/') && !isBuiltin(p) && !optional.includes(p),
-    );
-    expect(stray).toEqual([]);
-    const mod = (await import(b.file)) as { handler?: unknown };
-    expect(typeof mod.handler).toBe('function');
+  it('keeps the iterator-age alarm well under the stream retention (defaults and a variable validation)', () => {
+    for (const stage of STAGES) {
+      const j = tf(stage);
+      const age = one(
+        j,
+        'aws_cloudwatch_metric_alarm',
+        (a) => a.alarm_name === `drugsync-${stage}-stream-iterator-age`,
+      );
+      expect(age.threshold).toBe('${var.iterator_age_alarm_ms}');
+      const retentionMs = (j.variable.kinesis_retention_hours.default as number) * 3_600_000;
+      expect(j.variable.iterator_age_alarm_ms.default).toBeLessThanOrEqual(
+        retentionMs * ITERATOR_AGE_MAX_RETENTION_FRACTION,
+      );
+      const checks = j.variable.iterator_age_alarm_ms.validation as Json[];
+      expect(checks.map((c) => c.condition as string)).toContain(
+        `\${var.iterator_age_alarm_ms <= var.kinesis_retention_hours * ${3_600_000 * ITERATOR_AGE_MAX_RETENTION_FRACTION}}`,
+      );
+    }
   });
 });
 
-function isBuiltin(p: string): boolean {
-  return (
-    [
-      'fs',
-      'path',
-      'os',
-      'url',
-      'util',
-      'events',
-      'stream',
-      'crypto',
-      'net',
-      'tls',
-      'dns',
-      'http',
-      'https',
-      'zlib',
-      'buffer',
-      'string_decoder',
-      'assert',
-      'child_process',
-      'module',
-      'timers',
-      'process',
-      'tty',
-      'worker_threads',
-    ].includes(p.split('/')[0] ?? '') || p.startsWith('node:')
-  );
-}
-
 describe('network', () => {
-  it('lets the reader and jobs reach Aurora on its port and every service reach Redis, nothing more', () => {
+  it('lets every workload reach Aurora and Redis on their ports and HTTPS, nothing more', () => {
     const j = tf('dev');
     const ingress = resources(j, 'aws_vpc_security_group_ingress_rule');
     const aurora = ingress.filter((r) => r.security_group_id === '${var.aurora_security_group_id}');
     const redis = ingress.filter((r) => r.security_group_id === '${var.redis_security_group_id}');
-    expect(aurora).toHaveLength(2);
+    // reader, jobs (backfill + verify), embedder (re-sync and truncate sweep read the table)
+    expect(aurora).toHaveLength(3);
     expect(redis).toHaveLength(3);
     expect(ingress).toHaveLength(aurora.length + redis.length);
     for (const r of aurora)
       expect([r.from_port, r.to_port]).toEqual(['${var.aurora_port}', '${var.aurora_port}']);
     for (const r of redis)
       expect([r.from_port, r.to_port]).toEqual(['${var.redis_port}', '${var.redis_port}']);
+    expect(aurora.map((r) => r.referenced_security_group_id as string).join(' ')).toMatch(
+      /aws_security_group\.network_embedder_/,
+    );
     const embedderSg = one(j, 'aws_security_group', (s) => s.name === 'drugsync-dev-embedder');
     expect(embedderSg.ingress).toBeUndefined();
     const egress = resources(j, 'aws_vpc_security_group_egress_rule');
-    // egress: Aurora (reader, jobs), Redis (3), HTTPS (3)
-    expect(egress).toHaveLength(8);
+    // egress: Aurora, Redis, HTTPS for each of the three groups
+    expect(egress).toHaveLength(9);
+    const embedderEgress = egress.filter((e) => /network_embedder_/.test(e.security_group_id as string));
+    expect(new Set(embedderEgress.map((e) => e.from_port))).toEqual(
+      new Set([443, '${var.aurora_port}', '${var.redis_port}']),
+    );
     for (const r of egress.filter((e) => e.cidr_ipv4 !== undefined)) expect(r.from_port).toBe(443);
   });
 });
 
 describe('observability', () => {
-  it('alarms on iterator age, Lambda errors and throttles, DLQ depth, reader lag and a stopped reader', () => {
+  it('alarms on iterator age, DLQ depth, reader lag, a stopped reader or embedder, a verify not launched', () => {
     const j = tf('dev');
     const alarms = resources(j, 'aws_cloudwatch_metric_alarm');
-    const by = (metric: string) => one(j, 'aws_cloudwatch_metric_alarm', (a) => a.metric_name === metric);
-    expect(by('GetRecords.IteratorAgeMilliseconds').threshold).toBe('${var.iterator_age_alarm_ms}');
-    expect(by('Errors').namespace).toBe('AWS/Lambda');
-    expect(by('Throttles').namespace).toBe('AWS/Lambda');
-    const dlq = by('ApproximateNumberOfMessagesVisible');
-    expect([dlq.comparison_operator, dlq.threshold]).toEqual(['GreaterThanThreshold', 0]);
-    const lag = by(READER_LAG_METRIC.metricName);
-    expect(lag.namespace).toBe('drugsync');
+    expect(alarms.map((a) => a.alarm_name as string).sort()).toEqual(
+      [
+        'dlq-depth',
+        'embedder-not-running',
+        'reader-lag',
+        'reader-not-running',
+        'stream-iterator-age',
+        'verify-not-launched',
+      ].map((n) => `drugsync-dev-${n}`),
+    );
+    const named = (n: string) =>
+      one(j, 'aws_cloudwatch_metric_alarm', (a) => a.alarm_name === `drugsync-dev-${n}`);
+    expect(alarms.filter((a) => a.namespace === 'AWS/Lambda')).toEqual([]);
+    const age = named('stream-iterator-age');
+    expect([age.namespace, age.metric_name]).toEqual(['AWS/Kinesis', 'GetRecords.IteratorAgeMilliseconds']);
+    expect(age.threshold).toBe('${var.iterator_age_alarm_ms}');
+    const dlq = named('dlq-depth');
+    expect([dlq.metric_name, dlq.comparison_operator, dlq.threshold]).toEqual([
+      'ApproximateNumberOfMessagesVisible',
+      'GreaterThanThreshold',
+      0,
+    ]);
+    const lag = named('reader-lag');
+    expect([lag.namespace, lag.metric_name]).toEqual(['drugsync', READER_LAG_METRIC.metricName]);
     expect(lag.dimensions).toEqual(READER_LAG_METRIC.dimensions);
     expect(lag.threshold).toBe('${var.reader_lag_alarm_seconds}');
-    const running = by('RunningTaskCount');
-    expect([running.comparison_operator, running.threshold, running.treat_missing_data]).toEqual([
-      'LessThanThreshold',
-      1,
-      'breaching',
-    ]);
+    for (const what of ['reader', 'embedder']) {
+      const running = named(`${what}-not-running`);
+      expect([running.namespace, running.metric_name]).toEqual(['ECS/ContainerInsights', 'RunningTaskCount']);
+      expect([running.comparison_operator, running.threshold, running.treat_missing_data]).toEqual([
+        'LessThanThreshold',
+        1,
+        'breaching',
+      ]);
+      expect(running.dimensions.ServiceName).toMatch(
+        new RegExp(`^\\$\\{aws_ecs_service\\.${what}_service_[^.]+\\.name\\}$`),
+      );
+    }
     const cluster = one(j, 'aws_ecs_cluster');
     expect(cluster.setting).toEqual([{ name: 'containerInsights', value: 'enabled' }]);
     for (const a of alarms) expect(a.alarm_actions).toHaveLength(1);
   });
 
-  it('notifies the alarm topic when a verify run exits non-zero (drift or failure)', () => {
+  it('notifies the alarm topic when a verify run exits non-zero, fails to start, or is not launched', () => {
     const j = tf('dev');
     const rule = one(j, 'aws_cloudwatch_event_rule', (r) => r.name === 'drugsync-dev-verify-failed');
     const pattern = JSON.parse(rule.event_pattern as string) as Json;
     expect(pattern['detail-type']).toEqual(['ECS Task State Change']);
     expect(pattern.detail.lastStatus).toEqual(['STOPPED']);
     expect(pattern.detail.group).toEqual(['family:${aws_ecs_task_definition.verify_task_AAEA1F99.family}']);
-    expect(pattern.detail.containers.exitCode).toEqual([{ 'anything-but': 0 }]);
+    expect(pattern.detail.$or).toEqual([
+      { containers: { exitCode: [{ 'anything-but': 0 }] } },
+      { stopCode: ['TaskFailedToStart'] },
+      { containers: { exitCode: [{ exists: false }] } },
+    ]);
     const target = one(j, 'aws_cloudwatch_event_target', (t) => t.target_id === 'alarm-topic');
     expect(target.arn).toMatch(/^\$\{aws_sns_topic\.[^.]+\.arn\}$/);
     const policy = JSON.parse(one(j, 'aws_sns_topic_policy').policy as string) as Json;
@@ -486,14 +650,25 @@ describe('observability', () => {
     expect(events?.Condition.ArnEquals['aws:SourceArn']).toMatch(
       /aws_cloudwatch_event_rule\.observability_verify-failed/,
     );
+    // the schedule's RunTask call failing starts no task at all: EventBridge counts it
+    const notLaunched = one(j, 'aws_cloudwatch_metric_alarm', (a) => a.metric_name === 'FailedInvocations');
+    expect(notLaunched.namespace).toBe('AWS/Events');
+    expect(notLaunched.dimensions).toEqual({
+      RuleName: '${aws_cloudwatch_event_rule.verify_schedule_96A6880C.name}',
+    });
+    expect([notLaunched.statistic, notLaunched.comparison_operator, notLaunched.threshold]).toEqual([
+      'Sum',
+      'GreaterThanThreshold',
+      0,
+    ]);
   });
 
   it('keeps every log group on a retention', () => {
     const j = tf('dev');
     const groups = resources(j, 'aws_cloudwatch_log_group');
     expect(groups.map((g) => g.name).sort()).toEqual([
-      '/aws/lambda/drugsync-dev-embedder',
       '/ecs/drugsync-dev-backfill',
+      '/ecs/drugsync-dev-embedder',
       '/ecs/drugsync-dev-reader',
       '/ecs/drugsync-dev-verify',
     ]);
@@ -502,23 +677,26 @@ describe('observability', () => {
     expect(tf('prod').variable.log_retention_days.default).toBe(90);
   });
 
-  it('outputs the stream, the DLQ, the task definitions and the Lambda', () => {
+  it('outputs the stream, the DLQ, the services and the task definitions', () => {
     const out = tf('dev').output as Json;
-    for (const name of [
-      'stream_name',
-      'stream_arn',
-      'dlq_url',
-      'dlq_arn',
-      'reader_task_definition_arn',
-      'backfill_task_definition_arn',
-      'verify_task_definition_arn',
-      'embedder_function_name',
-      'embedder_function_arn',
-      'cluster_name',
-      'backfill_run_task_network',
-    ]) {
-      expect(out[name], name).toBeDefined();
-    }
+    expect(Object.keys(out).sort()).toEqual(
+      [
+        'alarm_topic_arn',
+        'aurora_parameter_group',
+        'backfill_run_task_network',
+        'backfill_task_definition_arn',
+        'cluster_name',
+        'dlq_arn',
+        'dlq_url',
+        'embedder_service_name',
+        'embedder_task_definition_arn',
+        'reader_service_name',
+        'reader_task_definition_arn',
+        'stream_arn',
+        'stream_name',
+        'verify_task_definition_arn',
+      ].sort(),
+    );
   });
 });
 
@@ -526,8 +704,9 @@ describe('IAM', () => {
   it('has no wildcard action and no unexplained wildcard resource in any policy document', () => {
     for (const stage of STAGES) {
       const docs = policyDocuments(tf(stage));
-      // 8 role policies + 8 trust policies + the alarm topic's policy
-      expect(docs.length).toBe(17);
+      // 9 role policies (task + execution role of 4 workloads, the verify schedule) + 9 trust policies
+      // + the alarm topic's policy
+      expect(docs.length).toBe(19);
       const problems = docs.flatMap(({ where, doc }) => violations(where, doc));
       expect(problems).toEqual([]);
     }
@@ -564,8 +743,13 @@ describe('IAM', () => {
     const embedder = grants(j, 'drugsync-dev-embedder').flatMap((g) => g.actions);
     expect(reader).toContain('kinesis:PutRecords');
     expect(reader).not.toContain('kinesis:GetRecords');
-    expect(embedder).toEqual(expect.arrayContaining(['kinesis:GetRecords', 'kinesis:GetShardIterator']));
-    expect(embedder.filter((a) => a.startsWith('kinesis:Put'))).toEqual([]);
+    expect(embedder.filter((a) => a.startsWith('kinesis:')).sort()).toEqual([
+      'kinesis:DescribeStream',
+      'kinesis:DescribeStreamSummary',
+      'kinesis:GetRecords',
+      'kinesis:GetShardIterator',
+      'kinesis:ListShards',
+    ]);
     for (const role of ['drugsync-dev-backfill', 'drugsync-dev-verify']) {
       expect(
         grants(j, role)
@@ -578,6 +762,43 @@ describe('IAM', () => {
         expect(g.resources).toEqual([expect.stringMatching(/^\$\{aws_kinesis_stream\.[^.]+\.arn\}$/)]);
       }
     }
+  });
+
+  it('gives the embedder task exactly: the stream, the DLQ, Titan, the two secrets — as an ECS task', () => {
+    const j = tf('dev');
+    const byAction = new Map<string, string[]>();
+    for (const g of grants(j, 'drugsync-dev-embedder'))
+      for (const a of g.actions) byAction.set(a, [...(byAction.get(a) ?? []), ...g.resources]);
+    expect([...byAction.keys()].filter((a) => !a.startsWith('kinesis:')).sort()).toEqual([
+      'bedrock:InvokeModel',
+      'secretsmanager:GetSecretValue',
+      'sqs:SendMessage',
+    ]);
+    expect(byAction.get('sqs:SendMessage')).toEqual([
+      expect.stringMatching(/^\$\{aws_sqs_queue\.[^.]+\.arn\}$/),
+    ]);
+    expect(new Set(byAction.get('secretsmanager:GetSecretValue'))).toEqual(
+      new Set(['${var.aurora_secret_arn}', '${var.redis_auth_secret_arn}']),
+    );
+    const role = one(j, 'aws_iam_role', (r) => r.name === 'drugsync-dev-embedder');
+    const trust = JSON.parse(role.assume_role_policy as string) as Json;
+    expect(trust.Statement[0].Principal).toEqual({ Service: 'ecs-tasks.amazonaws.com' });
+    expect(trust.Statement[0].Condition).toEqual({
+      StringEquals: { 'aws:SourceAccount': '${data.aws_caller_identity.account.account_id}' },
+    });
+    // its execution role pulls the image and writes its own log group only
+    const exec = grants(j, 'drugsync-dev-embedder-exec');
+    expect(exec.flatMap((g) => g.resources).filter((r) => r.includes('log-group'))).toEqual([]);
+    expect(exec.find((g) => g.actions.includes('logs:PutLogEvents'))?.resources).toEqual([
+      expect.stringMatching(/^\$\{aws_cloudwatch_log_group\.logs_embedder_[^.]+\.arn\}:log-stream:\*$/),
+    ]);
+    // no Lambda-era network-interface permissions anywhere
+    const all = policyDocuments(j).flatMap(({ doc }) => list(doc.Statement) as unknown as Json[]);
+    expect(all.flatMap((s) => list(s.Action)).filter((a) => a.startsWith('ec2:'))).toEqual([]);
+    expect(WILDCARD_RESOURCE_ALLOWLIST.map((a) => a.id)).toEqual([
+      'ecr-auth-token',
+      'log-streams-of-own-group',
+    ]);
   });
 
   it('grants bedrock:InvokeModel on the Titan model ARN only and secrets on the named secrets only', () => {
@@ -604,8 +825,8 @@ describe('IAM', () => {
 describe('snapshot', () => {
   it('matches the committed dev stack (asset hashes masked)', () => {
     const masked = rawDev.text
-      // the asset folder carries a content hash of the bundle: it changes with every embedder change
-      .replace(/assets\/([A-Za-z0-9_]+?)_[0-9A-F]{8}\/[0-9A-F]{32}\//g, 'assets/$1_<id>/<hash>/');
+      // the asset folder carries a content hash of the attach script (tested on its own above)
+      .replace(/assets\/([A-Za-z0-9_-]+?)_[0-9A-F]{8}\/[0-9A-F]{32}\//g, 'assets/$1_<id>/<hash>/');
     expect(JSON.parse(masked)).toMatchSnapshot();
   });
 });
@@ -632,8 +853,8 @@ describe('HCL export', () => {
       const hcl = fs.readFileSync(path.join(outdir, 'stacks', 'drugsync-dev', 'cdk.tf'), 'utf8');
       // cdktf writes string attributes unescaped: a JSON string would end the HCL string at its first quote
       expect(hcl).not.toMatch(/= "[[{]"/);
-      expect(hcl.match(/policy = "\$\{jsonencode\(/g)?.length).toBe(17);
-      expect(hcl.match(/container_definitions = "\$\{jsonencode\(/g)?.length).toBe(3);
+      expect(hcl.match(/policy = "\$\{jsonencode\(/g)?.length).toBe(19);
+      expect(hcl.match(/container_definitions = "\$\{jsonencode\(/g)?.length).toBe(4);
       // a reference must never end up as the literal text "var.x"
       expect(hcl).not.toMatch(/"(var|local|aws_[a-z_]+)\.[a-z_]+"/);
     } finally {
@@ -651,115 +872,24 @@ describe('npm run synth', () => {
       encoding: 'utf8',
       timeout: 60_000,
     });
-  const zipHash = (outdir: string, j: Json) => {
-    const zip = path.join(outdir, 'stacks', 'drugsync-dev', one(j, 'aws_lambda_function').filename as string);
-    return createHash('sha256').update(fs.readFileSync(zip)).digest('hex');
-  };
 
-  it('writes cdktf.out/stacks/<stack>/cdk.tf.json for every stage without a terraform binary', () => {
+  it('writes cdktf.out/stacks/<stack>/cdk.tf.json and the attach script for every stage without terraform', () => {
     const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'drugsync-synth-'));
-    const again = fs.mkdtempSync(path.join(os.tmpdir(), 'drugsync-synth-'));
     try {
       const r = synthCli(outdir);
       expect(r.stderr).not.toMatch(/Error/);
       expect(r.status).toBe(0);
       for (const stage of STAGES) {
-        const file = path.join(outdir, 'stacks', `drugsync-${stage}`, 'cdk.tf.json');
-        const j = JSON.parse(fs.readFileSync(file, 'utf8')) as Json;
-        expect(j.resource.aws_lambda_function).toBeDefined();
-        const zip = path.join(
-          outdir,
-          'stacks',
-          `drugsync-${stage}`,
-          one(j, 'aws_lambda_function').filename as string,
-        );
-        expect(fs.statSync(zip).size).toBeGreaterThan(10_000);
+        const dir = path.join(outdir, 'stacks', `drugsync-${stage}`);
+        const j = JSON.parse(fs.readFileSync(path.join(dir, 'cdk.tf.json'), 'utf8')) as Json;
+        expect(j.resource.aws_ecs_service).toBeDefined();
         expect(j.terraform.backend.local.path).toBe(`../../../terraform.drugsync-${stage}.tfstate`);
+        // local-exec runs the script relative to the stack directory: it is there, byte for byte
+        const script = one(j, 'terraform_data').provisioner[0]['local-exec'].command as string;
+        expect(fs.readFileSync(path.join(dir, script), 'utf8')).toBe(fs.readFileSync(ATTACH_SCRIPT, 'utf8'));
       }
-      // a second synth of the same code gives a byte-identical Lambda zip: plans stay quiet
-      expect(synthCli(again).status).toBe(0);
-      const read = (d: string) =>
-        JSON.parse(fs.readFileSync(path.join(d, 'stacks', 'drugsync-dev', 'cdk.tf.json'), 'utf8')) as Json;
-      expect(zipHash(again, read(again))).toBe(zipHash(outdir, read(outdir)));
     } finally {
       fs.rmSync(outdir, { recursive: true, force: true });
-      fs.rmSync(again, { recursive: true, force: true });
     }
-  });
-});
-
-describe('embedder entry (Redis password from Secrets Manager)', () => {
-  const arn = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:redis-auth-GhIjKl';
-  const secrets = (value: string | undefined) => {
-    const asked: string[] = [];
-    return {
-      asked,
-      get: async (a: string) => {
-        asked.push(a);
-        return value;
-      },
-    };
-  };
-
-  it('reads the whole secret string, or one key of a JSON secret', async () => {
-    const plain = secrets('s3cr3t-redis-pass');
-    expect(await resolveRedisPassword({ REDIS_PASSWORD_SECRET_ARN: arn }, plain.get)).toBe(
-      's3cr3t-redis-pass',
-    );
-    expect(plain.asked).toEqual([arn]);
-    const json = secrets(JSON.stringify({ username: 'default', password: 'json-pass-42' }));
-    const env = { REDIS_PASSWORD_SECRET_ARN: arn, REDIS_PASSWORD_SECRET_JSON_KEY: 'password' };
-    expect(await resolveRedisPassword(env, json.get)).toBe('json-pass-42');
-  });
-
-  it('leaves an explicit REDIS_PASSWORD (local runs) and a missing ARN alone', async () => {
-    const s = secrets('unused');
-    expect(await resolveRedisPassword({ REDIS_PASSWORD: 'local' }, s.get)).toBe('local');
-    expect(await resolveRedisPassword({}, s.get)).toBeUndefined();
-    expect(s.asked).toEqual([]);
-  });
-
-  it('names the secret and the remedy when it cannot be used', async () => {
-    const env = { REDIS_PASSWORD_SECRET_ARN: arn, REDIS_PASSWORD_SECRET_JSON_KEY: 'password' };
-    await expect(resolveRedisPassword(env, secrets('not json').get)).rejects.toMatchObject({
-      code: 'CONFIG_INVALID',
-      context: { secret_arn: arn, json_key: 'password' },
-    });
-    await expect(resolveRedisPassword(env, secrets('{"pass":"x"}').get)).rejects.toThrow(
-      /no string field "password"/,
-    );
-    const denied = async () => {
-      throw new Error('AccessDeniedException: not authorized to perform secretsmanager:GetSecretValue');
-    };
-    await expect(resolveRedisPassword(env, denied)).rejects.toMatchObject({
-      code: 'CONFIG_INVALID',
-      retryable: true,
-    });
-  });
-
-  it('sets REDIS_PASSWORD once before the embedder runs, and retries a failed read', async () => {
-    const env: Record<string, string | undefined> = { REDIS_PASSWORD_SECRET_ARN: arn };
-    const seen: (string | undefined)[] = [];
-    let reads = 0;
-    const getSecret = () => async () => {
-      reads += 1;
-      if (reads === 1) throw new Error('ThrottlingException');
-      return 'rotated-pass-7';
-    };
-    const h = createEntryHandler(
-      async () => {
-        seen.push(env.REDIS_PASSWORD);
-        return { batchItemFailures: [] };
-      },
-      getSecret,
-      env,
-    );
-    const event = { Records: [] };
-    await expect(h(event)).rejects.toThrow(/Redis password secret/);
-    expect(seen).toEqual([]);
-    await h(event);
-    await h(event);
-    expect(seen).toEqual(['rotated-pass-7', 'rotated-pass-7']);
-    expect(reads).toBe(2);
   });
 });
