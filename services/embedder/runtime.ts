@@ -24,7 +24,7 @@ import type { EmbeddingService } from '../core/embedding/types.ts';
 import { createRedisDrugStore } from '../core/redis/store.ts';
 import { createEmbeddingService } from '../core/embedding/service.ts';
 import type { ApplyDeps, SweepCapable } from './apply.ts';
-import { createRedisDeadLetterQueue, createSqsDeadLetterQueue } from './dlq.ts';
+import { createRedisDeadLetterQueue, createSqsDeadLetterQueue, deadLetterMarkerPrefix } from './dlq.ts';
 import type { DeadLetterQueue } from './dlq.ts';
 import { createRedisTableState } from './table-state.ts';
 import type { TableState } from './table-state.ts';
@@ -115,8 +115,15 @@ export async function createEmbedderRuntime(
   const dlq =
     over.dlq ??
     (config.DLQ_QUEUE_URL
-      ? createSqsDeadLetterQueue(new SQSClient({ region: config.AWS_REGION }), config.DLQ_QUEUE_URL)
-      : createRedisDeadLetterQueue(redis, keys.deadLetters));
+      ? // the per-record markers (shard + sequence number) live in Redis for both queue kinds
+        createSqsDeadLetterQueue(new SQSClient({ region: config.AWS_REGION }), config.DLQ_QUEUE_URL, {
+          redis,
+          prefix: deadLetterMarkerPrefix(keys.deadLetters),
+          ttlSeconds: config.TOMBSTONE_TTL_SECONDS,
+        })
+      : createRedisDeadLetterQueue(redis, keys.deadLetters, {
+          markerTtlSeconds: config.TOMBSTONE_TTL_SECONDS,
+        }));
   const deps: ApplyDeps = {
     store,
     embeddings,
