@@ -36,7 +36,7 @@ import { DrugsyncError, errorMessage, isDrugsyncError, wrapError } from '../core
 import type { ErrorCode } from '../core/errors.ts';
 import { makeKeys } from '../core/keys.ts';
 import type { Keys } from '../core/keys.ts';
-import { createLogger } from '../core/log.ts';
+import { createLogger, describeErrorMasked } from '../core/log.ts';
 import type { Logger } from '../core/log.ts';
 import { compareBinlogPositions, formatBinlogPosition, serializePosition } from '../core/position.ts';
 import type { BinlogPosition } from '../core/position.ts';
@@ -898,7 +898,7 @@ export function startBinlogReader(
           if (stats.checkpoint !== progressedFrom) attempt = 0;
           attempt += 1;
           stats.restarts += 1;
-          stats.lastError = err.describe();
+          stats.lastError = describeErrorMasked(err);
           const delay = Math.min(500 * 2 ** (attempt - 1), config.READER_MAX_BACKOFF_SECONDS * 1000);
           stats.state = 'backoff';
           log.warn('binlog reader restarting from its checkpoint', {
@@ -908,7 +908,7 @@ export function startBinlogReader(
             checkpoint: stats.checkpoint ? formatBinlogPosition(stats.checkpoint) : null,
           });
           await publishStatus({
-            last_error: err.describe().slice(0, 1000),
+            last_error: describeErrorMasked(err).slice(0, 1000),
             last_error_at: String(Date.now()),
           });
           await interruptibleSleep(delay);
@@ -917,8 +917,8 @@ export function startBinlogReader(
       return { reason: 'stopped', stats };
     } catch (e) {
       stats.state = 'failed';
-      stats.lastError = errorMessage(e);
-      await publishStatus({ last_error: errorMessage(e).slice(0, 1000), last_error_at: String(Date.now()) });
+      stats.lastError = describeErrorMasked(e);
+      await publishStatus({ last_error: stats.lastError.slice(0, 1000), last_error_at: String(Date.now()) });
       throw e;
     } finally {
       clearInterval(metricsTimer);

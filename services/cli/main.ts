@@ -3,8 +3,8 @@
  * Exit codes: 0 success, 1 failure, 2 bad configuration or usage.
  */
 import { Command, CommanderError } from 'commander';
-import { DrugsyncError, errorMessage } from '../core/errors.ts';
-import { createLogger } from '../core/log.ts';
+import { DrugsyncError } from '../core/errors.ts';
+import { createLogger, describeErrorMasked, redact } from '../core/log.ts';
 import { registerCommands } from './commands.ts';
 
 export function buildProgram(): Command {
@@ -53,8 +53,8 @@ export async function main(argv: string[]): Promise<void> {
     const log = createLogger({ service: 'cli' });
     if (e instanceof DrugsyncError) {
       log.error(e.message.split('\n')[0] ?? e.message, { error: e });
-      if (process.stderr.isTTY) process.stderr.write(errorMessage(e) + '\n');
-      else if (e.code === 'CONFIG_INVALID') process.stderr.write(e.message + '\n');
+      if (process.stderr.isTTY) process.stderr.write(describeErrorMasked(e) + '\n');
+      else if (e.code === 'CONFIG_INVALID') process.stderr.write(redact(e.message) + '\n');
       process.exitCode = e.code === 'CONFIG_INVALID' ? 2 : 1;
       return;
     }
