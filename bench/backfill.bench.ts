@@ -31,7 +31,7 @@ import { makeKeys } from '../services/core/keys.ts';
 import { buildDocument, embeddingText, mapRow } from '../services/core/mapping.ts';
 import { ensureIndex } from '../services/core/redis/index.ts';
 import { openBackfillRuntime } from '../services/backfill/runtime.ts';
-import { openBackfillSnapshot } from '../services/backfill/snapshot.ts';
+import { openSnapshot } from '../services/core/snapshot.ts';
 import { generateCatalogue, loadRows } from '../test/support/factories.ts';
 import { runCli } from '../test/support/pipeline.ts';
 import { startFakeBedrock } from '../test/support/fake-bedrock.ts';
@@ -98,7 +98,7 @@ async function rawRead(env: Env): Promise<{ eligible: number; distinct: number; 
   const rt = await openBackfillRuntime(env, createLogger({ service: 'bench' }, { level: 'warn' }));
   try {
     const t0 = performance.now();
-    const snap = await openBackfillSnapshot(rt.deps.mysql, {
+    const snap = await openSnapshot(rt.deps.mysql, {
       schema: env.DB_NAME as string,
       table: 'rndc14',
     });
@@ -139,7 +139,7 @@ async function spoolRoundTrip(
   try {
     const schema = env.DB_NAME as string;
     const t0 = performance.now();
-    const snap = await openBackfillSnapshot(rt.deps.mysql, { schema, table: 'rndc14' });
+    const snap = await openSnapshot(rt.deps.mysql, { schema, table: 'rndc14' });
     const out = fs.createWriteStream(file);
     let n = 0;
     try {
@@ -166,7 +166,7 @@ async function spoolRoundTrip(
     const readBack = m / ((performance.now() - t1) / 1000);
     const t2 = performance.now();
     let k = 0;
-    const again = await openBackfillSnapshot(rt.deps.mysql, { schema, table: 'rndc14' });
+    const again = await openSnapshot(rt.deps.mysql, { schema, table: 'rndc14' });
     try {
       for await (const page of again.rows({ schema, table: 'rndc14', pageSize: 5_000 }))
         for (const r of page) if (mapRow(r)) k++;

@@ -26,7 +26,7 @@ export function registerBackfillCommands(program: Command): void {
       'after',
       '\nSettings (environment): DB_* (MySQL), REDIS_*, EMBEDDING_* (provider, dimensions, concurrency, RPM),\n' +
         'BATCH_SIZE (documents per Redis pipeline), MAX_DRUGS, BACKFILL_WINDOW_ROWS, BACKFILL_WRITE_CONCURRENCY,\n' +
-        'BACKFILL_SPOOL_DIR, BACKFILL_SNAPSHOT_METHOD (auto | binlog-snapshot | table-lock). See docs/backfill.md.\n' +
+        'BACKFILL_SPOOL_DIR, SNAPSHOT_METHOD (auto | binlog-snapshot | table-lock). See docs/backfill.md.\n' +
         'Exit codes: 0 complete (or a deliberate --max-drugs / --dry-run run), 1 rows failed (fix the cause, then\n' +
         '--retry-failed), 2 invalid configuration.',
     )

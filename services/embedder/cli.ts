@@ -33,6 +33,7 @@ async function resyncRunnerFor(
     embeddings: rt.deps.embeddings,
     tableState: rt.deps.tableState,
     log: log.child({ job: 'resync' }),
+    snapshotMethod: c.SNAPSHOT_METHOD,
     schema: c.DB_NAME,
     table: c.DB_TABLE,
   });

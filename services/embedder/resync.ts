@@ -40,8 +40,8 @@ export interface ResyncDeps {
   log: Logger;
   schema: string;
   table: string;
-  /** SNAPSHOT_METHOD from the configuration (default 'auto': MariaDB → binlog-snapshot, MySQL → table-lock) */
-  snapshotMethod?: SnapshotMethod;
+  /** SNAPSHOT_METHOD from the configuration ('auto': MariaDB → binlog-snapshot, MySQL → table-lock) */
+  snapshotMethod: SnapshotMethod;
 }
 
 /** What the comparison found (as `verify` reports it), what was written, and what it cost. */
@@ -114,8 +114,7 @@ export function createResyncRunner(d: ResyncDeps): ResyncRunner {
         statements: pending.map((p) => p.statement),
       });
       let lastStatus = 0;
-      const deps = { ...d, snapshotMethod: d.snapshotMethod ?? 'auto' };
-      const { report, diff } = await verifyOnce(deps, {
+      const { report, diff } = await verifyOnce(d, {
         repair: true,
         trustMeta: true,
         signal,
@@ -136,7 +135,7 @@ export function createResyncRunner(d: ResyncDeps): ResyncRunner {
       let fixed: RepairResult = { written: 0, deleted: 0, refused: 0, failed: 0 };
       if (!report.ok) {
         await status({ phase: 'write', missing: report.missing, extra: report.extra, stale: report.stale });
-        fixed = await repair(deps, diff);
+        fixed = await repair(d, diff);
       }
       await d.tableState.completeResync(diff.P);
       const after = d.embeddings.totals();
