@@ -373,6 +373,9 @@ describe('dlq on kinesalite + Redis', () => {
     );
     const old = await shardRecords(s.kinesis, stream);
     const arn = await streamArn(s);
+    // kinesalite's sequence numbers carry the shard's creation second: a stream re-created within the same
+    // second would hand out the old numbers again, so the re-created one starts in a later second
+    await new Promise((r) => setTimeout(r, 1_050 - (Date.now() % 1_000)));
     await resetSuiteStream(s.env, 1);
     await putEvents(
       s.kinesis,

@@ -52,7 +52,7 @@ describe('local stack', () => {
     });
   });
 
-  it('gives the replication user replication grants and SELECT on fdb only', async () => {
+  it('gives the replication user replication grants and SELECT, LOCK TABLES on fdb only', async () => {
     const env = stackEnv();
     const repl = await mysql.createConnection({
       host: env.DB_HOST,
@@ -72,7 +72,7 @@ describe('local stack', () => {
     await repl.end();
     expect(text).toMatch(/REPLICATION SLAVE/);
     expect(text).toMatch(/BINLOG MONITOR|REPLICATION CLIENT/);
-    expect(text).toMatch(/GRANT SELECT ON `fdb`\.\*/);
+    expect(text).toMatch(/GRANT SELECT, LOCK TABLES ON `fdb`\.\*/);
     expect(text).not.toMatch(/ALL PRIVILEGES/);
     expect((status as Record<string, unknown>[])[0]?.File).toMatch(/^binlog\.\d+$/);
     expect((denied as { code?: string })?.code).toBe('ER_DBACCESS_DENIED_ERROR');
