@@ -22,7 +22,7 @@ import {
 } from '../services/binlog-reader/decoder.ts';
 import type { ZTableMap } from '../services/binlog-reader/decoder.ts';
 import { createZongjiSource } from '../services/binlog-reader/source.ts';
-import type { RowsEvent } from '../services/binlog-reader/source.ts';
+import { readSourceRange } from './support/binlog.ts';
 import { COLUMN_NAMES, changes, generateCatalogue } from './support/factories.ts';
 import {
   createSuiteDatabase,
@@ -257,21 +257,8 @@ async function readRange(
     ...(burstMs !== undefined ? { burstMs } : {}),
   });
   // the source filters tables in the reader; here every table of the database is wanted
-  await new Promise<void>((resolve, reject) => {
-    const done = (file: string, pos: number) => {
-      if (file > to.file || (file === to.file && pos >= to.pos)) resolve();
-    };
-    source.start(from, {
-      onBegin: () => {},
-      onCommit: (e) => done(e.file, e.next),
-      onStatement: (e) => done(e.file, e.next),
-      onRotate: () => {},
-      onHeartbeat: () => {},
-      onError: reject,
-      onRows(e: RowsEvent) {
-        out.push({ key: `${e.file}:${e.pos}`, table: e.table, op: e.op, rows: e.rows });
-      },
-    });
+  await readSourceRange(source, from, to, (e) => {
+    out.push({ key: `${e.file}:${e.pos}`, table: e.table, op: e.op, rows: e.rows });
   });
   const yields = source.yields ?? 0;
   await source.stop();

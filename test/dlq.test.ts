@@ -40,7 +40,7 @@ import {
 } from '../services/embedder/dlq.ts';
 import type { QueueMessage } from '../services/embedder/dlq.ts';
 import { replayDeadLetters } from '../services/embedder/replay.ts';
-import { createEmbedderRuntime, decodeEmbedderConfig } from '../services/embedder/runtime.ts';
+import { consumerDeps, createEmbedderRuntime, decodeEmbedderConfig } from '../services/embedder/runtime.ts';
 import type { EmbedderRuntime } from '../services/embedder/runtime.ts';
 import { EventFactory, RecordFactory, makeRow, putEvents } from './support/events.ts';
 import { runCli } from './support/pipeline.ts';
@@ -215,18 +215,8 @@ function expectDoc(doc: Record<string, unknown> | null, row: Rndc14Row): void {
 
 function runConsumer(s: Suite): Promise<ConsumerStats> {
   const cfg = s.rt.config;
-  return startEmbedderConsumer(
-    cfg,
-    {
-      kinesis: s.kinesis,
-      redis: s.redis,
-      checkpointKey: s.rt.keys.shardCheckpoints(cfg.KINESIS_STREAM),
-      statusKey: s.rt.keys.serviceStatus('embedder'),
-      apply: s.rt.deps,
-      log: s.rt.deps.log,
-    },
-    { exitWhenIdleMs: 500 },
-  ).done;
+  return startEmbedderConsumer(cfg, consumerDeps(s.rt, s.kinesis, s.rt.deps.log), { exitWhenIdleMs: 500 })
+    .done;
 }
 
 /** A fresh suite state: empty Redis keys, a one-shard stream (one shard keeps every record in order). */

@@ -90,6 +90,20 @@ class ScriptedKinesis implements KinesisReader {
   }) as unknown as KinesisReader['send'];
 }
 
+/** Holds every store.apply at a gate until release(): a batch stays in flight while the test acts. */
+function holdApplies(store: ApplyDeps['store']): { readonly entered: boolean; release(): void } {
+  let release: () => void = () => undefined;
+  const gate = new Promise<void>((r) => (release = r));
+  const apply = store.apply.bind(store);
+  const held = { entered: false, release: () => release() };
+  store.apply = async (ops) => {
+    held.entered = true;
+    await gate;
+    return apply(ops);
+  };
+  return held;
+}
+
 describe('embedder consumer (shard mechanics)', () => {
   const env = suiteEnv('embedder_consumer');
   let redis: RedisClient;
@@ -261,20 +275,11 @@ describe('embedder consumer (shard mechanics)', () => {
     const ev = new EventFactory();
     const seqs = Array.from({ length: 40 }, (_, i) => k.push('shardId-000000000000', ev.insert(makeRow(i))));
     const d = deps(k);
-    let release: () => void = () => undefined;
-    const gate = new Promise<void>((r) => (release = r));
-    const store = d.apply.store;
-    const apply = store.apply.bind(store);
-    let entered = false;
-    store.apply = async (ops) => {
-      entered = true;
-      await gate;
-      return apply(ops);
-    };
+    const held = holdApplies(d.apply.store);
     const c = startEmbedderConsumer(config, d);
-    await eventually(async () => entered, 10_000, 'a batch in flight');
+    await eventually(async () => held.entered, 10_000, 'a batch in flight');
     c.stop();
-    release();
+    held.release();
     const stats = await c.done;
     expect(stats.totals.records).toBe(40);
     expect(await redis.hget(cpKey, 'shardId-000000000000')).toBe(seqs[39]);
@@ -292,22 +297,14 @@ describe('embedder consumer (shard mechanics)', () => {
     const leaseConfig = { ...config, EMBEDDER_LEASE_TTL_MS: 1500 };
     const c = startEmbedderConsumer(leaseConfig, d);
     await eventually(async () => (await redis.hget(cpKey, shard)) === first.at(-1), 20_000, 'first batch');
-    let release: () => void = () => undefined;
-    const gate = new Promise<void>((r) => (release = r));
     const store = d.apply.store;
-    const apply = store.apply.bind(store);
-    let entered = false;
-    store.apply = async (ops) => {
-      entered = true;
-      await gate;
-      return apply(ops);
-    };
+    const held = holdApplies(store);
     for (let i = 0; i < 10; i++) k.push(shard, ev.insert(makeRow(700 + i)));
-    await eventually(async () => entered, 10_000, 'a batch in flight');
+    await eventually(async () => held.entered, 10_000, 'a batch in flight');
     // Act: another consumer takes the lease (as after an expiry), then the in-flight batch ends
     const leaseKey = `${cpKey}:lease`;
     await redis.set(leaseKey, 'elsewhere:4242:abcd|1700000000000', 'PX', 60_000);
-    release();
+    held.release();
     await eventually(async () => c.stats.state === 'waiting-lease', 10_000, 'the consumer to wait');
     for (let i = 0; i < 10; i++) k.push(shard, ev.insert(makeRow(800 + i)));
     await new Promise((r) => setTimeout(r, 800));

@@ -17,7 +17,7 @@ import { mapRow } from '../services/core/mapping.ts';
 import type { Rndc14Row } from '../services/core/rndc14.ts';
 import { startEmbedderConsumer } from '../services/embedder/consumer.ts';
 import type { ConsumerStats } from '../services/embedder/consumer.ts';
-import { createEmbedderRuntime, decodeEmbedderConfig } from '../services/embedder/runtime.ts';
+import { consumerDeps, createEmbedderRuntime, decodeEmbedderConfig } from '../services/embedder/runtime.ts';
 import type { EmbedderRuntime } from '../services/embedder/runtime.ts';
 import { EventFactory, makeRow, putEvents } from './support/events.ts';
 import { eventually, resetSuiteRedis, resetSuiteStream, suiteEnv, suiteRedis } from './support/stack.ts';
@@ -54,18 +54,8 @@ async function closeSuite(s: Suite | undefined): Promise<void> {
 
 function runConsumer(s: Suite, idleMs = 1000): Promise<ConsumerStats> {
   const cfg = s.rt.config;
-  return startEmbedderConsumer(
-    cfg,
-    {
-      kinesis: s.kinesis,
-      redis: s.redis,
-      checkpointKey: s.rt.keys.shardCheckpoints(cfg.KINESIS_STREAM),
-      statusKey: s.rt.keys.serviceStatus('embedder'),
-      apply: s.rt.deps,
-      log: s.rt.deps.log,
-    },
-    { exitWhenIdleMs: idleMs },
-  ).done;
+  return startEmbedderConsumer(cfg, consumerDeps(s.rt, s.kinesis, s.rt.deps.log), { exitWhenIdleMs: idleMs })
+    .done;
 }
 
 async function jsonGet(s: Suite, ndc: string): Promise<Record<string, unknown> | null> {

@@ -17,6 +17,7 @@ import type { ReaderConfig } from '../services/binlog-reader/reader.ts';
 import { rowDecoderStats } from '../services/binlog-reader/decoder.ts';
 import { createZongjiSource } from '../services/binlog-reader/source.ts';
 import type { RowsEvent } from '../services/binlog-reader/source.ts';
+import { readSourceRange } from './support/binlog.ts';
 import { EventFactory } from './support/events.ts';
 import { COLUMN_NAMES, changes, generateCatalogue } from './support/factories.ts';
 import { createSuiteDatabase, suiteEnv } from './support/stack.ts';
@@ -50,20 +51,7 @@ async function readWithFastDecoder(from: BinlogPosition, to: BinlogPosition) {
     fastRows: true,
     warn: (m) => warnings.push(m),
   });
-  await new Promise<void>((resolve, reject) => {
-    const done = (file: string, pos: number) => {
-      if (file > to.file || (file === to.file && pos >= to.pos)) resolve();
-    };
-    source.start(from, {
-      onBegin: () => {},
-      onCommit: (e) => done(e.file, e.next),
-      onStatement: (e) => done(e.file, e.next),
-      onRotate: () => {},
-      onHeartbeat: () => {},
-      onError: reject,
-      onRows: (e: RowsEvent) => rows.push(e),
-    });
-  });
+  await readSourceRange(source, from, to, (e) => rows.push(e));
   await source.stop();
   return { rows, warnings };
 }

@@ -18,7 +18,7 @@ import { startSimulator } from '../services/cli/simulate.ts';
 import { counterRate } from '../services/cli/stream.ts';
 import { startEmbedderConsumer } from '../services/embedder/consumer.ts';
 import type { EmbedderConsumer } from '../services/embedder/consumer.ts';
-import { createEmbedderRuntime, decodeEmbedderConfig } from '../services/embedder/runtime.ts';
+import { consumerDeps, createEmbedderRuntime, decodeEmbedderConfig } from '../services/embedder/runtime.ts';
 import { pipelineStatus, drained } from './support/loads.ts';
 import { preparePipeline, runCli, startProc } from './support/pipeline.ts';
 import type { Proc } from './support/pipeline.ts';
@@ -220,14 +220,7 @@ describe('supervision: one consumer per stream, and a long Redis outage', () => 
       () => kinesis.destroy(),
       () => rt.close(),
     );
-    const c = startEmbedderConsumer(config, {
-      kinesis,
-      redis: rt.redis,
-      checkpointKey: rt.keys.shardCheckpoints(config.KINESIS_STREAM),
-      statusKey: rt.keys.serviceStatus('embedder'),
-      apply: rt.deps,
-      log,
-    });
+    const c = startEmbedderConsumer(config, consumerDeps(rt, kinesis, log));
     consumers.push(c);
     return c;
   };

@@ -8,7 +8,12 @@ import { queueMessages } from './dlq.ts';
 import type { QueueMessage } from './dlq.ts';
 import { replayDeadLetters, streamNameOf } from './replay.ts';
 import type { ReplayReport } from './replay.ts';
-import { createEmbedderRuntime, decodeEmbedderConfig, decodeEmbedderWithSourceConfig } from './runtime.ts';
+import {
+  consumerDeps,
+  createEmbedderRuntime,
+  decodeEmbedderConfig,
+  decodeEmbedderWithSourceConfig,
+} from './runtime.ts';
 import type { EmbedderRuntime, EmbedderWithSourceConfig } from './runtime.ts';
 import { createResyncRunner } from './resync.ts';
 import { createSourceProbe } from './source-probe.ts';
@@ -75,18 +80,9 @@ export function registerEmbedderCommands(program: Command): void {
       rt.deps.source =
         full && resync ? createSourceProbe(resync.mysql, full.DB_NAME, full.DB_TABLE) : undefined;
       const kinesis = createKinesis(config);
-      const consumer = startEmbedderConsumer(
-        config,
-        {
-          kinesis,
-          redis: rt.redis,
-          checkpointKey: rt.keys.shardCheckpoints(config.KINESIS_STREAM),
-          statusKey: rt.keys.serviceStatus('embedder'),
-          apply: rt.deps,
-          log,
-        },
-        { exitWhenIdleMs: o.exitWhenIdle === undefined ? undefined : o.exitWhenIdle * 1000 },
-      );
+      const consumer = startEmbedderConsumer(config, consumerDeps(rt, kinesis, log), {
+        exitWhenIdleMs: o.exitWhenIdle === undefined ? undefined : o.exitWhenIdle * 1000,
+      });
       const onSignal = (sig: string) => {
         log.info('signal received', { signal: sig });
         consumer.stop();

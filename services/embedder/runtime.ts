@@ -28,6 +28,7 @@ import { createRedisDeadLetterQueue, createSqsDeadLetterQueue, deadLetterMarkerP
 import type { DeadLetterQueue } from './dlq.ts';
 import { createRedisTableState } from './table-state.ts';
 import type { TableState } from './table-state.ts';
+import type { ConsumerDeps, KinesisReader } from './consumer.ts';
 
 const { int, num, optStr, bool } = configFields;
 
@@ -92,6 +93,22 @@ export interface EmbedderRuntime {
   redis: RedisClient;
   deps: ApplyDeps;
   close(): Promise<void>;
+}
+
+/** What the consumer needs from a runtime: its Redis, checkpoint and status keys, and the apply path. */
+export function consumerDeps(
+  rt: EmbedderRuntime,
+  kinesis: KinesisReader,
+  log: Logger,
+): Omit<ConsumerDeps, 'deferred'> {
+  return {
+    kinesis,
+    redis: rt.redis,
+    checkpointKey: rt.keys.shardCheckpoints(rt.config.KINESIS_STREAM),
+    statusKey: rt.keys.serviceStatus('embedder'),
+    apply: rt.deps,
+    log,
+  };
 }
 
 export interface RuntimeOverrides {
