@@ -734,9 +734,11 @@ export function startBinlogReader(
           })
           .catch((err) =>
             fail(
-              wrapError(err, 'KINESIS_PUT_FAILED', 'ListShards failed', {
+              wrapError(err, 'KINESIS_LIST_SHARDS_FAILED', 'ListShards failed', {
                 context: { stream: config.KINESIS_STREAM },
                 retryable: true,
+                remedy:
+                  'the reader restarts from its checkpoint; check the stream exists and the role may list its shards',
               }),
             ),
           );
