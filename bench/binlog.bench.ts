@@ -27,7 +27,7 @@ import { rowChangeEvents, rowRecord } from '../services/binlog-reader/events.ts'
 import { createKinesisSink } from '../services/binlog-reader/publisher.ts';
 import type { OutRecord } from '../services/binlog-reader/publisher.ts';
 import { readerConfigShape, startBinlogReader } from '../services/binlog-reader/reader.ts';
-import { createZongjiSource } from '../services/binlog-reader/source.ts';
+import { suiteSource } from '../test/support/binlog.ts';
 import type { RowsEvent } from '../services/binlog-reader/source.ts';
 import type { Rndc14Row } from '../services/core/rndc14.ts';
 import { COLUMN_NAMES, generateCatalogue, loadRows } from '../test/support/factories.ts';
@@ -103,17 +103,7 @@ const bench: Bench = {
       // Raw zongji decode over each range; keeps the encoded records of the first 20,000 rows of each
       const decode = async (from: BinlogPosition, expected: number, fastRows = false) => {
         const sample: OutRecord[] = [];
-        const source = createZongjiSource({
-          host: config.DB_HOST,
-          port: config.DB_PORT,
-          user: config.DB_USER as string,
-          password: config.DB_PASSWORD as string,
-          serverId: config.DB_SERVER_ID + 1,
-          schema: config.DB_NAME,
-          table: config.DB_TABLE,
-          heartbeatSeconds: 0,
-          fastRows,
-        });
+        const source = suiteSource(config, { serverId: config.DB_SERVER_ID + 1, fastRows });
         let count = 0;
         const t0 = performance.now();
         await new Promise<void>((resolve, reject) => {

@@ -21,8 +21,7 @@ import {
   rowPlan,
 } from '../services/binlog-reader/decoder.ts';
 import type { ZTableMap } from '../services/binlog-reader/decoder.ts';
-import { createZongjiSource } from '../services/binlog-reader/source.ts';
-import { readSourceRange } from './support/binlog.ts';
+import { readSourceRange, suiteSource } from './support/binlog.ts';
 import { COLUMN_NAMES, changes, generateCatalogue } from './support/factories.ts';
 import {
   createSuiteDatabase,
@@ -243,15 +242,8 @@ async function readRange(
 ) {
   const out: Decoded[] = [];
   const warnings: string[] = [];
-  const source = createZongjiSource({
-    host: config.DB_HOST,
-    port: config.DB_PORT,
-    user: config.DB_USER as string,
-    password: config.DB_PASSWORD as string,
+  const source = suiteSource(config, {
     serverId,
-    schema: config.DB_NAME,
-    table: config.DB_TABLE,
-    heartbeatSeconds: 0,
     fastRows,
     warn: (m) => warnings.push(m),
     ...(burstMs !== undefined ? { burstMs } : {}),

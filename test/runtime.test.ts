@@ -15,9 +15,8 @@ import type { BinlogPosition } from '../services/core/position.ts';
 import { readerConfigShape } from '../services/binlog-reader/reader.ts';
 import type { ReaderConfig } from '../services/binlog-reader/reader.ts';
 import { rowDecoderStats } from '../services/binlog-reader/decoder.ts';
-import { createZongjiSource } from '../services/binlog-reader/source.ts';
 import type { RowsEvent } from '../services/binlog-reader/source.ts';
-import { readSourceRange } from './support/binlog.ts';
+import { readSourceRange, suiteSource } from './support/binlog.ts';
 import { EventFactory } from './support/events.ts';
 import { COLUMN_NAMES, changes, generateCatalogue } from './support/factories.ts';
 import { createSuiteDatabase, suiteEnv } from './support/stack.ts';
@@ -39,18 +38,7 @@ async function masterStatus(): Promise<BinlogPosition> {
 async function readWithFastDecoder(from: BinlogPosition, to: BinlogPosition) {
   const rows: RowsEvent[] = [];
   const warnings: string[] = [];
-  const source = createZongjiSource({
-    host: config.DB_HOST,
-    port: config.DB_PORT,
-    user: config.DB_USER as string,
-    password: config.DB_PASSWORD as string,
-    serverId: config.DB_SERVER_ID,
-    schema: config.DB_NAME,
-    table: config.DB_TABLE,
-    heartbeatSeconds: 0,
-    fastRows: true,
-    warn: (m) => warnings.push(m),
-  });
+  const source = suiteSource(config, { fastRows: true, warn: (m) => warnings.push(m) });
   await readSourceRange(source, from, to, (e) => rows.push(e));
   await source.stop();
   return { rows, warnings };

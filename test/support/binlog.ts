@@ -1,7 +1,9 @@
 /**
  * Reading a stretch of real binlog with a source, for tests that compare what the source decodes.
  */
-import type { BinlogSource, RowsEvent } from '../../services/binlog-reader/source.ts';
+import { createZongjiSource } from '../../services/binlog-reader/source.ts';
+import type { BinlogSource, RowsEvent, ZongjiSourceOptions } from '../../services/binlog-reader/source.ts';
+import type { ReaderConfig } from '../../services/binlog-reader/reader.ts';
 import type { BinlogPosition } from '../../services/core/position.ts';
 
 /**
@@ -27,5 +29,26 @@ export function readSourceRange(
       onError: reject,
       onRows,
     });
+  });
+}
+
+/** The reader's settings this factory takes (the suite's local, plain-text MariaDB). */
+type SourceSettings = Pick<
+  ReaderConfig,
+  'DB_HOST' | 'DB_PORT' | 'DB_USER' | 'DB_PASSWORD' | 'DB_SERVER_ID' | 'DB_NAME' | 'DB_TABLE'
+>;
+
+/** A zongji source on the suite's table as the reader opens it, without heartbeats; `over` wins. */
+export function suiteSource(config: SourceSettings, over: Partial<ZongjiSourceOptions> = {}): BinlogSource {
+  return createZongjiSource({
+    host: config.DB_HOST,
+    port: config.DB_PORT,
+    user: config.DB_USER as string,
+    password: config.DB_PASSWORD as string,
+    serverId: config.DB_SERVER_ID,
+    schema: config.DB_NAME,
+    table: config.DB_TABLE,
+    heartbeatSeconds: 0,
+    ...over,
   });
 }
