@@ -346,66 +346,45 @@ async function handOff(d: BackfillDeps, part: Part, position: BinlogPosition): P
 
 type Embedded = { ok: true; r: EmbeddingResult } | { ok: false; error: unknown };
 
+/** Counters of one run, persisted in its Redis hash after every window. */
+interface Counters {
+  done: number;
+  successful: number;
+  failed: number;
+  embeddings: number;
+  hits: number;
+  deleted: number;
+}
+
+/** One run of a part: what every phase after the snapshot needs. */
+interface BackfillRun {
+  d: BackfillDeps;
+  o: BackfillOptions;
+  part: Part;
+  st: Partial<RunState>;
+  resumed: boolean;
+  runKey: string;
+  statusKey: string;
+  position: BinlogPosition;
+  /** the snapshot's source position: every write of this run is made at it */
+  P: SourcePosition;
+  total: number;
+  counters: Counters;
+  doneAtStart: number;
+  t0: number;
+  /** rows listed as failed by an earlier run leave the list when they are written now */
+  clearFailures: boolean;
+}
+
 export async function runBackfill(d: BackfillDeps, o: BackfillOptions): Promise<BackfillSummary> {
   const t0 = Date.now();
   const part = await resolvePart(d, o.part, o);
   const runKey = d.keys.backfillRun(part.label);
   if (o.restart && !o.dryRun) await d.redis.del(runKey);
   if (!o.dryRun) await d.store.ensureIndex();
-  let st = (o.dryRun ? {} : await d.redis.hgetall(runKey)) as Partial<RunState>;
-  // Resume only a complete spool: its snapshot's transaction is gone, so an incomplete spool cannot be
-  // continued with the same snapshot; a new snapshot (seconds) is correct, continuing with another one is not.
-  const resumed = !o.dryRun && st.spool_complete === '1' && !!st.spool && fs.existsSync(st.spool);
-  if (resumed && st.after !== undefined) {
-    // the range this run was started with (the stored split could have been removed meanwhile)
-    part.after = st.after;
-    part.upTo = st.up_to ? st.up_to : undefined;
-  }
-  if (!resumed) {
-    if (st.run)
-      d.log.warn(
-        st.spool_complete === '1'
-          ? 'the previous run’s spool file is gone: taking a new snapshot'
-          : 'previous run had not finished spooling its snapshot: taking a new snapshot',
-        { part: part.label, spool: st.spool },
-      );
-    const s = await snapshotToSpool(d, o, part);
-    st = {
-      run: crypto.randomUUID(),
-      snapshot: serializePosition(s.position),
-      exact: s.exact ? '1' : '0',
-      method: s.method,
-      spool: s.spool,
-      spool_complete: '1',
-      spooled: String(s.spooled),
-      capped: s.capped ? '1' : '0',
-      snapshot_seconds: s.seconds.toFixed(2),
-      after: part.after,
-      up_to: part.upTo ?? '',
-      done: '0',
-      successful: '0',
-      failed: '0',
-      embeddings: '0',
-      hits: '0',
-      deleted: '0',
-      cleaned: '0',
-    };
-    if (!o.dryRun) {
-      await d.redis.del(runKey);
-      await d.redis.hset(runKey, st as Record<string, string>);
-    }
-  } else {
-    d.log.info('resuming the backfill from its checkpoint', {
-      part: part.label,
-      done: st.done,
-      of: st.spooled,
-      snapshot: st.snapshot,
-    });
-  }
+  const { st, resumed } = await openRun(d, o, part, runKey);
   const position = deserializePosition(st.snapshot as string);
-  const P: SourcePosition = snapshotSourcePosition(position);
-  const total = Number(st.spooled);
-  const counters = {
+  const counters: Counters = {
     done: Number(st.done ?? 0),
     successful: Number(st.successful ?? 0),
     failed: Number(st.failed ?? 0),
@@ -413,115 +392,223 @@ export async function runBackfill(d: BackfillDeps, o: BackfillOptions): Promise<
     hits: Number(st.hits ?? 0),
     deleted: Number(st.deleted ?? 0),
   };
-  const id = { model: d.embeddings.model, dimensions: d.embeddings.dimensions };
-  const windowRows = o.windowRows ?? 5_000;
-  const batchSize = o.batchSize ?? 500;
-  const writeConcurrency = Math.max(1, o.writeConcurrency ?? 2);
-  const progress = createProgress({ label: `backfill ${part.label}`, total, unit: 'drugs', log: d.log });
-  const statusKey = d.keys.serviceStatus('backfill');
-  const doneAtStart = counters.done;
-  const summary = (completed: boolean): BackfillSummary => {
-    const secs = (Date.now() - t0) / 1000;
-    return {
-      total_processed: counters.done,
-      successful: counters.successful,
-      failed: counters.failed,
-      duration_seconds: Math.round(secs * 10) / 10,
-      drugs_per_second: Math.round((counters.done - doneAtStart) / Math.max(secs, 0.001)),
-      completed,
-      embeddings_requested: counters.embeddings,
-      embedding_cache_hits: counters.hits,
-      snapshot_position: `${position.file}:${position.pos}`,
-      deleted_stale: counters.deleted,
-      part: `${part.index}/${part.count}`,
-      resumed,
-      dry_run: !!o.dryRun,
-      snapshot_method: st.method ?? 'binlog-snapshot',
-      eligible_in_snapshot: total,
-      snapshot_seconds: Number(st.snapshot_seconds ?? 0),
-    };
+  const run: BackfillRun = {
+    d,
+    o,
+    part,
+    st,
+    resumed,
+    runKey,
+    statusKey: d.keys.serviceStatus('backfill'),
+    position,
+    P: snapshotSourcePosition(position),
+    total: Number(st.spooled),
+    counters,
+    doneAtStart: counters.done,
+    t0,
+    clearFailures: !o.dryRun && (await d.redis.hlen(d.keys.backfillFailures)) > 0,
   };
-  // Rows listed as failed by an earlier run leave the list when they are written now.
-  const clearFailures = !o.dryRun && (await d.redis.hlen(d.keys.backfillFailures)) > 0;
+  await loadSpool(run);
+  return finishRun(run);
+}
 
-  // Distinct texts of a window, cache first (the service caches each request's vectors as it returns, so a
-  // kill loses at most the requests in flight). Never rejects: the error is returned.
-  const embedWindow = (win: SpoolLine[]): Promise<Embedded> =>
-    d.embeddings.embedTexts(win.map(embeddingText)).then(
-      (r): Embedded => ({ ok: true, r }),
-      (error: unknown): Embedded => ({ ok: false, error }),
+/**
+ * The run's state: the stored one when its spool is complete and still on disk (resume), else a new snapshot.
+ * Resume only a complete spool: its snapshot's transaction is gone, so an incomplete spool cannot be
+ * continued with the same snapshot; a new snapshot (seconds) is correct, continuing with another one is not.
+ */
+async function openRun(
+  d: BackfillDeps,
+  o: BackfillOptions,
+  part: Part,
+  runKey: string,
+): Promise<{ st: Partial<RunState>; resumed: boolean }> {
+  const stored = (o.dryRun ? {} : await d.redis.hgetall(runKey)) as Partial<RunState>;
+  const resumed = !o.dryRun && stored.spool_complete === '1' && !!stored.spool && fs.existsSync(stored.spool);
+  if (resumed) {
+    if (stored.after !== undefined) {
+      // the range this run was started with (the stored split could have been removed meanwhile)
+      part.after = stored.after;
+      part.upTo = stored.up_to ? stored.up_to : undefined;
+    }
+    d.log.info('resuming the backfill from its checkpoint', {
+      part: part.label,
+      done: stored.done,
+      of: stored.spooled,
+      snapshot: stored.snapshot,
+    });
+    return { st: stored, resumed };
+  }
+  if (stored.run)
+    d.log.warn(
+      stored.spool_complete === '1'
+        ? 'the previous run’s spool file is gone: taking a new snapshot'
+        : 'previous run had not finished spooling its snapshot: taking a new snapshot',
+      { part: part.label, spool: stored.spool },
     );
+  const st = newRunState(await snapshotToSpool(d, o, part), part);
+  if (!o.dryRun) {
+    await d.redis.del(runKey);
+    await d.redis.hset(runKey, st as unknown as Record<string, string>);
+  }
+  return { st, resumed };
+}
 
-  const writeWindow = async (win: SpoolLine[], emb: EmbeddingResult): Promise<void> => {
-    const failures: Record<string, string> = {};
-    const batches: StoreOp[][] = [];
-    let ops: StoreOp[] = [];
-    for (const f of win) {
-      const text = embeddingText(f);
-      const vector = emb.vectors.get(text);
-      if (!vector) {
-        const err = emb.failures.get(text);
-        failures[f.ndc] = JSON.stringify({
-          pos: P,
-          reason: err ? errorMessage(err) : 'no vector',
-          code: err?.code,
-          fields: f,
-        });
-        continue;
-      }
-      ops.push({
-        kind: 'upsert',
-        ndc: f.ndc,
-        pos: P,
+function newRunState(s: Awaited<ReturnType<typeof snapshotToSpool>>, part: Part): RunState {
+  return {
+    run: crypto.randomUUID(),
+    snapshot: serializePosition(s.position),
+    exact: s.exact ? '1' : '0',
+    method: s.method,
+    spool: s.spool,
+    spool_complete: '1',
+    spooled: String(s.spooled),
+    capped: s.capped ? '1' : '0',
+    snapshot_seconds: s.seconds.toFixed(2),
+    after: part.after,
+    up_to: part.upTo ?? '',
+    done: '0',
+    successful: '0',
+    failed: '0',
+    embeddings: '0',
+    hits: '0',
+    deleted: '0',
+    cleaned: '0',
+  };
+}
+
+function summarize(run: BackfillRun, completed: boolean): BackfillSummary {
+  const { counters, part, st, position } = run;
+  const secs = (Date.now() - run.t0) / 1000;
+  return {
+    total_processed: counters.done,
+    successful: counters.successful,
+    failed: counters.failed,
+    duration_seconds: Math.round(secs * 10) / 10,
+    drugs_per_second: Math.round((counters.done - run.doneAtStart) / Math.max(secs, 0.001)),
+    completed,
+    embeddings_requested: counters.embeddings,
+    embedding_cache_hits: counters.hits,
+    snapshot_position: `${position.file}:${position.pos}`,
+    deleted_stale: counters.deleted,
+    part: `${part.index}/${part.count}`,
+    resumed: run.resumed,
+    dry_run: !!run.o.dryRun,
+    snapshot_method: st.method ?? 'binlog-snapshot',
+    eligible_in_snapshot: run.total,
+    snapshot_seconds: Number(st.snapshot_seconds ?? 0),
+  };
+}
+
+/** Distinct texts of a window, cache first. Never rejects: the error is returned. */
+function embedWindow(run: BackfillRun, win: SpoolLine[]): Promise<Embedded> {
+  return run.d.embeddings.embedTexts(win.map(embeddingText)).then(
+    (r): Embedded => ({ ok: true, r }),
+    (error: unknown): Embedded => ({ ok: false, error }),
+  );
+}
+
+/** A window's upserts in batches, and the rows without a vector with their reason. */
+function windowOps(
+  run: BackfillRun,
+  win: SpoolLine[],
+  emb: EmbeddingResult,
+): { batches: StoreOp[][]; failures: Record<string, string> } {
+  const id = { model: run.d.embeddings.model, dimensions: run.d.embeddings.dimensions };
+  const batchSize = run.o.batchSize ?? 500;
+  const failures: Record<string, string> = {};
+  const batches: StoreOp[][] = [];
+  let ops: StoreOp[] = [];
+  for (const f of win) {
+    const text = embeddingText(f);
+    const vector = emb.vectors.get(text);
+    if (!vector) {
+      const err = emb.failures.get(text);
+      failures[f.ndc] = JSON.stringify({
+        pos: run.P,
+        reason: err ? errorMessage(err) : 'no vector',
+        code: err?.code,
         fields: f,
-        contentHash: contentHash(f, id),
-        textHash: textHash(text, id),
-        embedding: vector,
       });
-      if (ops.length >= batchSize) {
-        batches.push(ops);
-        ops = [];
-      }
+      continue;
     }
-    if (ops.length) batches.push(ops);
-    let next = 0;
-    const written: string[] = [];
-    await Promise.all(
-      Array.from({ length: Math.min(writeConcurrency, batches.length) }, async () => {
-        for (let b = next++; b < batches.length; b = next++) {
-          const results = await d.store.apply(batches[b] as StoreOp[]);
-          // 'stale' = a newer change is already there (live streaming): the row is in Redis, also a success
-          counters.successful += results.length;
-          if (clearFailures) for (const r of results) written.push(r.ndc);
-        }
-      }),
-    );
-    if (clearFailures && written.length) await d.redis.hdel(d.keys.backfillFailures, ...written);
-    const nFailed = Object.keys(failures).length;
-    if (nFailed) {
-      counters.failed += nFailed;
-      await d.redis.hset(d.keys.backfillFailures, failures);
-      d.log.error('rows failed to embed; listed for `backfill --retry-failed`', {
-        count: nFailed,
-        example_ndc: Object.keys(failures)[0],
-        reason: (JSON.parse(Object.values(failures)[0] as string) as { reason: string }).reason,
-      });
+    ops.push({
+      kind: 'upsert',
+      ndc: f.ndc,
+      pos: run.P,
+      fields: f,
+      contentHash: contentHash(f, id),
+      textHash: textHash(text, id),
+      embedding: vector,
+    });
+    if (ops.length >= batchSize) {
+      batches.push(ops);
+      ops = [];
     }
-    counters.embeddings += emb.stats.texts - emb.stats.cacheHits; // texts sent to the embedder (retries not counted)
-    counters.hits += emb.stats.cacheHits;
-  };
+  }
+  if (ops.length) batches.push(ops);
+  return { batches, failures };
+}
 
-  // Phase 2: load the spool, window by window; the next windows are embedded while this one is written, so
-  // the embedder always has work queued (no idle tail at a window's end). A text shared by two windows is
-  // embedded once: the service makes the later window await the call already embedding it.
-  const windows = spoolWindows(st.spool as string, counters.done, windowRows)[Symbol.asyncIterator]();
+/** Writes the batches `writeConcurrency` at a time; returns the NDCs written ('stale' counts: a newer change is there). */
+async function writeBatches(run: BackfillRun, batches: StoreOp[][]): Promise<string[]> {
+  const writeConcurrency = Math.max(1, run.o.writeConcurrency ?? 2);
+  let next = 0;
+  const written: string[] = [];
+  await Promise.all(
+    Array.from({ length: Math.min(writeConcurrency, batches.length) }, async () => {
+      for (let b = next++; b < batches.length; b = next++) {
+        const results = await run.d.store.apply(batches[b] as StoreOp[]);
+        run.counters.successful += results.length;
+        if (run.clearFailures) for (const r of results) written.push(r.ndc);
+      }
+    }),
+  );
+  return written;
+}
+
+async function writeWindow(run: BackfillRun, win: SpoolLine[], emb: EmbeddingResult): Promise<void> {
+  const { d, counters } = run;
+  const { batches, failures } = windowOps(run, win, emb);
+  const written = await writeBatches(run, batches);
+  if (run.clearFailures && written.length) await d.redis.hdel(d.keys.backfillFailures, ...written);
+  const nFailed = Object.keys(failures).length;
+  if (nFailed) {
+    counters.failed += nFailed;
+    await d.redis.hset(d.keys.backfillFailures, failures);
+    d.log.error('rows failed to embed; listed for `backfill --retry-failed`', {
+      count: nFailed,
+      example_ndc: Object.keys(failures)[0],
+      reason: (JSON.parse(Object.values(failures)[0] as string) as { reason: string }).reason,
+    });
+  }
+  counters.embeddings += emb.stats.texts - emb.stats.cacheHits; // texts sent to the embedder (retries not counted)
+  counters.hits += emb.stats.cacheHits;
+}
+
+/**
+ * Phase 2: load the spool, window by window; the next windows are embedded while this one is written, so
+ * the embedder always has work queued (no idle tail at a window's end). A text shared by two windows is
+ * embedded once: the service makes the later window await the call already embedding it.
+ */
+async function loadSpool(run: BackfillRun): Promise<void> {
+  const { o } = run;
+  const progress = createProgress({
+    label: `backfill ${run.part.label}`,
+    total: run.total,
+    unit: 'drugs',
+    log: run.d.log,
+  });
+  const windows = spoolWindows(run.st.spool as string, run.counters.done, o.windowRows ?? 5_000)[
+    Symbol.asyncIterator
+  ]();
   const ahead: { win: SpoolLine[]; emb: Promise<Embedded> | undefined }[] = [];
   let spoolEnded = false;
   const fill = async (n: number) => {
     while (!spoolEnded && ahead.length < n) {
       const r = await windows.next();
       if (r.done) spoolEnded = true;
-      else ahead.push({ win: r.value, emb: o.dryRun ? undefined : embedWindow(r.value) });
+      else ahead.push({ win: r.value, emb: o.dryRun ? undefined : embedWindow(run, r.value) });
     }
   };
   const depth = 1 + ((o.lookahead ?? true) ? WINDOWS_AHEAD : 0);
@@ -531,7 +618,6 @@ export async function runBackfill(d: BackfillDeps, o: BackfillOptions): Promise<
     await fill(depth);
     const next = ahead.shift();
     if (!next) break;
-    const cur = next.win;
     if (!o.dryRun) {
       const e = (await next.emb) as Embedded;
       if (!e.ok) {
@@ -539,53 +625,59 @@ export async function runBackfill(d: BackfillDeps, o: BackfillOptions): Promise<
         throw e.error;
       }
       await fill(depth - 1);
-      try {
-        await writeWindow(cur, e.r);
-      } catch (err) {
+      await writeWindow(run, next.win, e.r).catch(async (err: unknown) => {
         await settleAhead();
         throw err;
-      }
-    }
-    counters.done += cur.length;
-    if (!o.dryRun) {
-      await d.redis.hset(runKey, {
-        done: counters.done,
-        successful: counters.successful,
-        failed: counters.failed,
-        embeddings: counters.embeddings,
-        hits: counters.hits,
       });
-      const s = summary(false);
-      await d.redis.hset(statusKey, {
-        updated_at: new Date().toISOString(),
-        part: s.part,
-        done: counters.done,
-        total,
-        failed: counters.failed,
-        snapshot: s.snapshot_position,
-      });
-      o.onProgress?.(s);
     }
-    const lookups = counters.hits + counters.embeddings;
-    const secs = Math.max(0.001, (Date.now() - t0) / 1000);
-    progress.update(counters.done, {
-      'emb/s': Math.round(counters.embeddings / secs),
-      'cache hit': `${lookups ? Math.round((counters.hits / lookups) * 100) : 0}%`,
-    });
+    await windowDone(run, next.win.length, progress);
   }
   progress.stop();
+}
 
-  // Phase 3: remove documents of this range that the snapshot does not have (never for a capped run).
+/** Persists the counters and status after a window, and moves the progress bar. */
+async function windowDone(
+  run: BackfillRun,
+  rows: number,
+  progress: ReturnType<typeof createProgress>,
+): Promise<void> {
+  const { d, counters } = run;
+  counters.done += rows;
+  if (!run.o.dryRun) {
+    const { done, successful, failed, embeddings, hits } = counters;
+    await d.redis.hset(run.runKey, { done, successful, failed, embeddings, hits });
+    const s = summarize(run, false);
+    await d.redis.hset(run.statusKey, {
+      updated_at: new Date().toISOString(),
+      part: s.part,
+      done: counters.done,
+      total: run.total,
+      failed: counters.failed,
+      snapshot: s.snapshot_position,
+    });
+    run.o.onProgress?.(s);
+  }
+  const lookups = counters.hits + counters.embeddings;
+  const secs = Math.max(0.001, (Date.now() - run.t0) / 1000);
+  progress.update(counters.done, {
+    'emb/s': Math.round(counters.embeddings / secs),
+    'cache hit': `${lookups ? Math.round((counters.hits / lookups) * 100) : 0}%`,
+  });
+}
+
+/** Phase 3 (remove documents of this range that the snapshot does not have; never for a capped run), then the summary. */
+async function finishRun(run: BackfillRun): Promise<BackfillSummary> {
+  const { d, o, st, counters } = run;
   const capped = st.capped === '1';
   if (!o.dryRun && !capped && st.cleaned !== '1') {
-    counters.deleted = await cleanUp(d, part, st.spool as string, P);
-    await d.redis.hset(runKey, { deleted: counters.deleted, cleaned: '1' });
+    counters.deleted = await cleanUp(d, run.part, st.spool as string, run.P);
+    await d.redis.hset(run.runKey, { deleted: counters.deleted, cleaned: '1' });
   }
-  const completed = !o.dryRun && !capped && counters.failed === 0 && counters.done === total;
-  const s = summary(completed);
+  const completed = !o.dryRun && !capped && counters.failed === 0 && counters.done === run.total;
+  const s = summarize(run, completed);
   if (!o.dryRun) {
-    if (counters.failed > 0) await writeFailureReport(d, part, o.spoolDir);
-    await d.redis.hset(statusKey, {
+    if (counters.failed > 0) await writeFailureReport(d, run.part, o.spoolDir);
+    await d.redis.hset(run.statusKey, {
       updated_at: new Date().toISOString(),
       completed: String(completed),
       last_summary: JSON.stringify(s),
