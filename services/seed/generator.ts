@@ -490,51 +490,67 @@ export function generateCatalogue(a: number | GenerateOptions, seed?: number): G
   return rowsOf({ rows: opts.rows, seed: opts.seed ?? DEFAULT_SEED, order: opts.order ?? 'shuffled' });
 }
 
-function* rowsOf(opts: Required<GenerateOptions>): Generator<Rndc14Row> {
-  const seed = opts.seed;
-  const r = prng(seed);
-  const shape = catalogueShape(opts.rows);
-  const products = buildProducts(shape, r);
-  const labelerIds: number[] = [];
-  const lseen = new Set<number>();
-  while (labelerIds.length < shape.labelers) {
+/** Distinct labeler ids, one per labeler of the catalogue's shape. */
+function labelerIdsOf(r: Rand, n: number): number[] {
+  const ids: number[] = [];
+  const seen = new Set<number>();
+  while (ids.length < n) {
     const id = 2 + int(r, 99_990);
-    if (!lseen.has(id)) {
-      lseen.add(id);
-      labelerIds.push(id);
+    if (!seen.has(id)) {
+      seen.add(id);
+      ids.push(id);
     }
   }
-  // Every product appears at least once; the rest by a skewed popularity; then shuffled.
-  const assign = new Int32Array(opts.rows);
-  for (let i = 0; i < opts.rows; i++) {
-    assign[i] = i < products.length ? i : Math.floor(products.length * r() ** 1.7);
+  return ids;
+}
+
+/** The product of each row: every product at least once, the rest by a skewed popularity; then shuffled. */
+function assignProducts(r: Rand, rows: number, products: number): Int32Array {
+  const assign = new Int32Array(rows);
+  for (let i = 0; i < rows; i++) {
+    assign[i] = i < products ? i : Math.floor(products * r() ** 1.7);
   }
-  for (let i = opts.rows - 1; i > 0; i--) {
+  for (let i = rows - 1; i > 0; i--) {
     const j = int(r, i + 1);
     const t = assign[i] as number;
     assign[i] = assign[j] as number;
     assign[j] = t;
   }
-  // DUPDC takes 2,506 distinct dates at full size; PNDC and REPNDC each name ~18.5K distinct earlier NDCs.
-  const dupdcDays = distinctInts(
-    r,
-    Math.max(1, Math.round(opts.rows * (2_506 / FULL_CATALOGUE_ROWS))),
-    8_000,
-    6_000,
-  );
+  return assign;
+}
 
-  // Pass 1, in catalogue order: who makes each row (manufacturer or repackager), its unique NDC, and the
-  // previous/replacement NDC links (to rows met earlier in that order).
-  const ndcOf: string[] = new Array<string>(opts.rows);
-  const ndcNum = new Float64Array(opts.rows);
-  const repackOf = new Uint8Array(opts.rows);
-  const pndcOf = new Map<number, string>();
-  const repndcOf = new Map<number, string>();
+/** Pass 1's result: who makes each row, its unique NDC, its previous/replacement NDC links. */
+interface RowIdentities {
+  ndcOf: string[];
+  ndcNum: Float64Array;
+  repackOf: Uint8Array;
+  pndcOf: Map<number, string>;
+  repndcOf: Map<number, string>;
+}
+
+/**
+ * Pass 1, in catalogue order: who makes each row (manufacturer or repackager), its unique NDC, and the
+ * previous/replacement NDC links (to rows met earlier in that order).
+ */
+function assignIdentities(
+  r: Rand,
+  rows: number,
+  products: readonly Product[],
+  assign: Int32Array,
+  labelerIds: readonly number[],
+): RowIdentities {
+  const ids: RowIdentities = {
+    ndcOf: new Array<string>(rows),
+    ndcNum: new Float64Array(rows),
+    repackOf: new Uint8Array(rows),
+    pndcOf: new Map(),
+    repndcOf: new Map(),
+  };
   const used = new Set<string>();
   const pndcPool: string[] = [];
   const repndcPool: string[] = [];
   const linkShare = 18_543 / FULL_CATALOGUE_ROWS;
-  for (let i = 0; i < opts.rows; i++) {
+  for (let i = 0; i < rows; i++) {
     const p = products[assign[i] as number] as Product;
     const repack = r() < 0.243;
     const labeler = repack
@@ -547,21 +563,23 @@ function* rowsOf(opts: Required<GenerateOptions>): Generator<Rndc14Row> {
       if (!used.has(ndc)) break;
     }
     used.add(ndc);
-    ndcOf[i] = ndc;
-    ndcNum[i] = Number(ndc);
-    repackOf[i] = repack ? 1 : 0;
-    if (pndcPool.length > 0 && r() < linkShare) pndcOf.set(i, takeOne(r, pndcPool));
-    if (repndcPool.length > 0 && r() < linkShare) repndcOf.set(i, takeOne(r, repndcPool));
+    ids.ndcOf[i] = ndc;
+    ids.ndcNum[i] = Number(ndc);
+    ids.repackOf[i] = repack ? 1 : 0;
+    if (pndcPool.length > 0 && r() < linkShare) ids.pndcOf.set(i, takeOne(r, pndcPool));
+    if (repndcPool.length > 0 && r() < linkShare) ids.repndcOf.set(i, takeOne(r, repndcPool));
     const link = r();
     if (link < 0.1) pndcPool.push(ndc);
     else if (link < 0.2) repndcPool.push(ndc);
   }
-  used.clear();
+  return ids;
+}
 
-  // Pass 2, in the order asked for: every other value of row i comes from its own random stream, so the
-  // same row has the same values in either order.
-  const order = Uint32Array.from({ length: opts.rows }, (_, i) => i);
-  if (opts.order === 'ndc') order.sort((a, b) => (ndcNum[a] as number) - (ndcNum[b] as number));
+/**
+ * Pass 2's random streams: every value of row i comes from its own stream (`reseed(i)`), so the same row
+ * has the same values in either order.
+ */
+function rowStreams(seed: number): { ri: Rand; reseed: (i: number) => void } {
   let state = 0;
   const ri: Rand = () => {
     state = (state + 0x6d2b79f5) >>> 0;
@@ -571,133 +589,147 @@ function* rowsOf(opts: Required<GenerateOptions>): Generator<Rndc14Row> {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
   const seedMix = Math.imul(seed ^ 0x5bd1e995, 0x9e3779b1);
+  const reseed = (i: number) => {
+    state = (Math.imul((i + 1) ^ seedMix, 0x85ebca6b) ^ Math.imul(seedMix >>> 13, 0xc2b2ae35)) >>> 0;
+  };
+  return { ri, reseed };
+}
 
+/** What one row's values are drawn from, beside its own random stream. */
+interface RowContext {
+  p: Product;
+  ndc: string;
+  repack: string;
+  pndc: string;
+  repndc: string;
+  dupdcDays: readonly number[];
+}
+
+function* rowsOf(opts: Required<GenerateOptions>): Generator<Rndc14Row> {
+  const r = prng(opts.seed);
+  const shape = catalogueShape(opts.rows);
+  const products = buildProducts(shape, r);
+  const labelerIds = labelerIdsOf(r, shape.labelers);
+  const assign = assignProducts(r, opts.rows, products.length);
+  // DUPDC takes 2,506 distinct dates at full size; PNDC and REPNDC each name ~18.5K distinct earlier NDCs.
+  const dupdcDays = distinctInts(
+    r,
+    Math.max(1, Math.round(opts.rows * (2_506 / FULL_CATALOGUE_ROWS))),
+    8_000,
+    6_000,
+  );
+  const ids = assignIdentities(r, opts.rows, products, assign, labelerIds);
+  const order = Uint32Array.from({ length: opts.rows }, (_, i) => i);
+  if (opts.order === 'ndc') order.sort((a, b) => (ids.ndcNum[a] as number) - (ids.ndcNum[b] as number));
+  const { ri, reseed } = rowStreams(opts.seed);
   for (let pos = 0; pos < opts.rows; pos++) {
     const i = order[pos] as number;
-    state = (Math.imul((i + 1) ^ seedMix, 0x85ebca6b) ^ Math.imul(seedMix >>> 13, 0xc2b2ae35)) >>> 0;
-    const p = products[assign[i] as number] as Product;
-    const ndc = ndcOf[i] as string;
-    const repack = repackOf[i] === 1 ? '1' : '0';
-    let ln: string | null = p.ln60.slice(0, 30).trimEnd();
-    const ineligible = ri();
-    if (ineligible < 0.008) ln = null;
-    else if (ineligible < 0.02) ln = pick(ri, ['AB', '  X ', 'KIT', '', 'N/A', ' IV ']);
-    const active = ri() < 0.2443;
-    const syringe = p.pd === 'SYRINGE';
-    const row: Rndc14Row = {
-      NDC: ndc,
-      LBLRID: `A${ndc.slice(0, 5)}`,
-      LN: ln,
-      LN60: p.ln60,
-      BN: p.bn,
-      GCN_SEQNO: ri() < 0.004 ? null : p.gcn,
-      INNOV: p.innov,
-      GNI: weighted(ri, [
-        ['1', 54.7],
-        ['2', 31.1],
-        ['0', 14.2],
-      ]),
-      GMI: weighted(ri, [
-        ['1', 39.5],
-        ['4', 31.7],
-        ['0', 10],
-        ['2', 10],
-        ['3', 8.8],
-      ]),
-      GTI: weighted(ri, [
-        ['4', 46.6],
-        ['3', 29.9],
-        ['1', 12],
-        ['2', 8],
-        ['0', 3.5],
-      ]),
-      DF: p.df,
-      PS: pick(ri, p.ps),
-      AD: ri() < 0.9 ? '' : pick(ri, ['ENSEAL', 'SUV', 'P/F', 'UD', 'S/F', 'DYE-FREE', 'LATEX-FREE']),
-      PD: p.pd,
-      DEA: p.dea,
-      CL: weighted(ri, [
-        ['F', 66.3],
-        ['O', 29.1],
-        ['Q', 4.6],
-      ]),
-      HOSP: ri() < 0.716 ? '0' : '1',
-      UD: ri() < 0.945 ? '0' : '1',
-      OBC: weighted(ri, [
-        ['ZB', 43.1],
-        ['ZA', 27.7],
-        ['AB', 19.9],
-        ['AP', 4],
-        ['ZC', 3],
-        ['AA', 2.3],
-      ]),
-      REPACK: repack,
-      STPK: ri() < 0.842 ? '0' : '1',
-      IPI: ri() < 0.993 ? '0' : '1',
-      MINI: ri() < 0.845 ? '0' : '1',
-      DADDNC: dateFrom((int(ri, 8_800) * 1.6) | 0),
-      DUPDC: dateFrom(pick(ri, dupdcDays)),
-      OBSDTEC: active ? ZERO_DATE : dateFrom(9_000 + int(ri, 5_000)),
-      GPIDC: ri() < 0.7 ? ZERO_DATE : dateFrom(5_000 + int(ri, 9_000)),
-      BBDC: ri() < 0.95 ? ZERO_DATE : dateFrom(6_000 + int(ri, 8_000)),
-      HCFA_FDA: pick(ri, HCFA_FDA),
-      HCFA_UNIT: weighted(ri, [
-        [p.hcfaUnit === 'TAB' ? 'TAB' : 'CAP', 21.3],
-        ['ML', 9.1],
-        ['GM', 2.8],
-        ['', 60],
-        ['EA', 6.8],
-      ]),
-      HCFA_PS: pick(ri, p.ps),
-      HCFA_TYP: weighted(ri, [
-        ['', 65.1],
-        ['1', 27.9],
-        ['2', 7],
-      ]),
-      HCFA_DC: weighted(ri, [
-        ['', 67],
-        ['N', 26.7],
-        ['I', 3.5],
-        ['S', 2.9],
-      ]),
-      NDL_GDGE: syringe ? pick(ri, ['25.000', '27.000', '29.000', '31.000']) : null,
-      NDL_LNGTH: syringe ? pick(ri, ['0.500', '0.625', '1.000', '1.500']) : null,
-      SYR_CPCTY: syringe ? pick(ri, ['0.300', '0.500', '1.000', '3.000']) : null,
-      SHLF_PCK: pick(ri, [0, 1, 6, 12, 24]),
-      SHIPPER: pick(ri, [0, 12, 24, 48, 144]),
-      CSP: pick(ri, [0, 1, 10]),
-      PNDC: pndcOf.get(i) ?? '',
-      REPNDC: repndcOf.get(i) ?? '',
-      HOME: ri() < 0.956 ? '0' : '1',
-      PLBLR: ri() < 0.906 ? '0' : '1',
-      INPCKI: ri() < 0.972 ? '0' : '1',
-      OUTPCKI: ri() < 0.97 ? '0' : '1',
-      LN25I: ri() < 0.606 ? '1' : '0',
-      NDCGI1: ri() < 0.909 ? '1' : '2',
-      UU: ri() < 0.993 ? '0' : '1',
-      PPI: ri() < 0.99 ? '' : '1',
-      TOP200: ri() < 0.02 ? String(1 + int(ri, 196)) : '',
-      TOP50GEN: ri() < 0.01 ? String(1 + int(ri, 51)) : '',
-      DESI: '',
-      DESDTEC: ZERO_DATE,
-      DESI2: '',
-      DES2DTEC: ZERO_DATE,
-      LN25: '',
-      HCFA_DESC1: ZERO_DATE,
-      HCFA_DESI1: '',
-      GPI: '9',
-      GSI: '9',
-      NDCFI: pick(ri, ['1', '2', '3', '4', '5', '6']),
-      OBC_EXP: ri() < 0.8 ? '' : pick(ri, ['AB', 'ZB', 'AP']),
-      OBC3: ri() < 0.8 ? '' : pick(ri, ['AB1', 'AB2', 'ZB1', 'AP1']),
-      PS_EQUIV: pick(ri, p.ps),
-      MAINT: ri() < 0.661 ? '' : '1',
-      HCFA_APPC: ri() < 0.6 ? ZERO_DATE : dateFrom(7_000 + int(ri, 7_000)),
-      HCFA_MRKC: ri() < 0.6 ? ZERO_DATE : dateFrom(7_000 + int(ri, 7_000)),
-      HCFA_TRMC: ri() < 0.9 ? ZERO_DATE : dateFrom(10_000 + int(ri, 4_000)),
+    reseed(i);
+    const ctx: RowContext = {
+      p: products[assign[i] as number] as Product,
+      ndc: ids.ndcOf[i] as string,
+      repack: ids.repackOf[i] === 1 ? '1' : '0',
+      pndc: ids.pndcOf.get(i) ?? '',
+      repndc: ids.repndcOf.get(i) ?? '',
+      dupdcDays,
     };
-    yield row;
+    // the two halves draw from `ri` in column order, left to right
+    yield { ...productColumns(ri, ctx), ...packageColumns(ri, ctx) } as Rndc14Row;
   }
+}
+
+/** NDC, names and the classification columns (NDC .. HCFA_UNIT), drawn in column order. */
+function productColumns(ri: Rand, { p, ndc, repack, dupdcDays }: RowContext): Partial<Rndc14Row> {
+  let ln: string | null = p.ln60.slice(0, 30).trimEnd();
+  const ineligible = ri();
+  if (ineligible < 0.008) ln = null;
+  else if (ineligible < 0.02) ln = pick(ri, ['AB', '  X ', 'KIT', '', 'N/A', ' IV ']);
+  const active = ri() < 0.2443;
+  return {
+    NDC: ndc,
+    LBLRID: `A${ndc.slice(0, 5)}`,
+    LN: ln,
+    LN60: p.ln60,
+    BN: p.bn,
+    GCN_SEQNO: ri() < 0.004 ? null : p.gcn,
+    INNOV: p.innov,
+    // prettier-ignore
+    GNI: weighted(ri, [['1', 54.7], ['2', 31.1], ['0', 14.2]]),
+    // prettier-ignore
+    GMI: weighted(ri, [['1', 39.5], ['4', 31.7], ['0', 10], ['2', 10], ['3', 8.8]]),
+    // prettier-ignore
+    GTI: weighted(ri, [['4', 46.6], ['3', 29.9], ['1', 12], ['2', 8], ['0', 3.5]]),
+    DF: p.df,
+    PS: pick(ri, p.ps),
+    AD: ri() < 0.9 ? '' : pick(ri, ['ENSEAL', 'SUV', 'P/F', 'UD', 'S/F', 'DYE-FREE', 'LATEX-FREE']),
+    PD: p.pd,
+    DEA: p.dea,
+    // prettier-ignore
+    CL: weighted(ri, [['F', 66.3], ['O', 29.1], ['Q', 4.6]]),
+    HOSP: ri() < 0.716 ? '0' : '1',
+    UD: ri() < 0.945 ? '0' : '1',
+    // prettier-ignore
+    OBC: weighted(ri, [['ZB', 43.1], ['ZA', 27.7], ['AB', 19.9], ['AP', 4], ['ZC', 3], ['AA', 2.3]]),
+    REPACK: repack,
+    STPK: ri() < 0.842 ? '0' : '1',
+    IPI: ri() < 0.993 ? '0' : '1',
+    MINI: ri() < 0.845 ? '0' : '1',
+    DADDNC: dateFrom((int(ri, 8_800) * 1.6) | 0),
+    DUPDC: dateFrom(pick(ri, dupdcDays)),
+    OBSDTEC: active ? ZERO_DATE : dateFrom(9_000 + int(ri, 5_000)),
+    GPIDC: ri() < 0.7 ? ZERO_DATE : dateFrom(5_000 + int(ri, 9_000)),
+    BBDC: ri() < 0.95 ? ZERO_DATE : dateFrom(6_000 + int(ri, 8_000)),
+    HCFA_FDA: pick(ri, HCFA_FDA),
+    // prettier-ignore
+    HCFA_UNIT: weighted(ri, [[p.hcfaUnit === 'TAB' ? 'TAB' : 'CAP', 21.3], ['ML', 9.1], ['GM', 2.8], ['', 60], ['EA', 6.8]]),
+  };
+}
+
+/** The HCFA, package and flag columns (HCFA_PS .. HCFA_TRMC), drawn in column order. */
+function packageColumns(ri: Rand, { p, pndc, repndc }: RowContext): Partial<Rndc14Row> {
+  const syringe = p.pd === 'SYRINGE';
+  return {
+    HCFA_PS: pick(ri, p.ps),
+    // prettier-ignore
+    HCFA_TYP: weighted(ri, [['', 65.1], ['1', 27.9], ['2', 7]]),
+    // prettier-ignore
+    HCFA_DC: weighted(ri, [['', 67], ['N', 26.7], ['I', 3.5], ['S', 2.9]]),
+    NDL_GDGE: syringe ? pick(ri, ['25.000', '27.000', '29.000', '31.000']) : null,
+    NDL_LNGTH: syringe ? pick(ri, ['0.500', '0.625', '1.000', '1.500']) : null,
+    SYR_CPCTY: syringe ? pick(ri, ['0.300', '0.500', '1.000', '3.000']) : null,
+    SHLF_PCK: pick(ri, [0, 1, 6, 12, 24]),
+    SHIPPER: pick(ri, [0, 12, 24, 48, 144]),
+    CSP: pick(ri, [0, 1, 10]),
+    PNDC: pndc,
+    REPNDC: repndc,
+    HOME: ri() < 0.956 ? '0' : '1',
+    PLBLR: ri() < 0.906 ? '0' : '1',
+    INPCKI: ri() < 0.972 ? '0' : '1',
+    OUTPCKI: ri() < 0.97 ? '0' : '1',
+    LN25I: ri() < 0.606 ? '1' : '0',
+    NDCGI1: ri() < 0.909 ? '1' : '2',
+    UU: ri() < 0.993 ? '0' : '1',
+    PPI: ri() < 0.99 ? '' : '1',
+    TOP200: ri() < 0.02 ? String(1 + int(ri, 196)) : '',
+    TOP50GEN: ri() < 0.01 ? String(1 + int(ri, 51)) : '',
+    DESI: '',
+    DESDTEC: ZERO_DATE,
+    DESI2: '',
+    DES2DTEC: ZERO_DATE,
+    LN25: '',
+    HCFA_DESC1: ZERO_DATE,
+    HCFA_DESI1: '',
+    GPI: '9',
+    GSI: '9',
+    NDCFI: pick(ri, ['1', '2', '3', '4', '5', '6']),
+    OBC_EXP: ri() < 0.8 ? '' : pick(ri, ['AB', 'ZB', 'AP']),
+    OBC3: ri() < 0.8 ? '' : pick(ri, ['AB1', 'AB2', 'ZB1', 'AP1']),
+    PS_EQUIV: pick(ri, p.ps),
+    MAINT: ri() < 0.661 ? '' : '1',
+    HCFA_APPC: ri() < 0.6 ? ZERO_DATE : dateFrom(7_000 + int(ri, 7_000)),
+    HCFA_MRKC: ri() < 0.6 ? ZERO_DATE : dateFrom(7_000 + int(ri, 7_000)),
+    HCFA_TRMC: ri() < 0.9 ? ZERO_DATE : dateFrom(10_000 + int(ri, 4_000)),
+  };
 }
 
 /** Column names in table order (for LOAD DATA and INSERT). */
