@@ -19,7 +19,7 @@ import { createKinesis } from '../services/core/clients/kinesis.ts';
 import { compressRecord, encodeChangeEvent } from '../services/core/events.ts';
 import { createLogger } from '../services/core/log.ts';
 import { buildDocument, mapRow } from '../services/core/mapping.ts';
-import type { UpsertOp } from '../services/core/store.ts';
+import type { UpsertOp } from '../services/core/drug-store.ts';
 import { startEmbedderConsumer } from '../services/embedder/consumer.ts';
 import { createEmbedderRuntime, decodeEmbedderConfig } from '../services/embedder/runtime.ts';
 import { resetSuiteRedis, resetSuiteStream, suiteEnv } from '../test/support/stack.ts';

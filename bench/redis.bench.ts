@@ -23,8 +23,8 @@ import { buildDocument, contentHash, embeddingText, mapRow, textHash } from '../
 import type { DrugFields } from '../services/core/mapping.ts';
 import { sourcePosition } from '../services/core/position.ts';
 import { createIndexArgs, describeServer, ensureIndex, knnSearch } from '../services/core/redis/index.ts';
-import { createRedisDrugStore } from '../services/core/redis/store.ts';
-import type { UpsertOp } from '../services/core/store.ts';
+import { createRedisDrugStore } from '../services/core/redis/drug-store.ts';
+import type { UpsertOp } from '../services/core/drug-store.ts';
 import { generateCatalogue } from '../test/support/factories.ts';
 import { resetSuiteRedis, suiteEnv, suiteRedis } from '../test/support/stack.ts';
 

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { DrugsyncError } from '../services/core/errors.ts';
 import { createLogger } from '../services/core/log.ts';
 import { contentHash, embeddingText, mapRow, textHash } from '../services/core/mapping.ts';
-import type { DocMeta, UpsertOp } from '../services/core/store.ts';
+import type { DocMeta, UpsertOp } from '../services/core/drug-store.ts';
 import type { ChangeEvent } from '../services/core/events.ts';
 import { applyBatch, firstFailurePerShard, runMaintenance } from '../services/embedder/apply.ts';
 import type { ApplyDeps } from '../services/embedder/apply.ts';

@@ -157,7 +157,7 @@ describe('embedder consumer on kinesalite + Redis', () => {
   it('a truncate + partial reload keeps search populated, then sweeps the rows not reloaded', async () => {
     const suite = s as Suite;
     if (typeof suite.rt.deps.store.sweepOlderThan !== 'function') {
-      throw new Error('the Redis store has no sweepOlderThan yet (services/core/redis/store.ts)');
+      throw new Error('the Redis store has no sweepOlderThan yet (services/core/redis/drug-store.ts)');
     }
     const before = await searchCount(suite);
     const ev = new EventFactory('binlog.000009');

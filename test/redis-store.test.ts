@@ -5,11 +5,11 @@ import type { Keys } from '../services/core/keys.ts';
 import { contentHash, embeddingText, mapRow, textHash } from '../services/core/mapping.ts';
 import type { DrugFields } from '../services/core/mapping.ts';
 import { sourcePosition } from '../services/core/position.ts';
-import { createRedisDrugStore } from '../services/core/redis/store.ts';
-import type { RedisDrugStore } from '../services/core/redis/store.ts';
+import { createRedisDrugStore } from '../services/core/redis/drug-store.ts';
+import type { RedisDrugStore } from '../services/core/redis/drug-store.ts';
 
 import { lexicalVector } from '../services/core/embedding/local.ts';
-import type { UpsertOp } from '../services/core/store.ts';
+import type { UpsertOp } from '../services/core/drug-store.ts';
 import { changes, generateCatalogue, makeRow } from './support/factories.ts';
 import { resetSuiteRedis, suiteEnv, suiteRedis } from './support/stack.ts';
 

@@ -26,7 +26,7 @@ import { compareBinlogPositions } from '../services/core/position.ts';
 import type { BinlogPosition } from '../services/core/position.ts';
 import { repair, verifyOnce } from '../services/core/reconcile.ts';
 import type { VerifyDeps } from '../services/core/reconcile.ts';
-import { createRedisDrugStore } from '../services/core/redis/store.ts';
+import { createRedisDrugStore } from '../services/core/redis/drug-store.ts';
 import type { Rndc14Row } from '../services/core/rndc14.ts';
 import { openSnapshot } from '../services/core/snapshot.ts';
 import type { SnapshotMethodUsed } from '../services/core/snapshot.ts';

@@ -42,8 +42,8 @@ import {
 } from '../core/position.ts';
 import type { BinlogPosition, SourcePosition } from '../core/position.ts';
 import { createProgress } from '../core/progress.ts';
-import type { RedisDrugStore } from '../core/redis/store.ts';
-import type { StoreOp } from '../core/store.ts';
+import type { RedisDrugStore } from '../core/redis/drug-store.ts';
+import type { StoreOp } from '../core/drug-store.ts';
 import type { EmbeddingResult } from '../core/embedding/types.ts';
 import { openSnapshot } from '../core/snapshot.ts';
 import type { SnapshotMethod } from '../core/snapshot.ts';

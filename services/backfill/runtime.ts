@@ -20,7 +20,7 @@ import { makeKeys } from '../core/keys.ts';
 import { createLogger } from '../core/log.ts';
 import type { Logger } from '../core/log.ts';
 import { STATE_DIR } from '../core/paths.ts';
-import { createRedisDrugStore } from '../core/redis/store.ts';
+import { createRedisDrugStore } from '../core/redis/drug-store.ts';
 import { retryFailed, runBackfill } from './backfill.ts';
 import type { BackfillDeps, BackfillOptions, BackfillSummary, RetrySummary } from './backfill.ts';
 

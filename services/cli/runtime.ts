@@ -22,8 +22,8 @@ import { makeKeys } from '../core/keys.ts';
 import type { Keys } from '../core/keys.ts';
 import { createLogger } from '../core/log.ts';
 import type { Logger } from '../core/log.ts';
-import { createRedisDrugStore } from '../core/redis/store.ts';
-import type { RedisDrugStore } from '../core/redis/store.ts';
+import { createRedisDrugStore } from '../core/redis/drug-store.ts';
+import type { RedisDrugStore } from '../core/redis/drug-store.ts';
 import { createEmbeddingService } from '../core/embedding/service.ts';
 import type { EmbeddingService } from '../core/embedding/types.ts';
 

@@ -26,9 +26,9 @@ import { snapshotSourcePosition } from './position.ts';
 import type { SourcePosition } from './position.ts';
 import { openSnapshot } from './snapshot.ts';
 import type { SnapshotMethod } from './snapshot.ts';
-import type { RedisDrugStore } from './redis/store.ts';
+import type { RedisDrugStore } from './redis/drug-store.ts';
 import type { EmbeddingService } from './embedding/types.ts';
-import type { StoreOp } from './store.ts';
+import type { StoreOp } from './drug-store.ts';
 import { DrugsyncError } from './errors.ts';
 
 export interface VerifyReport {

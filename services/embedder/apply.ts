@@ -26,13 +26,13 @@ import type { Logger } from '../core/log.ts';
 import { contentHash, embeddingText, mapRow, textHash } from '../core/mapping.ts';
 import type { DrugFields } from '../core/mapping.ts';
 import type { SourcePosition } from '../core/position.ts';
-import type { DrugStore, StoreOp, UpsertOp } from '../core/store.ts';
+import type { DrugStore, StoreOp, UpsertOp } from '../core/drug-store.ts';
 import type { EmbeddingService } from '../core/embedding/types.ts';
 import type { DeadLetterInput, DeadLetterQueue } from './dlq.ts';
 import type { TableState } from './table-state.ts';
 import type { ResyncRunner } from './resync.ts';
 import type { SourceProbe } from './source-probe.ts';
-import type { SweepOptions } from '../core/redis/store.ts';
+import type { SweepOptions } from '../core/redis/drug-store.ts';
 import { emptyStats, percentile } from './types.ts';
 import type { BatchResult, BatchStats, RecordDetail, RecordResult, StreamRecord } from './types.ts';
 

@@ -20,7 +20,7 @@ import { createSourceProbe } from './source-probe.ts';
 import type { ResyncRunner } from './resync.ts';
 import { createMysqlPool, resolveMysqlCredentials } from '../core/clients/mysql.ts';
 import type { MysqlPool } from '../core/clients/mysql.ts';
-import { createRedisDrugStore } from '../core/redis/store.ts';
+import { createRedisDrugStore } from '../core/redis/drug-store.ts';
 import type { Logger } from '../core/log.ts';
 
 /** The re-sync runner with its own read-only MySQL pool (the DB_* settings). */

@@ -26,7 +26,7 @@ import type { Logger } from '../core/log.ts';
 import type { EmbeddingService } from '../core/embedding/types.ts';
 import { repair, verifyOnce } from '../core/reconcile.ts';
 import type { RepairResult, VerifyReport } from '../core/reconcile.ts';
-import type { RedisDrugStore } from '../core/redis/store.ts';
+import type { RedisDrugStore } from '../core/redis/drug-store.ts';
 import type { SnapshotMethod } from '../core/snapshot.ts';
 import type { PendingResync, TableState } from './table-state.ts';
 

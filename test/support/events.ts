@@ -14,7 +14,7 @@ import { sourcePosition } from '../../services/core/position.ts';
 import type { SourcePosition } from '../../services/core/position.ts';
 import { RNDC14_COLUMNS, ZERO_DATE } from '../../services/core/rndc14.ts';
 import type { Rndc14Row } from '../../services/core/rndc14.ts';
-import type { ApplyResult, DocMeta, DrugStore, StoreOp, UpsertOp } from '../../services/core/store.ts';
+import type { ApplyResult, DocMeta, DrugStore, StoreOp, UpsertOp } from '../../services/core/drug-store.ts';
 import type { DrugFields } from '../../services/core/mapping.ts';
 import type {
   EmbeddingResult,
@@ -204,7 +204,7 @@ interface StoredDoc {
   embedding: number[];
 }
 
-/** In-memory DrugStore following the contract in services/core/store.ts. Unit tests only. */
+/** In-memory DrugStore following the contract in services/core/drug-store.ts. Unit tests only. */
 export class MemoryDrugStore implements DrugStore {
   readonly docs = new Map<string, StoredDoc>();
   readonly meta = new Map<string, DocMeta>();

@@ -11,7 +11,7 @@ import type { Keys } from '../keys.ts';
 import { buildDocument } from '../mapping.ts';
 import type { DrugDocument } from '../mapping.ts';
 import type { SourcePosition } from '../position.ts';
-import type { ApplyOutcome, ApplyResult, DocMeta, DrugStore, StoreOp } from '../store.ts';
+import type { ApplyOutcome, ApplyResult, DocMeta, DrugStore, StoreOp } from '../drug-store.ts';
 import { ensureIndex } from './index.ts';
 
 /**
