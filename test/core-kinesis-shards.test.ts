@@ -82,7 +82,7 @@ describe('isOpenShard', () => {
     const open = shard(4);
     const closed = shard(5, true);
     // Act
-    const result = [open, closed, { ShardId: 'shardId-x' }].map(isOpenShard);
+    const result = [open, closed, { ShardId: 'shardId-x' } as Shard].map(isOpenShard);
     // Assess
     expect(result).toEqual([true, false, true]);
   });
