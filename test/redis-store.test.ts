@@ -2,13 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RedisClient } from '../services/core/clients/redis.ts';
 import { makeKeys } from '../services/core/keys.ts';
 import type { Keys } from '../services/core/keys.ts';
-import { contentHash, embeddingText, mapRow, textHash } from '../services/core/mapping.ts';
+import { embeddingText, mapRow } from '../services/core/mapping.ts';
 import type { DrugFields } from '../services/core/mapping.ts';
 import { sourcePosition } from '../services/core/position.ts';
 import { createRedisDrugStore } from '../services/core/redis/drug-store.ts';
 import type { RedisDrugStore } from '../services/core/redis/drug-store.ts';
 
 import { lexicalVector } from '../services/core/embedding/local.ts';
+import { upsertOp } from '../services/core/drug-store.ts';
 import type { UpsertOp } from '../services/core/drug-store.ts';
 import { changes, generateCatalogue, makeRow } from './support/factories.ts';
 import { resetSuiteRedis, suiteEnv, suiteRedis } from './support/stack.ts';
@@ -18,16 +19,8 @@ const id = { model: 'drugsync-lexical-v1', dimensions: DIMS };
 const pos = (n: number) => sourcePosition('binlog.000007', 1_000 + n * 100, 0);
 
 function upsert(fields: DrugFields, p: string, withVector = true): UpsertOp {
-  const text = embeddingText(fields);
-  return {
-    kind: 'upsert',
-    ndc: fields.ndc,
-    pos: p,
-    fields,
-    contentHash: contentHash(fields, id),
-    textHash: textHash(text, id),
-    embedding: withVector ? lexicalVector(text, DIMS) : undefined,
-  };
+  const embedding = withVector ? lexicalVector(embeddingText(fields), DIMS) : undefined;
+  return upsertOp({ ndc: fields.ndc, pos: p, fields, identity: id, embedding });
 }
 
 describe('Redis document store: the never-backwards rule', () => {

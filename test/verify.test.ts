@@ -6,11 +6,12 @@ import type { RedisClient } from '../services/core/clients/redis.ts';
 import { decodeConfig } from '../services/core/config.ts';
 import { makeKeys } from '../services/core/keys.ts';
 import type { Keys } from '../services/core/keys.ts';
-import { contentHash, embeddingText, mapRow, textHash } from '../services/core/mapping.ts';
+import { embeddingText, mapRow } from '../services/core/mapping.ts';
 import { PROJECT_ROOT } from '../services/core/paths.ts';
 import { sourcePosition } from '../services/core/position.ts';
 import { createRedisDrugStore } from '../services/core/redis/drug-store.ts';
 import { createEmbeddingService } from '../services/core/embedding/service.ts';
+import { upsertOp } from '../services/core/drug-store.ts';
 import type { StoreOp } from '../services/core/drug-store.ts';
 import { opsShape } from '../services/cli/runtime.ts';
 import { generateCatalogue, loadRows } from './support/factories.ts';
@@ -52,15 +53,10 @@ describe('drugsync verify', () => {
     const emb = createEmbeddingService(cfg, redis, keys);
     const id = { model: emb.model, dimensions: emb.dimensions };
     const vectors = (await emb.embedTexts(eligible.map(embeddingText))).vectors;
-    const ops: StoreOp[] = eligible.map((f) => ({
-      kind: 'upsert',
-      ndc: f.ndc,
-      pos: sourcePosition('binlog.000001', 4, 0),
-      fields: f,
-      contentHash: contentHash(f, id),
-      textHash: textHash(embeddingText(f), id),
-      embedding: vectors.get(embeddingText(f)),
-    }));
+    const pos = sourcePosition('binlog.000001', 4, 0);
+    const ops: StoreOp[] = eligible.map((f) =>
+      upsertOp({ ndc: f.ndc, pos, fields: f, identity: id, embedding: vectors.get(embeddingText(f)) }),
+    );
     await store.apply(ops);
   });
   afterAll(async () => {

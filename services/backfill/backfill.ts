@@ -32,7 +32,7 @@ import { DrugsyncError, errorMessage } from '../core/errors.ts';
 import type { EmbeddingService } from '../core/embedding/types.ts';
 import type { Keys } from '../core/keys.ts';
 import type { Logger } from '../core/log.ts';
-import { contentHash, embeddingText, mapRow, textHash } from '../core/mapping.ts';
+import { embeddingText, mapRow } from '../core/mapping.ts';
 import type { DrugFields } from '../core/mapping.ts';
 import {
   compareBinlogPositions,
@@ -43,6 +43,7 @@ import {
 import type { BinlogPosition, SourcePosition } from '../core/position.ts';
 import { createProgress } from '../core/progress.ts';
 import type { RedisDrugStore } from '../core/redis/drug-store.ts';
+import { upsertOp } from '../core/drug-store.ts';
 import type { StoreOp } from '../core/drug-store.ts';
 import type { EmbeddingResult } from '../core/embedding/types.ts';
 import { openSnapshot } from '../core/snapshot.ts';
@@ -532,15 +533,7 @@ function windowOps(
       });
       continue;
     }
-    ops.push({
-      kind: 'upsert',
-      ndc: f.ndc,
-      pos: run.P,
-      fields: f,
-      contentHash: contentHash(f, id),
-      textHash: textHash(text, id),
-      embedding: vector,
-    });
+    ops.push(upsertOp({ ndc: f.ndc, pos: run.P, fields: f, identity: id, embedding: vector }));
     if (ops.length >= batchSize) {
       batches.push(ops);
       ops = [];
@@ -766,15 +759,7 @@ export async function retryFailed(d: BackfillDeps): Promise<RetrySummary> {
       });
       continue;
     }
-    ops.push({
-      kind: 'upsert',
-      ndc: e.ndc,
-      pos: e.pos,
-      fields: e.fields,
-      contentHash: contentHash(e.fields, id),
-      textHash: textHash(text, id),
-      embedding: v,
-    });
+    ops.push(upsertOp({ ndc: e.ndc, pos: e.pos, fields: e.fields, identity: id, embedding: v }));
   }
   let succeeded = 0;
   const done: string[] = [];

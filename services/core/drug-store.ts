@@ -8,7 +8,8 @@
  * Bookkeeping lives outside the index prefix (`Keys.meta(ndc)`): p = position, h = content hash,
  * t = embedding-text hash, d = '1' for a tombstone.
  */
-import type { DrugFields } from './mapping.ts';
+import { contentHash, embeddingText, textHash } from './mapping.ts';
+import type { DrugFields, EmbeddingIdentity } from './mapping.ts';
 import type { SourcePosition } from './position.ts';
 
 export interface DocMeta {
@@ -31,6 +32,33 @@ export interface UpsertOp {
    * If the stored text hash differs after all (a race), the outcome is 'needs_embedding' and nothing is written.
    */
   embedding?: number[] | undefined;
+}
+
+export interface UpsertOpInput {
+  ndc: string;
+  pos: SourcePosition;
+  fields: DrugFields;
+  /** the model and dimension count the hashes are taken under */
+  identity: EmbeddingIdentity;
+  /** omit to keep the stored vector when its text hash matches (see UpsertOp.embedding) */
+  embedding?: number[] | undefined;
+}
+
+/**
+ * The one way to build an UpsertOp: the content hash (every mapped field plus the text hash) and the text
+ * hash of the fields' embedding text, both under `identity`.
+ */
+export function upsertOp(a: UpsertOpInput): UpsertOp {
+  const op: UpsertOp = {
+    kind: 'upsert',
+    ndc: a.ndc,
+    pos: a.pos,
+    fields: a.fields,
+    contentHash: contentHash(a.fields, a.identity),
+    textHash: textHash(embeddingText(a.fields), a.identity),
+  };
+  if (a.embedding !== undefined) op.embedding = a.embedding;
+  return op;
 }
 
 export interface DeleteOp {

@@ -28,6 +28,7 @@ import { openSnapshot } from './snapshot.ts';
 import type { SnapshotMethod } from './snapshot.ts';
 import type { RedisDrugStore } from './redis/drug-store.ts';
 import type { EmbeddingService } from './embedding/types.ts';
+import { upsertOp } from './drug-store.ts';
 import type { StoreOp } from './drug-store.ts';
 import { DrugsyncError } from './errors.ts';
 
@@ -287,15 +288,7 @@ export async function repair(d: VerifyDeps, diff: Diff): Promise<RepairResult> {
         d.log.error('repair: embedding failed', { ndc: f.ndc, error: emb.failures.get(text) });
         continue;
       }
-      ops.push({
-        kind: 'upsert',
-        ndc: f.ndc,
-        pos: diff.P,
-        fields: f,
-        contentHash: contentHash(f, id),
-        textHash: textHash(text, id),
-        embedding: v,
-      });
+      ops.push(upsertOp({ ndc: f.ndc, pos: diff.P, fields: f, identity: id, embedding: v }));
     }
     for (const r of await d.store.applyWith(ops, { force: true })) {
       if (r.outcome === 'stale') res.refused++;
