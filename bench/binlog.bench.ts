@@ -23,7 +23,7 @@ import { createLogger } from '../services/core/log.ts';
 import { compressRecord } from '../services/core/events.ts';
 import { compareBinlogPositions } from '../services/core/position.ts';
 import type { BinlogPosition } from '../services/core/position.ts';
-import { rowChangeEvents, rowRecord } from '../services/binlog-reader/events.ts';
+import { rowChangeEvents, rowRecord } from '../services/binlog-reader/row-events.ts';
 import { createKinesisSink } from '../services/binlog-reader/publisher.ts';
 import type { OutRecord } from '../services/binlog-reader/publisher.ts';
 import { readerConfigShape, startBinlogReader } from '../services/binlog-reader/reader.ts';

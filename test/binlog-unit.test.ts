@@ -14,7 +14,7 @@ import type { ChangeEvent } from '../services/core/events.ts';
 import { createLogger } from '../services/core/log.ts';
 import { makeKeys } from '../services/core/keys.ts';
 import { classifyDdl } from '../services/binlog-reader/ddl.ts';
-import { normalizeRow, rowChangeEvents } from '../services/binlog-reader/events.ts';
+import { normalizeRow, rowChangeEvents } from '../services/binlog-reader/row-events.ts';
 import { Publisher } from '../services/binlog-reader/publisher.ts';
 import type { KinesisSink, OutRecord, PutResult } from '../services/binlog-reader/publisher.ts';
 import { readerConfigShape, startBinlogReader } from '../services/binlog-reader/reader.ts';
