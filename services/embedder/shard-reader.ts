@@ -1,0 +1,167 @@
+/**
+ * Reads one shard: its iterator (AFTER_SEQUENCE_NUMBER the checkpoint, or TRIM_HORIZON without one),
+ * GetRecords paced as on AWS (at most 5 calls/s per shard: ≥ MIN_CALL_GAP_MS apart; 2 MB/s per shard:
+ * after a response of B bytes the next call waits B / MAX_BYTES_PER_SEC; a throttled call doubles the gap),
+ * and one GetRecords ahead (`prefetch`) while the previous batch is applied. Records come back decompressed
+ * and marked for the transaction hold (tx-hold.ts).
+ */
+import {
+  GetRecordsCommand,
+  type GetRecordsCommandOutput,
+  GetShardIteratorCommand,
+  type _Record,
+} from '@aws-sdk/client-kinesis';
+import { DrugsyncError, wrapError } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
+import { recordJson } from '../core/events.ts';
+import { txMark } from './tx-hold.ts';
+import type { HeldRecord } from './tx-hold.ts';
+import type { KinesisReader } from './consumer-types.ts';
+
+export const MAX_BYTES_PER_SEC = 2 * 1024 * 1024;
+export const MIN_CALL_GAP_MS = 200;
+/** the longest gap a throttled shard backs off to */
+export const MAX_CALL_GAP_MS = 5_000;
+
+/** The gap before the next GetRecords after a response of `bytes` (as Kinesis counts them: compressed). */
+export function gapAfterRead(gapMs: number, bytes: number): number {
+  const relaxed = Math.max(MIN_CALL_GAP_MS, Math.floor(gapMs / 2));
+  return Math.max(relaxed, Math.ceil((bytes / MAX_BYTES_PER_SEC) * 1000));
+}
+
+/** The gap after a ProvisionedThroughputExceeded answer. */
+export function gapAfterThrottle(gapMs: number): number {
+  return Math.min(gapMs * 2, MAX_CALL_GAP_MS);
+}
+
+/** A record's JSON bytes; a record that does not decompress is kept as is (it is dead-lettered with its reason). */
+function plainRecord(data: Uint8Array): Uint8Array {
+  try {
+    return recordJson(data);
+  } catch {
+    return data;
+  }
+}
+
+/** Decompressed and marked once here: the hold logic and the batch decode read the JSON. */
+export function heldRecord(r: _Record): HeldRecord {
+  const rec = r.Data ? { ...r, Data: plainRecord(r.Data) } : r;
+  return { ...rec, tx: txMark(rec.Data ?? new Uint8Array()) };
+}
+
+/** One GetRecords: records and where the shard stands, or 'retry' (expired iterator, throttled). */
+export type ShardRead =
+  | { kind: 'records'; records: HeldRecord[]; millisBehindLatest: number | null; more: boolean }
+  | { kind: 'retry' };
+
+type Fetched = { out: GetRecordsCommandOutput; error?: undefined } | { out?: undefined; error: unknown };
+
+export interface ShardReaderDeps {
+  kinesis: KinesisReader;
+  stream: string;
+  shardId: string;
+  limit: number;
+  log: Logger;
+  sleep: (ms: number) => Promise<void>;
+  clock?: () => number;
+}
+
+const errName = (e: unknown): string => (e instanceof Error ? e.name : '');
+
+export class ShardReader {
+  /** null: to be opened at the checkpoint; after a read, null means SHARD_END */
+  iterator: string | null = null;
+  private lastCall = 0;
+  private gapMs = MIN_CALL_GAP_MS;
+  /** the next GetRecords, started while a batch is applied; dropped whenever the iterator is reset */
+  private prefetched: { iterator: string; result: Promise<Fetched> } | null = null;
+  private readonly clock: () => number;
+
+  constructor(private readonly d: ShardReaderDeps) {
+    this.clock = d.clock ?? Date.now;
+  }
+
+  /** Drops the iterator and any read ahead: the next read starts again at the checkpoint. */
+  reset(): void {
+    this.iterator = null;
+    this.prefetched = null;
+  }
+
+  async open(after: string | null): Promise<void> {
+    this.prefetched = null;
+    const out = await this.d.kinesis
+      .send(
+        new GetShardIteratorCommand({
+          StreamName: this.d.stream,
+          ShardId: this.d.shardId,
+          ...(after
+            ? { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', StartingSequenceNumber: after }
+            : { ShardIteratorType: 'TRIM_HORIZON' }),
+        }),
+      )
+      .catch((e: unknown) => {
+        throw this.readError(e, 'GetShardIterator');
+      });
+    if (!out.ShardIterator)
+      throw new DrugsyncError('KINESIS_READ_FAILED', 'GetShardIterator returned no shard iterator', {
+        context: { stream: this.d.stream, shard: this.d.shardId },
+        retryable: true,
+        remedy: 'check that the stream and the shard still exist; the shard is retried',
+      });
+    this.iterator = out.ShardIterator;
+  }
+
+  /** Starts the next GetRecords now, so it runs while the current batch is applied. */
+  prefetch(): void {
+    if (this.iterator) this.prefetched = { iterator: this.iterator, result: this.fetch(this.iterator) };
+  }
+
+  /** The next GetRecords at the current iterator (the one read ahead when there is one). */
+  async read(): Promise<ShardRead> {
+    const it = this.iterator as string;
+    const ahead = this.prefetched?.iterator === it ? this.prefetched.result : null;
+    this.prefetched = null;
+    const got = await (ahead ?? this.fetch(it));
+    if (got.error !== undefined) return this.onReadError(got.error);
+    const out = got.out as GetRecordsCommandOutput;
+    const bytes = (out.Records ?? []).reduce((n, r) => n + (r.Data?.length ?? 0), 0);
+    this.gapMs = gapAfterRead(this.gapMs, bytes);
+    this.iterator = out.NextShardIterator ?? null;
+    const records = (out.Records ?? []).map(heldRecord);
+    const more = (out.MillisBehindLatest ?? 0) > 0 || records.length >= this.d.limit;
+    return { kind: 'records', records, millisBehindLatest: out.MillisBehindLatest ?? null, more };
+  }
+
+  private onReadError(e: unknown): ShardRead {
+    if (errName(e) === 'ExpiredIteratorException') {
+      this.iterator = null;
+      return { kind: 'retry' };
+    }
+    if (errName(e) === 'ProvisionedThroughputExceededException') {
+      this.gapMs = gapAfterThrottle(this.gapMs);
+      this.d.log.warn('GetRecords throttled: slowing down', { min_gap_ms: this.gapMs });
+      return { kind: 'retry' };
+    }
+    throw this.readError(e, 'GetRecords');
+  }
+
+  private fetch(iterator: string): Promise<Fetched> {
+    return (async () => {
+      const wait = this.lastCall + this.gapMs - this.clock();
+      if (wait > 0) await this.d.sleep(wait);
+      this.lastCall = this.clock();
+      const out = await this.d.kinesis.send(
+        new GetRecordsCommand({ ShardIterator: iterator, Limit: this.d.limit }),
+      );
+      return { out };
+    })().catch((error: unknown) => ({ error }));
+  }
+
+  private readError(e: unknown, what: string): DrugsyncError {
+    return wrapError(e, 'KINESIS_READ_FAILED', `Kinesis ${what} failed`, {
+      context: { stream: this.d.stream, shard: this.d.shardId },
+      retryable: true,
+      remedy: 'check KINESIS_ENDPOINT / AWS credentials and that the stream exists',
+    });
+  }
+}
