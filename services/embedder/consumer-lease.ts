@@ -7,7 +7,7 @@ import { errorMessage } from '../core/errors.ts';
 import { keepLease } from '../core/lease.ts';
 import type { Lease, LeaseKeeper } from '../core/lease.ts';
 import type { Logger } from '../core/log.ts';
-import { sleep } from './core-shims.ts';
+import { sleep } from '../core/backoff.ts';
 import type { ConsumerStats } from './consumer-types.ts';
 
 /** Warn about the lease's holder every this many polls while waiting. */

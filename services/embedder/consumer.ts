@@ -30,7 +30,7 @@ import type {
   ConsumerStats,
   EmbedderConsumer,
 } from './consumer-types.ts';
-import { listAllShards } from './core-shims.ts';
+import { listAllShards } from '../core/kinesis-shards.ts';
 import { createDeferredDeletes } from './deferred.ts';
 import { shardsToStart } from './shard-discovery.ts';
 import { runShard } from './shard-runner.ts';

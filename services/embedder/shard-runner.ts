@@ -24,7 +24,7 @@ import type {
   ConsumerStats,
   ShardProgress,
 } from './consumer-types.ts';
-import { backoffDelay } from './core-shims.ts';
+import { backoffDelay } from '../core/backoff.ts';
 import type { DeferredDeletes } from './deferred.ts';
 import { ShardReader } from './shard-reader.ts';
 import { decideHold, emptyHold, holdRecords, splitOpenDeletes, takeHeld } from './tx-hold.ts';
