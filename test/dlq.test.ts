@@ -42,7 +42,8 @@ import type { QueueMessage } from '../services/embedder/dlq.ts';
 import { replayDeadLetters } from '../services/embedder/replay.ts';
 import { consumerDeps, createEmbedderRuntime, decodeEmbedderConfig } from '../services/embedder/runtime.ts';
 import type { EmbedderRuntime } from '../services/embedder/runtime.ts';
-import { EventFactory, RecordFactory, makeRow, putEvents } from './support/events.ts';
+import { EventFactory, RecordFactory, makeRow } from './support/events.ts';
+import { putEvents } from './support/put-events.ts';
 import { runCli } from './support/pipeline.ts';
 import { resetSuiteRedis, resetSuiteStream, suiteEnv, suiteRedis } from './support/stack.ts';
 

@@ -12,15 +12,11 @@ import type { ChangeEvent } from '../services/core/events.ts';
 import { applyBatch, firstFailurePerShard, runMaintenance } from '../services/embedder/apply.ts';
 import type { ApplyDeps } from '../services/embedder/apply.ts';
 import { deadLetterRecord } from '../services/embedder/dlq.ts';
-import {
-  EventFactory,
-  MemoryDeadLetterQueue,
-  MemoryDrugStore,
-  MemoryEmbeddingService,
-  MemoryTableState,
-  RecordFactory,
-  makeRow,
-} from './support/events.ts';
+import { EventFactory, RecordFactory, makeRow } from './support/events.ts';
+import { MemoryDeadLetterQueue } from './support/fake-dlq.ts';
+import { MemoryDrugStore } from './support/fake-drug-store.ts';
+import { MemoryEmbeddingService } from './support/fake-embedding.ts';
+import { MemoryTableState } from './support/fake-table-state.ts';
 
 function setup(opts: { now?: () => number } = {}) {
   const lines: string[] = [];

@@ -13,14 +13,11 @@ import type { ChangeEvent } from '../services/core/events.ts';
 import { startEmbedderConsumer } from '../services/embedder/consumer.ts';
 import type { KinesisReader } from '../services/embedder/consumer.ts';
 import type { ApplyDeps } from '../services/embedder/apply.ts';
-import {
-  EventFactory,
-  MemoryDeadLetterQueue,
-  MemoryDrugStore,
-  MemoryEmbeddingService,
-  MemoryTableState,
-  makeRow,
-} from './support/events.ts';
+import { EventFactory, makeRow } from './support/events.ts';
+import { MemoryDeadLetterQueue } from './support/fake-dlq.ts';
+import { MemoryDrugStore } from './support/fake-drug-store.ts';
+import { MemoryEmbeddingService } from './support/fake-embedding.ts';
+import { MemoryTableState } from './support/fake-table-state.ts';
 import { eventually, resetSuiteRedis, suiteEnv, suiteRedis } from './support/stack.ts';
 
 interface FakeShard {

@@ -19,7 +19,8 @@ import { startEmbedderConsumer } from '../services/embedder/consumer.ts';
 import type { ConsumerStats } from '../services/embedder/consumer.ts';
 import { consumerDeps, createEmbedderRuntime, decodeEmbedderConfig } from '../services/embedder/runtime.ts';
 import type { EmbedderRuntime } from '../services/embedder/runtime.ts';
-import { EventFactory, makeRow, putEvents } from './support/events.ts';
+import { EventFactory, makeRow } from './support/events.ts';
+import { putEvents } from './support/put-events.ts';
 import { eventually, resetSuiteRedis, resetSuiteStream, suiteEnv, suiteRedis } from './support/stack.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

@@ -17,7 +17,8 @@ import { createEmbedderRuntime, decodeEmbedderConfig } from '../services/embedde
 import type { EmbedderRuntime } from '../services/embedder/runtime.ts';
 import { startFakeBedrock } from './support/fake-bedrock.ts';
 import type { FakeBedrock } from './support/fake-bedrock.ts';
-import { EventFactory, makeRow, putEvents } from './support/events.ts';
+import { EventFactory, makeRow } from './support/events.ts';
+import { putEvents } from './support/put-events.ts';
 import { resetSuiteRedis, resetSuiteStream, suiteEnv, suiteRedis } from './support/stack.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
