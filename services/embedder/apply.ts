@@ -1,35 +1,40 @@
 /**
- * The embedder's core: one batch of Kinesis records → Redis state. Both drivers (Lambda, local/ECS
- * consumer) and `drugsync dlq replay` call `applyBatch`.
+ * The embedder's core: one batch of Kinesis records → Redis state. The consumer (local and ECS) and
+ * `drugsync dlq replay` call `applyBatch`.
  *
  * 1. Decode every record (change-event v1). Undecodable → dead letter, the rest proceeds.
  * 2. Table events: truncate → pending sweep in Redis (no delete at once, see table-state.ts); resync →
- *    recorded as pending; maintenance starts the re-sync by difference (resync.ts) where MySQL is reachable.
+ *    recorded as pending; maintenance starts the re-sync by difference (resync.ts) where MySQL is reachable;
+ *    commit → nothing to apply (it ends a transaction the consumer may have held).
  * 3. Row events: grouped by NDC, ordered by source position, collapsed to the newest state of each NDC in
  *    the batch (a delete followed by an insert is just the insert; an NDC change is a delete of the old
  *    NDC and an insert of the new one, two independent NDCs).
- * 4. Newest state → upsert (eligible row, mapped by the core) or delete (deleted or ineligible row).
- * 5. `store.getMeta` first: stale ones (store already newer) are skipped before any embedding; an upsert
- *    whose text hash equals the stored one is sent without a vector (the store keeps the vector: 0 Bedrock
- *    calls); only changed texts go to the embedding service (cache + dedupe + Bedrock).
- * 6. `store.apply` (position-checked); 'needs_embedding' (a race) → embed and retry once.
+ * 4. Newest state → upsert (eligible row, mapped by the core) or delete (deleted or ineligible row); an
+ *    upsert older than a known truncate is refused as stale.
+ * 5. Optimistic write: every upsert is first sent without a vector. The store's atomic, position-checked
+ *    apply answers 'stale' (a newer state is there), 'unchanged', 'fields_updated' (same text: fields
+ *    merged, vector kept) or 'needs_embedding' (a new document or a changed text), so the common case costs
+ *    one round trip and no Bedrock call; only 'needs_embedding' ones are embedded (together: the embedding
+ *    service deduplicates and consults its cache) and written again, once.
  *
  * Failure classes: poison (undecodable; a text the model rejects) → dead-lettered, batch continues.
  * Transient after every retry (Bedrock still throttling) → that NDC's records are 'failed', nothing of
- * that NDC is applied, and the drivers retry from the shard's first failed record. Redis unavailable
+ * that NDC is applied, and the consumer retries from the shard's first failed record. Redis unavailable
  * (store, DLQ or table state) → the whole batch throws; nothing is dead-lettered.
  */
 import { DrugsyncError, isDrugsyncError, wrapError } from '../core/errors.ts';
 import { decodeChangeEvent, isRowEvent } from '../core/events.ts';
 import type { ChangeEvent, RowChangeEvent, TableEvent } from '../core/events.ts';
 import type { Logger } from '../core/log.ts';
-import { contentHash, embeddingText, mapRow, textHash } from '../core/mapping.ts';
+import { embeddingText, mapRow } from '../core/mapping.ts';
+import type { EmbeddingIdentity } from '../core/mapping.ts';
 import type { DrugFields } from '../core/mapping.ts';
 import type { SourcePosition } from '../core/position.ts';
-import type { DrugStore, StoreOp, UpsertOp } from '../core/drug-store.ts';
+import { upsertOp } from '../core/drug-store.ts';
+import type { ApplyOutcome, DrugStore, StoreOp, UpsertOp } from '../core/drug-store.ts';
 import type { EmbeddingService } from '../core/embedding/types.ts';
 import type { DeadLetterInput, DeadLetterQueue } from './dlq.ts';
-import type { TableState } from './table-state.ts';
+import type { TableState, TableStateSnapshot } from './table-state.ts';
 import type { ResyncRunner } from './resync.ts';
 import type { SourceProbe } from './source-probe.ts';
 import type { SweepOptions } from '../core/redis/drug-store.ts';
@@ -54,8 +59,8 @@ export interface ApplyDeps {
   /** Clock (epoch ms); tests pass their own. */
   now?: (() => number) | undefined;
   /**
-   * Runs the re-sync by difference for pending resyncs (needs MySQL: the local/ECS consumer). Without it a
-   * pending resync waits for `drugsync resync` (the Lambda driver has no database access).
+   * Runs the re-sync by difference for pending resyncs (needs MySQL). Without it (RESYNC_AUTO=0) a pending
+   * resync waits for `drugsync resync`.
    */
   resync?: ResyncRunner | undefined;
   /**
@@ -80,8 +85,20 @@ interface Plan {
   final: Decoded & { event: RowChangeEvent };
   fields: DrugFields | null;
   op: StoreOp | null;
+  /** the upsert's embedding text (null: a delete) */
   text: string | null;
-  th: string | null;
+}
+
+/** What a position-checked write ends in, once embedded. */
+type WriteOutcome = Exclude<ApplyOutcome, 'needs_embedding'>;
+
+/** One applyBatch call's working state: what every step reads and records into. */
+interface BatchRun {
+  deps: ApplyDeps;
+  now: () => number;
+  stats: BatchStats;
+  results: (RecordResult | undefined)[];
+  dead: DeadLetterInput[];
 }
 
 function setResult(
@@ -118,17 +135,29 @@ const maxPos = (a: SourcePosition | null, b: SourcePosition | null): SourcePosit
 export async function applyBatch(records: readonly StreamRecord[], deps: ApplyDeps): Promise<BatchResult> {
   const now = deps.now ?? Date.now;
   const started = now();
-  const stats: BatchStats = emptyStats();
-  stats.records = records.length;
-  const results: (RecordResult | undefined)[] = new Array(records.length);
-  const dead: DeadLetterInput[] = [];
-  const identity = { model: deps.embeddings.model, dimensions: deps.embeddings.dimensions };
+  const run: BatchRun = { deps, now, stats: emptyStats(), results: new Array(records.length), dead: [] };
+  run.stats.records = records.length;
   // the table state is read while the records decode (its round trip overlaps the CPU work); a Redis
   // failure rejects it and the batch is retried as a whole
   const tableStateRead = deps.tableState.read();
   tableStateRead.catch(() => {}); // awaited below; never an unhandled rejection meanwhile
+  const decoded = decodeRecords(run, records);
+  const tableState = await tableStateRead;
+  const { floor, truncatePending } = await recordTableEvents(run, decoded, tableState);
+  const identity = { model: deps.embeddings.model, dimensions: deps.embeddings.dimensions };
+  const plans = planRowEvents(run, decoded, identity);
+  refuseBelowFloor(run, plans, floor);
+  await writePlans(
+    run,
+    plans.filter((p) => p.op !== null),
+  );
+  await putDeadLetters(run);
+  if (truncatePending && run.stats.rowEvents > 0) await deps.tableState.noteRowActivity(now());
+  return finishBatch(run, records, started);
+}
 
-  // 1. decode
+/** 1. Decodes every record; an undecodable one is dead-lettered as poison. */
+function decodeRecords(run: BatchRun, records: readonly StreamRecord[]): Decoded[] {
   const decoded: Decoded[] = [];
   records.forEach((record, i) => {
     try {
@@ -143,208 +172,248 @@ export async function applyBatch(records: readonly StreamRecord[], deps: ApplyDe
         : wrapError(e, 'EVENT_DECODE_FAILED', 'change event could not be decoded', {
             context: { shard: record.shardId, sequence_number: record.sequenceNumber },
           });
-      dead.push({ record, error: err, ndc: null, pos: null, stream: deps.stream });
-      setResult(results, { i, record }, null, null, 'dead_lettered', 'poison', err);
+      run.dead.push({ record, error: err, ndc: null, pos: null, stream: run.deps.stream });
+      setResult(run.results, { i, record }, null, null, 'dead_lettered', 'poison', err);
     }
   });
+  return decoded;
+}
 
-  // 2. table events (state read once; a Redis failure throws: the batch is retried as a whole)
-  const tableState = await tableStateRead;
-  let floor = maxPos(tableState.truncate?.pos ?? null, tableState.floor);
-  let truncatePending = tableState.truncate !== null;
+/**
+ * 2. Records the table events (a Redis failure throws: the batch is retried as a whole). Returns the
+ * truncate floor (no upsert older than it is written) and whether a truncate is pending.
+ */
+async function recordTableEvents(
+  run: BatchRun,
+  decoded: readonly Decoded[],
+  state: TableStateSnapshot,
+): Promise<{ floor: SourcePosition | null; truncatePending: boolean }> {
+  let floor = maxPos(state.truncate?.pos ?? null, state.floor);
+  let truncatePending = state.truncate !== null;
   for (const d of decoded) {
     if (isRowEvent(d.event)) continue;
     const e = d.event as TableEvent;
-    stats.tableEvents++;
+    run.stats.tableEvents++;
     if (e.type === 'commit') {
-      setResult(results, d, null, e.pos, 'applied', 'tx_commit');
+      setResult(run.results, d, null, e.pos, 'applied', 'tx_commit');
     } else if (e.type === 'truncate') {
-      stats.truncates++;
-      const isNew = await deps.tableState.recordTruncate(e, d.record.shardId, now());
+      await recordTruncate(run, d, e);
       floor = maxPos(floor, e.pos);
       truncatePending = true;
-      deps.log.warn('truncate recorded: documents not rewritten after it are swept once the reload settles', {
-        pos: e.pos,
-        shard: d.record.shardId,
-        statement: e.statement,
-        first_sighting: isNew,
-        quiet_seconds: (deps.truncateQuietMs ?? 10_000) / 1000,
-      });
-      setResult(results, d, null, e.pos, 'applied', 'truncate_recorded');
     } else {
-      stats.resyncs++;
-      const pending = await deps.tableState.recordResync(e, d.record.shardId, now());
-      deps.log.warn(
-        deps.resync
-          ? 'resync event recorded: the table was replaced; the re-sync by difference starts in the background'
-          : 'resync event recorded as PENDING: the table was replaced; this driver has no database access, run `drugsync resync`',
-        { pos: e.pos, shard: d.record.shardId, statement: e.statement, resyncs_pending: pending },
-      );
-      setResult(results, d, null, e.pos, 'applied', 'resync_recorded');
+      await recordResync(run, d, e);
     }
   }
+  return { floor, truncatePending };
+}
 
-  // 3. row events: group by NDC, order by position, collapse
+async function recordTruncate(run: BatchRun, d: Decoded, e: TableEvent): Promise<void> {
+  const { deps } = run;
+  run.stats.truncates++;
+  const isNew = await deps.tableState.recordTruncate(e, d.record.shardId, run.now());
+  deps.log.warn('truncate recorded: documents not rewritten after it are swept once the reload settles', {
+    pos: e.pos,
+    shard: d.record.shardId,
+    statement: e.statement,
+    first_sighting: isNew,
+    quiet_seconds: (deps.truncateQuietMs ?? 10_000) / 1000,
+  });
+  setResult(run.results, d, null, e.pos, 'applied', 'truncate_recorded');
+}
+
+async function recordResync(run: BatchRun, d: Decoded, e: TableEvent): Promise<void> {
+  const { deps } = run;
+  run.stats.resyncs++;
+  const pending = await deps.tableState.recordResync(e, d.record.shardId, run.now());
+  deps.log.warn(
+    deps.resync
+      ? 'resync event recorded: the table was replaced; the re-sync by difference starts in the background'
+      : 'resync event recorded as PENDING: the table was replaced; this embedder has no database access, run `drugsync resync`',
+    { pos: e.pos, shard: d.record.shardId, statement: e.statement, resyncs_pending: pending },
+  );
+  setResult(run.results, d, null, e.pos, 'applied', 'resync_recorded');
+}
+
+/** 3. Row events grouped by NDC, each group ordered by position (record order breaks ties). */
+function groupByNdc(run: BatchRun, decoded: readonly Decoded[]): Map<string, Decoded[]> {
   const groups = new Map<string, Decoded[]>();
   for (const d of decoded) {
     if (!isRowEvent(d.event)) continue;
-    stats.rowEvents++;
+    run.stats.rowEvents++;
     const g = groups.get(d.event.ndc);
     if (g) g.push(d);
     else groups.set(d.event.ndc, [d]);
   }
-  stats.ndcs = groups.size;
-  const plans: Plan[] = [];
-  for (const [ndc, group] of groups) {
+  for (const group of groups.values()) {
     group.sort((a, b) => (a.event.pos < b.event.pos ? -1 : a.event.pos > b.event.pos ? 1 : a.i - b.i));
+  }
+  run.stats.ndcs = groups.size;
+  return groups;
+}
+
+/** 3–4. One plan per NDC: its newest state as an upsert or a delete; older records are superseded. */
+function planRowEvents(run: BatchRun, decoded: readonly Decoded[], identity: EmbeddingIdentity): Plan[] {
+  const plans: Plan[] = [];
+  for (const [ndc, group] of groupByNdc(run, decoded)) {
     const final = group[group.length - 1] as Plan['final'];
     for (const d of group.slice(0, -1)) {
-      stats.superseded++;
+      run.stats.superseded++;
       const dup = d.event.pos === final.event.pos;
-      setResult(results, d, ndc, d.event.pos, 'applied', dup ? 'duplicate' : 'superseded');
+      setResult(run.results, d, ndc, d.event.pos, 'applied', dup ? 'duplicate' : 'superseded');
     }
     const row = finalRow(final.event);
     const fields = row ? mapRow(row) : null;
     const pos = final.event.pos;
-    if (fields) {
-      const text = embeddingText(fields);
-      const th = textHash(text, identity);
-      plans.push({
-        ndc,
-        group,
-        final,
-        fields,
-        text,
-        th,
-        op: { kind: 'upsert', ndc, pos, fields, contentHash: contentHash(fields, identity), textHash: th },
-      });
-    } else {
-      plans.push({ ndc, group, final, fields: null, text: null, th: null, op: { kind: 'delete', ndc, pos } });
-    }
+    plans.push(
+      fields
+        ? {
+            ndc,
+            group,
+            final,
+            fields,
+            text: embeddingText(fields),
+            op: upsertOp({ ndc, pos, fields, identity }),
+          }
+        : { ndc, group, final, fields: null, text: null, op: { kind: 'delete', ndc, pos } },
+    );
   }
+  return plans;
+}
 
-  // 4. truncate floor: an upsert older than a known truncate is refused (the truncate removed that row)
+/** 4. An upsert older than a known truncate is refused (the truncate removed that row). */
+function refuseBelowFloor(run: BatchRun, plans: readonly Plan[], floor: SourcePosition | null): void {
+  if (floor === null) return;
   for (const p of plans) {
-    if (p.op?.kind === 'upsert' && floor !== null && p.op.pos < floor) {
-      stats.staleRefused++;
-      setResult(results, p.final, p.ndc, p.op.pos, 'applied', 'stale');
+    if (p.op?.kind === 'upsert' && p.op.pos < floor) {
+      run.stats.staleRefused++;
+      setResult(run.results, p.final, p.ndc, p.op.pos, 'applied', 'stale');
       p.op = null;
     }
   }
+}
 
-  // 5. optimistic: every upsert is first sent without a vector. The store's atomic check answers 'stale'
-  // (a newer state is there), 'unchanged', 'fields_updated' (same text: fields merged, vector kept) or
-  // 'needs_embedding' (a new document or a changed text), so the common case (a field change, a reload of
-  // an unchanged row) costs one round trip and no separate bookkeeping read; only 'needs_embedding' ones
-  // are embedded (together) and written again.
-  const live = plans.filter((p) => p.op !== null);
-
-  // 6. embed only the changed texts (the service deduplicates and consults the cache)
-  const failPlan = (p: Plan, err: DrugsyncError) => {
-    p.op = null;
-    if (err.retryable) {
-      // transient: nothing of this NDC is applied; drivers retry from the first failed record
-      stats.failed += p.group.length;
-      p.group.forEach((d, k) =>
-        setResult(results, d, p.ndc, d.event.pos, 'failed', k === 0 ? 'embedding_failed' : 'blocked', err),
-      );
-    } else {
-      // poison: the newest state goes to the dead-letter queue (it supersedes the older records)
-      dead.push({
-        record: p.final.record,
-        error: err,
-        ndc: p.ndc,
-        pos: p.final.event.pos,
-        stream: deps.stream,
-      });
-      setResult(results, p.final, p.ndc, p.final.event.pos, 'dead_lettered', 'poison', err);
-    }
-  };
-  const embedInto = async (batch: Plan[]) => {
-    if (batch.length === 0) return;
-    const res = await deps.embeddings.embedTexts(batch.map((p) => p.text as string));
-    stats.embeddingTexts += res.stats.texts;
-    stats.embeddingsRequested += res.stats.requests;
-    stats.cacheHits += res.stats.cacheHits;
-    for (const p of batch) {
-      const v = res.vectors.get(p.text as string);
-      if (v) {
-        (p.op as UpsertOp).embedding = v;
-        continue;
-      }
-      const err =
-        res.failures.get(p.text as string) ??
-        new DrugsyncError('EMBEDDING_FAILED', 'embedding service returned no vector and no reason', {
-          context: { ndc: p.ndc, pos: p.final.event.pos },
-        });
-      failPlan(p, withContext(err, { ndc: p.ndc, pos: p.final.event.pos }));
-    }
-  };
-  // 7. write (position-checked); 'needs_embedding' is embedded and written again, with its vector
+/** 5. Writes the plans (position-checked); 'needs_embedding' ones are embedded and written again, once. */
+async function writePlans(run: BatchRun, live: Plan[]): Promise<void> {
   let toWrite = live;
   for (let attempt = 0; attempt < 2 && toWrite.length > 0; attempt++) {
-    const out = await deps.store.apply(toWrite.map((p) => p.op as StoreOp));
+    const out = await run.deps.store.apply(toWrite.map((p) => p.op as StoreOp));
     const retry: Plan[] = [];
-    const writtenAt = now();
+    const writtenAt = run.now();
     out.forEach((r, k) => {
       const p = toWrite[k] as Plan;
-      const pos = p.final.event.pos;
-      switch (r.outcome) {
-        case 'needs_embedding':
-          if (attempt === 0) retry.push(p);
-          else
-            failPlan(
-              p,
-              new DrugsyncError('INTERNAL', 'stored text kept changing under the write; will retry', {
-                context: { ndc: p.ndc, pos },
-                retryable: true,
-              }),
-            );
-          return;
-        case 'stale':
-          stats.staleRefused++;
-          break;
-        case 'written':
-          stats.upserted++;
-          break;
-        case 'fields_updated':
-          stats.fieldsUpdated++;
-          break;
-        case 'unchanged':
-          stats.unchanged++;
-          break;
-        case 'deleted':
-        case 'tombstoned':
-          stats.deleted++;
-          break;
-      }
-      if (r.outcome !== 'stale') stats.latencyMs.push(Math.max(0, writtenAt - p.final.event.ts));
-      setResult(results, p.final, p.ndc, pos, 'applied', r.outcome);
+      if (r.outcome !== 'needs_embedding') recordOutcome(run, p, r.outcome, writtenAt);
+      else if (attempt === 0) retry.push(p);
+      else
+        failPlan(
+          run,
+          p,
+          new DrugsyncError('INTERNAL', 'stored text kept changing under the write; will retry', {
+            context: { ndc: p.ndc, pos: p.final.event.pos },
+            retryable: true,
+          }),
+        );
     });
-    await embedInto(retry);
+    await embedInto(run, retry);
     toWrite = retry.filter((p) => p.op !== null);
   }
+}
 
-  // 8. dead letters (a failure here throws: nothing is lost, the batch is retried)
-  stats.deadLettered = dead.length;
-  if (dead.length > 0) {
-    await deps.dlq.put(dead);
-    for (const d of dead) {
-      deps.log.error('record dead-lettered', {
-        shard: d.record.shardId,
-        sequence_number: d.record.sequenceNumber,
-        ndc: d.ndc,
-        pos: d.pos,
-        error: d.error,
-      });
-    }
+/** Counts a write's outcome and records it as the newest record's result. */
+function recordOutcome(run: BatchRun, p: Plan, outcome: WriteOutcome, writtenAt: number): void {
+  const { stats } = run;
+  switch (outcome) {
+    case 'stale':
+      stats.staleRefused++;
+      break;
+    case 'written':
+      stats.upserted++;
+      break;
+    case 'fields_updated':
+      stats.fieldsUpdated++;
+      break;
+    case 'unchanged':
+      stats.unchanged++;
+      break;
+    case 'deleted':
+    case 'tombstoned':
+      stats.deleted++;
+      break;
   }
-  if (truncatePending && stats.rowEvents > 0) await deps.tableState.noteRowActivity(now());
+  if (outcome !== 'stale') stats.latencyMs.push(Math.max(0, writtenAt - p.final.event.ts));
+  setResult(run.results, p.final, p.ndc, p.final.event.pos, 'applied', outcome);
+}
 
+/** Embeds the plans' texts into their upserts; a text without a vector fails its plan. */
+async function embedInto(run: BatchRun, batch: Plan[]): Promise<void> {
+  if (batch.length === 0) return;
+  const { stats } = run;
+  const res = await run.deps.embeddings.embedTexts(batch.map((p) => p.text as string));
+  stats.embeddingTexts += res.stats.texts;
+  stats.embeddingsRequested += res.stats.requests;
+  stats.cacheHits += res.stats.cacheHits;
+  for (const p of batch) {
+    const v = res.vectors.get(p.text as string);
+    if (v) {
+      (p.op as UpsertOp).embedding = v;
+      continue;
+    }
+    const err =
+      res.failures.get(p.text as string) ??
+      new DrugsyncError('EMBEDDING_FAILED', 'embedding service returned no vector and no reason', {
+        context: { ndc: p.ndc, pos: p.final.event.pos },
+      });
+    failPlan(run, p, withContext(err, { ndc: p.ndc, pos: p.final.event.pos }));
+  }
+}
+
+/**
+ * A plan that cannot be written. Transient: nothing of this NDC is applied (the consumer retries from the
+ * first failed record). Poison: the newest state goes to the dead-letter queue (it supersedes the older
+ * records).
+ */
+function failPlan(run: BatchRun, p: Plan, err: DrugsyncError): void {
+  p.op = null;
+  if (err.retryable) {
+    run.stats.failed += p.group.length;
+    p.group.forEach((d, k) =>
+      setResult(run.results, d, p.ndc, d.event.pos, 'failed', k === 0 ? 'embedding_failed' : 'blocked', err),
+    );
+    return;
+  }
+  run.dead.push({
+    record: p.final.record,
+    error: err,
+    ndc: p.ndc,
+    pos: p.final.event.pos,
+    stream: run.deps.stream,
+  });
+  setResult(run.results, p.final, p.ndc, p.final.event.pos, 'dead_lettered', 'poison', err);
+}
+
+/** 6. Dead letters (a failure here throws: nothing is lost, the batch is retried). */
+async function putDeadLetters(run: BatchRun): Promise<void> {
+  const { dead, deps } = run;
+  run.stats.deadLettered = dead.length;
+  if (dead.length === 0) return;
+  await deps.dlq.put(dead);
+  for (const d of dead) {
+    deps.log.error('record dead-lettered', {
+      shard: d.record.shardId,
+      sequence_number: d.record.sequenceNumber,
+      ndc: d.ndc,
+      pos: d.pos,
+      error: d.error,
+    });
+  }
+}
+
+/** Latency percentiles and duration; every record must have an outcome. */
+function finishBatch(run: BatchRun, records: readonly StreamRecord[], started: number): BatchResult {
+  const { stats, results } = run;
   const sorted = [...stats.latencyMs].sort((a, b) => a - b);
   stats.latencyP50Ms = percentile(sorted, 50);
   stats.latencyP99Ms = percentile(sorted, 99);
-  stats.durationMs = now() - started;
+  stats.durationMs = run.now() - started;
   const missing = results.findIndex((r) => r === undefined);
   if (missing >= 0 && missing < records.length) {
     throw new DrugsyncError('INTERNAL', 'applyBatch left a record without an outcome', {
