@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { ChangeEvent } from '../services/core/events.ts';
+import type { ChangeEvent, RowChangeEvent, TableEvent } from '../services/core/events.ts';
 import {
   changeEventJsonSchema,
   changeEventSchema,
@@ -9,7 +9,13 @@ import {
   compressRecord,
   decodeChangeEvent,
   encodeChangeEvent,
+  peekChangeEvent,
+  rowRecord,
+  tableRecords,
+  TABLE_EVENT_PARTITION_KEY,
 } from '../services/core/events.ts';
+import { rowChangeEvents, tableEvent } from '../services/binlog-reader/row-events.ts';
+import type { RowsEvent } from '../services/binlog-reader/source.ts';
 import { isDrugsyncError } from '../services/core/errors.ts';
 import { PROJECT_ROOT } from '../services/core/paths.ts';
 import { sourcePosition } from '../services/core/position.ts';
@@ -150,5 +156,120 @@ describe('change-event format v1', () => {
     })();
     expect(isDrugsyncError(err, 'EVENT_DECODE_FAILED')).toBe(true);
     expect((err as { context: Record<string, string> }).context.shard).toBe('shardId-000000000000');
+  });
+});
+
+/** Binlog rows of every operation, as the reader gets them, with odd characters in values and the txid. */
+function binlogEvents(txid: string): ChangeEvent[] {
+  const place = { file: 'mysql-bin.000042', next: 88_120, ts: 1_763_880_000_000, gtid: txid };
+  const a = makeRow(3, { LN: 'QUOTE " BACKSLASH \\ "type":"delete" 💊', BN: 'CAFÉ\u0000\n' });
+  const b = makeRow(3, { LN: '"txid":"forged"', PS: '180.000' });
+  const c = makeRow(4, { LN: 'ÿ \t TAB' });
+  const tx = { txid, gtid: txid, ts: place.ts };
+  const rows = (op: RowsEvent['op'], pos: number, r: RowsEvent['rows']): RowsEvent => ({
+    ...place,
+    op,
+    pos,
+    schema: 'fdb',
+    table: 'rndc14',
+    rows: r,
+  });
+  const stmt = { ...place, pos: 88_000, query: 'TRUNCATE TABLE `fdb`.`rndc14` /* "type":"insert" */', txid };
+  return [
+    ...rowChangeEvents(rows('insert', 87_100, [a]), tx),
+    ...rowChangeEvents(rows('update', 87_400, [{ before: a, after: b }]), tx),
+    ...rowChangeEvents(rows('update', 87_700, [{ before: b, after: c }]), tx),
+    ...rowChangeEvents(rows('delete', 87_900, [c]), tx),
+    tableEvent('truncate', stmt, 'fdb', 'rndc14'),
+    tableEvent(
+      'resync',
+      { ...stmt, query: 'RENAME TABLE rndc14 TO rndc14_old, rndc14_new TO rndc14' },
+      'fdb',
+      'rndc14',
+    ),
+    tableEvent('commit', { ...stmt, query: 'COMMIT' }, 'fdb', 'rndc14'),
+  ];
+}
+
+describe('peekChangeEvent', () => {
+  it('agrees with decode on every event kind, whatever the characters of values and txid', () => {
+    // Prepare: every kind, built by the reader's own builders, under txids plain and odd
+    const txids = ['0-1-4711', 'mysql-bin.000042:87000', 'odd "quoted" \\ txid \u2028 ✓', '3E11FA47-71CA:23'];
+    const events = txids.flatMap(binlogEvents);
+    // Act
+    const peeked = events.map((e) => peekChangeEvent(encodeChangeEvent(e)));
+    // Assess
+    expect(new Set(events.map((e) => e.type))).toEqual(
+      new Set(['insert', 'update', 'delete', 'truncate', 'resync', 'commit']),
+    );
+    events.forEach((e, i) => {
+      const decoded = decodeChangeEvent(encodeChangeEvent(e));
+      expect(peeked[i]).toEqual({ type: decoded.type, txid: decoded.txid });
+    });
+  });
+
+  it('reads the event from the bytes of its record, at an offset inside a larger buffer', () => {
+    // Prepare: a record's bytes as a view into a bigger buffer (as a Kinesis response hands them over)
+    const [ev] = binlogEvents('0-1-9');
+    const bytes = rowRecord(ev as RowChangeEvent).data;
+    const big = Buffer.concat([Buffer.from('{"v":1,"type":"resync","txid":"other"}'), bytes]);
+    // Act
+    const peeked = peekChangeEvent(big.subarray(big.length - bytes.length));
+    // Assess
+    expect(peeked).toEqual({ type: 'insert', txid: '0-1-9' });
+  });
+
+  it('relies on the encoder writing txid and type before the row images (the fixed key order)', () => {
+    // Prepare: the keys of every encoded event, in order
+    const events = binlogEvents('0-1-9');
+    // Act
+    const orders = events.map((e) => Object.keys(JSON.parse(encodeChangeEvent(e).toString('utf8'))));
+    // Assess: the common fields, then type, before anything carrying row data or statements
+    for (const keys of orders) {
+      const last = Math.max(keys.indexOf('txid'), keys.indexOf('type'));
+      const data = ['before', 'after', 'statement', 'ndc_change']
+        .map((k) => keys.indexOf(k))
+        .filter((i) => i >= 0);
+      expect(keys.slice(0, 3)).toContain('v');
+      expect(Math.min(...data)).toBeGreaterThan(last);
+    }
+    // and the order matters: a row image first would be read instead of the event
+    const [insert] = events as [RowChangeEvent];
+    const { before: _none, ...rest } = insert;
+    const reordered = Buffer.from(JSON.stringify({ before: { type: 'delete', txid: 'x' }, ...rest }));
+    expect(peekChangeEvent(reordered)).toEqual({ type: 'delete', txid: 'x' });
+  });
+
+  it('answers null where a record has no type or txid, or is not JSON', () => {
+    // Prepare
+    const texts = ['', 'not json', '{"v":1,"type":"upsert","txid":"1"}', '{"v":1,"txid":"unterminated'];
+    // Act
+    const peeked = texts.map((t) => peekChangeEvent(Buffer.from(t)));
+    // Assess
+    expect(peeked).toEqual([
+      { type: null, txid: null },
+      { type: null, txid: null },
+      { type: null, txid: '1' },
+      { type: null, txid: null },
+    ]);
+  });
+});
+
+describe('Kinesis records of events', () => {
+  it('partitions a row event by its NDC and sends a table event to every shard', () => {
+    // Prepare
+    const events = binlogEvents('0-1-12');
+    const insert = events[0] as RowChangeEvent;
+    const truncate = events.find((e) => e.type === 'truncate') as TableEvent;
+    const shards = ['0', '170141183460469231731687303715884105728'];
+    // Act
+    const row = rowRecord(insert);
+    const table = tableRecords(truncate, shards);
+    // Assess
+    expect(row).toEqual({ data: encodeChangeEvent(insert), partitionKey: insert.ndc, ndc: insert.ndc });
+    expect(table.map((r) => [r.partitionKey, r.explicitHashKey, r.ndc])).toEqual(
+      shards.map((k) => [TABLE_EVENT_PARTITION_KEY, k, null]),
+    );
+    for (const r of table) expect(decodeChangeEvent(r.data)).toEqual(truncate);
   });
 });

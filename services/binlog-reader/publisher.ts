@@ -19,19 +19,12 @@ import { ListShardsCommand, PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import type { KinesisClient, PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
 import { DrugsyncError, wrapError } from '../core/errors.ts';
 import type { RecordCompressor } from '../core/compressor.ts';
+import type { OutRecord } from '../core/events.ts';
 import type { Logger } from '../core/log.ts';
 
 export const MAX_RECORD_BYTES = 1024 * 1024;
 export const MAX_BATCH_RECORDS = 500;
 export const MAX_BATCH_BYTES = 5 * 1024 * 1024;
-
-export interface OutRecord {
-  data: Buffer;
-  partitionKey: string;
-  explicitHashKey?: string;
-  /** For messages: the NDC (row events) or null (table events). */
-  ndc: string | null;
-}
 
 export interface PutResult {
   /** indexes (into the request) of the records Kinesis refused, with its error code */

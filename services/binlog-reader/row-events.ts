@@ -1,13 +1,13 @@
 /**
- * Binlog rows and statements → change events (services/core/events.ts, format v1) → Kinesis records.
+ * Binlog rows and statements → change events (services/core/events.ts, format v1; that module also turns
+ * them into Kinesis records).
  */
 import { DrugsyncError } from '../core/errors.ts';
-import { EVENT_VERSION, encodeChangeEvent } from '../core/events.ts';
-import type { ChangeEvent, RowChangeEvent, TableEvent } from '../core/events.ts';
+import { EVENT_VERSION } from '../core/events.ts';
+import type { RowChangeEvent, TableEvent } from '../core/events.ts';
 import { ROW_DIGITS, sourcePosition } from '../core/position.ts';
 import type { SourcePosition } from '../core/position.ts';
 import type { Rndc14Row, RowValue } from '../core/rndc14.ts';
-import type { OutRecord } from './publisher.ts';
 import type { EventPlace, Row, RowsEvent } from './source.ts';
 
 export interface TxInfo {
@@ -16,8 +16,6 @@ export interface TxInfo {
   gtid: string | null;
   ts: number;
 }
-
-export const TABLE_EVENT_PARTITION_KEY = '#table';
 
 /** A binlog value as the event format carries it: strings, numbers, null. */
 export function normalizeValue(v: unknown, column: string): RowValue {
@@ -70,7 +68,10 @@ function ndcOf(row: Rndc14Row, e: RowsEvent, index: number, keyColumn: string): 
   return String(v);
 }
 
-/** Key order as the format has always been written: common fields, type, ndc, before, after (ndc_change). */
+/**
+ * Key order as the format has always been written: common fields, type, ndc, before, after (ndc_change).
+ * peekChangeEvent (services/core/events.ts) relies on `txid` and `type` preceding the row images.
+ */
 function rowEvent(
   e: RowsEvent,
   tx: TxInfo,
@@ -131,6 +132,7 @@ export function rowChangeEvents(e: RowsEvent, tx: TxInfo, keyColumn = 'NDC'): Ro
   return out;
 }
 
+/** A table event, keys in the format's order (peekChangeEvent relies on `type` and `txid` preceding `statement`). */
 export function tableEvent(
   type: 'truncate' | 'resync' | 'commit',
   e: EventPlace & { query: string; txid?: string },
@@ -149,19 +151,4 @@ export function tableEvent(
     txid: e.txid ?? e.gtid ?? `${e.file}:${e.pos}`,
     statement: e.query.slice(0, 500),
   };
-}
-
-export function rowRecord(ev: RowChangeEvent): OutRecord {
-  return { data: encodeChangeEvent(ev), partitionKey: ev.ndc, ndc: ev.ndc };
-}
-
-/** A table event goes to every open shard (ExplicitHashKey = the shard's StartingHashKey). */
-export function tableRecords(ev: TableEvent, shardHashKeys: string[]): OutRecord[] {
-  const data = encodeChangeEvent(ev as ChangeEvent);
-  return shardHashKeys.map((k) => ({
-    data,
-    partitionKey: TABLE_EVENT_PARTITION_KEY,
-    explicitHashKey: k,
-    ndc: null,
-  }));
 }

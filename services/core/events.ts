@@ -79,6 +79,13 @@ export function isRowEvent(e: ChangeEvent): e is RowChangeEvent {
   return e.type === 'insert' || e.type === 'update' || e.type === 'delete';
 }
 
+/**
+ * The JSON bytes of one event. JSON.stringify writes keys in the order the event object was built, and the
+ * builders (services/binlog-reader/row-events.ts) build every event in the format's fixed key order: the
+ * common fields (v, schema, table, pos, binlog, gtid, ts, txid) and `type` come before any row image or
+ * statement. `peekChangeEvent` below relies on that order: the first `"type":"` and `"txid":"` in the text
+ * are the event's own, never a column of a row image (test/events.test.ts holds both to it).
+ */
 export function encodeChangeEvent(e: ChangeEvent): Buffer {
   const json = JSON.stringify(e);
   // ASCII text (nearly every event) is its own UTF-8: copied as latin1, ~6× faster than Buffer.from's UTF-8
@@ -86,6 +93,86 @@ export function encodeChangeEvent(e: ChangeEvent): Buffer {
   return Buffer.byteLength(json, 'utf8') === json.length
     ? Buffer.from(json, 'latin1')
     : Buffer.from(json, 'utf8');
+}
+
+const TYPE_KEY = Buffer.from('"type":"');
+const TXID_KEY = Buffer.from('"txid":"');
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const EVENT_TYPES = new Set<string>(['insert', 'update', 'delete', 'truncate', 'resync', 'commit']);
+
+/**
+ * An event's type and transaction id read from its JSON bytes (as encoded by `encodeChangeEvent`, not
+ * compressed) without parsing the record: a byte search for the first `"type":"` and `"txid":"`, which the
+ * encoder's fixed key order makes the event's own (see `encodeChangeEvent`). null where the key is missing
+ * or the type unknown. Agrees with `decodeChangeEvent` on every valid event (test/events.test.ts).
+ */
+export function peekChangeEvent(json: Uint8Array): {
+  type: ChangeEvent['type'] | null;
+  txid: string | null;
+} {
+  const b = Buffer.from(json.buffer, json.byteOffset, json.byteLength);
+  const type = stringAfter(b, TYPE_KEY);
+  return {
+    type: type !== null && EVENT_TYPES.has(type) ? (type as ChangeEvent['type']) : null,
+    txid: stringAfter(b, TXID_KEY),
+  };
+}
+
+/** The JSON string value that follows the first `key` (which ends with the value's opening quote). */
+function stringAfter(b: Buffer, key: Buffer): string | null {
+  const at = b.indexOf(key);
+  if (at < 0) return null;
+  const start = at + key.length;
+  let escaped = false;
+  for (let i = start; i < b.length; i++) {
+    const c = b[i];
+    if (c === BACKSLASH) {
+      escaped = true;
+      i++; // the escaped character, a quote among them, does not end the string
+    } else if (c === QUOTE) {
+      const raw = b.toString('utf8', start, i);
+      // an escape (a quote, backslash or control character in the value) is rare: let JSON read just it
+      return escaped ? unescapeJsonString(raw) : raw;
+    }
+  }
+  return null;
+}
+
+function unescapeJsonString(raw: string): string | null {
+  try {
+    return JSON.parse(`"${raw}"`) as string;
+  } catch {
+    return null;
+  }
+}
+
+/** A Kinesis record to publish: the encoded event, its partition key and, for table events, its shard. */
+export interface OutRecord {
+  data: Buffer;
+  partitionKey: string;
+  explicitHashKey?: string;
+  /** For messages: the NDC (row events) or null (table events). */
+  ndc: string | null;
+}
+
+/** Partition key of table events (their ExplicitHashKey picks the shard). */
+export const TABLE_EVENT_PARTITION_KEY = '#table';
+
+/** A row event is partitioned by its NDC: every change of one NDC lands on one shard, in order. */
+export function rowRecord(ev: RowChangeEvent): OutRecord {
+  return { data: encodeChangeEvent(ev), partitionKey: ev.ndc, ndc: ev.ndc };
+}
+
+/** A table event goes to every open shard (ExplicitHashKey = the shard's StartingHashKey). */
+export function tableRecords(ev: TableEvent, shardHashKeys: string[]): OutRecord[] {
+  const data = encodeChangeEvent(ev);
+  return shardHashKeys.map((k) => ({
+    data,
+    partitionKey: TABLE_EVENT_PARTITION_KEY,
+    explicitHashKey: k,
+    ndc: null,
+  }));
 }
 
 /**
