@@ -184,7 +184,7 @@ describe('end to end: MySQL changes reach Redis', () => {
     expect(s.table).toMatchObject({ truncatePending: null, resyncsPending: [] });
     // the text form names each part on its own line
     const text = (await runCli(env, ['status'])).stdout;
-    for (const part of ['binlog', 'retention', 'kinesis', 'redis', 'embedder'])
+    for (const part of ['binlog', 'binlog-reader', 'kinesis', 'embedder', 'redis', 'backfill'])
       expect(text).toMatch(new RegExp(`^${part} `, 'm'));
   });
 });

@@ -1,9 +1,10 @@
 /**
  * `drugsync status`: where every part of the pipeline stands, read from the sources of truth — MySQL (binlog
  * position, retention, eligible rows), Kinesis (latest sequence per shard) and Redis (checkpoints, documents,
- * cache, dead letters, each service's status hash).
+ * cache, dead letters, each service's status hash). This module gathers the report and prints it; the
+ * table an operator reads is drawn by status-view.ts (pure: report in, lines out).
  */
-import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from '@aws-sdk/client-kinesis';
+import { GetRecordsCommand, GetShardIteratorCommand } from '@aws-sdk/client-kinesis';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { RedisClient } from '../core/clients/redis.ts';
 import type { MysqlPool } from '../core/clients/mysql.ts';
@@ -11,8 +12,13 @@ import type { Keys } from '../core/keys.ts';
 import { deserializePosition, binlogSequence } from '../core/position.ts';
 import type { BinlogPosition } from '../core/position.ts';
 import { errorMessage } from '../core/errors.ts';
+import { describeErrorMasked } from '../core/log.ts';
+import { sleep } from '../core/backoff.ts';
+import { isOpenShard, listAllShards } from '../core/kinesis-shards.ts';
 import { createRedisTableState } from '../embedder/table-state.ts';
 import { resyncKeys } from '../embedder/resync.ts';
+import type { OpsRuntime } from './runtime.ts';
+import { colorWanted, redrawPrefix, renderStatus } from './status-view.ts';
 
 export interface BinlogStatus {
   checkpoint: BinlogPosition | null;
@@ -31,13 +37,19 @@ export interface BinlogStatus {
 
 export interface ShardStatus {
   shardId: string;
+  /** false once the shard was split or merged (it takes no new records) */
+  open: boolean;
   checkpoint: string | null;
   latest: string | null;
-  /** records between the checkpoint and the newest record (counted up to a bound) */
+  /** records between the checkpoint and the newest record (counted up to SHARD_LAG_BOUND) */
   lagRecords: number | null;
+  /** the count stopped at the bound: at least lagRecords are behind */
+  lagBounded: boolean;
 }
 
 export interface StatusReport {
+  /** when the report was gathered (ms since the epoch): every age in the view is taken from here */
+  collectedAt: number;
   binlog: BinlogStatus;
   kinesis: { stream: string; shards: ShardStatus[]; error?: string };
   redis: {
@@ -74,14 +86,91 @@ export interface StatusDeps {
   embedding: { model: string; dimensions: number };
   eligibleCount: () => Promise<number>;
   retentionWarnSeconds: number;
+  /** the clock (tests inject one); Date.now by default */
+  now?: () => number;
 }
 
-async function binlogStatus(d: StatusDeps): Promise<BinlogStatus> {
+/** The services whose status hash `drugsync status` reads. */
+export const STATUS_SERVICES = ['backfill', 'binlog-reader', 'embedder'] as const;
+
+/** GetRecords calls of 1,000 records per shard when counting its lag: a bounded look. */
+const SHARD_LAG_PAGES = 10;
+const SHARD_LAG_PAGE_RECORDS = 1000;
+
+// ---------------------------------------------------------------- binlog
+
+/** Bytes from `from` to the server's position, summed over the binary logs still on the server. */
+export function binlogBytesBehind(
+  from: BinlogPosition,
+  server: BinlogPosition,
+  logs: readonly { Log_name: string; File_size: number | string }[],
+): number {
+  const seq = binlogSequence(from.file);
+  let behind = 0;
+  for (const l of logs) {
+    const s = binlogSequence(l.Log_name);
+    if (s < seq) continue;
+    const size = l.Log_name === server.file ? server.pos : Number(l.File_size);
+    behind += s === seq ? Math.max(0, size - from.pos) : size;
+  }
+  return behind;
+}
+
+/** binlog_expire_logs_seconds, or Aurora's 'binlog retention hours'; null when unlimited or unreadable. */
+async function binlogRetentionSeconds(mysql: MysqlPool, warnings: string[]): Promise<number | null> {
+  try {
+    const v = (await mysql.query<Record<string, unknown>>('SELECT @@binlog_expire_logs_seconds AS s'))[0];
+    return v && Number(v.s) > 0 ? Number(v.s) : null;
+  } catch {
+    // Aurora MySQL: retention is an RDS setting, not a server variable.
+    try {
+      const rows = await mysql.query<{ name: string; value: string }>('CALL mysql.rds_show_configuration');
+      const hours = rows.find((r) => r.name === 'binlog retention hours')?.value;
+      return hours && hours !== 'NULL' ? Number(hours) * 3600 : null;
+    } catch (e) {
+      warnings.push(`binlog retention unreadable: ${errorMessage(e)}`);
+      return null;
+    }
+  }
+}
+
+/**
+ * How far the reader's checkpoint is behind in time, and how long its binlog file has left before the
+ * retention purges it (the file is at most as old as the last commit the reader checkpointed).
+ */
+export function binlogTiming(a: {
+  behindBytes: number | null;
+  lastCommitMs: number;
+  retentionSeconds: number | null;
+  retentionWarnSeconds: number;
+  now: number;
+}): Pick<BinlogStatus, 'behindSeconds' | 'retentionLeftSeconds' | 'warnings'> {
+  const known = Number.isFinite(a.lastCommitMs);
+  const behindSeconds = a.behindBytes === 0 ? 0 : known ? Math.max(0, (a.now - a.lastCommitMs) / 1000) : null;
   const warnings: string[] = [];
-  const cpText = await d.redis.get(d.keys.readerCheckpoint);
-  const snapText = await d.redis.get(d.keys.backfillSnapshot);
-  const checkpoint = cpText ? deserializePosition(cpText) : null;
-  const snapshot = snapText ? deserializePosition(snapText) : null;
+  let retentionLeftSeconds: number | null = null;
+  if (a.retentionSeconds !== null && known) {
+    retentionLeftSeconds = Math.round(a.retentionSeconds - (a.now - a.lastCommitMs) / 1000);
+    if (retentionLeftSeconds < a.retentionWarnSeconds) {
+      warnings.push(
+        `only ${retentionLeftSeconds} s of binlog retention left before the reader's checkpoint could be purged`,
+      );
+    }
+  } else if (a.retentionSeconds === null) {
+    warnings.push('binlog retention is unlimited or unknown: set it so purges are deliberate');
+  }
+  return { behindSeconds, retentionLeftSeconds, warnings };
+}
+
+async function readPosition(redis: RedisClient, key: string): Promise<BinlogPosition | null> {
+  const text = await redis.get(key);
+  return text ? deserializePosition(text) : null;
+}
+
+async function binlogStatus(d: StatusDeps, now: number): Promise<BinlogStatus> {
+  const warnings: string[] = [];
+  const checkpoint = await readPosition(d.redis, d.keys.readerCheckpoint);
+  const snapshot = await readPosition(d.redis, d.keys.backfillSnapshot);
   const master = (await d.mysql.query<Record<string, unknown>>('SHOW MASTER STATUS'))[0];
   const server = master ? { file: String(master.File), pos: Number(master.Position) } : null;
   const logs = await d.mysql.query<{ Log_name: string; File_size: number | string }>('SHOW BINARY LOGS');
@@ -93,98 +182,78 @@ async function binlogStatus(d: StatusDeps): Promise<BinlogStatus> {
     if (!checkpointFilePresent) {
       warnings.push(`binlog ${from.file} at the reader's start position is purged: re-run the backfill`);
     }
-    const seq = binlogSequence(from.file);
-    behindBytes = 0;
-    for (const l of logs) {
-      const s = binlogSequence(l.Log_name);
-      if (s < seq) continue;
-      const size = l.Log_name === server.file ? server.pos : Number(l.File_size);
-      behindBytes += s === seq ? Math.max(0, size - from.pos) : size;
-    }
+    behindBytes = binlogBytesBehind(from, server, logs);
   }
-  let retentionSeconds: number | null = null;
-  try {
-    const v = (await d.mysql.query<Record<string, unknown>>('SELECT @@binlog_expire_logs_seconds AS s'))[0];
-    retentionSeconds = v && Number(v.s) > 0 ? Number(v.s) : null;
-  } catch {
-    // Aurora MySQL: retention is an RDS setting, not a server variable.
-    try {
-      const rows = await d.mysql.query<{ name: string; value: string }>('CALL mysql.rds_show_configuration');
-      const hours = rows.find((r) => r.name === 'binlog retention hours')?.value;
-      retentionSeconds = hours && hours !== 'NULL' ? Number(hours) * 3600 : null;
-    } catch (e) {
-      warnings.push(`binlog retention unreadable: ${errorMessage(e)}`);
-    }
-  }
-  let retentionLeftSeconds: number | null = null;
-  const readerStatus = await d.redis.hgetall(d.keys.serviceStatus('binlog-reader'));
-  const lastCommitMs = Number(readerStatus.checkpoint_commit_ts ?? readerStatus.last_commit_ts ?? NaN);
-  const behindSeconds =
-    Number.isFinite(lastCommitMs) && behindBytes !== 0
-      ? Math.max(0, (Date.now() - lastCommitMs) / 1000)
-      : behindBytes === 0
-        ? 0
-        : null;
-  if (retentionSeconds !== null && Number.isFinite(lastCommitMs)) {
-    // The checkpoint's file is purged `retention` after it was closed; it is at most as old as the last commit.
-    retentionLeftSeconds = Math.round(retentionSeconds - (Date.now() - lastCommitMs) / 1000);
-    if (retentionLeftSeconds < d.retentionWarnSeconds) {
-      warnings.push(
-        `only ${retentionLeftSeconds} s of binlog retention left before the reader's checkpoint could be purged`,
-      );
-    }
-  } else if (retentionSeconds === null) {
-    warnings.push('binlog retention is unlimited or unknown: set it so purges are deliberate');
-  }
+  const retentionSeconds = await binlogRetentionSeconds(d.mysql, warnings);
+  const reader = await d.redis.hgetall(d.keys.serviceStatus('binlog-reader'));
+  const lastCommitMs = Number(reader.checkpoint_commit_ts ?? reader.last_commit_ts ?? NaN);
+  const timing = binlogTiming({
+    behindBytes,
+    lastCommitMs,
+    retentionSeconds,
+    retentionWarnSeconds: d.retentionWarnSeconds,
+    now,
+  });
   return {
     checkpoint,
     snapshot,
     server,
     behindBytes,
-    behindSeconds,
+    behindSeconds: timing.behindSeconds,
     retentionSeconds,
-    retentionLeftSeconds,
+    retentionLeftSeconds: timing.retentionLeftSeconds,
     checkpointFilePresent,
-    warnings,
+    warnings: [...warnings, ...timing.warnings],
   };
+}
+
+// ---------------------------------------------------------------- kinesis
+
+/** Counts the records after the checkpoint (from the start without one), up to a bound. */
+async function shardLag(d: StatusDeps, shardId: string, checkpoint: string | null): Promise<ShardStatus> {
+  const it = await d.kinesis.send(
+    new GetShardIteratorCommand({
+      StreamName: d.stream,
+      ShardId: shardId,
+      ...(checkpoint
+        ? { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', StartingSequenceNumber: checkpoint }
+        : { ShardIteratorType: 'TRIM_HORIZON' }),
+    }),
+  );
+  let iterator = it.ShardIterator;
+  let lag = 0;
+  let latest: string | null = checkpoint;
+  let pages = 0;
+  for (; pages < SHARD_LAG_PAGES && iterator; pages++) {
+    const r = await d.kinesis.send(
+      new GetRecordsCommand({ ShardIterator: iterator, Limit: SHARD_LAG_PAGE_RECORDS }),
+    );
+    lag += r.Records?.length ?? 0;
+    const last = r.Records?.[r.Records.length - 1];
+    if (last?.SequenceNumber) latest = last.SequenceNumber;
+    if (!r.Records?.length || (r.MillisBehindLatest ?? 0) === 0) break;
+    iterator = r.NextShardIterator;
+  }
+  return { shardId, open: true, checkpoint, latest, lagRecords: lag, lagBounded: pages === SHARD_LAG_PAGES };
 }
 
 async function kinesisStatus(d: StatusDeps): Promise<StatusReport['kinesis']> {
   try {
-    const shards = (await d.kinesis.send(new ListShardsCommand({ StreamName: d.stream }))).Shards ?? [];
+    const shards = await listAllShards(d.kinesis, d.stream);
     const checkpoints = await d.redis.hgetall(d.keys.shardCheckpoints(d.stream));
     const out: ShardStatus[] = [];
     for (const sh of shards) {
       const id = sh.ShardId as string;
-      const checkpoint = checkpoints[id] ?? null;
-      const it = await d.kinesis.send(
-        new GetShardIteratorCommand({
-          StreamName: d.stream,
-          ShardId: id,
-          ...(checkpoint
-            ? { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', StartingSequenceNumber: checkpoint }
-            : { ShardIteratorType: 'TRIM_HORIZON' }),
-        }),
-      );
-      // Count what is behind the checkpoint, up to 10,000 records (a bounded look).
-      let iterator = it.ShardIterator;
-      let lag = 0;
-      let latest: string | null = checkpoint;
-      for (let i = 0; i < 10 && iterator; i++) {
-        const r = await d.kinesis.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 1000 }));
-        lag += r.Records?.length ?? 0;
-        const last = r.Records?.[r.Records.length - 1];
-        if (last?.SequenceNumber) latest = last.SequenceNumber;
-        if (!r.Records?.length || (r.MillisBehindLatest ?? 0) === 0) break;
-        iterator = r.NextShardIterator;
-      }
-      out.push({ shardId: id, checkpoint, latest, lagRecords: lag });
+      const lag = await shardLag(d, id, checkpoints[id] ?? null);
+      out.push({ ...lag, open: isOpenShard(sh) });
     }
     return { stream: d.stream, shards: out };
   } catch (e) {
-    return { stream: d.stream, shards: [], error: errorMessage(e) };
+    return { stream: d.stream, shards: [], error: describeErrorMasked(e) };
   }
 }
+
+// ---------------------------------------------------------------- redis
 
 async function countKeys(redis: RedisClient, pattern: string): Promise<number> {
   let cursor = '0';
@@ -197,97 +266,157 @@ async function countKeys(redis: RedisClient, pattern: string): Promise<number> {
   return n;
 }
 
-export async function collectStatus(d: StatusDeps): Promise<StatusReport> {
-  const [binlog, kinesis] = await Promise.all([binlogStatus(d), kinesisStatus(d)]);
-  let documents: number | null;
+/** The index's num_docs; the documents' keys counted when there is no index yet. */
+async function documentCount(d: StatusDeps): Promise<number | null> {
   try {
     const info = (await d.redis.call('FT.INFO', d.keys.index)) as unknown[];
     const i = info.indexOf('num_docs');
-    documents = i >= 0 ? Number(info[i + 1]) : null;
+    return i >= 0 ? Number(info[i + 1]) : null;
   } catch {
-    documents = await countKeys(d.redis, `${d.keys.docPrefix}*`); // no index yet: count the keys
+    return countKeys(d.redis, `${d.keys.docPrefix}*`); // no index yet: count the keys
   }
+}
+
+async function redisStatus(d: StatusDeps): Promise<StatusReport['redis']> {
+  return {
+    documents: await documentCount(d),
+    eligibleRows: await d.eligibleCount(),
+    embeddingCache: await countKeys(
+      d.redis,
+      `${d.keys.embeddingPrefix(d.embedding.model, d.embedding.dimensions)}*`,
+    ),
+    deadLetters: await d.redis.xlen(d.keys.deadLetters),
+  };
+}
+
+async function serviceHashes(d: StatusDeps): Promise<StatusReport['services']> {
   const services: Record<string, Record<string, string>> = {};
-  for (const svc of ['backfill', 'binlog-reader', 'embedder']) {
+  for (const svc of STATUS_SERVICES) {
     const h = await d.redis.hgetall(d.keys.serviceStatus(svc));
     if (Object.keys(h).length) services[svc] = h;
   }
+  return services;
+}
+
+async function tableStatus(d: StatusDeps): Promise<StatusReport['table']> {
   const tables = await createRedisTableState(d.redis, d.keys).read();
-  const emb = services.embedder ?? {};
-  const behind = kinesis.shards.map((x) => x.lagRecords);
   return {
+    truncatePending: tables.truncate?.pos ?? null,
+    resyncsPending: tables.resyncs.map((x) => ({ pos: x.pos, statement: x.statement })),
+    resync: await d.redis.hgetall(resyncKeys(d.keys).status),
+  };
+}
+
+/** The embedder's current or last load, from its status hash and the stream's lag. */
+export function loadStatus(
+  embedder: Record<string, string>,
+  shards: readonly ShardStatus[],
+): StatusReport['load'] {
+  const behind = shards.map((x) => x.lagRecords);
+  return {
+    inProgress: embedder.load_in_progress === '1',
+    startedAt: embedder.load_started_at || null,
+    rowEvents: Number(embedder.load_row_events ?? 0),
+    eventsPerSecond: Number(embedder.records_per_sec ?? 0),
+    rowsBehind: behind.every((x) => typeof x === 'number')
+      ? behind.reduce<number>((a, x) => a + (x ?? 0), 0)
+      : null,
+    last: embedder.last_load ? (JSON.parse(embedder.last_load) as Record<string, unknown>) : null,
+  };
+}
+
+export async function collectStatus(d: StatusDeps): Promise<StatusReport> {
+  const collectedAt = (d.now ?? Date.now)();
+  const [binlog, kinesis] = await Promise.all([binlogStatus(d, collectedAt), kinesisStatus(d)]);
+  const services = await serviceHashes(d);
+  return {
+    collectedAt,
     binlog,
     kinesis,
-    table: {
-      truncatePending: tables.truncate?.pos ?? null,
-      resyncsPending: tables.resyncs.map((x) => ({ pos: x.pos, statement: x.statement })),
-      resync: await d.redis.hgetall(resyncKeys(d.keys).status),
-    },
-    load: {
-      inProgress: emb.load_in_progress === '1',
-      startedAt: emb.load_started_at || null,
-      rowEvents: Number(emb.load_row_events ?? 0),
-      eventsPerSecond: Number(emb.records_per_sec ?? 0),
-      rowsBehind: behind.every((x) => typeof x === 'number')
-        ? behind.reduce<number>((a, x) => a + (x ?? 0), 0)
-        : null,
-      last: emb.last_load ? (JSON.parse(emb.last_load) as Record<string, unknown>) : null,
-    },
-    redis: {
-      documents,
-      eligibleRows: await d.eligibleCount(),
-      embeddingCache: await countKeys(
-        d.redis,
-        `${d.keys.embeddingPrefix(d.embedding.model, d.embedding.dimensions)}*`,
-      ),
-      deadLetters: await d.redis.xlen(d.keys.deadLetters),
-    },
+    table: await tableStatus(d),
+    load: loadStatus(services.embedder ?? {}, kinesis.shards),
+    redis: await redisStatus(d),
     services,
   };
 }
 
-export function formatStatus(r: StatusReport): string {
-  const pos = (p: BinlogPosition | null) => (p ? `${p.file}:${p.pos}` : '—');
-  const lines = [
-    `binlog     checkpoint ${pos(r.binlog.checkpoint)}  server ${pos(r.binlog.server)}  behind ${r.binlog.behindBytes ?? '?'} bytes` +
-      `${r.binlog.behindSeconds !== null ? ` / ${r.binlog.behindSeconds.toFixed(1)} s` : ''}  snapshot ${pos(r.binlog.snapshot)}`,
-    `retention  ${r.binlog.retentionSeconds ?? 'unlimited/unknown'} s${r.binlog.retentionLeftSeconds !== null ? `, ~${r.binlog.retentionLeftSeconds} s left for the checkpoint` : ''}`,
-    `kinesis    ${r.kinesis.stream}: ${r.kinesis.error ?? r.kinesis.shards.map((s) => `${s.shardId} behind ${s.lagRecords ?? '?'}`).join(', ')}`,
-    `redis      ${r.redis.documents ?? '?'} documents / ${r.redis.eligibleRows ?? '?'} eligible rows; embedding cache ${r.redis.embeddingCache}; dead letters ${r.redis.deadLetters}`,
-  ];
-  for (const [svc, h] of Object.entries(r.services)) {
-    const fields = Object.entries(h)
-      .map(([k, v]) => `${k}=${v}`)
-      .join(' ');
-    lines.push(`${svc.padEnd(10)} ${fields}`);
+// ---------------------------------------------------------------- the command
+
+/** What `drugsync status` reads, from the operator runtime. */
+export function statusDepsOf(rt: OpsRuntime): StatusDeps {
+  const { DB_NAME, DB_TABLE } = rt.config;
+  return {
+    ...rt,
+    stream: rt.config.KINESIS_STREAM,
+    table: { schema: DB_NAME, table: DB_TABLE },
+    embedding: { model: rt.embeddings.model, dimensions: rt.embeddings.dimensions },
+    retentionWarnSeconds: rt.config.RETENTION_WARN_SECONDS,
+    eligibleCount: async () =>
+      Number(
+        (
+          await rt.mysql.query<{ n: number }>(
+            `SELECT COUNT(*) AS n FROM \`${DB_NAME}\`.\`${DB_TABLE}\` WHERE NDC IS NOT NULL AND LN IS NOT NULL AND LENGTH(TRIM(LN)) > 3`,
+          )
+        )[0]?.n ?? 0,
+      ),
+  };
+}
+
+export interface PrintOptions {
+  json: boolean;
+  watch: boolean;
+  /** where to write (stdout by default; tests pass a collector) */
+  out?: Pick<NodeJS.WriteStream, 'write' | 'isTTY' | 'columns'>;
+  /** ends --watch (SIGINT / SIGTERM by default) */
+  signal?: AbortSignal;
+  intervalMs?: number;
+}
+
+/** Prints the status once, or with `watch` every second until the signal (Ctrl-C). */
+export async function printStatus(d: StatusDeps, o: PrintOptions): Promise<void> {
+  const out = o.out ?? process.stdout;
+  const color = colorWanted(out.isTTY === true, process.env);
+  const draw = async (): Promise<string> => {
+    const report = await collectStatus(d);
+    return o.json ? JSON.stringify(report) : renderStatus(report, { color }).join('\n');
+  };
+  if (!o.watch) {
+    out.write((await draw()) + '\n');
+    return;
   }
-  const l = r.load;
-  if (l.inProgress)
-    lines.push(
-      `load       IN PROGRESS since ${l.startedAt}: ${l.rowEvents} row events applied, ${l.eventsPerSecond}/s, ${l.rowsBehind ?? '?'} records behind on the stream`,
-    );
-  if (l.last)
-    lines.push(
-      `last load  ${Object.entries(l.last)
-        .map(([k, v]) => `${k}=${String(v)}`)
-        .join(' ')}`,
-    );
-  const t = r.table;
-  if (t.truncatePending)
-    lines.push(`table      truncate at ${t.truncatePending} pending: swept once the reload has been quiet`);
-  if (t.resyncsPending.length)
-    lines.push(
-      `table      ${t.resyncsPending.length} resync(s) pending (table replaced: ${t.resyncsPending.map((x) => x.statement).join('; ')})`,
-    );
-  if (t.resync.phase) {
-    const pr =
-      t.resync.phase === 'scan' || t.resync.phase === 'compare'
-        ? ` ${t.resync.done ?? 0}/${t.resync.total ?? '?'}`
-        : '';
-    lines.push(
-      `resync     ${t.resync.phase}${pr}${t.resync.phase === 'done' ? ` at ${t.resync.position}: ${t.resync.written} written, ${t.resync.deleted} deleted, ${t.resync.embeddings_requested} embedding call(s), ${t.resync.seconds} s` : ''}${t.resync.error ? ` error: ${t.resync.error}` : ''}`,
-    );
+  await watchStatus(draw, out, o);
+}
+
+/** Draws a frame every interval until aborted: in place on a TTY, one after another otherwise. */
+async function watchStatus(
+  draw: () => Promise<string>,
+  out: NonNullable<PrintOptions['out']>,
+  o: PrintOptions,
+) {
+  const stop = new AbortController();
+  const onSignal = (): void => stop.abort();
+  const signal = o.signal ?? stop.signal;
+  if (!o.signal) {
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
   }
-  for (const w of r.binlog.warnings) lines.push(`WARNING    ${w}`);
-  return lines.join('\n');
+  const inPlace = out.isTTY === true && !o.json;
+  let previous: string | null = null;
+  try {
+    while (!signal.aborted) {
+      const started = Date.now();
+      // A failed look (a server down) is shown in the frame and tried again at the next refresh.
+      const frame = await draw().catch((e: unknown) => {
+        const error = describeErrorMasked(e);
+        return o.json ? JSON.stringify({ error }) : `status unavailable: ${error}`;
+      });
+      out.write((inPlace && previous !== null ? redrawPrefix(previous, out.columns) : '') + frame + '\n');
+      if (!inPlace && !o.json) out.write('\n');
+      previous = frame;
+      await sleep(Math.max(0, (o.intervalMs ?? 1000) - (Date.now() - started)), signal);
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }

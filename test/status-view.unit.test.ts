@@ -1,0 +1,422 @@
+/**
+ * `drugsync status` without servers: the table drawn from a report (status-view.ts) and the pure parts of
+ * gathering it (status.ts). Reports are shaped like the ones the running pipeline produces (the e2e suite's
+ * `status --json`), with the clock fixed by `collectedAt`.
+ */
+import { describe, expect, it } from 'vitest';
+import type { ShardStatus, StatusReport } from '../services/cli/status.ts';
+import { binlogBytesBehind, binlogTiming, loadStatus } from '../services/cli/status.ts';
+import {
+  bytes,
+  colorWanted,
+  count,
+  duration,
+  rate,
+  redrawPrefix,
+  renderStatus,
+  statusRows,
+  statusWarnings,
+} from '../services/cli/status-view.ts';
+
+const NOW = Date.parse('2025-03-04T10:00:00.000Z');
+const iso = (secondsAgo: number) => new Date(NOW - secondsAgo * 1000).toISOString();
+const ms = (secondsAgo: number) => String(NOW - secondsAgo * 1000);
+
+function shard(i: number, lagRecords: number | null, over: Partial<ShardStatus> = {}): ShardStatus {
+  return {
+    shardId: `shardId-00000000000${i}`,
+    open: true,
+    checkpoint: `4966102537873466347585726086150889${i}`,
+    latest: `4966102537873466347585726086150889${i}`,
+    lagRecords,
+    lagBounded: false,
+    ...over,
+  };
+}
+
+/** A drained pipeline: backfill done, reader streaming at the server's position, embedder idle. */
+function drainedReport(): StatusReport {
+  const embedder = {
+    updated_at: iso(2),
+    stream: 'drugsync-changes',
+    lease_owner: 'ip-10-0-1-23:4242',
+    records_per_sec: '0',
+    records: '12345',
+    upserted: '11870',
+    fields_updated: '310',
+    unchanged: '120',
+    deleted: '45',
+    stale_refused: '0',
+    embeddings_requested: '96',
+    cache_hits: '11774',
+    dead_lettered: '0',
+    failed: '0',
+    latency_p50_ms: '18',
+    latency_p99_ms: '240',
+    shards: '[]',
+    load_in_progress: '0',
+    load_started_at: '',
+    load_row_events: '0',
+    last_load: JSON.stringify({
+      started_at: iso(600),
+      seconds: 41.5,
+      row_events: 10000,
+      ndcs: 9800,
+      written: 9650,
+      fields_updated: 120,
+      unchanged: 30,
+      deleted: 200,
+      stale_refused: 0,
+      names_embedded: 48,
+      embeddings_requested: 2,
+      cache_hits: 9602,
+      dead_lettered: 0,
+    }),
+  };
+  const shards = [shard(0, 0), shard(1, 0)];
+  return {
+    collectedAt: NOW,
+    binlog: {
+      checkpoint: { file: 'mysql-bin.000007', pos: 1843211 },
+      snapshot: { file: 'mysql-bin.000006', pos: 4411 },
+      server: { file: 'mysql-bin.000007', pos: 1843211 },
+      behindBytes: 0,
+      behindSeconds: 0,
+      retentionSeconds: 7 * 86400,
+      retentionLeftSeconds: 7 * 86400 - 95,
+      checkpointFilePresent: true,
+      warnings: [],
+    },
+    kinesis: { stream: 'drugsync-changes', shards },
+    redis: { documents: 98234, eligibleRows: 98234, embeddingCache: 41210, deadLetters: 0 },
+    services: {
+      backfill: {
+        updated_at: iso(7200),
+        part: 'all',
+        done: '98234',
+        total: '98234',
+        failed: '0',
+        completed: 'true',
+        last_summary: JSON.stringify({
+          total_processed: 98234,
+          successful: 98234,
+          failed: 0,
+          duration_seconds: 412.7,
+          drugs_per_second: 238,
+          completed: true,
+          snapshot_position: 'mysql-bin.000006:4411',
+          snapshot_method: 'binlog-snapshot',
+          deleted_stale: 0,
+          part: 'all',
+        }),
+      },
+      'binlog-reader': {
+        state: 'streaming',
+        owner: 'ip-10-0-1-17:311',
+        updated_at: ms(4),
+        events_total: '1234567',
+        tx_total: '45210',
+        events_per_sec: '0.4',
+        tx_per_sec: '0.1',
+        lag_seconds: '0.0',
+        put_latency_ms: '12.5',
+        put_retried_records: '0',
+        queue_records: '0',
+        restarts: '1',
+        checkpoint: 'mysql-bin.000007:1843211',
+        checkpoint_commit_ts: ms(95),
+      },
+      embedder,
+    },
+    table: { truncatePending: null, resyncsPending: [], resync: {} },
+    load: loadStatus(embedder, shards),
+  };
+}
+
+/** The same pipeline mid-way through a bulk load, with a reader that stopped reporting and failures. */
+function troubledReport(): StatusReport {
+  const r = drainedReport();
+  const embedder = {
+    ...r.services.embedder!,
+    records_per_sec: '1520',
+    load_in_progress: '1',
+    load_started_at: iso(30),
+    load_row_events: '45000',
+    last_load: '',
+  };
+  const shards = [shard(0, 10000, { lagBounded: true }), shard(1, 4321), shard(2, 0, { open: false })];
+  return {
+    ...r,
+    binlog: {
+      ...r.binlog,
+      server: { file: 'mysql-bin.000008', pos: 2000 },
+      behindBytes: 3_500_000,
+      behindSeconds: 372.4,
+      retentionLeftSeconds: 3000,
+      warnings: ["only 3000 s of binlog retention left before the reader's checkpoint could be purged"],
+    },
+    kinesis: { stream: 'drugsync-changes', shards },
+    redis: { ...r.redis, documents: 98000, deadLetters: 3 },
+    services: {
+      ...r.services,
+      'binlog-reader': {
+        ...r.services['binlog-reader']!,
+        state: 'backoff',
+        updated_at: ms(400),
+        last_error: 'KINESIS_PUT_FAILED: PutRecords failed: ProvisionedThroughputExceededException',
+        last_error_at: ms(410),
+      },
+      embedder,
+    },
+    table: {
+      truncatePending: null,
+      resyncsPending: [{ pos: '00000000000000000007:000000001843211:0000', statement: 'RENAME TABLE …' }],
+      resync: { phase: 'compare', done: '40000', total: '98234', updated_at: iso(1) },
+    },
+    load: loadStatus(embedder, shards),
+  };
+}
+
+const rowOf = (lines: string[], part: string) => lines.find((l) => l.startsWith(`${part} `)) ?? '';
+
+describe('status formats', () => {
+  it('counts with thousands separators, rates, bytes and durations with units', () => {
+    expect(count(1234567)).toBe('1,234,567');
+    expect(count(98234, 'documents')).toBe('98,234 documents');
+    expect(rate(1520, 'records')).toBe('1,520 records/s');
+    expect(rate(0.4, 'events')).toBe('0.4 events/s');
+    expect(bytes(512)).toBe('512 B');
+    expect(bytes(3_500_000)).toBe('3.3 MiB');
+    expect(duration(0.35)).toBe('0.4 s');
+    expect(duration(42)).toBe('42 s');
+    expect(duration(372.4)).toBe('6 min 12 s');
+    expect(duration(7 * 86400 - 95)).toBe('6 d 23 h');
+    expect(duration(7200)).toBe('2 h');
+  });
+});
+
+describe('status table', () => {
+  it('draws one aligned row per part of a drained pipeline, and no warnings', () => {
+    // Act
+    const lines = renderStatus(drainedReport(), { color: false });
+    // Assess: a header, then the parts in pipeline order, columns aligned
+    expect(lines.map((l) => l.split(/\s{2,}/)[0])).toEqual([
+      'PART',
+      'binlog',
+      'binlog-reader',
+      'kinesis',
+      'embedder',
+      'redis',
+      'backfill',
+      'last load',
+    ]);
+    const stateColumn = lines[0]!.indexOf('STATE');
+    for (const l of lines.slice(1)) expect(l[stateColumn - 1]).toBe(' ');
+    expect(rowOf(lines, 'binlog')).toContain('server mysql-bin.000007:1843211');
+    expect(rowOf(lines, 'binlog')).toContain('retention 7 d, 6 d 23 h left for the checkpoint');
+    expect(rowOf(lines, 'binlog')).toContain('98,234 eligible rows');
+    expect(rowOf(lines, 'binlog-reader')).toMatch(
+      /^binlog-reader +streaming +0 B · 0 s +0.4 events\/s · 0.1 tx\/s/,
+    );
+    expect(rowOf(lines, 'binlog-reader')).toContain('mysql-bin.000007:1843211, commit 1 min 35 s ago');
+    expect(rowOf(lines, 'binlog-reader')).toContain('1,234,567 events, 45,210 transactions');
+    expect(rowOf(lines, 'kinesis')).toMatch(/^kinesis +ok +0 records .*2 shards \(2 open\) · all caught up/);
+    expect(rowOf(lines, 'embedder')).toMatch(/^embedder +idle +0 records +0 records\/s +updated 2 s ago/);
+    expect(rowOf(lines, 'embedder')).toContain('12,345 records, 11,870 written, 310 fields updated');
+    expect(rowOf(lines, 'embedder')).toContain('latency p50 18 ms, p99 240 ms');
+    expect(rowOf(lines, 'redis')).toMatch(
+      /^redis +in sync .*98,234 documents \/ 98,234 eligible rows · 41,210 cached/,
+    );
+    expect(rowOf(lines, 'backfill')).toMatch(/^backfill +completed .*238 drugs\/s +updated 2 h ago/);
+    expect(rowOf(lines, 'backfill')).toContain('98,234 processed, 98,234 successful, 0 failed');
+    expect(rowOf(lines, 'last load')).toMatch(
+      /done .*241 row events\/s +started 10 min ago +10,000 row events in 42 s/,
+    );
+    expect(lines.some((l) => l.startsWith('WARNING'))).toBe(false);
+    expect(lines.join('\n')).not.toContain('{');
+  });
+
+  it('shows a load in progress, lag, stale services and failures, with the warnings last', () => {
+    // Act
+    const lines = renderStatus(troubledReport(), { color: false });
+    // Assess
+    expect(rowOf(lines, 'binlog-reader')).toMatch(/^binlog-reader +backoff, stale +3.3 MiB · 6 min 12 s/);
+    expect(rowOf(lines, 'kinesis')).toMatch(/^kinesis +ok +≥ 14,321 records/);
+    expect(rowOf(lines, 'kinesis')).toContain('3 shards (2 open)');
+    expect(rowOf(lines, 'kinesis')).toContain(
+      'shardId-000000000000 ≥ 10,000 behind, shardId-000000000001 4,321 behind',
+    );
+    expect(rowOf(lines, 'embedder')).toMatch(/^embedder +loading +14,321 records +1,520 records\/s/);
+    expect(rowOf(lines, 'load')).toMatch(
+      /^load +in progress +14,321 records +1,520 records\/s +started 30 s ago +45,000 row events/,
+    );
+    expect(rowOf(lines, 'redis')).toMatch(/^redis +differs +234 documents missing/);
+    expect(rowOf(lines, 'resync')).toMatch(/^resync +compare .*40,000 \/ 98,234 rows/);
+    expect(rowOf(lines, 'table')).toContain('1 re-sync(s) (table replaced: RENAME TABLE …)');
+    const warnings = lines.filter((l) => l.startsWith('WARNING'));
+    expect(lines.slice(-warnings.length)).toEqual(warnings);
+    expect(warnings).toEqual([
+      "WARNING  only 3000 s of binlog retention left before the reader's checkpoint could be purged",
+      'WARNING  binlog-reader has not updated its status for 6 min 40 s: is it running?',
+      'WARNING  binlog-reader last error (6 min 50 s ago): KINESIS_PUT_FAILED: PutRecords failed: ProvisionedThroughputExceededException',
+      'WARNING  3 dead-lettered record(s): see `drugsync dlq list`',
+    ]);
+  });
+});
+
+describe('status table, parts missing or finished', () => {
+  it('says so when the services never reported and the stream cannot be read', () => {
+    // Prepare: only the backfill ran; Kinesis refused ListShards
+    const r = drainedReport();
+    const report: StatusReport = {
+      ...r,
+      services: { backfill: r.services.backfill! },
+      kinesis: {
+        stream: 'drugsync-changes',
+        shards: [],
+        error: 'KINESIS_LIST_SHARDS_FAILED: cannot list the shards',
+      },
+      load: loadStatus({}, []),
+    };
+    // Act
+    const rows = statusRows(report);
+    const warnings = statusWarnings(report);
+    // Assess
+    expect(rows.find((x) => x.part === 'binlog-reader')).toMatchObject({ state: 'no status', level: 'warn' });
+    expect(rows.find((x) => x.part === 'embedder')).toMatchObject({ state: 'no status', level: 'warn' });
+    expect(rows.find((x) => x.part === 'kinesis')).toMatchObject({ state: 'error', level: 'bad' });
+    expect(warnings).toEqual(['kinesis: KINESIS_LIST_SHARDS_FAILED: cannot list the shards']);
+  });
+
+  it('shows a finished re-sync and a failed backfill', () => {
+    // Prepare
+    const r = drainedReport();
+    const report: StatusReport = {
+      ...r,
+      services: {
+        ...r.services,
+        backfill: { ...r.services.backfill!, completed: 'false', last_summary: '' },
+      },
+      table: {
+        ...r.table,
+        resync: {
+          phase: 'done',
+          position: '00000000000000000007:000000001843211:0000',
+          source_rows: '98234',
+          written: '1480',
+          deleted: '200',
+          embeddings_requested: '3',
+          seconds: '58.2',
+          updated_at: iso(60),
+        },
+      },
+    };
+    // Act
+    const lines = renderStatus(report, { color: false });
+    // Assess
+    expect(rowOf(lines, 'resync')).toMatch(
+      /^resync +done .*at 00000000000000000007:000000001843211:0000 · 98,234 rows, 1,480 written, 200 deleted, 3 embedding calls · in 58 s/,
+    );
+    expect(rowOf(lines, 'backfill')).toMatch(
+      /^backfill +incomplete .*98,234 \/ 98,234 rows \(100%\) · 0 failed/,
+    );
+    expect(lines.at(-1)).toContain('the last backfill did not complete');
+  });
+});
+
+describe('status colours and redraw', () => {
+  it('colours states and warnings only on a terminal without NO_COLOR', () => {
+    // Assess the decision
+    expect(colorWanted(true, {})).toBe(true);
+    expect(colorWanted(true, { NO_COLOR: '1' })).toBe(false);
+    expect(colorWanted(true, { NO_COLOR: '' })).toBe(true);
+    expect(colorWanted(false, {})).toBe(false);
+    // and the output
+    const plain = renderStatus(troubledReport(), { color: false });
+    const coloured = renderStatus(troubledReport(), { color: true });
+    expect(plain.join('\n')).not.toContain('\x1b[');
+    expect(rowOf(coloured, 'binlog')).toContain('\x1b[32mok');
+    expect(coloured.find((l) => l.includes('backoff'))).toContain('\x1b[33mbackoff, stale');
+    // eslint-disable-next-line no-control-regex
+    expect(coloured.at(-1)).toMatch(/^\x1b\[33mWARNING\x1b\[0m {2}3 dead-lettered/);
+    // without the escape codes the coloured table is the plain one
+    // eslint-disable-next-line no-control-regex
+    expect(coloured.map((l) => l.replace(/\x1b\[[0-9;]*m/g, '').trimEnd())).toEqual(plain);
+  });
+
+  it('moves the cursor back over every row the previous frame took, wrapped lines included', () => {
+    // Prepare: a 3-line frame whose second line wraps once on a 40-column terminal
+    const frame = ['PART  STATE', `embedder  ${'x'.repeat(50)}`, '\x1b[33mWARNING\x1b[0m  one'].join('\n');
+    // Act / Assess
+    expect(redrawPrefix(frame, 40)).toBe('\x1b[4F\x1b[J');
+    expect(redrawPrefix(frame, undefined)).toBe('\x1b[3F\x1b[J');
+  });
+});
+
+describe('status gathering, pure parts', () => {
+  it('sums the bytes behind over the binlog files from the checkpoint to the server position', () => {
+    // Prepare: checkpoint in file 6, server in file 8, file 5 still kept
+    const logs = [
+      { Log_name: 'mysql-bin.000005', File_size: 1_000_000 },
+      { Log_name: 'mysql-bin.000006', File_size: '5000000' },
+      { Log_name: 'mysql-bin.000007', File_size: 2_000_000 },
+      { Log_name: 'mysql-bin.000008', File_size: 999_999 },
+    ];
+    // Act
+    const behind = binlogBytesBehind(
+      { file: 'mysql-bin.000006', pos: 4_000_000 },
+      { file: 'mysql-bin.000008', pos: 1_500 },
+      logs,
+    );
+    // Assess: rest of 6, all of 7, up to the server's position in 8
+    expect(behind).toBe(1_000_000 + 2_000_000 + 1_500);
+  });
+
+  it('measures the lag in time and the retention left from the checkpointed commit, on an injected clock', () => {
+    // Act
+    const late = binlogTiming({
+      behindBytes: 4096,
+      lastCommitMs: NOW - 600_000,
+      retentionSeconds: 3600,
+      retentionWarnSeconds: 21600,
+      now: NOW,
+    });
+    const caughtUp = binlogTiming({
+      behindBytes: 0,
+      lastCommitMs: NaN,
+      retentionSeconds: null,
+      retentionWarnSeconds: 21600,
+      now: NOW,
+    });
+    // Assess
+    expect(late).toEqual({
+      behindSeconds: 600,
+      retentionLeftSeconds: 3000,
+      warnings: ["only 3000 s of binlog retention left before the reader's checkpoint could be purged"],
+    });
+    expect(caughtUp).toEqual({
+      behindSeconds: 0,
+      retentionLeftSeconds: null,
+      warnings: ['binlog retention is unlimited or unknown: set it so purges are deliberate'],
+    });
+  });
+
+  it('reads the load from the embedder hash and sums the lag only when every shard is known', () => {
+    // Act
+    const known = loadStatus(
+      { load_in_progress: '1', load_started_at: iso(5), load_row_events: '700', records_per_sec: '140' },
+      [shard(0, 12), shard(1, 30)],
+    );
+    const unknown = loadStatus({}, [shard(0, 12), shard(1, null)]);
+    // Assess
+    expect(known).toEqual({
+      inProgress: true,
+      startedAt: iso(5),
+      rowEvents: 700,
+      eventsPerSecond: 140,
+      rowsBehind: 42,
+      last: null,
+    });
+    expect(unknown).toMatchObject({ inProgress: false, rowsBehind: null, last: null });
+  });
+});
