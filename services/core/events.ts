@@ -9,13 +9,14 @@
 import zlib from 'node:zlib';
 import { z } from 'zod';
 import { DrugsyncError } from './errors.ts';
+import { isSourcePosition, SOURCE_POSITION_RE } from './position.ts';
 import type { SourcePosition } from './position.ts';
 import type { Rndc14Row } from './rndc14.ts';
 
 export const EVENT_VERSION = 1 as const;
 
 const rowSchema = z.record(z.string(), z.union([z.string(), z.number(), z.null()]));
-const sourcePositionSchema = z.string().regex(/^\d{10}:\d{15}:\d{7}$/, 'not a SourcePosition');
+const sourcePositionSchema = z.string().regex(SOURCE_POSITION_RE, 'not a SourcePosition');
 
 const common = {
   v: z.literal(EVENT_VERSION),
@@ -152,6 +153,8 @@ export interface OutRecord {
   data: Buffer;
   partitionKey: string;
   explicitHashKey?: string;
+  /** A table event for every open shard, at its place in each shard's order (the aggregating sink expands it). */
+  broadcast?: boolean;
   /** For messages: the NDC (row events) or null (table events). */
   ndc: string | null;
 }
@@ -259,7 +262,6 @@ export function decodeChangeEvent(
   return parsed.data as ChangeEvent;
 }
 
-const POSITION = /^\d{10}:\d{15}:\d{7}$/;
 const ROW_TYPES = new Set(['insert', 'update', 'delete']);
 const TABLE_TYPES = new Set(['truncate', 'resync', 'commit']);
 
@@ -285,8 +287,7 @@ export function isChangeEventShape(x: unknown): x is ChangeEvent {
     x.v !== EVENT_VERSION ||
     typeof x.schema !== 'string' ||
     typeof x.table !== 'string' ||
-    typeof x.pos !== 'string' ||
-    !POSITION.test(x.pos) ||
+    !isSourcePosition(x.pos) ||
     !isObject(b) ||
     typeof b.file !== 'string' ||
     !Number.isInteger(b.pos) ||
