@@ -1,5 +1,5 @@
-import { ListShardsCommand, PutRecordsCommand } from '@aws-sdk/client-kinesis';
-import type { PutRecordsRequestEntry, Shard } from '@aws-sdk/client-kinesis';
+import { ListShardsCommand } from '@aws-sdk/client-kinesis';
+import type { PutRecordsRequestEntry, Shard, PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { describe, expect, it } from 'vitest';
 import { createAggregatingSink } from '../services/binlog-reader/aggregating-sink.ts';
 import { encodeChangeEvent, rowRecord } from '../services/core/events.ts';
