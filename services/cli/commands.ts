@@ -6,6 +6,7 @@ import { registerBinlogReaderCommands } from '../binlog-reader/cli.ts';
 import { registerEmbedderCommands } from '../embedder/cli.ts';
 import { registerCoreCommands } from '../core/cli.ts';
 import { registerOpsCommands } from './ops.ts';
+import { registerSearchCommands } from './search.ts';
 import { registerRunCommands } from './run.ts';
 
 /** Every command of the CLI, one register function per service (each service owns its file). */
@@ -17,5 +18,6 @@ export function registerCommands(program: Command): void {
   registerEmbedderCommands(program);
   registerCoreCommands(program);
   registerOpsCommands(program);
+  registerSearchCommands(program);
   registerRunCommands(program);
 }

@@ -1,0 +1,91 @@
+import type { Command } from 'commander';
+import { DrugsyncError } from '../core/errors.ts';
+import { searchDrugs } from '../core/search/search.ts';
+import type { SearchHit } from '../core/search/search.ts';
+import { SEARCH_MODES } from '../core/search/query.ts';
+import type { SearchFilters, SearchMode } from '../core/search/query.ts';
+import { opsRuntime } from './runtime.ts';
+
+/** The mode `drugsync search` uses unless told: the one that wins on the relevance set (docs/search.md). */
+export const DEFAULT_SEARCH_MODE: SearchMode = 'hybrid';
+
+interface SearchOptions {
+  k: string;
+  mode: string;
+  generic?: boolean;
+  brand?: boolean;
+  dea?: string;
+  gcn?: string;
+  json?: boolean;
+}
+
+/** The options as a request, each one checked (CONFIG_INVALID naming the option). */
+export function parseSearchOptions(o: SearchOptions): {
+  k: number;
+  mode: SearchMode;
+  filters: SearchFilters;
+} {
+  const k = Number(o.k);
+  if (!Number.isInteger(k) || k < 1 || k > 1000)
+    throw new DrugsyncError('CONFIG_INVALID', `--k must be 1..1000, got ${o.k}`, { remedy: 'e.g. --k 10' });
+  if (!(SEARCH_MODES as readonly string[]).includes(o.mode))
+    throw new DrugsyncError('CONFIG_INVALID', `--mode must be ${SEARCH_MODES.join(' | ')}, got ${o.mode}`, {
+      remedy: `e.g. --mode ${DEFAULT_SEARCH_MODE}`,
+    });
+  const filters: SearchFilters = { generic: !!o.generic, brand: !!o.brand };
+  if (o.dea) filters.dea = o.dea.split(',').map((s) => s.trim());
+  if (o.gcn !== undefined) {
+    if (!/^\d+$/.test(o.gcn))
+      throw new DrugsyncError('CONFIG_INVALID', `--gcn must be a number, got ${o.gcn}`, {
+        remedy: 'e.g. --gcn 12851',
+      });
+    filters.gcn = Number(o.gcn);
+  }
+  return { k, mode: o.mode as SearchMode, filters };
+}
+
+function scoreText(mode: SearchMode, h: SearchHit): string {
+  if (mode === 'vector') return `similarity ${(1 - h.score).toFixed(4)}`;
+  if (mode === 'text') return `bm25 ${h.score.toFixed(2)}`;
+  const r = (x: number | undefined) => (x === undefined ? '-' : String(x));
+  return `rrf ${h.score.toFixed(4)} (vector #${r(h.ranks?.vector)}, text #${r(h.ranks?.text)})`;
+}
+
+/** `drugsync search`: vector, full-text or hybrid search of the index, with the filters. */
+export function registerSearchCommands(program: Command): void {
+  program
+    .command('search <text>')
+    .description(
+      'search the index: --mode vector (embed the text, KNN), text (full text on drug_name / brand_name)\n' +
+        `or hybrid (both, reciprocal rank fusion; default ${DEFAULT_SEARCH_MODE}), with filters`,
+    )
+    .option('--k <n>', 'results', '10')
+    .option('--mode <mode>', SEARCH_MODES.join(' | '), DEFAULT_SEARCH_MODE)
+    .option('--generic', 'generics only')
+    .option('--brand', 'brands only')
+    .option('--dea <list>', 'DEA schedules, e.g. 2,3')
+    .option('--gcn <n>', 'one GCN_SEQNO')
+    .option('--json', 'print JSON')
+    .action(async (text: string, o: SearchOptions) => {
+      const req = parseSearchOptions(o);
+      const rt = await opsRuntime('search');
+      try {
+        const hits = await searchDrugs(rt, { text, ...req });
+        if (o.json) {
+          process.stdout.write(
+            JSON.stringify(hits.map((h) => ({ ndc: h.ndc, score: h.score, ...h.ranks, ...h.fields }))) + '\n',
+          );
+          return;
+        }
+        if (rt.config.EMBEDDING_PROVIDER === 'local' && req.mode !== 'text')
+          process.stderr.write('(local lexical embedder: its vectors match spelling, not meaning)\n');
+        for (const h of hits) {
+          process.stdout.write(
+            `${h.ndc}  ${(h.fields.drug_name ?? '').padEnd(32)} ${(h.fields.brand_name ?? '').padEnd(20)} ${scoreText(req.mode, h)}\n`,
+          );
+        }
+      } finally {
+        await rt.close();
+      }
+    });
+}

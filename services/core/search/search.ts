@@ -1,0 +1,141 @@
+/**
+ * `drugsync search` in three modes over `drugs_idx`, each with the same filters:
+ * - vector: the query's embedding, KNN on the vector field (cosine distance, nearest first);
+ * - text: RediSearch full text on drug_name / brand_name (query.ts), BM25, best first;
+ * - hybrid: both lists, `candidates` deep each, fused by reciprocal rank (fusion.ts), then the top k.
+ */
+import type { RedisClient } from '../clients/redis.ts';
+import { DrugsyncError } from '../errors.ts';
+import type { Keys } from '../keys.ts';
+import type { EmbeddingService } from '../embedding/types.ts';
+import { knnSearch } from '../redis/index.ts';
+import type { VectorAlgorithm } from '../redis/index.ts';
+import { reciprocalRankFusion } from './fusion.ts';
+import { filterClause, textQuery } from './query.ts';
+import type { SearchFilters, SearchMode } from './query.ts';
+
+export interface SearchDeps {
+  redis: RedisClient;
+  keys: Keys;
+  embeddings: Pick<EmbeddingService, 'embedTexts'>;
+}
+
+export interface SearchRequest {
+  text: string;
+  mode: SearchMode;
+  k: number;
+  filters?: SearchFilters;
+  /** KNN search breadth (EF_RUNTIME on HNSW); default max(100, depth) */
+  efRuntime?: number;
+  /** depth of each list before fusion (hybrid); default max(50, k) */
+  candidates?: number;
+  /** the index's vector algorithm when the caller knows it (saves a lookup per query) */
+  algorithm?: VectorAlgorithm;
+}
+
+export interface SearchHit {
+  ndc: string;
+  /** vector: cosine distance (lower is nearer); text: BM25 (higher is better); hybrid: RRF sum (higher) */
+  score: number;
+  fields: Record<string, string>;
+  /** hybrid: rank (from 1) in the vector and the text list, where present */
+  ranks?: { vector?: number; text?: number };
+}
+
+export const RETURN_FIELDS = [
+  'ndc',
+  'drug_name',
+  'brand_name',
+  'generic_name',
+  'dosage_form',
+  'dea_schedule',
+  'gcn_seqno',
+] as const;
+
+/** The query's vector: the text upper-cased like the indexed names, through the embedding service. */
+export async function embedQuery(
+  embeddings: Pick<EmbeddingService, 'embedTexts'>,
+  text: string,
+): Promise<number[]> {
+  const t = text.toUpperCase();
+  const res = await embeddings.embedTexts([t]);
+  const v = res.vectors.get(t);
+  if (v) return v;
+  throw (
+    res.failures.get(t) ??
+    new DrugsyncError('EMBEDDING_FAILED', 'the embedder returned no vector for the query', {
+      context: { text: t },
+      remedy: 'check the embedder settings (`drugsync config`) and retry',
+    })
+  );
+}
+
+async function vectorHits(deps: SearchDeps, req: SearchRequest, depth: number): Promise<SearchHit[]> {
+  const v = await embedQuery(deps.embeddings, req.text);
+  const hits = await knnSearch(deps.redis, deps.keys, v, {
+    k: depth,
+    filter: filterClause(req.filters ?? {}),
+    efRuntime: req.efRuntime ?? Math.max(100, depth),
+    algorithm: req.algorithm,
+  });
+  return hits.map((h) => ({ ndc: h.ndc, score: h.score, fields: h.fields }));
+}
+
+function pairs(list: unknown[]): Record<string, string> {
+  const o: Record<string, string> = {};
+  for (let i = 0; i + 1 < list.length; i += 2) o[String(list[i])] = String(list[i + 1]);
+  return o;
+}
+
+/** Full-text hits, best BM25 first ([] when the text has no searchable word). */
+export async function textHits(deps: SearchDeps, req: SearchRequest, depth: number): Promise<SearchHit[]> {
+  const query = textQuery(req.text, filterClause(req.filters ?? {}));
+  if (query === null) return [];
+  const reply = (await deps.redis.call(
+    'FT.SEARCH',
+    deps.keys.index,
+    query,
+    'WITHSCORES',
+    'SCORER',
+    'BM25',
+    'RETURN',
+    String(RETURN_FIELDS.length),
+    ...RETURN_FIELDS,
+    'LIMIT',
+    '0',
+    String(depth),
+    'DIALECT',
+    '2',
+  )) as unknown[];
+  const hits: SearchHit[] = [];
+  for (let i = 1; i + 2 < reply.length; i += 3) {
+    const fields = pairs(reply[i + 2] as unknown[]);
+    hits.push({ ndc: fields.ndc ?? '', score: Number(reply[i + 1]), fields });
+  }
+  return hits;
+}
+
+function fuse(vector: SearchHit[], text: SearchHit[], k: number): SearchHit[] {
+  const byNdc = new Map<string, SearchHit>();
+  for (const h of [...vector, ...text]) if (!byNdc.has(h.ndc)) byNdc.set(h.ndc, h);
+  return reciprocalRankFusion([vector.map((h) => h.ndc), text.map((h) => h.ndc)])
+    .slice(0, k)
+    .map((f) => ({
+      ndc: f.id,
+      score: f.score,
+      fields: (byNdc.get(f.id) as SearchHit).fields,
+      ranks: { vector: f.ranks[0], text: f.ranks[1] },
+    }));
+}
+
+export async function searchDrugs(deps: SearchDeps, req: SearchRequest): Promise<SearchHit[]> {
+  if (!Number.isInteger(req.k) || req.k < 1 || req.k > 1000)
+    throw new DrugsyncError('CONFIG_INVALID', `k must be 1..1000, got ${req.k}`, {
+      remedy: 'pass --k between 1 and 1000',
+    });
+  if (req.mode === 'vector') return vectorHits(deps, req, req.k);
+  if (req.mode === 'text') return textHits(deps, req, req.k);
+  const depth = req.candidates ?? Math.max(50, req.k);
+  const [vector, text] = await Promise.all([vectorHits(deps, req, depth), textHits(deps, req, depth)]);
+  return fuse(vector, text, req.k);
+}
