@@ -15,16 +15,20 @@
  *   is never dropped). Kinesis failing for longer than `maxOutageMs` fails the publisher (the reader
  *   restarts from its checkpoint with backoff).
  */
-import { ListShardsCommand, PutRecordsCommand } from '@aws-sdk/client-kinesis';
+import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import type { KinesisClient, PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
+import { backoffDelay, sleep } from '../core/backoff.ts';
 import { DrugsyncError, wrapError } from '../core/errors.ts';
 import type { RecordCompressor } from '../core/compressor.ts';
 import type { OutRecord } from '../core/events.ts';
+import { isOpenShard, listAllShards } from '../core/kinesis-shards.ts';
 import type { Logger } from '../core/log.ts';
 
 export const MAX_RECORD_BYTES = 1024 * 1024;
 export const MAX_BATCH_RECORDS = 500;
 export const MAX_BATCH_BYTES = 5 * 1024 * 1024;
+/** Waits between PutRecords retries: 100 ms doubling to 5 s, each between half and all of that. */
+const PUT_RETRY_BACKOFF = { baseMs: 100, maxMs: 5_000, jitter: 'half' } as const;
 
 export interface PutResult {
   /** indexes (into the request) of the records Kinesis refused, with its error code */
@@ -68,20 +72,10 @@ export function createKinesisSink(
       return { failed };
     },
     async openShardHashKeys() {
-      const keys: string[] = [];
-      let token: string | undefined;
-      do {
-        const out = await kinesis.send(
-          new ListShardsCommand(token ? { NextToken: token } : { StreamName: stream }),
-        );
-        for (const s of out.Shards ?? []) {
-          if (!s.SequenceNumberRange?.EndingSequenceNumber && s.HashKeyRange?.StartingHashKey) {
-            keys.push(s.HashKeyRange.StartingHashKey);
-          }
-        }
-        token = out.NextToken;
-      } while (token);
-      return keys;
+      const shards = await listAllShards(kinesis, stream);
+      return shards.flatMap((s) =>
+        isOpenShard(s) && s.HashKeyRange?.StartingHashKey ? [s.HashKeyRange.StartingHashKey] : [],
+      );
     },
   };
 }
@@ -390,7 +384,7 @@ export class Publisher {
         );
         return;
       }
-      const delay = Math.min(100 * 2 ** attempt, 5000) * (0.5 + Math.random() / 2);
+      const delay = backoffDelay(attempt, PUT_RETRY_BACKOFF);
       attempt += 1;
       (attempt === 1 || attempt % 10 === 0 ? log.warn : log.debug)('PutRecords failed, retrying', {
         stream: this.opts.stream,
@@ -399,7 +393,7 @@ export class Publisher {
         attempt,
         delay_ms: Math.round(delay),
       });
-      await new Promise((r) => setTimeout(r, delay));
+      await sleep(delay);
       pending = retry;
     }
   }

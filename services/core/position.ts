@@ -46,7 +46,8 @@ export function snapshotSourcePosition(p: BinlogPosition): SourcePosition {
   return sourcePosition(p.file, p.pos, 0);
 }
 
-const SOURCE_POSITION_RE = new RegExp(`^\\d{${SEQ_WIDTH}}:\\d{${POS_WIDTH}}:\\d{${ROW_WIDTH}}$`);
+/** The shape of a SourcePosition string (the change-event schema validates `pos` with it). */
+export const SOURCE_POSITION_RE = new RegExp(`^\\d{${SEQ_WIDTH}}:\\d{${POS_WIDTH}}:\\d{${ROW_WIDTH}}$`);
 
 export function isSourcePosition(s: unknown): s is SourcePosition {
   return typeof s === 'string' && SOURCE_POSITION_RE.test(s);

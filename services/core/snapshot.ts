@@ -32,6 +32,7 @@
 import type { PoolConnection } from 'mysql2/promise';
 import type { MysqlPool } from './clients/mysql.ts';
 import { DrugsyncError, wrapError } from './errors.ts';
+import { sleep } from './backoff.ts';
 import type { BinlogPosition } from './position.ts';
 import type { Rndc14Row } from './rndc14.ts';
 
@@ -182,6 +183,11 @@ async function binaryLogStatus(conn: PoolConnection, sql: BinlogStatusStatement)
   return { file: String(row.File), pos: Number(row.Position), gtid };
 }
 
+/** A pause of 200 ms to 1 s between LOCK TABLES attempts (random, so that retries do not line up). */
+function lockRetryDelay(): number {
+  return 200 + Math.random() * 800;
+}
+
 /** Takes `LOCK TABLES t READ`, giving way (and retrying) while a long writer transaction holds the table. */
 async function lockTable(conn: PoolConnection, o: SnapshotOptions): Promise<void> {
   const attempts = Math.max(1, o.lockAttempts ?? 12);
@@ -193,7 +199,7 @@ async function lockTable(conn: PoolConnection, o: SnapshotOptions): Promise<void
       const msg = String((e as Error).message);
       // a pending lock holds new writers back: give way between attempts
       if (/Lock wait timeout/i.test(msg) && a < attempts) {
-        await new Promise((r) => setTimeout(r, 200 + Math.random() * 800));
+        await sleep(lockRetryDelay());
         continue;
       }
       const denied = /denied/i.test(msg);
