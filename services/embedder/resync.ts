@@ -23,7 +23,9 @@ import type { RedisClient } from '../core/clients/redis.ts';
 import { DrugsyncError, isDrugsyncError, wrapError } from '../core/errors.ts';
 import type { Keys } from '../core/keys.ts';
 import type { Logger } from '../core/log.ts';
-import type { EmbeddingService } from '../core/embedding/types.ts';
+import type { EmbeddingService, EmbeddingStats } from '../core/embedding/types.ts';
+import { backoffDelay } from '../core/backoff.ts';
+import type { BackoffOptions } from '../core/backoff.ts';
 import { repair, verifyOnce } from '../core/reconcile.ts';
 import type { RepairResult, VerifyReport } from '../core/reconcile.ts';
 import type { RedisDrugStore } from '../core/redis/drug-store.ts';
@@ -79,148 +81,218 @@ export function resyncKeys(keys: Keys) {
 const LEASE_MS = 60_000;
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
+/** A failed re-sync is retried after 2 s, 4 s, … up to a minute. */
+const FAILURE_BACKOFF: BackoffOptions = { baseMs: 1_000, maxMs: 60_000, jitter: 'none' };
+/** The status hash shows the comparison's progress at most this often. */
+const PROGRESS_STATUS_EVERY_MS = 500;
 
-export function createResyncRunner(d: ResyncDeps): ResyncRunner {
-  const k = resyncKeys(d.keys);
-  let current: Promise<unknown> | null = null;
-  let abort: AbortController | null = null;
-  let failures = 0;
-  let notBefore = 0;
+type StatusWriter = (fields: Record<string, string | number>) => Promise<void>;
 
-  async function status(fields: Record<string, string | number>): Promise<void> {
-    await d.redis.hset(k.status, { ...fields, updated_at: new Date().toISOString() });
+/**
+ * Takes the cross-process re-sync lease and renews it while held. null: another process runs a re-sync.
+ * The returned function stops the renewal and releases the lease (if still ours).
+ */
+async function takeResyncLease(d: ResyncDeps, key: string): Promise<(() => Promise<void>) | null> {
+  const token = randomUUID();
+  if ((await d.redis.set(key, token, 'PX', LEASE_MS, 'NX')) !== 'OK') return null;
+  const renew = setInterval(() => {
+    d.redis.eval(RENEW, 1, key, token, String(LEASE_MS)).catch((e: unknown) => {
+      d.log.warn('could not renew the re-sync lease', { key, error: String(e) });
+    });
+  }, LEASE_MS / 3);
+  return async () => {
+    clearInterval(renew);
+    await d.redis.eval(RELEASE, 1, key, token).catch(() => undefined);
+  };
+}
+
+/** The comparison with Redis at a fresh snapshot; refuses a snapshot older than the resync events. */
+async function compareAtSnapshot(
+  d: ResyncDeps,
+  status: StatusWriter,
+  pending: readonly PendingResync[],
+  signal: AbortSignal,
+): Promise<Awaited<ReturnType<typeof verifyOnce>>> {
+  let lastStatus = 0;
+  const found = await verifyOnce(d, {
+    repair: true,
+    trustMeta: true,
+    signal,
+    onProgress: (phase, done, total) => {
+      if (Date.now() - lastStatus < PROGRESS_STATUS_EVERY_MS) return;
+      lastStatus = Date.now();
+      void status({ phase, done, total }).catch(() => undefined);
+    },
+  });
+  const floor = pending.reduce((m, p) => (p.pos > m ? p.pos : m), '');
+  if (found.diff.P < floor) {
+    // cannot happen when the snapshot is opened after the event was read; refuse rather than guess
+    throw new DrugsyncError('INTERNAL', 'the re-sync snapshot is older than the resync event', {
+      context: { pos: floor, snapshot: found.diff.P },
+      remedy: 'the resync stays pending and is retried',
+    });
+  }
+  return found;
+}
+
+function outcomeOf(
+  report: VerifyReport,
+  fixed: RepairResult,
+  base: { position: string; resyncs: string[]; before: EmbeddingStats; after: EmbeddingStats; ms: number },
+): ResyncOutcome {
+  const { before, after } = base;
+  return {
+    position: base.position,
+    resyncs: base.resyncs,
+    source_rows: report.source_rows,
+    redis_docs: report.redis_docs,
+    missing: report.missing,
+    extra: report.extra,
+    stale: report.stale,
+    in_flight: report.in_flight,
+    snapshot_method: report.snapshot_method,
+    written: fixed.written,
+    deleted: fixed.deleted,
+    refused: fixed.refused,
+    names_embedded: after.texts - before.texts - (after.cacheHits - before.cacheHits),
+    embeddings_requested: after.requests - before.requests,
+    cache_hits: after.cacheHits - before.cacheHits,
+    seconds: Math.round(base.ms / 100) / 10,
+  };
+}
+
+/** Compares, writes what differs, clears the pending resyncs and reports; holds the lease meanwhile. */
+async function resyncByDifference(
+  d: ResyncDeps,
+  status: StatusWriter,
+  pending: readonly PendingResync[],
+  signal: AbortSignal,
+): Promise<ResyncOutcome> {
+  const t0 = Date.now();
+  const before = d.embeddings.totals();
+  const resyncs = pending.map((p) => p.pos);
+  await status({ phase: 'scan', resyncs: resyncs.join(','), started_at: new Date(t0).toISOString() });
+  d.log.warn('re-sync by difference started: the table was replaced', {
+    resyncs,
+    statements: pending.map((p) => p.statement),
+  });
+  const { report, diff } = await compareAtSnapshot(d, status, pending, signal);
+  let fixed: RepairResult = { written: 0, deleted: 0, refused: 0, failed: 0 };
+  if (!report.ok) {
+    await status({ phase: 'write', missing: report.missing, extra: report.extra, stale: report.stale });
+    fixed = await repair(d, diff);
+  }
+  await d.tableState.completeResync(diff.P);
+  const ms = Date.now() - t0;
+  const outcome = outcomeOf(report, fixed, {
+    position: diff.P,
+    resyncs,
+    before,
+    after: d.embeddings.totals(),
+    ms,
+  });
+  await status({
+    phase: 'done',
+    ...Object.fromEntries(
+      Object.entries(outcome).map(([key, v]) => [key, Array.isArray(v) ? v.join(',') : v]),
+    ),
+    finished_at: new Date().toISOString(),
+  });
+  d.log.info('re-sync by difference finished', { ...outcome });
+  return outcome;
+}
+
+class Runner implements ResyncRunner {
+  private current: Promise<unknown> | null = null;
+  private abort: AbortController | null = null;
+  private failures = 0;
+  private notBefore = 0;
+  private readonly keys: ReturnType<typeof resyncKeys>;
+
+  constructor(private readonly d: ResyncDeps) {
+    this.keys = resyncKeys(d.keys);
   }
 
-  async function run(pending: readonly PendingResync[], signal: AbortSignal): Promise<ResyncOutcome | null> {
-    const token = randomUUID();
-    const got = await d.redis.set(k.lease, token, 'PX', LEASE_MS, 'NX');
-    if (got !== 'OK') {
-      d.log.info('a re-sync is already running in another process; not starting one here', { key: k.lease });
+  get running(): boolean {
+    return this.current !== null;
+  }
+
+  kick(pending: readonly PendingResync[]): void {
+    if (this.current || pending.length === 0 || Date.now() < this.notBefore) return;
+    this.abort = new AbortController();
+    this.current = this.run(pending, this.abort.signal)
+      .catch((e: unknown) => this.onFailure(e, pending))
+      .finally(() => {
+        this.current = null;
+        this.abort = null;
+      });
+  }
+
+  async runNow(pending: readonly PendingResync[]): Promise<ResyncOutcome | null> {
+    if (this.current) await this.current;
+    this.abort = new AbortController();
+    const p = this.run(pending, this.abort.signal);
+    this.current = p.catch(() => undefined);
+    try {
+      return await p;
+    } finally {
+      this.current = null;
+      this.abort = null;
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.abort?.abort();
+    if (this.current) await this.current;
+  }
+
+  private async run(pending: readonly PendingResync[], signal: AbortSignal): Promise<ResyncOutcome | null> {
+    const { d, keys } = this;
+    const release = await takeResyncLease(d, keys.lease);
+    if (!release) {
+      d.log.info('a re-sync is already running in another process; not starting one here', {
+        key: keys.lease,
+      });
       return null;
     }
-    const renew = setInterval(() => {
-      d.redis.eval(RENEW, 1, k.lease, token, String(LEASE_MS)).catch((e: unknown) => {
-        d.log.warn('could not renew the re-sync lease', { key: k.lease, error: String(e) });
-      });
-    }, LEASE_MS / 3);
-    const t0 = Date.now();
-    const before = d.embeddings.totals();
-    const resyncs = pending.map((p) => p.pos);
+    const status: StatusWriter = async (fields) => {
+      await d.redis.hset(keys.status, { ...fields, updated_at: new Date().toISOString() });
+    };
     try {
-      await d.redis.del(k.status);
-      await status({ phase: 'scan', resyncs: resyncs.join(','), started_at: new Date(t0).toISOString() });
-      d.log.warn('re-sync by difference started: the table was replaced', {
-        resyncs,
-        statements: pending.map((p) => p.statement),
-      });
-      let lastStatus = 0;
-      const { report, diff } = await verifyOnce(d, {
-        repair: true,
-        trustMeta: true,
-        signal,
-        onProgress: (phase, done, total) => {
-          if (Date.now() - lastStatus < 500) return;
-          lastStatus = Date.now();
-          void status({ phase, done, total }).catch(() => undefined);
-        },
-      });
-      const floor = pending.reduce((m, p) => (p.pos > m ? p.pos : m), '');
-      if (diff.P < floor) {
-        // cannot happen when the snapshot is opened after the event was read; refuse rather than guess
-        throw new DrugsyncError('INTERNAL', 'the re-sync snapshot is older than the resync event', {
-          context: { pos: floor, snapshot: diff.P },
-          remedy: 'the resync stays pending and is retried',
-        });
-      }
-      let fixed: RepairResult = { written: 0, deleted: 0, refused: 0, failed: 0 };
-      if (!report.ok) {
-        await status({ phase: 'write', missing: report.missing, extra: report.extra, stale: report.stale });
-        fixed = await repair(d, diff);
-      }
-      await d.tableState.completeResync(diff.P);
-      const after = d.embeddings.totals();
-      const outcome: ResyncOutcome = {
-        position: diff.P,
-        resyncs,
-        source_rows: report.source_rows,
-        redis_docs: report.redis_docs,
-        missing: report.missing,
-        extra: report.extra,
-        stale: report.stale,
-        in_flight: report.in_flight,
-        snapshot_method: report.snapshot_method,
-        written: fixed.written,
-        deleted: fixed.deleted,
-        refused: fixed.refused,
-        names_embedded: after.texts - before.texts - (after.cacheHits - before.cacheHits),
-        embeddings_requested: after.requests - before.requests,
-        cache_hits: after.cacheHits - before.cacheHits,
-        seconds: Math.round((Date.now() - t0) / 100) / 10,
-      };
-      await status({
-        phase: 'done',
-        ...Object.fromEntries(
-          Object.entries(outcome).map(([key, v]) => [key, Array.isArray(v) ? v.join(',') : v]),
-        ),
-        finished_at: new Date().toISOString(),
-      });
-      d.log.info('re-sync by difference finished', { ...outcome });
-      failures = 0;
+      await d.redis.del(keys.status);
+      const outcome = await resyncByDifference(d, status, pending, signal);
+      this.failures = 0;
       return outcome;
     } catch (e) {
       const err = isDrugsyncError(e)
         ? e
-        : wrapError(e, 'INTERNAL', 're-sync by difference failed', { context: { resyncs } });
+        : wrapError(e, 'INTERNAL', 're-sync by difference failed', {
+            context: { resyncs: pending.map((p) => p.pos) },
+          });
       await status({ phase: 'failed', error: `${err.code}: ${err.message}` }).catch(() => undefined);
       throw err;
     } finally {
-      clearInterval(renew);
-      await d.redis.eval(RELEASE, 1, k.lease, token).catch(() => undefined);
+      await release();
     }
   }
 
-  return {
-    get running() {
-      return current !== null;
-    },
-    kick(pending) {
-      if (current || pending.length === 0 || Date.now() < notBefore) return;
-      abort = new AbortController();
-      current = run(pending, abort.signal)
-        .catch((e: unknown) => {
-          if (isDrugsyncError(e, 'ABORTED')) {
-            d.log.info('re-sync stopped; it stays pending', {});
-            return;
-          }
-          failures++;
-          const backoff = Math.min(60_000, 1_000 * 2 ** failures);
-          notBefore = Date.now() + backoff;
-          d.log.error('re-sync by difference failed; it stays pending and is retried', {
-            error: e,
-            backoff_ms: backoff,
-            resyncs: pending.map((p) => p.pos),
-          });
-        })
-        .finally(() => {
-          current = null;
-          abort = null;
-        });
-    },
-    async runNow(pending) {
-      if (current) await current;
-      abort = new AbortController();
-      const p = run(pending, abort.signal);
-      current = p.catch(() => undefined);
-      try {
-        return await p;
-      } finally {
-        current = null;
-        abort = null;
-      }
-    },
-    async stop() {
-      abort?.abort();
-      if (current) await current;
-    },
-  };
+  /** A background re-sync failed: it stays pending and is retried after a backoff (an abort is no failure). */
+  private onFailure(e: unknown, pending: readonly PendingResync[]): void {
+    if (isDrugsyncError(e, 'ABORTED')) {
+      this.d.log.info('re-sync stopped; it stays pending', {});
+      return;
+    }
+    this.failures++;
+    const backoff = backoffDelay(this.failures, FAILURE_BACKOFF);
+    this.notBefore = Date.now() + backoff;
+    this.d.log.error('re-sync by difference failed; it stays pending and is retried', {
+      error: e,
+      backoff_ms: backoff,
+      resyncs: pending.map((p) => p.pos),
+    });
+  }
+}
+
+export function createResyncRunner(d: ResyncDeps): ResyncRunner {
+  return new Runner(d);
 }
