@@ -153,6 +153,8 @@ export interface OutRecord {
   data: Buffer;
   partitionKey: string;
   explicitHashKey?: string;
+  /** A table event for every open shard, at its place in each shard's order (the aggregating sink expands it). */
+  broadcast?: boolean;
   /** For messages: the NDC (row events) or null (table events). */
   ndc: string | null;
 }
