@@ -15,14 +15,15 @@ import type { CloudwatchMetricAlarmConfig } from '@cdktf/provider-aws/lib/cloudw
 import { SnsTopicPolicy } from '@cdktf/provider-aws/lib/sns-topic-policy/index.js';
 import { CloudwatchEventRule } from '@cdktf/provider-aws/lib/cloudwatch-event-rule/index.js';
 import { CloudwatchEventTarget } from '@cdktf/provider-aws/lib/cloudwatch-event-target/index.js';
+import { METRIC_NAMESPACE, METRICS, READER_METRIC_DIMENSIONS } from '../services/core/metrics.ts';
 import type { Naming } from './config.ts';
 import { tfJson } from './json.ts';
 
-/** What the binlog reader publishes (EMF log lines, services/binlog-reader/reader.ts). */
+/** What the binlog reader publishes (EMF log lines, services/binlog-reader/status.ts): names from core/metrics.ts. */
 export const READER_LAG_METRIC = {
-  namespace: 'drugsync',
-  metricName: 'ReaderLagSeconds',
-  dimensions: { Service: 'binlog-reader' } as Record<string, string>,
+  namespace: METRIC_NAMESPACE,
+  metricName: METRICS.ReaderLagSeconds,
+  dimensions: { ...READER_METRIC_DIMENSIONS } as Record<string, string>,
 };
 
 export interface ObservabilityProps {
@@ -110,7 +111,7 @@ export class Observability extends Construct {
         treatMissingData: 'notBreaching',
       },
     );
-    this.alarm('reader-lag', 'The binlog reader is behind the source (ReaderLagSeconds).', {
+    this.alarm('reader-lag', `The binlog reader is behind the source (${METRICS.ReaderLagSeconds}).`, {
       namespace: READER_LAG_METRIC.namespace,
       metricName: READER_LAG_METRIC.metricName,
       dimensions: READER_LAG_METRIC.dimensions,
