@@ -2,10 +2,11 @@
  * Reading a stream back (tests and the benchmark): every record of every shard from TRIM_HORIZON, decoded
  * as change events, with the shard it sat on. Not used by the service itself.
  */
-import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from '@aws-sdk/client-kinesis';
+import { GetRecordsCommand, GetShardIteratorCommand } from '@aws-sdk/client-kinesis';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { decodeChangeEvent } from '../core/events.ts';
 import type { ChangeEvent } from '../core/events.ts';
+import { listAllShards } from '../core/kinesis-shards.ts';
 
 export interface ReadBack {
   shardId: string;
@@ -19,8 +20,7 @@ export function createStreamTail(kinesis: KinesisClient, stream: string) {
   const iterators = new Map<string, string | null>();
   return {
     async read(): Promise<ReadBack[]> {
-      const shards = await kinesis.send(new ListShardsCommand({ StreamName: stream }));
-      for (const s of shards.Shards ?? []) {
+      for (const s of await listAllShards(kinesis, stream)) {
         if (!iterators.has(s.ShardId as string)) {
           const it = await kinesis.send(
             new GetShardIteratorCommand({
