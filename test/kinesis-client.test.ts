@@ -7,6 +7,8 @@ import type { AddressInfo } from 'node:net';
 import { GetRecordsCommand, ListShardsCommand } from '@aws-sdk/client-kinesis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createKinesis, isStaleSocketError } from '../services/core/clients/kinesis.ts';
+import { isDrugsyncError, type DrugsyncError } from '../services/core/errors.ts';
+import { listAllShards } from '../services/core/kinesis-shards.ts';
 
 type Answer = 'drop' | { status: number; body: unknown };
 
@@ -114,6 +116,50 @@ describe('Kinesis client: a connection dropped before any response', () => {
     expect(err.name).toBe('ProvisionedThroughputExceededException');
     expect(isStaleSocketError(err)).toBe(false);
     expect(srv.targets).toHaveLength(1);
+    kinesis.destroy();
+  });
+});
+
+describe('Kinesis client: listing shards', () => {
+  it('pages ListShards over the wire: the stream name first, then the NextToken alone', async () => {
+    // Prepare: a stream of three shards served over two pages, as Kinesis pages a resharded stream
+    const shard = (n: number) => ({
+      ShardId: `shardId-00000000000${n}`,
+      HashKeyRange: { StartingHashKey: String(n), EndingHashKey: String(n) },
+      SequenceNumberRange: { StartingSequenceNumber: `4960${n}` },
+    });
+    const srv = await kinesisLike([
+      { status: 200, body: { Shards: [shard(0), shard(1)], NextToken: 'AAAA-page-2' } },
+      { status: 200, body: { Shards: [shard(2)] } },
+    ]);
+    const kinesis = createKinesis({ KINESIS_ENDPOINT: srv.endpoint, AWS_REGION: 'us-east-1' });
+    // Act
+    const shards = await listAllShards(kinesis, 'drugsync-changes');
+    // Assess
+    expect(shards.map((s) => s.ShardId)).toEqual([0, 1, 2].map((n) => shard(n).ShardId));
+    const bodies = srv.targets.map((t) => JSON.parse(t.slice(t.indexOf(' ') + 1)) as Record<string, unknown>);
+    expect(bodies).toEqual([{ StreamName: 'drugsync-changes' }, { NextToken: 'AAAA-page-2' }]);
+    kinesis.destroy();
+  });
+
+  it('turns an answered error into KINESIS_LIST_SHARDS_FAILED naming the stream', async () => {
+    // Prepare: the stream does not exist
+    const srv = await kinesisLike([
+      {
+        status: 400,
+        body: {
+          __type: 'ResourceNotFoundException',
+          message: 'Stream drugsync-gone under account 000 not found.',
+        },
+      },
+    ]);
+    const kinesis = createKinesis({ KINESIS_ENDPOINT: srv.endpoint, AWS_REGION: 'us-east-1' });
+    // Act
+    const err: unknown = await listAllShards(kinesis, 'drugsync-gone').catch((e: unknown) => e);
+    // Assess
+    expect(isDrugsyncError(err, 'KINESIS_LIST_SHARDS_FAILED')).toBe(true);
+    expect((err as DrugsyncError).context.stream).toBe('drugsync-gone');
+    expect((err as DrugsyncError).message).toContain('not found');
     kinesis.destroy();
   });
 });
