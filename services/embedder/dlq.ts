@@ -21,6 +21,7 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { DrugsyncError, wrapError } from '../core/errors.ts';
+import type { ErrorCode } from '../core/errors.ts';
 import type { RedisClient } from '../core/clients/redis.ts';
 import type { StreamRecord } from './types.ts';
 
@@ -392,28 +393,80 @@ async function markSent(
   for (const [err] of res ?? []) if (err) throw err;
 }
 
+/** One SendMessageBatch / DeleteMessageBatch call carries at most this many entries. */
+const SQS_BATCH = 10;
+
+const chunks = <T>(items: readonly T[]): T[][] => {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += SQS_BATCH) out.push(items.slice(i, i + SQS_BATCH));
+  return out;
+};
+
 /**
  * SQS implementation. `messages`/`list` receive with a short visibility timeout (they reappear unless
  * removed); `remove` deletes by the receipt handles of the last `messages`/`list`. With `markers`, a
  * record already dead-lettered is not sent again.
  */
-export function createSqsDeadLetterQueue(
-  sqs: SQSClient,
-  queueUrl: string,
-  markers?: DeadLetterMarkers,
-): DeadLetterQueue {
-  const receipts = new Map<string, string>();
-  const markerOf = new Map<string, string>();
-  const fail = (e: unknown, what: string) =>
-    wrapError(e, 'INTERNAL', `cannot ${what} the SQS dead-letter queue`, {
-      context: { queue_url: queueUrl },
-      retryable: true,
-      remedy: 'check DLQ_QUEUE_URL and that this role may call sqs:SendMessage/ReceiveMessage/DeleteMessage',
-    });
-  const sendChunk = async (chunk: DeadLetterInput[], now: Date) => {
-    const out = await sqs.send(
+class SqsDeadLetterQueue implements DeadLetterQueue {
+  readonly kind = 'sqs';
+  /** message id → receipt handle of its last receive */
+  private readonly receipts = new Map<string, string>();
+  /** message id → its record's marker key */
+  private readonly markerOf = new Map<string, string>();
+
+  constructor(
+    private readonly sqs: SQSClient,
+    private readonly queueUrl: string,
+    private readonly markers?: DeadLetterMarkers,
+  ) {}
+
+  async put(entries: readonly DeadLetterInput[]): Promise<void> {
+    const now = new Date();
+    let todo: DeadLetterInput[];
+    try {
+      todo = await notYetSent(entries, this.markers);
+    } catch (e) {
+      throw this.fail(e, 'DLQ_WRITE_FAILED', 'check the markers of');
+    }
+    for (const chunk of chunks(todo)) {
+      try {
+        await this.sendChunk(chunk, now);
+      } catch (e) {
+        throw this.fail(e, 'DLQ_WRITE_FAILED', 'write to');
+      }
+    }
+  }
+
+  async messages(limit = 100): Promise<QueueMessage[]> {
+    const out: QueueMessage[] = [];
+    while (out.length < limit) {
+      const received = await this.receive(Math.min(SQS_BATCH, limit - out.length));
+      if (received.length === 0) break;
+      out.push(...received);
+    }
+    return out;
+  }
+
+  async list(limit = 100): Promise<DeadLetter[]> {
+    return (await this.messages(limit)).flatMap((m) => (m.kind === 'letter' ? [m.letter] : []));
+  }
+
+  async remove(ids: readonly string[]): Promise<number> {
+    let removed = 0;
+    for (const chunk of chunks(ids.filter((id) => this.receipts.has(id)))) {
+      try {
+        removed += await this.deleteChunk(chunk);
+      } catch (e) {
+        throw this.fail(e, 'DLQ_REMOVE_FAILED', 'delete from');
+      }
+    }
+    return removed;
+  }
+
+  private async sendChunk(chunk: DeadLetterInput[], now: Date): Promise<void> {
+    const out = await this.sqs.send(
       new SendMessageBatchCommand({
-        QueueUrl: queueUrl,
+        QueueUrl: this.queueUrl,
         Entries: chunk.map((entry, j) => ({
           Id: String(j),
           MessageBody: JSON.stringify(toDeadLetter(entry, '', now)),
@@ -424,85 +477,67 @@ export function createSqsDeadLetterQueue(
       entry: chunk[Number(s.Id)] as DeadLetterInput,
       messageId: s.MessageId ?? '',
     }));
-    await markSent(sent, markers);
+    await markSent(sent, this.markers);
     if (out.Failed && out.Failed.length > 0) {
-      throw new DrugsyncError('INTERNAL', `SQS refused ${out.Failed.length} dead letter(s)`, {
-        context: { queue_url: queueUrl, reason: out.Failed[0]?.Message },
+      throw new DrugsyncError('DLQ_WRITE_FAILED', `SQS refused ${out.Failed.length} dead letter(s)`, {
+        context: { queue_url: this.queueUrl, reason: out.Failed[0]?.Message },
         retryable: true,
       });
     }
-  };
-  const messages = async (limit = 100): Promise<QueueMessage[]> => {
-    const out: QueueMessage[] = [];
-    while (out.length < limit) {
-      let res;
-      try {
-        res = await sqs.send(
-          new ReceiveMessageCommand({
-            QueueUrl: queueUrl,
-            MaxNumberOfMessages: Math.min(10, limit - out.length),
-            VisibilityTimeout: 60,
-            WaitTimeSeconds: 1,
-          }),
-        );
-      } catch (e) {
-        throw fail(e, 'read');
-      }
-      const msgs = res.Messages ?? [];
-      if (msgs.length === 0) break;
-      for (const m of msgs) {
-        const id = m.MessageId ?? '';
-        if (m.ReceiptHandle) receipts.set(id, m.ReceiptHandle);
-        const decoded = decodeQueueMessage(id, m.Body);
-        if (markers && decoded.kind === 'letter') markerOf.set(id, markerKey(markers.prefix, decoded.letter));
-        out.push(decoded);
-      }
+  }
+
+  /** One ReceiveMessage, decoded; remembers each message's receipt handle and marker. */
+  private async receive(max: number): Promise<QueueMessage[]> {
+    let res;
+    try {
+      res = await this.sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: this.queueUrl,
+          MaxNumberOfMessages: max,
+          VisibilityTimeout: 60,
+          WaitTimeSeconds: 1,
+        }),
+      );
+    } catch (e) {
+      throw this.fail(e, 'DLQ_READ_FAILED', 'read');
     }
-    return out;
-  };
-  return {
-    kind: 'sqs',
-    async put(entries) {
-      const now = new Date();
-      let todo: DeadLetterInput[];
-      try {
-        todo = await notYetSent(entries, markers);
-      } catch (e) {
-        throw fail(e, 'check the markers of');
-      }
-      for (let i = 0; i < todo.length; i += 10) {
-        try {
-          await sendChunk(todo.slice(i, i + 10), now);
-        } catch (e) {
-          throw fail(e, 'write to');
-        }
-      }
-    },
-    messages,
-    async list(limit = 100) {
-      return (await messages(limit)).flatMap((m) => (m.kind === 'letter' ? [m.letter] : []));
-    },
-    async remove(ids) {
-      let removed = 0;
-      const known = ids.filter((id) => receipts.has(id));
-      for (let i = 0; i < known.length; i += 10) {
-        const chunk = known.slice(i, i + 10);
-        try {
-          const res = await sqs.send(
-            new DeleteMessageBatchCommand({
-              QueueUrl: queueUrl,
-              Entries: chunk.map((id, j) => ({ Id: String(j), ReceiptHandle: receipts.get(id) as string })),
-            }),
-          );
-          const done = (res.Successful ?? []).map((s) => chunk[Number(s.Id)] as string);
-          removed += done.length;
-          const keys = done.flatMap((id) => (markerOf.has(id) ? [markerOf.get(id) as string] : []));
-          if (markers && keys.length > 0) await markers.redis.del(...keys);
-        } catch (e) {
-          throw fail(e, 'delete from');
-        }
-      }
-      return removed;
-    },
-  };
+    return (res.Messages ?? []).map((m) => {
+      const id = m.MessageId ?? '';
+      if (m.ReceiptHandle) this.receipts.set(id, m.ReceiptHandle);
+      const decoded = decodeQueueMessage(id, m.Body);
+      if (this.markers && decoded.kind === 'letter')
+        this.markerOf.set(id, markerKey(this.markers.prefix, decoded.letter));
+      return decoded;
+    });
+  }
+
+  /** Deletes received messages and their records' markers; returns how many SQS deleted. */
+  private async deleteChunk(chunk: string[]): Promise<number> {
+    const res = await this.sqs.send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: this.queueUrl,
+        Entries: chunk.map((id, j) => ({ Id: String(j), ReceiptHandle: this.receipts.get(id) as string })),
+      }),
+    );
+    const done = (res.Successful ?? []).map((s) => chunk[Number(s.Id)] as string);
+    const keys = done.flatMap((id) => (this.markerOf.has(id) ? [this.markerOf.get(id) as string] : []));
+    if (this.markers && keys.length > 0) await this.markers.redis.del(...keys);
+    return done.length;
+  }
+
+  private fail(e: unknown, code: ErrorCode, what: string): DrugsyncError {
+    return wrapError(e, code, `cannot ${what} the SQS dead-letter queue`, {
+      context: { queue_url: this.queueUrl },
+      retryable: true,
+      remedy: 'check DLQ_QUEUE_URL and that this role may call sqs:SendMessage/ReceiveMessage/DeleteMessage',
+    });
+  }
+}
+
+export function createSqsDeadLetterQueue(
+  sqs: SQSClient,
+  queueUrl: string,
+  markers?: DeadLetterMarkers,
+): DeadLetterQueue {
+  return new SqsDeadLetterQueue(sqs, queueUrl, markers);
 }
