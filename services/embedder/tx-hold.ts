@@ -8,8 +8,7 @@
  * Everything here is pure: the shard runner feeds it what it read and acts on its decision.
  */
 import type { _Record } from '@aws-sdk/client-kinesis';
-import { decodeChangeEvent } from '../core/events.ts';
-import { peekChangeEvent } from './core-shims.ts';
+import { decodeChangeEvent, peekChangeEvent } from '../core/events.ts';
 
 /** What the hold needs of a record, read from its JSON once without decoding it. */
 export interface TxMark {
