@@ -443,8 +443,9 @@ export interface MaintenanceResult {
 }
 
 /**
- * Periodic work the drivers run between batches: sweeps a pending truncate once no row event has been
- * applied for the quiet period. Safe to run from several processes at once (the sweep is idempotent).
+ * Periodic work the consumer runs between batches: starts pending re-syncs, and sweeps a pending truncate
+ * once no row event has been applied for the quiet period. Safe to run from several processes at once (the
+ * sweep is idempotent).
  */
 export async function runMaintenance(deps: ApplyDeps): Promise<MaintenanceResult> {
   const now = (deps.now ?? Date.now)();

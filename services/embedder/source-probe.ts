@@ -1,6 +1,6 @@
 /**
- * What the embedder may ask the source table directly (local/ECS consumer, which has read access; the
- * Lambda driver has none): whether the table has rows, and which of some NDCs it still holds. The truncate
+ * What the embedder may ask the source table directly (when it has the DB_* settings and read access):
+ * whether the table has rows, and which of some NDCs it still holds. The truncate
  * sweep uses it so that a reload still running (its rows not yet committed or not yet streamed) never
  * empties search: documents whose NDC is still in the table are kept, and nothing is swept while the
  * table is empty (up to TRUNCATE_EMPTY_WAIT_SECONDS).

@@ -1,6 +1,6 @@
 /**
- * Table events (truncate, resync) as durable state in Redis, so every shard, every Lambda invocation and
- * every consumer restart sees them:
+ * Table events (truncate, resync) as durable state in Redis, so every shard, every consumer restart and
+ * every `drugsync dlq replay` sees them:
  *
  * - A truncate does not delete at once (issue 9): it is recorded as a pending sweep at its position T.
  *   Row events of the reload are upserted as usual (unchanged names cost no embedding). Once no row event

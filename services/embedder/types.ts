@@ -1,10 +1,10 @@
 /**
- * Shapes shared by the embedder's core (apply.ts) and its drivers (Lambda, local/ECS consumer, dlq replay).
+ * Shapes shared by the embedder's core (apply.ts) and its callers (the consumer, `drugsync dlq replay`).
  */
 import type { DrugsyncError } from '../core/errors.ts';
 import type { SourcePosition } from '../core/position.ts';
 
-/** One Kinesis record as every driver hands it to `applyBatch`. */
+/** One Kinesis record as the consumer and `dlq replay` hand it to `applyBatch`. */
 export interface StreamRecord {
   sequenceNumber: string;
   partitionKey: string;
@@ -20,7 +20,7 @@ export interface StreamRecord {
  *   superseded by a newer record of the same NDC in the batch) or, for a table event, recorded.
  * - dead_lettered: poison (undecodable, or its change failed for good); written to the dead-letter queue.
  * - failed: a transient failure (e.g. Bedrock still throttling after every retry); not applied, and
- *   neither is any later record of the same NDC. Drivers retry from the shard's first failed record.
+ *   neither is any later record of the same NDC. The consumer retries from the shard's first failed record.
  */
 export type RecordStatus = 'applied' | 'dead_lettered' | 'failed';
 
