@@ -21,6 +21,7 @@ const UNIT_FILES_BEFORE_THE_RULE = [
   'test/compressor.test.ts',
   'test/config.test.ts',
   'test/core-backoff.test.ts',
+  'test/core-clients.test.ts',
   'test/core-kinesis-shards.test.ts',
   'test/core-metrics.test.ts',
   'test/embedder-apply.test.ts',
@@ -29,6 +30,7 @@ const UNIT_FILES_BEFORE_THE_RULE = [
   'test/kinesis-client.test.ts',
   'test/mapping.test.ts',
   'test/position.test.ts',
+  'test/rate-limiter.test.ts',
   'test/store-upsert-op.test.ts',
   'test/titan.test.ts',
 ];
