@@ -31,7 +31,7 @@ import type { SearchMode } from '../services/core/search/query.ts';
 import { judgeAll, loadRelevanceSet, QUERY_KINDS } from '../services/core/search/relevance.ts';
 import type { RelevanceSet } from '../services/core/search/relevance.ts';
 import { searchDrugs } from '../services/core/search/search.ts';
-import { DEFAULT_SEARCH_MODE } from '../services/cli/search.ts';
+import { defaultSearchMode } from '../services/cli/search.ts';
 import { generateCatalogue } from '../test/support/factories.ts';
 import { resetSuiteRedis, suiteEnv, suiteRedis } from '../test/support/stack.ts';
 
@@ -41,7 +41,7 @@ const EMBEDDERS = (process.env.BENCH_SEARCH_EMBEDDERS ?? 'local,minilm').split('
 const DIMS: Record<string, string> = { local: '256', minilm: '384', titan: '1024' };
 const LABEL: Record<string, string> = { local: 'lexical', minilm: 'MiniLM' };
 const PIPE = 500;
-const EF = [10, 100];
+const EF = [10, 100, 1000];
 
 function say(msg: string): void {
   process.stderr.write(`[search bench] ${msg}\n`);
@@ -174,7 +174,7 @@ function modeRows(
     ['ndcg', 'nDCG@10'],
   ] as const;
   for (const [mode, r] of results) {
-    const isDefault = mode === DEFAULT_SEARCH_MODE;
+    const isDefault = mode === defaultSearchMode(provider);
     for (const [m, label] of metrics) {
       const target =
         provider === 'minilm' && isDefault ? { recall: 0.9, mrr: 0.7, ndcg: undefined }[m] : undefined;
@@ -282,7 +282,7 @@ const bench: Bench = {
       if (f) fields.push(f);
     }
     say(
-      `${set.queries.length} queries over ${fields.length} documents (catalogue ${set.catalogue.rows} rows, seed ${set.catalogue.seed}); default mode ${DEFAULT_SEARCH_MODE}`,
+      `${set.queries.length} queries over ${fields.length} documents (catalogue ${set.catalogue.rows} rows, seed ${set.catalogue.seed})`,
     );
     const redis = suiteRedis(suiteEnv('bench_search'));
     const cleanup: ReturnType<typeof keysFor>[] = [];

@@ -52,9 +52,9 @@ describe('filters', () => {
     const codes: string[] = [];
     for (const f of [
       () => filterClause({ dea: ['7'] }),
-      () => parseSearchOptions({ k: '0', mode: 'hybrid' }),
-      () => parseSearchOptions({ k: '10', mode: 'semantic' }),
-      () => parseSearchOptions({ k: '10', mode: 'text', gcn: '12a' }),
+      () => parseSearchOptions({ k: '0', mode: 'hybrid' }, 'local'),
+      () => parseSearchOptions({ k: '10', mode: 'semantic' }, 'local'),
+      () => parseSearchOptions({ k: '10', mode: 'text', gcn: '12a' }, 'local'),
     ]) {
       try {
         f();
@@ -63,11 +63,15 @@ describe('filters', () => {
       }
     }
     expect(codes).toEqual(['CONFIG_INVALID', 'CONFIG_INVALID', 'CONFIG_INVALID', 'CONFIG_INVALID']);
-    expect(parseSearchOptions({ k: '5', mode: 'vector', dea: '2, 3', brand: true })).toEqual({
+    expect(parseSearchOptions({ k: '5', mode: 'vector', dea: '2, 3', brand: true }, 'local')).toEqual({
       k: 5,
       mode: 'vector',
       filters: { generic: false, brand: true, dea: ['2', '3'] },
     });
+    // no --mode: the winner on the relevance set for the embedder (docs/search.md)
+    expect(parseSearchOptions({ k: '10' }, 'local').mode).toBe('text');
+    expect(parseSearchOptions({ k: '10' }, 'minilm').mode).toBe('hybrid');
+    expect(parseSearchOptions({ k: '10' }, 'titan').mode).toBe('hybrid');
   });
 });
 

@@ -6,12 +6,20 @@ import { SEARCH_MODES } from '../core/search/query.ts';
 import type { SearchFilters, SearchMode } from '../core/search/query.ts';
 import { opsRuntime } from './runtime.ts';
 
-/** The mode `drugsync search` uses unless told: the one that wins on the relevance set (docs/search.md). */
-export const DEFAULT_SEARCH_MODE: SearchMode = 'hybrid';
+/**
+ * The mode `drugsync search` uses unless told: the one that wins on the relevance set with the configured
+ * embedder (docs/search.md, docs/benchmarks.md "Search relevance"). With a semantic embedder (MiniLM; Titan
+ * by the same reasoning, not measured here) hybrid beats both of its parts; with the lexical one its vectors
+ * add only spelling, which full text already matches better, so text wins.
+ */
+export function defaultSearchMode(provider: string): SearchMode {
+  return provider === 'local' ? 'text' : 'hybrid';
+}
+const DEFAULT_HELP = 'hybrid with a semantic embedder (minilm, titan), text with the lexical one (local)';
 
 interface SearchOptions {
   k: string;
-  mode: string;
+  mode?: string;
   generic?: boolean;
   brand?: boolean;
   dea?: string;
@@ -20,17 +28,17 @@ interface SearchOptions {
 }
 
 /** The options as a request, each one checked (CONFIG_INVALID naming the option). */
-export function parseSearchOptions(o: SearchOptions): {
-  k: number;
-  mode: SearchMode;
-  filters: SearchFilters;
-} {
+export function parseSearchOptions(
+  o: SearchOptions,
+  provider: string,
+): { k: number; mode: SearchMode; filters: SearchFilters } {
   const k = Number(o.k);
   if (!Number.isInteger(k) || k < 1 || k > 1000)
     throw new DrugsyncError('CONFIG_INVALID', `--k must be 1..1000, got ${o.k}`, { remedy: 'e.g. --k 10' });
-  if (!(SEARCH_MODES as readonly string[]).includes(o.mode))
-    throw new DrugsyncError('CONFIG_INVALID', `--mode must be ${SEARCH_MODES.join(' | ')}, got ${o.mode}`, {
-      remedy: `e.g. --mode ${DEFAULT_SEARCH_MODE}`,
+  const mode = o.mode ?? defaultSearchMode(provider);
+  if (!(SEARCH_MODES as readonly string[]).includes(mode))
+    throw new DrugsyncError('CONFIG_INVALID', `--mode must be ${SEARCH_MODES.join(' | ')}, got ${mode}`, {
+      remedy: `e.g. --mode ${defaultSearchMode(provider)}`,
     });
   const filters: SearchFilters = { generic: !!o.generic, brand: !!o.brand };
   if (o.dea) filters.dea = o.dea.split(',').map((s) => s.trim());
@@ -41,7 +49,7 @@ export function parseSearchOptions(o: SearchOptions): {
       });
     filters.gcn = Number(o.gcn);
   }
-  return { k, mode: o.mode as SearchMode, filters };
+  return { k, mode: mode as SearchMode, filters };
 }
 
 function scoreText(mode: SearchMode, h: SearchHit): string {
@@ -57,19 +65,19 @@ export function registerSearchCommands(program: Command): void {
     .command('search <text>')
     .description(
       'search the index: --mode vector (embed the text, KNN), text (full text on drug_name / brand_name)\n' +
-        `or hybrid (both, reciprocal rank fusion; default ${DEFAULT_SEARCH_MODE}), with filters`,
+        'or hybrid (both, reciprocal rank fusion), with filters',
     )
     .option('--k <n>', 'results', '10')
-    .option('--mode <mode>', SEARCH_MODES.join(' | '), DEFAULT_SEARCH_MODE)
+    .option('--mode <mode>', `${SEARCH_MODES.join(' | ')} (default: ${DEFAULT_HELP})`)
     .option('--generic', 'generics only')
     .option('--brand', 'brands only')
     .option('--dea <list>', 'DEA schedules, e.g. 2,3')
     .option('--gcn <n>', 'one GCN_SEQNO')
     .option('--json', 'print JSON')
     .action(async (text: string, o: SearchOptions) => {
-      const req = parseSearchOptions(o);
       const rt = await opsRuntime('search');
       try {
+        const req = parseSearchOptions(o, rt.config.EMBEDDING_PROVIDER);
         const hits = await searchDrugs(rt, { text, ...req });
         if (o.json) {
           process.stdout.write(
