@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RedisClient } from '../services/core/clients/redis.ts';
 import { createRedisEmbeddingCache, decodeVector, encodeVector } from '../services/core/embedding/cache.ts';
 import { createLocalEmbedder, lexicalVector } from '../services/core/embedding/local.ts';
-import { AdaptiveRateLimiter, createEmbeddingServiceWith } from '../services/core/embedding/service.ts';
+import { createEmbeddingServiceWith } from '../services/core/embedding/service.ts';
 import type { Embedder } from '../services/core/embedding/types.ts';
 import { DrugsyncError, isDrugsyncError } from '../services/core/errors.ts';
 import { makeKeys } from '../services/core/keys.ts';
@@ -174,44 +174,6 @@ describe('embedding service: concurrent calls', () => {
     expect(a.stats.cacheHits + b.stats.cacheHits).toBe(30);
     expect(maxInFlight).toBe(3);
     expect(memory.size).toBe(90);
-  });
-});
-
-describe('adaptive rate limiter', () => {
-  it('spaces requests evenly at its budget, with no burst after an idle spell', async () => {
-    // Prepare: 1,200 requests a minute = one every 50 ms
-    const limiter = new AdaptiveRateLimiter(1_200);
-    const at: number[] = [];
-    // Act: an idle spell, then 8 requests wanted at once
-    await new Promise((r) => setTimeout(r, 120));
-    await Promise.all(
-      Array.from({ length: 8 }, async () => {
-        await limiter.acquire();
-        at.push(performance.now());
-      }),
-    );
-    // Assess: 7 gaps of ~50 ms each (timers may fire late, never early beyond a millisecond)
-    at.sort((x, y) => x - y);
-    const span = (at.at(-1) as number) - (at[0] as number);
-    expect(span).toBeGreaterThanOrEqual(7 * 50 - 8);
-  });
-
-  it('after a throttle, cuts the rate, recovers to just under the ceiling fast, then probes above it slowly', () => {
-    const limiter = new AdaptiveRateLimiter(6_000);
-    // a second of successes at the budget (the cut is bounded by what the server accepted over the last second)
-    for (let i = 0; i < 100; i++) limiter.onSuccess();
-    expect(limiter.rpm).toBe(6_000);
-    limiter.onThrottle();
-    expect(limiter.rpm).toBeCloseTo(5_700, 0);
-    // 20% of the ceiling per second of successes: ~20 successes at ~95/s bring it to 99%
-    for (let i = 0; i < 30; i++) limiter.onSuccess();
-    expect(limiter.rpm).toBeGreaterThanOrEqual(5_940);
-    expect(limiter.rpm).toBeLessThan(5_950);
-    // then 0.5% of the ceiling per second: a second of successes adds ~30/min
-    for (let i = 0; i < 99; i++) limiter.onSuccess();
-    expect(limiter.rpm).toBeGreaterThan(5_965);
-    expect(limiter.rpm).toBeLessThan(5_980);
-    expect(limiter.cuts).toBe(1);
   });
 });
 

@@ -1,9 +1,10 @@
 /**
  * The embedding service: deduplicate texts, read the persistent cache, call the embedder under a
  * concurrency bound and a requests-per-minute budget, slow down when throttled (AIMD, see
- * AdaptiveRateLimiter), retry transient failures with full-jitter exponential backoff, and report every
- * text that still failed. A text another call is embedding right now is awaited, not embedded again, and
- * each request's vectors are cached as soon as it returns (a kill loses only the requests in flight).
+ * AdaptiveRateLimiter in rate-limiter.ts), retry transient failures with full-jitter exponential backoff,
+ * and report every text that still failed. A text another call is embedding right now is awaited, not
+ * embedded again, and each request's vectors are cached as soon as it returns (a kill loses only the
+ * requests in flight).
  */
 import type { RedisClient } from '../clients/redis.ts';
 import { embeddingModelId } from '../config.ts';
@@ -12,9 +13,12 @@ import type { Keys } from '../keys.ts';
 import type { Logger } from '../log.ts';
 import { createLogger } from '../log.ts';
 import { textHash } from '../mapping.ts';
+import type { EmbeddingIdentity } from '../mapping.ts';
+import { backoffDelay, sleep } from '../backoff.ts';
 import type { EmbeddingCache } from './cache.ts';
 import { createRedisEmbeddingCache } from './cache.ts';
 import { createLocalEmbedder } from './local.ts';
+import { AdaptiveRateLimiter } from './rate-limiter.ts';
 import { createTitanEmbedder } from './titan.ts';
 import type { Embedder, EmbeddingResult, EmbeddingService, EmbeddingStats } from './types.ts';
 
@@ -39,97 +43,10 @@ const emptyStats = (): EmbeddingStats => ({
   failed: 0,
 });
 
-/**
- * Request pacing whose rate adapts (AIMD). It starts at the configured budget (`maxRpm`, Infinity for none)
- * and spaces requests evenly on a schedule (request i at t0 + i / rate: a late timer is caught up by the next
- * slot, an idle spell earns no burst), so a budget equal to a quota enforced over a short rolling window
- * does not overrun it. On a throttle (at most once a second, so one burst of 429s counts once) the rate is
- * cut to 95% of what it was, bounded by the rate the server accepted over the last second (so a budget far
- * above the hidden quota, or no budget at all, comes down at once); that rate is remembered as the ceiling.
- * It climbs back fast (20% of the ceiling per second of successes) to 99% of the ceiling, then probes above
- * it, slowly at first (0.5% a second, doubling every second without a throttle), up to the budget: at a
- * hidden quota Q it spends most of its time between 0.99 Q and Q and is throttled every second or two, not
- * several times a second, while a ceiling estimated too low is outgrown in seconds.
- */
-const DECREASE = 0.95;
-const INCREASE = 0.2;
-const PROBE = 0.005;
-const RECOVER_TO = 0.99;
-
-export class AdaptiveRateLimiter {
-  private nextAt = 0;
-  private lastCut = 0;
-  private ref = 0;
-  private readonly recent: number[] = [];
-  rpm: number;
-  cuts = 0;
-
-  constructor(readonly maxRpm: number) {
-    this.rpm = maxRpm;
-  }
-
-  async acquire(): Promise<void> {
-    if (!Number.isFinite(this.rpm)) return;
-    const now = performance.now();
-    const slot = Math.max(now, this.nextAt);
-    this.nextAt = slot + 60_000 / this.rpm;
-    if (slot - now >= 1) await new Promise((r) => setTimeout(r, slot - now));
-  }
-
-  /** Successes in the last second. */
-  private recentSuccesses(now: number): number {
-    while (this.recent.length && (this.recent[0] as number) < now - 1_000) this.recent.shift();
-    return this.recent.length;
-  }
-
-  onThrottle(): void {
-    const now = Date.now();
-    if (now - this.lastCut < 1000) return;
-    // What the server accepted over the last second bounds the cut, so a budget far above the hidden quota
-    // (or no budget at all) comes down in one step (accepted counts lag and jitter: within 20% of the
-    // paced rate, the paced rate is the better estimate). With too few samples (a cold start, an idle spell)
-    // a budget is cut as it is; with no budget there is nothing to estimate from yet: the refused request
-    // backs off and the next throttle, with samples, sets the rate.
-    const n = this.recentSuccesses(now);
-    if (!Number.isFinite(this.rpm) && n < 10) return;
-    this.lastCut = now;
-    this.cuts++;
-    const current = Number.isFinite(this.rpm)
-      ? n >= 10 && n * 60 < 0.8 * this.rpm
-        ? n * 60
-        : this.rpm
-      : n * 60;
-    this.rpm = Math.max(6, current * DECREASE);
-    this.ref = current;
-    // the next request waits one interval at the new rate (the refused ones are retried after their backoff)
-    this.nextAt = Math.max(this.nextAt, performance.now() + 60_000 / this.rpm);
-  }
-
-  /** A request the server answered without throttling (success or not): counts toward the accepted rate. */
-  onAnswered(): void {
-    this.recent.push(Date.now());
-    if (this.recent.length > 10_000) this.recentSuccesses(Date.now());
-  }
-
-  onSuccess(): void {
-    const now = Date.now();
-    this.recent.push(now);
-    if (this.recent.length > 10_000) this.recentSuccesses(now);
-    if (!Number.isFinite(this.rpm) || this.ref === 0) return;
-    // Each success adds (share · base) / (rpm / 60): `share` of the base per second of successes. Below 99%
-    // of the ceiling: 20% of the ceiling a second. Above: a probe that starts at 0.5% a second and doubles
-    // every second without a throttle (up to 20%, of the current rate once it is past the ceiling), so a
-    // ceiling estimated too low is left behind in seconds while a true one is met gently.
-    const recovered = Math.min(this.maxRpm, RECOVER_TO * this.ref);
-    if (this.rpm < recovered) {
-      this.rpm = Math.min(recovered, this.rpm + (INCREASE * 60 * this.ref) / this.rpm);
-      return;
-    }
-    const share = Math.min(INCREASE, PROBE * 2 ** ((now - this.lastCut) / 1000));
-    const base = Math.max(this.ref, this.rpm);
-    this.rpm = Math.min(this.maxRpm, this.rpm + (share * 60 * base) / this.rpm);
-  }
-}
+/** retry waits: full jitter up to min(20 s, base · 2^attempt) */
+const MAX_BACKOFF_MS = 20_000;
+/** how often an idle worker looks again for a retry another worker may still queue */
+const IDLE_POLL_MS = 5;
 
 type Outcome = { vector: number[] } | { error: DrugsyncError };
 
@@ -158,168 +75,256 @@ class Slots {
   }
 }
 
-export function createEmbeddingServiceWith(o: EmbeddingServiceOptions): EmbeddingService {
-  const totals = emptyStats();
-  const limiter = new AdaptiveRateLimiter(o.rpm);
-  const log = o.logger ?? createLogger({ service: 'embedding' });
-  const id = { model: o.embedder.model, dimensions: o.embedder.dimensions };
-  const baseBackoff = o.backoffMs ?? 200;
-  // texts being embedded by a call in progress (by text hash): another call asking for one awaits it
-  const pending = new Map<string, Promise<Outcome>>();
-  // the concurrency bound holds across concurrent calls (the backfill embeds several windows at once); the
-  // earliest call is served first, a later one fills the slots the earlier one leaves idle (its tail)
-  const slots = new Slots(Math.max(1, o.concurrency));
-  let calls = 0;
+/** What the service keeps across calls. */
+interface ServiceState {
+  o: EmbeddingServiceOptions;
+  id: EmbeddingIdentity;
+  totals: EmbeddingStats;
+  limiter: AdaptiveRateLimiter;
+  log: Logger;
+  baseBackoff: number;
+  /** texts being embedded by a call in progress (by text hash): another call asking for one awaits it */
+  pending: Map<string, Promise<Outcome>>;
+  /**
+   * the concurrency bound holds across concurrent calls (the backfill embeds several windows at once); the
+   * earliest call is served first, a later one fills the slots the earlier one leaves idle (its tail)
+   */
+  slots: Slots;
+  calls: number;
+}
 
+/** A batch of up to maxBatch texts with its attempt count. */
+interface Job {
+  texts: string[];
+  attempt: number;
+}
+
+/** One embedTexts call. */
+interface Call {
+  s: ServiceState;
+  /** the call's number: earlier calls get request slots first */
+  seq: number;
+  stats: EmbeddingStats;
+  vectors: Map<string, number[]>;
+  failures: Map<string, DrugsyncError>;
+  hashOf: Map<string, string>;
+  /** texts this call embeds (not cached, not in flight elsewhere) */
+  missing: string[];
+  /** texts another call is embedding right now, with its outcome */
+  joined: [string, Promise<Outcome>][];
+  /** this call's promises in `pending`, by text hash */
+  mine: Map<string, { resolve: (o: Outcome) => void; promise: Promise<Outcome> }>;
+  queue: Job[];
+  /** cache writes of returned vectors; the call waits for every one before it returns */
+  puts: Promise<void>[];
+  inFlight: number;
+}
+
+export function createEmbeddingServiceWith(o: EmbeddingServiceOptions): EmbeddingService {
+  const s: ServiceState = {
+    o,
+    id: { model: o.embedder.model, dimensions: o.embedder.dimensions },
+    totals: emptyStats(),
+    limiter: new AdaptiveRateLimiter(o.rpm),
+    log: o.logger ?? createLogger({ service: 'embedding' }),
+    baseBackoff: o.backoffMs ?? 200,
+    pending: new Map(),
+    slots: new Slots(Math.max(1, o.concurrency)),
+    calls: 0,
+  };
   return {
     model: o.embedder.model,
     dimensions: o.embedder.dimensions,
-    totals: () => ({ ...totals }),
-    async embedTexts(input) {
-      const call = ++calls;
-      const stats = emptyStats();
-      const vectors = new Map<string, number[]>();
-      const failures = new Map<string, DrugsyncError>();
-      const distinct = [...new Set(input)];
-      stats.texts = distinct.length;
-      const hashOf = new Map(distinct.map((t) => [t, textHash(t, id)]));
-      const cached = await o.cache.getMany([...hashOf.values()]);
-      const missing: string[] = [];
-      const joined: [string, Promise<Outcome>][] = [];
-      const mine = new Map<string, { resolve: (o: Outcome) => void; promise: Promise<Outcome> }>();
-      for (const t of distinct) {
-        const h = hashOf.get(t) as string;
-        const v = cached.get(h);
-        if (v) vectors.set(t, v);
-        else {
-          const other = pending.get(h);
-          if (other) joined.push([t, other]);
-          else {
-            missing.push(t);
-            let resolve: (o: Outcome) => void = () => {};
-            const promise = new Promise<Outcome>((r) => (resolve = r));
-            mine.set(h, { resolve, promise });
-            pending.set(h, promise);
-          }
-        }
-      }
-      // a text embedded by a concurrent call counts as a cache hit here (this call did not send it)
-      stats.cacheHits = distinct.length - missing.length;
-      const settle = (t: string, outcome: Outcome) => {
-        const h = hashOf.get(t) as string;
-        const m = mine.get(h);
-        if (!m) return;
-        mine.delete(h);
-        if (pending.get(h) === m.promise) pending.delete(h);
-        m.resolve(outcome);
-      };
-
-      // Work items: batches of up to maxBatch texts, each with its attempt count.
-      const queue: { texts: string[]; attempt: number }[] = [];
-      for (let i = 0; i < missing.length; i += o.embedder.maxBatch) {
-        queue.push({ texts: missing.slice(i, i + o.embedder.maxBatch), attempt: 0 });
-      }
-      const puts: Promise<void>[] = [];
-      let inFlight = 0;
-      const worker = async () => {
-        for (;;) {
-          const job = queue.shift();
-          if (!job) {
-            if (inFlight === 0) return;
-            await new Promise((r) => setTimeout(r, 5)); // a retry may still be queued by another worker
-            continue;
-          }
-          inFlight++;
-          try {
-            await slots.acquire(call);
-            let out: number[][];
-            try {
-              await limiter.acquire();
-              stats.requests++;
-              out = await o.embedder.embed(job.texts);
-            } finally {
-              slots.release();
-            }
-            if (out.length !== job.texts.length || out.some((v) => v?.length !== o.embedder.dimensions)) {
-              throw new DrugsyncError(
-                'EMBEDDING_FAILED',
-                `embedder ${o.embedder.model} returned ${out.length} vectors for ${job.texts.length} texts (expected ${o.embedder.dimensions}-d each)`,
-                { context: { model: o.embedder.model, dimensions: o.embedder.dimensions } },
-              );
-            }
-            limiter.onSuccess();
-            const fresh = new Map<string, number[]>();
-            job.texts.forEach((t, i) => {
-              const v = out[i] as number[];
-              vectors.set(t, v);
-              fresh.set(hashOf.get(t) as string, v);
-            });
-            // cached as soon as the request returns (a waiting call is answered once the cache holds it, so
-            // no later call misses both); the call waits for every write before it returns
-            const texts = job.texts;
-            puts.push(
-              o.cache.putMany(fresh).then(() => {
-                for (const t of texts) settle(t, { vector: vectors.get(t) as number[] });
-              }),
-            );
-          } catch (e) {
-            const err =
-              e instanceof DrugsyncError
-                ? e
-                : wrapError(e, 'EMBEDDING_TRANSIENT', 'embedding call failed', { retryable: true });
-            if (err.code === 'EMBEDDING_THROTTLED') {
-              stats.throttled++;
-              limiter.onThrottle();
-            } else limiter.onAnswered();
-            if (!err.retryable && job.texts.length > 1) {
-              // One bad text must not fail its neighbours: retry the batch one text at a time.
-              for (const t of job.texts) queue.push({ texts: [t], attempt: job.attempt });
-            } else if (err.retryable && job.attempt < o.maxRetries) {
-              stats.retries++;
-              const cap = Math.min(20_000, baseBackoff * 2 ** job.attempt);
-              await new Promise((r) => setTimeout(r, Math.random() * cap));
-              queue.push({ texts: job.texts, attempt: job.attempt + 1 });
-            } else {
-              for (const t of job.texts) {
-                failures.set(t, err);
-                settle(t, { error: err });
-              }
-              stats.failed += job.texts.length;
-              log.warn('embedding failed for good', {
-                texts: job.texts.length,
-                error: err,
-                attempts: job.attempt + 1,
-              });
-            }
-          } finally {
-            inFlight--;
-          }
-        }
-      };
-      try {
-        await Promise.all(Array.from({ length: Math.max(1, Math.min(o.concurrency, queue.length)) }, worker));
-        const putResults = await Promise.allSettled(puts);
-        const putFailure = putResults.find((r) => r.status === 'rejected');
-        if (putFailure) throw putFailure.reason;
-      } finally {
-        // never leave a concurrent caller waiting on a text this call did not finish
-        const aborted = new DrugsyncError('EMBEDDING_FAILED', 'the call embedding this text failed', {
-          retryable: true,
-        });
-        for (const t of missing) settle(t, { error: aborted });
-      }
-      for (const [t, p] of joined) {
-        const outcome = await p;
-        if ('vector' in outcome) vectors.set(t, outcome.vector);
-        else {
-          failures.set(t, outcome.error);
-          stats.failed += 1;
-        }
-      }
-      for (const k of Object.keys(stats) as (keyof EmbeddingStats)[]) totals[k] += stats[k];
-      return { vectors, failures, stats } satisfies EmbeddingResult;
-    },
+    totals: () => ({ ...s.totals }),
+    embedTexts: (input) => embedTexts(s, input),
   };
+}
+
+async function embedTexts(s: ServiceState, input: Iterable<string>): Promise<EmbeddingResult> {
+  const c = await openCall(s, input);
+  await runJobs(c);
+  await collectJoined(c);
+  for (const k of Object.keys(c.stats) as (keyof EmbeddingStats)[]) s.totals[k] += c.stats[k];
+  return { vectors: c.vectors, failures: c.failures, stats: c.stats };
+}
+
+/** Deduplicates the input, takes what the cache holds, joins texts in flight elsewhere, claims the rest. */
+async function openCall(s: ServiceState, input: Iterable<string>): Promise<Call> {
+  const distinct = [...new Set(input)];
+  const hashOf = new Map(distinct.map((t) => [t, textHash(t, s.id)]));
+  const c: Call = {
+    s,
+    seq: ++s.calls,
+    stats: { ...emptyStats(), texts: distinct.length },
+    vectors: new Map(),
+    failures: new Map(),
+    hashOf,
+    missing: [],
+    joined: [],
+    mine: new Map(),
+    queue: [],
+    puts: [],
+    inFlight: 0,
+  };
+  const cached = await s.o.cache.getMany([...hashOf.values()]);
+  for (const t of distinct) {
+    const h = hashOf.get(t) as string;
+    const v = cached.get(h);
+    if (v) c.vectors.set(t, v);
+    else claimOrJoin(c, t, h);
+  }
+  // a text embedded by a concurrent call counts as a cache hit here (this call did not send it)
+  c.stats.cacheHits = distinct.length - c.missing.length;
+  const batch = s.o.embedder.maxBatch;
+  for (let i = 0; i < c.missing.length; i += batch)
+    c.queue.push({ texts: c.missing.slice(i, i + batch), attempt: 0 });
+  return c;
+}
+
+function claimOrJoin(c: Call, t: string, h: string): void {
+  const other = c.s.pending.get(h);
+  if (other) {
+    c.joined.push([t, other]);
+    return;
+  }
+  c.missing.push(t);
+  let resolve: (o: Outcome) => void = () => {};
+  const promise = new Promise<Outcome>((r) => (resolve = r));
+  c.mine.set(h, { resolve, promise });
+  c.s.pending.set(h, promise);
+}
+
+/** Answers the calls waiting on a text this call claimed. */
+function settle(c: Call, t: string, outcome: Outcome): void {
+  const h = c.hashOf.get(t) as string;
+  const m = c.mine.get(h);
+  if (!m) return;
+  c.mine.delete(h);
+  if (c.s.pending.get(h) === m.promise) c.s.pending.delete(h);
+  m.resolve(outcome);
+}
+
+/** Runs the queue on up to `concurrency` workers, then waits for the cache writes. */
+async function runJobs(c: Call): Promise<void> {
+  const workers = Math.max(1, Math.min(c.s.o.concurrency, c.queue.length));
+  try {
+    await Promise.all(Array.from({ length: workers }, () => worker(c)));
+    const putResults = await Promise.allSettled(c.puts);
+    const putFailure = putResults.find((r) => r.status === 'rejected');
+    if (putFailure) throw putFailure.reason;
+  } finally {
+    // never leave a concurrent caller waiting on a text this call did not finish
+    const aborted = new DrugsyncError('EMBEDDING_FAILED', 'the call embedding this text failed', {
+      retryable: true,
+    });
+    for (const t of c.missing) settle(c, t, { error: aborted });
+  }
+}
+
+async function worker(c: Call): Promise<void> {
+  for (;;) {
+    const job = c.queue.shift();
+    if (!job) {
+      if (c.inFlight === 0) return;
+      await sleep(IDLE_POLL_MS); // a retry may still be queued by another worker
+      continue;
+    }
+    c.inFlight++;
+    try {
+      const out = await requestVectors(c, job);
+      c.s.limiter.onSuccess();
+      keepVectors(c, job, out);
+    } catch (e) {
+      await onJobFailed(c, job, e);
+    } finally {
+      c.inFlight--;
+    }
+  }
+}
+
+/** One embedder request under a slot and the rate budget; the vectors checked against the model's shape. */
+async function requestVectors(c: Call, job: Job): Promise<number[][]> {
+  const { embedder } = c.s.o;
+  await c.s.slots.acquire(c.seq);
+  let out: number[][];
+  try {
+    await c.s.limiter.acquire();
+    c.stats.requests++;
+    out = await embedder.embed(job.texts);
+  } finally {
+    c.s.slots.release();
+  }
+  if (out.length !== job.texts.length || out.some((v) => v?.length !== embedder.dimensions)) {
+    throw new DrugsyncError(
+      'EMBEDDING_FAILED',
+      `embedder ${embedder.model} returned ${out.length} vectors for ${job.texts.length} texts (expected ${embedder.dimensions}-d each)`,
+      { context: { model: embedder.model, dimensions: embedder.dimensions } },
+    );
+  }
+  return out;
+}
+
+/**
+ * Records a request's vectors and caches them as soon as it returns (a waiting call is answered once the
+ * cache holds them, so no later call misses both).
+ */
+function keepVectors(c: Call, job: Job, out: number[][]): void {
+  const fresh = new Map<string, number[]>();
+  job.texts.forEach((t, i) => {
+    const v = out[i] as number[];
+    c.vectors.set(t, v);
+    fresh.set(c.hashOf.get(t) as string, v);
+  });
+  c.puts.push(
+    c.s.o.cache.putMany(fresh).then(() => {
+      for (const t of job.texts) settle(c, t, { vector: c.vectors.get(t) as number[] });
+    }),
+  );
+}
+
+/** A failed request: split a rejected batch, retry a transient failure after its backoff, or give up. */
+async function onJobFailed(c: Call, job: Job, e: unknown): Promise<void> {
+  const err =
+    e instanceof DrugsyncError
+      ? e
+      : wrapError(e, 'EMBEDDING_TRANSIENT', 'embedding call failed', { retryable: true });
+  if (err.code === 'EMBEDDING_THROTTLED') {
+    c.stats.throttled++;
+    c.s.limiter.onThrottle();
+  } else c.s.limiter.onAnswered();
+  if (!err.retryable && job.texts.length > 1) {
+    // One bad text must not fail its neighbours: retry the batch one text at a time.
+    for (const t of job.texts) c.queue.push({ texts: [t], attempt: job.attempt });
+  } else if (err.retryable && job.attempt < c.s.o.maxRetries) {
+    c.stats.retries++;
+    await sleep(
+      backoffDelay(job.attempt, { baseMs: c.s.baseBackoff, maxMs: MAX_BACKOFF_MS, jitter: 'full' }),
+    );
+    c.queue.push({ texts: job.texts, attempt: job.attempt + 1 });
+  } else {
+    for (const t of job.texts) {
+      c.failures.set(t, err);
+      settle(c, t, { error: err });
+    }
+    c.stats.failed += job.texts.length;
+    c.s.log.warn('embedding failed for good', {
+      texts: job.texts.length,
+      error: err,
+      attempts: job.attempt + 1,
+    });
+  }
+}
+
+/** The outcomes of the texts another call was embedding. */
+async function collectJoined(c: Call): Promise<void> {
+  for (const [t, p] of c.joined) {
+    const outcome = await p;
+    if ('vector' in outcome) c.vectors.set(t, outcome.vector);
+    else {
+      c.failures.set(t, outcome.error);
+      c.stats.failed += 1;
+    }
+  }
 }
 
 export interface EmbeddingConfig {
