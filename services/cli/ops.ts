@@ -70,8 +70,8 @@ function registerStatusCommand(program: Command): void {
   program
     .command('status')
     .description(
-      'one line per part: binlog source, binlog reader, Kinesis stream, embedder, Redis index (and backfill,\n' +
-        're-sync, load when known) with state, lag, rates, counts and checkpoint age; warnings last.\n' +
+      'one line per part: binlog source, binlog reader, Kinesis stream, embedder, Redis index (and backfill, ' +
+        're-sync, load when known) with state, lag, rates, counts and checkpoint age; warnings last. ' +
         '--json prints every raw field; --watch refreshes every second until Ctrl-C',
     )
     .option('--json', 'print every field as JSON (one line per refresh with --watch)')

@@ -53,8 +53,16 @@ function seconds(v: string): number {
   return n;
 }
 
-/** Commands of services/embedder. */
+/** Commands of services/embedder: the consumer, the re-sync and the dead-letter queue. */
 export function registerEmbedderCommands(program: Command): void {
+  registerConsumerCommand(program);
+  registerResyncCommand(program);
+  const dlq = program.command('dlq').description('dead-lettered change events (poison records)');
+  registerDlqListCommand(dlq);
+  registerDlqReplayCommand(dlq);
+}
+
+function registerConsumerCommand(program: Command): void {
   program
     .command('embedder')
     .description(
@@ -62,86 +70,94 @@ export function registerEmbedderCommands(program: Command): void {
         'embedding only changed names; stops cleanly on SIGTERM/SIGINT (finishes the batch, checkpoints)',
     )
     .option('--exit-when-idle <seconds>', 'exit 0 once every shard is caught up and idle this long', seconds)
-    .action(async (o: { exitWhenIdle?: number }) => {
-      const base = decodeEmbedderConfig();
-      // With RESYNC_AUTO the DB_* settings are required too (every problem is reported at once).
-      const full = base.RESYNC_AUTO ? decodeEmbedderWithSourceConfig() : null;
-      const config = full ?? base;
-      const log = createLogger({ service: 'embedder' });
-      const rt = await createEmbedderRuntime(config, log);
-      await waitForRedis(rt.redis);
-      // The index normally comes from the backfill; create it here too so a consumer on an empty Redis
-      // still produces searchable documents (and refuse to run over an index of another schema).
-      await rt.deps.store.ensureIndex();
-      // With the DB_* settings the consumer re-syncs a replaced table and checks the table before a truncate
-      // sweep; RESYNC_AUTO=0 runs it without database access (like the Lambda driver).
-      const resync = full ? await resyncRunnerFor(rt, full, log) : null;
-      rt.deps.resync = resync?.runner;
-      rt.deps.source =
-        full && resync ? createSourceProbe(resync.mysql, full.DB_NAME, full.DB_TABLE) : undefined;
-      const kinesis = createKinesis(config);
-      const consumer = startEmbedderConsumer(config, consumerDeps(rt, kinesis, log), {
-        exitWhenIdleMs: o.exitWhenIdle === undefined ? undefined : o.exitWhenIdle * 1000,
-      });
-      const onSignal = (sig: string) => {
-        log.info('signal received', { signal: sig });
-        consumer.stop();
-      };
-      process.once('SIGTERM', () => onSignal('SIGTERM'));
-      process.once('SIGINT', () => onSignal('SIGINT'));
-      log.info('embedder consumer started', {
-        stream: config.KINESIS_STREAM,
-        model: rt.deps.embeddings.model,
-        dimensions: rt.deps.embeddings.dimensions,
-        dlq: rt.deps.dlq.kind,
-      });
-      await consumer.done;
-      await resync?.runner.stop();
-      await resync?.mysql.end();
-      kinesis.destroy();
-      await rt.close();
-    });
+    .action(runConsumer);
+}
 
+/** `drugsync embedder`: runs the consumer until a signal (or idle with --exit-when-idle), then closes all. */
+async function runConsumer(o: { exitWhenIdle?: number }): Promise<void> {
+  const base = decodeEmbedderConfig();
+  // With RESYNC_AUTO the DB_* settings are required too (every problem is reported at once).
+  const full = base.RESYNC_AUTO ? decodeEmbedderWithSourceConfig() : null;
+  const config = full ?? base;
+  const log = createLogger({ service: 'embedder' });
+  const rt = await createEmbedderRuntime(config, log);
+  await waitForRedis(rt.redis);
+  // The index normally comes from the backfill; create it here too so a consumer on an empty Redis
+  // still produces searchable documents (and refuse to run over an index of another schema).
+  await rt.deps.store.ensureIndex();
+  // With the DB_* settings the consumer re-syncs a replaced table and checks the table before a truncate
+  // sweep; RESYNC_AUTO=0 runs it without database access.
+  const resync = full ? await resyncRunnerFor(rt, full, log) : null;
+  rt.deps.resync = resync?.runner;
+  rt.deps.source = full && resync ? createSourceProbe(resync.mysql, full.DB_NAME, full.DB_TABLE) : undefined;
+  const kinesis = createKinesis(config);
+  const consumer = startEmbedderConsumer(config, consumerDeps(rt, kinesis, log), {
+    exitWhenIdleMs: o.exitWhenIdle === undefined ? undefined : o.exitWhenIdle * 1000,
+  });
+  const onSignal = (sig: string) => {
+    log.info('signal received', { signal: sig });
+    consumer.stop();
+  };
+  process.once('SIGTERM', () => onSignal('SIGTERM'));
+  process.once('SIGINT', () => onSignal('SIGINT'));
+  log.info('embedder consumer started', {
+    stream: config.KINESIS_STREAM,
+    model: rt.deps.embeddings.model,
+    dimensions: rt.deps.embeddings.dimensions,
+    dlq: rt.deps.dlq.kind,
+  });
+  await consumer.done;
+  await resync?.runner.stop();
+  await resync?.mysql.end();
+  kinesis.destroy();
+  await rt.close();
+}
+
+function registerResyncCommand(program: Command): void {
   program
     .command('resync')
     .description(
       're-sync Redis with the table by difference (compare by NDC and content hash, write only what differs,\n' +
         'delete what is gone, embed only unknown names) for the pending resync events (table replaced by\n' +
-        'RENAME or DROP + CREATE). The local/ECS embedder does this by itself; run it where the Lambda driver\n' +
-        'applies the stream. --force runs one even when nothing is pending',
+        'RENAME or DROP + CREATE). The embedder consumer does this by itself (with RESYNC_AUTO); run it by hand\n' +
+        'when the consumer runs without database access. --force runs one even when nothing is pending',
     )
     .option('--force', 'run a re-sync even without a pending resync event')
     .option('--json', 'print the outcome as JSON')
-    .action(async (o: { force?: boolean; json?: boolean }) => {
-      const config = decodeEmbedderWithSourceConfig();
-      const log = createLogger({ service: 'resync' });
-      const rt = await createEmbedderRuntime(config, log);
-      await waitForRedis(rt.redis);
-      const { runner, mysql } = await resyncRunnerFor(rt, config, log);
-      try {
-        const st = await rt.deps.tableState.read();
-        if (st.resyncs.length === 0 && !o.force) {
-          process.stdout.write(o.json ? JSON.stringify({ pending: 0 }) + '\n' : 'no pending resync\n');
-          return;
-        }
-        const outcome = await runner.runNow(st.resyncs);
-        if (!outcome) {
-          process.exitCode = 1;
-          process.stderr.write('another process holds the re-sync lease; try again when it has finished\n');
-          return;
-        }
-        process.stdout.write(
-          o.json
-            ? JSON.stringify(outcome) + '\n'
-            : `re-synced at ${outcome.position}: ${outcome.source_rows} rows, ${outcome.written} written, ${outcome.deleted} deleted, ${outcome.embeddings_requested} embedding call(s), ${outcome.seconds} s\n`,
-        );
-      } finally {
-        await mysql.end();
-        await rt.close();
-      }
-    });
+    .action(runResync);
+}
 
-  const dlq = program.command('dlq').description('dead-lettered change events (poison records)');
+/** `drugsync resync`: one re-sync of the pending resync events (or forced), under the re-sync lease. */
+async function runResync(o: { force?: boolean; json?: boolean }): Promise<void> {
+  const config = decodeEmbedderWithSourceConfig();
+  const log = createLogger({ service: 'resync' });
+  const rt = await createEmbedderRuntime(config, log);
+  await waitForRedis(rt.redis);
+  const { runner, mysql } = await resyncRunnerFor(rt, config, log);
+  try {
+    const st = await rt.deps.tableState.read();
+    if (st.resyncs.length === 0 && !o.force) {
+      process.stdout.write(o.json ? JSON.stringify({ pending: 0 }) + '\n' : 'no pending resync\n');
+      return;
+    }
+    const outcome = await runner.runNow(st.resyncs);
+    if (!outcome) {
+      process.exitCode = 1;
+      process.stderr.write('another process holds the re-sync lease; try again when it has finished\n');
+      return;
+    }
+    process.stdout.write(
+      o.json
+        ? JSON.stringify(outcome) + '\n'
+        : `re-synced at ${outcome.position}: ${outcome.source_rows} rows, ${outcome.written} written, ${outcome.deleted} deleted, ${outcome.embeddings_requested} embedding call(s), ${outcome.seconds} s\n`,
+    );
+  } finally {
+    await mysql.end();
+    await rt.close();
+  }
+}
+
+function registerDlqListCommand(dlq: Command): void {
   dlq
     .command('list')
     .description(
@@ -154,24 +170,30 @@ export function registerEmbedderCommands(program: Command): void {
       'one JSON object per line with its "kind" (letter with the record bytes in base64, lambda_batch, malformed)',
     )
     .option('--limit <n>', 'at most this many', (v) => Number(v), 1000)
-    .action(async (o: { json?: boolean; limit: number }) => {
-      const config = decodeEmbedderConfig();
-      const log = createLogger({ service: 'dlq' });
-      const rt = await createEmbedderRuntime(config, log);
-      try {
-        const messages = await queueMessages(rt.deps.dlq, o.limit);
-        for (const m of messages) {
-          process.stdout.write(
-            (o.json
-              ? JSON.stringify(messageJson(m, config.KINESIS_STREAM))
-              : messageLine(m, config.KINESIS_STREAM)) + '\n',
-          );
-        }
-        if (!o.json) process.stdout.write(listSummary(messages, rt.deps.dlq.kind) + '\n');
-      } finally {
-        await rt.close();
-      }
-    });
+    .action(listDeadLetters);
+}
+
+/** `drugsync dlq list`: every message of the queue, one line each, then a summary by kind. */
+async function listDeadLetters(o: { json?: boolean; limit: number }): Promise<void> {
+  const config = decodeEmbedderConfig();
+  const log = createLogger({ service: 'dlq' });
+  const rt = await createEmbedderRuntime(config, log);
+  try {
+    const messages = await queueMessages(rt.deps.dlq, o.limit);
+    for (const m of messages) {
+      process.stdout.write(
+        (o.json
+          ? JSON.stringify(messageJson(m, config.KINESIS_STREAM))
+          : messageLine(m, config.KINESIS_STREAM)) + '\n',
+      );
+    }
+    if (!o.json) process.stdout.write(listSummary(messages, rt.deps.dlq.kind) + '\n');
+  } finally {
+    await rt.close();
+  }
+}
+
+function registerDlqReplayCommand(dlq: Command): void {
   dlq
     .command('replay')
     .description(
@@ -182,27 +204,30 @@ export function registerEmbedderCommands(program: Command): void {
     )
     .option('--id <id...>', 'only these messages (ids from `drugsync dlq list`)')
     .option('--json', 'print the report as JSON')
-    .action(async (o: { id?: string[]; json?: boolean }) => {
-      const config = decodeEmbedderConfig();
-      const log = createLogger({ service: 'dlq' });
-      const rt = await createEmbedderRuntime(config, log);
-      const kinesis = createKinesis(config);
-      try {
-        const report = await replayDeadLetters(rt.deps, { ids: o.id, kinesis });
-        printReplay(report, !!o.json);
-        if (o.id && o.id.length > report.considered) {
-          log.warn('some ids were not found in the dead-letter queue', {
-            asked: o.id.length,
-            found: report.considered,
-          });
-          process.exitCode = 1;
-        }
-        if (report.left > 0) process.exitCode = 1;
-      } finally {
-        kinesis.destroy();
-        await rt.close();
-      }
-    });
+    .action(replayCommand);
+}
+
+/** `drugsync dlq replay`: re-applies the queue (or the given ids); exit code 1 when anything is left. */
+async function replayCommand(o: { id?: string[]; json?: boolean }): Promise<void> {
+  const config = decodeEmbedderConfig();
+  const log = createLogger({ service: 'dlq' });
+  const rt = await createEmbedderRuntime(config, log);
+  const kinesis = createKinesis(config);
+  try {
+    const report = await replayDeadLetters(rt.deps, { ids: o.id, kinesis });
+    printReplay(report, !!o.json);
+    if (o.id && o.id.length > report.considered) {
+      log.warn('some ids were not found in the dead-letter queue', {
+        asked: o.id.length,
+        found: report.considered,
+      });
+      process.exitCode = 1;
+    }
+    if (report.left > 0) process.exitCode = 1;
+  } finally {
+    kinesis.destroy();
+    await rt.close();
+  }
 }
 
 // ---------------------------------------------------------------- dlq output
