@@ -1,10 +1,11 @@
 /**
  * The DrugStore on Redis: one Lua script makes every write an atomic compare-and-set on the NDC's
  * bookkeeping hash (`Keys.meta(ndc)`: p = SourcePosition, h = content hash, t = text hash, d = tombstone),
- * so no writer — backfill, embedder, verify --repair, a Lambda retry, a replay — can move a document
+ * so no writer — backfill, embedder, verify --repair, a consumer retry, a replay — can move a document
  * backwards or resurrect a deleted one. A document whose content did not change is not rewritten (any
  * JSON write re-indexes it, vector included): only its recorded position advances.
  */
+import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from '../clients/redis.ts';
 import { wrapError } from '../errors.ts';
 import type { Keys } from '../keys.ts';
@@ -102,164 +103,187 @@ function parseMeta(v: (string | null)[]): DocMeta | null {
   return { pos: p, contentHash: h || null, textHash: t || null, tombstone: d === '1' };
 }
 
-export function createRedisDrugStore(redis: RedisClient, keys: Keys, s: StoreSettings): RedisDrugStore {
+/** What every operation of the store works with. */
+interface StoreState {
+  redis: RedisClient;
+  keys: Keys;
+  settings: StoreSettings;
+  /** tombstone TTL in seconds, as the script's argument */
+  ttl: string;
+}
+
+export function createRedisDrugStore(
+  redis: RedisClient,
+  keys: Keys,
+  settings: StoreSettings,
+): RedisDrugStore {
   ensureCommand(redis);
-  const ttl = String(s.TOMBSTONE_TTL_SECONDS);
-
-  async function applyWith(ops: readonly StoreOp[], opts: { force?: boolean } = {}): Promise<ApplyResult[]> {
-    if (ops.length === 0) return [];
-    const pipe = redis.pipeline();
-    const now = new Date();
-    for (const op of ops) {
-      const cmd = (pipe as unknown as { drugsyncApply: ApplyCommand }).drugsyncApply.bind(pipe);
-      if (op.kind === 'delete') {
-        void cmd(keys.doc(op.ndc), keys.meta(op.ndc), 'del', op.pos, '', '', '', ttl, '0');
-      } else if (op.embedding) {
-        const doc = JSON.stringify(buildDocument(op.fields, op.embedding, now));
-        void cmd(
-          keys.doc(op.ndc),
-          keys.meta(op.ndc),
-          'put',
-          op.pos,
-          op.contentHash,
-          op.textHash,
-          doc,
-          ttl,
-          opts.force ? '1' : '0',
-        );
-      } else {
-        const fields = JSON.stringify({ ...op.fields, indexed_at: now.toISOString() });
-        void cmd(
-          keys.doc(op.ndc),
-          keys.meta(op.ndc),
-          'merge',
-          op.pos,
-          op.contentHash,
-          op.textHash,
-          fields,
-          ttl,
-          opts.force ? '1' : '0',
-        );
-      }
-    }
-    let replies: [Error | null, unknown][] | null;
-    try {
-      replies = await pipe.exec();
-    } catch (e) {
-      throw wrapError(e, 'REDIS_UNAVAILABLE', `writing ${ops.length} documents failed`, {
-        context: { first_ndc: ops[0]?.ndc },
-        retryable: true,
-        remedy: 'Redis is unreachable or restarting; the batch is retried',
-      });
-    }
-    return ops.map((op, i) => {
-      const [err, out] = replies?.[i] ?? [new Error('no reply'), null];
-      if (err) {
-        throw wrapError(err, 'REDIS_COMMAND_FAILED', `writing ${keys.doc(op.ndc)} failed`, {
-          context: { ndc: op.ndc, key: keys.doc(op.ndc), pos: op.pos },
-          retryable: /LOADING|BUSY|READONLY|TRYAGAIN/.test(err.message),
-        });
-      }
-      return { ndc: op.ndc, outcome: String(out) as ApplyOutcome };
-    });
-  }
-
-  async function getMeta(ndcs: readonly string[]): Promise<Map<string, DocMeta | null>> {
-    const out = new Map<string, DocMeta | null>();
-    if (ndcs.length === 0) return out;
-    const pipe = redis.pipeline();
-    for (const n of ndcs) pipe.hmget(keys.meta(n), 'p', 'h', 't', 'd');
-    let replies: [Error | null, unknown][] | null;
-    try {
-      replies = await pipe.exec();
-    } catch (e) {
-      throw wrapError(e, 'REDIS_UNAVAILABLE', `reading bookkeeping of ${ndcs.length} NDCs failed`, {
-        retryable: true,
-      });
-    }
-    ndcs.forEach((n, i) => {
-      const [err, v] = replies?.[i] ?? [new Error('no reply'), null];
-      if (err)
-        throw wrapError(err, 'REDIS_COMMAND_FAILED', `HMGET ${keys.meta(n)} failed`, { context: { ndc: n } });
-      out.set(n, parseMeta(v as (string | null)[]));
-    });
-    return out;
-  }
-
-  async function* scanMeta(batch = 5000): AsyncGenerator<Map<string, DocMeta>> {
-    let cursor = '0';
-    do {
-      const [next, found] = await redis.scan(cursor, 'MATCH', `${keys.metaPrefix}*`, 'COUNT', batch);
-      cursor = next;
-      if (found.length) {
-        const ndcs = found.map((k) => k.slice(keys.metaPrefix.length));
-        const metas = await getMeta(ndcs);
-        const m = new Map<string, DocMeta>();
-        for (const [n, v] of metas) if (v) m.set(n, v);
-        yield m;
-      }
-    } while (cursor !== '0');
-  }
-
-  async function getDocuments(ndcs: readonly string[]): Promise<Map<string, DrugDocument | null>> {
-    const out = new Map<string, DrugDocument | null>();
-    if (ndcs.length === 0) return out;
-    const pipe = redis.pipeline();
-    for (const n of ndcs) pipe.call('JSON.GET', keys.doc(n));
-    let replies: [Error | null, unknown][] | null;
-    try {
-      replies = await pipe.exec();
-    } catch (e) {
-      throw wrapError(e, 'REDIS_UNAVAILABLE', `reading ${ndcs.length} documents failed`, { retryable: true });
-    }
-    ndcs.forEach((n, i) => {
-      const [err, v] = replies?.[i] ?? [new Error('no reply'), null];
-      if (err)
-        throw wrapError(err, 'REDIS_COMMAND_FAILED', `JSON.GET ${keys.doc(n)} failed`, {
-          context: { ndc: n, key: keys.doc(n) },
-        });
-      out.set(n, v === null ? null : (JSON.parse(String(v)) as DrugDocument));
-    });
-    return out;
-  }
-
+  const st: StoreState = { redis, keys, settings, ttl: String(settings.TOMBSTONE_TTL_SECONDS) };
   return {
-    getDocuments,
-    async ensureIndex() {
-      await ensureIndex(redis, keys, {
-        dimensions: s.EMBEDDING_DIMENSIONS,
-        hnsw: { m: s.HNSW_M, efConstruction: s.HNSW_EF_CONSTRUCTION },
-      });
-    },
-    getMeta,
-    apply: (ops) => applyWith(ops),
-    applyWith,
-    scanMeta,
-    async sweepOlderThan(pos, opts = {}) {
-      const r: SweepResult = { scanned: 0, deleted: 0, kept: 0, stillInSource: 0 };
-      for await (const metas of scanMeta()) {
-        let victims: StoreOp[] = [];
-        for (const [ndc, m] of metas) {
-          r.scanned++;
-          if (!m.tombstone && m.pos < pos) victims.push({ kind: 'delete', ndc, pos });
-          else r.kept++;
-        }
-        if (opts.inSource && victims.length) {
-          const present = await opts.inSource(victims.map((v) => v.ndc));
-          const before = victims.length;
-          victims = victims.filter((v) => !present.has(v.ndc));
-          r.stillInSource += before - victims.length;
-          r.kept += before - victims.length;
-        }
-        if (!opts.dryRun && victims.length) {
-          for (const res of await applyWith(victims)) {
-            if (res.outcome === 'deleted' || res.outcome === 'tombstoned') r.deleted++;
-            else r.kept++;
-          }
-        } else r.deleted += victims.length;
-        opts.onProgress?.(r);
-      }
-      return r;
-    },
+    getDocuments: (ndcs) => getDocuments(st, ndcs),
+    ensureIndex: () => ensureStoreIndex(st),
+    getMeta: (ndcs) => getMeta(st, ndcs),
+    apply: (ops) => applyWith(st, ops),
+    applyWith: (ops, opts) => applyWith(st, ops, opts),
+    scanMeta: (batch) => scanMeta(st, batch),
+    sweepOlderThan: (pos, opts) => sweepOlderThan(st, pos, opts),
   };
+}
+
+type Replies = [Error | null, unknown][] | null;
+
+/** Runs a pipeline; a failure of the whole exchange (Redis unreachable) becomes `failed(e)`. */
+async function execPipeline(pipe: ChainableCommander, failed: (e: unknown) => Error): Promise<Replies> {
+  try {
+    return await pipe.exec();
+  } catch (e) {
+    throw failed(e);
+  }
+}
+
+/** The i-th reply of a pipeline, a missing one as an error. */
+function replyAt(replies: Replies, i: number): [Error | null, unknown] {
+  return replies?.[i] ?? [new Error('no reply'), null];
+}
+
+async function ensureStoreIndex(st: StoreState): Promise<void> {
+  await ensureIndex(st.redis, st.keys, {
+    dimensions: st.settings.EMBEDDING_DIMENSIONS,
+    hnsw: { m: st.settings.HNSW_M, efConstruction: st.settings.HNSW_EF_CONSTRUCTION },
+  });
+}
+
+/** The script's ARGV for one operation: op, pos, content hash, text hash, JSON, tombstone TTL, force. */
+function applyArgv(st: StoreState, op: StoreOp, now: Date, force: boolean): string[] {
+  const f = force ? '1' : '0';
+  if (op.kind === 'delete') return ['del', op.pos, '', '', '', st.ttl, '0'];
+  if (op.embedding) {
+    const doc = JSON.stringify(buildDocument(op.fields, op.embedding, now));
+    return ['put', op.pos, op.contentHash, op.textHash, doc, st.ttl, f];
+  }
+  const fields = JSON.stringify({ ...op.fields, indexed_at: now.toISOString() });
+  return ['merge', op.pos, op.contentHash, op.textHash, fields, st.ttl, f];
+}
+
+async function applyWith(
+  st: StoreState,
+  ops: readonly StoreOp[],
+  opts: { force?: boolean } = {},
+): Promise<ApplyResult[]> {
+  if (ops.length === 0) return [];
+  const { keys } = st;
+  const pipe = st.redis.pipeline();
+  const now = new Date();
+  const cmd = (pipe as unknown as { drugsyncApply: ApplyCommand }).drugsyncApply.bind(pipe);
+  for (const op of ops)
+    void cmd(keys.doc(op.ndc), keys.meta(op.ndc), ...applyArgv(st, op, now, opts.force === true));
+  const replies = await execPipeline(pipe, (e) =>
+    wrapError(e, 'REDIS_UNAVAILABLE', `writing ${ops.length} documents failed`, {
+      context: { first_ndc: ops[0]?.ndc },
+      retryable: true,
+      remedy: 'Redis is unreachable or restarting; the batch is retried',
+    }),
+  );
+  return ops.map((op, i) => {
+    const [err, out] = replyAt(replies, i);
+    if (err) {
+      throw wrapError(err, 'REDIS_COMMAND_FAILED', `writing ${keys.doc(op.ndc)} failed`, {
+        context: { ndc: op.ndc, key: keys.doc(op.ndc), pos: op.pos },
+        retryable: /LOADING|BUSY|READONLY|TRYAGAIN/.test(err.message),
+      });
+    }
+    return { ndc: op.ndc, outcome: String(out) as ApplyOutcome };
+  });
+}
+
+async function getMeta(st: StoreState, ndcs: readonly string[]): Promise<Map<string, DocMeta | null>> {
+  const out = new Map<string, DocMeta | null>();
+  if (ndcs.length === 0) return out;
+  const pipe = st.redis.pipeline();
+  for (const n of ndcs) pipe.hmget(st.keys.meta(n), 'p', 'h', 't', 'd');
+  const replies = await execPipeline(pipe, (e) =>
+    wrapError(e, 'REDIS_UNAVAILABLE', `reading bookkeeping of ${ndcs.length} NDCs failed`, {
+      retryable: true,
+    }),
+  );
+  ndcs.forEach((n, i) => {
+    const [err, v] = replyAt(replies, i);
+    if (err)
+      throw wrapError(err, 'REDIS_COMMAND_FAILED', `HMGET ${st.keys.meta(n)} failed`, {
+        context: { ndc: n },
+      });
+    out.set(n, parseMeta(v as (string | null)[]));
+  });
+  return out;
+}
+
+async function* scanMeta(st: StoreState, batch = 5000): AsyncGenerator<Map<string, DocMeta>> {
+  const { metaPrefix } = st.keys;
+  let cursor = '0';
+  do {
+    const [next, found] = await st.redis.scan(cursor, 'MATCH', `${metaPrefix}*`, 'COUNT', batch);
+    cursor = next;
+    if (found.length) {
+      const metas = await getMeta(
+        st,
+        found.map((k) => k.slice(metaPrefix.length)),
+      );
+      const m = new Map<string, DocMeta>();
+      for (const [n, v] of metas) if (v) m.set(n, v);
+      yield m;
+    }
+  } while (cursor !== '0');
+}
+
+async function getDocuments(
+  st: StoreState,
+  ndcs: readonly string[],
+): Promise<Map<string, DrugDocument | null>> {
+  const out = new Map<string, DrugDocument | null>();
+  if (ndcs.length === 0) return out;
+  const pipe = st.redis.pipeline();
+  for (const n of ndcs) pipe.call('JSON.GET', st.keys.doc(n));
+  const replies = await execPipeline(pipe, (e) =>
+    wrapError(e, 'REDIS_UNAVAILABLE', `reading ${ndcs.length} documents failed`, { retryable: true }),
+  );
+  ndcs.forEach((n, i) => {
+    const [err, v] = replyAt(replies, i);
+    if (err)
+      throw wrapError(err, 'REDIS_COMMAND_FAILED', `JSON.GET ${st.keys.doc(n)} failed`, {
+        context: { ndc: n, key: st.keys.doc(n) },
+      });
+    out.set(n, v === null ? null : (JSON.parse(String(v)) as DrugDocument));
+  });
+  return out;
+}
+
+async function sweepOlderThan(
+  st: StoreState,
+  pos: SourcePosition,
+  opts: SweepOptions = {},
+): Promise<SweepResult> {
+  const r: SweepResult = { scanned: 0, deleted: 0, kept: 0, stillInSource: 0 };
+  for await (const metas of scanMeta(st)) {
+    let victims: StoreOp[] = [];
+    for (const [ndc, m] of metas) {
+      r.scanned++;
+      if (!m.tombstone && m.pos < pos) victims.push({ kind: 'delete', ndc, pos });
+      else r.kept++;
+    }
+    if (opts.inSource && victims.length) {
+      const present = await opts.inSource(victims.map((v) => v.ndc));
+      const before = victims.length;
+      victims = victims.filter((v) => !present.has(v.ndc));
+      r.stillInSource += before - victims.length;
+      r.kept += before - victims.length;
+    }
+    if (!opts.dryRun && victims.length) {
+      for (const res of await applyWith(st, victims)) {
+        if (res.outcome === 'deleted' || res.outcome === 'tombstoned') r.deleted++;
+        else r.kept++;
+      }
+    } else r.deleted += victims.length;
+    opts.onProgress?.(r);
+  }
+  return r;
 }
