@@ -12,11 +12,12 @@
  * helper), and that thread bounds the reader.
  *
  * How it plugs in: zongji parses a rows event's rows in the event's constructor, through the event class'
- * `_fetchOneRow(parser)`. `installFastRowDecoder()` wraps that method on zongji's three rows-event classes
- * (imported from the package's own module file, the very classes zongji instantiates); the wrapper decodes
- * with this module only for ZongJi instances marked with `useFastRowDecoder(zongji)`, and calls zongji's
- * own method for every other instance and every table it does not support. The hook checks what it relies
- * on when installed; if zongji changed, it is not installed and the reader says so once.
+ * `_fetchOneRow(parser)`. `hookRowsEventClass(event)` wraps that method on the class of the first rows event
+ * of each kind a source sees (WriteRows, UpdateRows, DeleteRows: the very classes zongji instantiates; the
+ * first event of each kind is still decoded by zongji); the wrapper decodes with this module only for ZongJi
+ * instances marked with `useFastRowDecoder(zongji)`, and calls zongji's own method for every other instance
+ * and every table it does not support. The hook checks what it relies on before wrapping; if zongji changed,
+ * the class is left alone and the reader says so once.
  */
 
 import { DrugsyncError } from '../core/errors.ts';
@@ -299,6 +300,7 @@ function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+/** Reads every column of the row at the parser's offset; `at.i` follows the column being read. */
 function readColumns(parser: ZParser, plan: RowPlan, present: Buffer, at: { i: number }): Row {
   const b = parser._buffer;
   const cols = plan.columns;
@@ -322,93 +324,88 @@ function readColumns(parser: ZParser, plan: RowPlan, present: Buffer, at: { i: n
       continue;
     }
     nb++;
-    switch (c.kind) {
-      case K.TEXT1: {
-        const len = b[o] as number;
-        const end = o + 1 + len;
-        if (end > b.length) throw new RangeError(`column ${c.name} past the end of the row buffer`);
-        row[c.name] = b.toString('utf8', o + 1, end);
-        o = end;
-        break;
-      }
-      case K.TEXT2: {
-        const len = b.readUInt16LE(o);
-        const end = o + 2 + len;
-        if (end > b.length) throw new RangeError(`column ${c.name} past the end of the row buffer`);
-        row[c.name] = b.toString('utf8', o + 2, end);
-        o = end;
-        break;
-      }
-      case K.I8:
-        row[c.name] = b.readInt8(o);
-        o += 1;
-        break;
-      case K.U8:
-        row[c.name] = b.readUInt8(o);
-        o += 1;
-        break;
-      case K.I16:
-        row[c.name] = b.readInt16LE(o);
-        o += 2;
-        break;
-      case K.U16:
-        row[c.name] = b.readUInt16LE(o);
-        o += 2;
-        break;
-      case K.I24:
-        row[c.name] = b.readIntLE(o, 3);
-        o += 3;
-        break;
-      case K.U24:
-        row[c.name] = b.readUIntLE(o, 3);
-        o += 3;
-        break;
-      case K.I32:
-        row[c.name] = b.readInt32LE(o);
-        o += 4;
-        break;
-      case K.U32:
-        row[c.name] = b.readUInt32LE(o);
-        o += 4;
-        break;
-      case K.DECIMAL: {
-        const d = c.dec as DecimalLayout;
-        row[c.name] = readDecimal(b, o, d);
-        o += d.size;
-        break;
-      }
-      case K.DATE: {
-        const raw = b.readUIntLE(o, 3);
-        o += 3;
-        row[c.name] = dateString(raw >>> 9, (raw >>> 5) & 0x0f, raw & 0x1f);
-        break;
-      }
-      case K.DATETIME2: {
-        // 40 bits big-endian: sign(1) year*13+month(17) day(5) hour(5) minute(6) second(6)
-        if (o + 5 > b.length) throw new RangeError(`column ${c.name} past the end of the row buffer`);
-        const high = b.readInt32BE(o);
-        const low = b.readInt32BE(o + 1);
-        o += 5;
-        const yearMonth = (high >> 14) & 0x1ffff;
-        let s =
-          `${dateString(Math.floor(yearMonth / 13), yearMonth % 13, (low >> 17) & 0x1f)} ` +
-          `${pad2((low >> 12) & 0x1f)}:${pad2((low >> 6) & 0x3f)}:${pad2(low & 0x3f)}`;
-        if (c.fsp > 0) {
-          const size = (c.fsp + 1) >> 1;
-          let fraction = beSigned(b, o, size, 0);
-          o += size;
-          if (c.fsp % 2 !== 0) fraction /= 10;
-          if (fraction < 0) fraction *= -1;
-          s += `.${pad(String(fraction), c.fsp)}`;
-        }
-        row[c.name] = s;
-        break;
-      }
-    }
+    o = readValue(b, c, o, row);
   }
   if (o > b.length) throw new RangeError(`row image past the end of the event (${o} > ${b.length})`);
   parser._offset = o;
   return row;
+}
+
+/** Reads the non-null value of column `c` at offset `o` into `row`; returns the offset past it. */
+function readValue(b: Buffer, c: Col, o: number, row: Row): number {
+  switch (c.kind) {
+    case K.TEXT1:
+      return readText(b, c, o, b[o] as number, 1, row);
+    case K.TEXT2:
+      return readText(b, c, o, b.readUInt16LE(o), 2, row);
+    case K.I8:
+      row[c.name] = b.readInt8(o);
+      return o + 1;
+    case K.U8:
+      row[c.name] = b.readUInt8(o);
+      return o + 1;
+    case K.I16:
+      row[c.name] = b.readInt16LE(o);
+      return o + 2;
+    case K.U16:
+      row[c.name] = b.readUInt16LE(o);
+      return o + 2;
+    case K.I24:
+      row[c.name] = b.readIntLE(o, 3);
+      return o + 3;
+    case K.U24:
+      row[c.name] = b.readUIntLE(o, 3);
+      return o + 3;
+    case K.I32:
+      row[c.name] = b.readInt32LE(o);
+      return o + 4;
+    case K.U32:
+      row[c.name] = b.readUInt32LE(o);
+      return o + 4;
+    case K.DECIMAL: {
+      const d = c.dec as DecimalLayout;
+      row[c.name] = readDecimal(b, o, d);
+      return o + d.size;
+    }
+    case K.DATE: {
+      const raw = b.readUIntLE(o, 3);
+      row[c.name] = dateString(raw >>> 9, (raw >>> 5) & 0x0f, raw & 0x1f);
+      return o + 3;
+    }
+    case K.DATETIME2:
+      return readDatetime2(b, c, o, row);
+  }
+  return o;
+}
+
+/** A UTF-8 string of `len` bytes behind a `prefix`-byte length at `o`. */
+function readText(b: Buffer, c: Col, o: number, len: number, prefix: number, row: Row): number {
+  const end = o + prefix + len;
+  if (end > b.length) throw new RangeError(`column ${c.name} past the end of the row buffer`);
+  row[c.name] = b.toString('utf8', o + prefix, end);
+  return end;
+}
+
+/** DATETIME2: 40 bits big-endian, sign(1) year*13+month(17) day(5) hour(5) minute(6) second(6), then fsp. */
+function readDatetime2(b: Buffer, c: Col, o: number, row: Row): number {
+  if (o + 5 > b.length) throw new RangeError(`column ${c.name} past the end of the row buffer`);
+  const high = b.readInt32BE(o);
+  const low = b.readInt32BE(o + 1);
+  o += 5;
+  const yearMonth = (high >> 14) & 0x1ffff;
+  let s =
+    `${dateString(Math.floor(yearMonth / 13), yearMonth % 13, (low >> 17) & 0x1f)} ` +
+    `${pad2((low >> 12) & 0x1f)}:${pad2((low >> 6) & 0x3f)}:${pad2(low & 0x3f)}`;
+  if (c.fsp > 0) {
+    const size = (c.fsp + 1) >> 1;
+    let fraction = beSigned(b, o, size, 0);
+    o += size;
+    if (c.fsp % 2 !== 0) fraction /= 10;
+    if (fraction < 0) fraction *= -1;
+    s += `.${pad(String(fraction), c.fsp)}`;
+  }
+  row[c.name] = s;
+  return o;
 }
 
 // ---- the hook into zongji ------------------------------------------------------------------------------

@@ -151,14 +151,127 @@ export function decodeFailure(e: unknown, file: string, pos: number, table: stri
   );
 }
 
-export function createZongjiSource(o: ZongjiSourceOptions): BinlogSource {
-  let z: ZongjiLike | null = null;
-  let stopped = false;
-  let paused = false;
-  let yields = 0;
-  let file = '';
+/**
+ * Bounded bursts: past `burstMs` of handling since the event loop last turned, the connection is paused
+ * (mysql2 holds the rest of its packets) and resumed on the next turn, after other I/O had its go.
+ */
+class BurstLimiter {
+  /** times reading was paused for a turn of the event loop */
+  yields = 0;
+  private burstStart = 0;
+  private yielding = false;
 
-  const start = (from: StartFrom, h: BinlogHandler): void => {
+  constructor(
+    private readonly burstMs: number,
+    private readonly connection: () => ZongjiLike['connection'],
+    /** paused on purpose: leave the connection alone */
+    private readonly paused: () => boolean,
+    private readonly stopped: () => boolean,
+  ) {}
+
+  /** Called for each event before it is handled. */
+  note(): void {
+    const now = performance.now();
+    if (this.burstStart === 0) {
+      this.burstStart = now;
+      setImmediate(() => {
+        this.burstStart = 0;
+      });
+      return;
+    }
+    const conn = this.connection();
+    if (this.yielding || this.paused() || now - this.burstStart <= this.burstMs || !conn) return;
+    this.yielding = true;
+    this.yields += 1;
+    conn.pause();
+    setImmediate(() => {
+      this.yielding = false;
+      this.burstStart = 0;
+      if (!this.paused() && !this.stopped()) this.connection()?.resume();
+    });
+  }
+}
+
+function rowsOp(typeName: string): RowsEvent['op'] {
+  if (typeName === 'WriteRows') return 'insert';
+  return typeName === 'UpdateRows' ? 'update' : 'delete';
+}
+
+/** zongji behind the BinlogSource interface (see the module comment). */
+class ZongjiSource implements BinlogSource {
+  private z: ZongjiLike | null = null;
+  private stopped = false;
+  private isPaused = false;
+  private failed = false;
+  /** the current binlog file */
+  private file = '';
+  /** the end of the last event seen and the last table mapped: where an event that fails to decode starts */
+  private lastNext = 0;
+  private lastTable: string;
+  private readonly bursts: BurstLimiter;
+
+  constructor(private readonly o: ZongjiSourceOptions) {
+    this.lastTable = `${o.schema}.${o.table}`;
+    this.bursts = new BurstLimiter(
+      o.burstMs ?? 10,
+      () => this.z?.connection ?? null,
+      () => this.isPaused,
+      () => this.stopped,
+    );
+  }
+
+  start(from: StartFrom, h: BinlogHandler): void {
+    if (this.z) throw new Error('a BinlogSource starts once');
+    if ('file' in from) {
+      this.file = from.file;
+      this.lastNext = from.pos;
+    }
+    const zj = this.connect();
+    zj.on('error', (e) => this.fail(h, e));
+    zj.on('ready', () => this.askForHeartbeats(zj, h));
+    zj.on('binlog', (raw) => this.onBinlog(raw as ZEvent, h));
+    const base = { serverId: this.o.serverId, includeSchema: { [this.o.schema]: [this.o.table] } };
+    if ('gtid' in from) zj.start({ ...base, gtidSet: from.gtid });
+    else zj.start({ ...base, filename: from.file, position: from.pos });
+  }
+
+  pause(): void {
+    if (this.isPaused || this.stopped) return;
+    this.isPaused = true;
+    this.z?.connection?.pause();
+  }
+
+  resume(): void {
+    if (!this.isPaused || this.stopped) return;
+    this.isPaused = false;
+    this.z?.connection?.resume();
+  }
+
+  get paused(): boolean {
+    return this.isPaused;
+  }
+
+  get yields(): number {
+    return this.bursts.yields;
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    const zj = this.z;
+    if (!zj) return;
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, 2000);
+      zj.on('stopped', () => {
+        clearTimeout(t);
+        resolve();
+      });
+      zj.stop();
+    });
+  }
+
+  private connect(): ZongjiLike {
+    const o = this.o;
     const zj = new ZongJi({
       host: o.host,
       port: o.port,
@@ -170,186 +283,130 @@ export function createZongjiSource(o: ZongjiSourceOptions): BinlogSource {
       bigNumberStrings: false,
       charset: 'utf8mb4_general_ci',
     }) as unknown as ZongjiLike;
-    z = zj;
+    this.z = zj;
     if (o.fastRows) useFastRowDecoder(zj, (message) => o.warn?.(message));
-    let failed = false;
-    // the end of the last event seen and the last table mapped: where an event that fails to decode starts
-    let lastNext = 'file' in from ? from.pos : 0;
-    let lastTable = `${o.schema}.${o.table}`;
-    const fail = (e: unknown) => {
-      if (stopped || failed) return; // after a deliberate stop zongji emits spurious TypeErrors
-      failed = true;
-      h.onError(decodeFailure(e, file, lastNext, lastTable) ?? e);
-    };
-    zj.on('error', (e) => fail(e));
-    zj.on('ready', () => {
-      // Queued before the dump command (zongji enqueues it right after 'ready'): the server then sends a
-      // heartbeat event every N seconds while it has nothing else to send.
-      if (o.heartbeatSeconds > 0 && zj.connection) {
-        const ns = BigInt(o.heartbeatSeconds) * 1_000_000_000n;
-        zj.connection.query(`SET @master_heartbeat_period = ${ns}`, (err) => {
-          if (err) fail(err);
-        });
-      }
-    });
-    const headerLen = () => (zj.useChecksum ? 23 : 19);
-    const place = (e: ZEvent): EventPlace => {
-      const next = e.nextPosition;
-      return {
-        file,
-        pos: next > 0 ? next - e.size - headerLen() : 0,
-        next,
-        ts: e.timestamp,
-        gtid: e.gtid ?? null,
-      };
-    };
-    // Bounded bursts: past burstMs of handling since the event loop last turned, the connection is paused
-    // (mysql2 holds the rest of its packets) and resumed on the next turn, after other I/O had its go.
-    const burstMs = o.burstMs ?? 10;
-    let burstStart = 0;
-    let yielding = false;
-    const yieldIfLong = () => {
-      const now = performance.now();
-      if (burstStart === 0) {
-        burstStart = now;
-        setImmediate(() => {
-          burstStart = 0;
-        });
-      } else if (!yielding && !paused && now - burstStart > burstMs && zj.connection) {
-        yielding = true;
-        yields += 1;
-        zj.connection.pause();
-        setImmediate(() => {
-          yielding = false;
-          burstStart = 0;
-          if (!paused && !stopped) zj.connection?.resume();
-        });
-      }
-    };
-    zj.on('binlog', (raw) => {
-      if (stopped || failed) return;
-      yieldIfLong();
-      const e = raw as ZEvent;
-      if (e.nextPosition > 0) lastNext = e.nextPosition;
-      try {
-        switch (e.getTypeName()) {
-          case 'Rotate':
-            file = e.binlogName as string;
-            h.onRotate(file, e.position ?? 4);
-            return;
-          case 'MariadbGtid':
-          case 'Gtid':
-            h.onBegin({ ...place(e), gtid: e.gtid ?? null });
-            return;
-          case 'AnonymousGtid':
-            h.onBegin({ ...place(e), gtid: null });
-            return;
-          case 'Query': {
-            const q = (e.query ?? '').trim();
-            const upper = q.toUpperCase();
-            if (upper === 'BEGIN' || upper.startsWith('XA START') || upper.startsWith('XA END')) {
-              h.onBegin(place(e));
-            } else if (upper === 'COMMIT' || upper === 'ROLLBACK' || upper.startsWith('XA COMMIT')) {
-              h.onCommit({ ...place(e), xid: null });
-            } else {
-              h.onStatement({ ...place(e), query: q, schema: e.schema ?? '' });
-            }
-            return;
-          }
-          case 'Xid':
-            h.onCommit({ ...place(e), xid: e.xid === undefined ? null : String(e.xid) });
-            return;
-          case 'XaPrepare':
-            throw new DrugsyncError(
-              'BINLOG_DECODE_FAILED',
-              'an XA PREPARE event group is in the binlog: XA transactions are not supported',
-              {
-                context: { file, next: e.nextPosition },
-                remedy: 'do not write rndc14 inside XA transactions',
-              },
-            );
-          case 'TableMap':
-            lastTable = `${e.schemaName ?? ''}.${e.tableName ?? ''}`;
-            h.onHeartbeat();
-            return;
-          case 'WriteRows':
-          case 'UpdateRows':
-          case 'DeleteRows': {
-            // hooked for every source: decode failures then name their column (the fast decoder: marked ones)
-            const why = hookRowsEventClass(e);
-            if (why && o.fastRows) o.warn?.(`${why}: row images are decoded by zongji`);
-            const tm = e.tableMap?.[e.tableId as number];
-            if (!tm || tm.parentSchema !== o.schema || tm.tableName !== o.table) {
-              h.onHeartbeat();
-              return;
-            }
-            const op =
-              e.getTypeName() === 'WriteRows'
-                ? 'insert'
-                : e.getTypeName() === 'UpdateRows'
-                  ? 'update'
-                  : 'delete';
-            h.onRows({
-              ...place(e),
-              op,
-              schema: tm.parentSchema,
-              table: tm.tableName,
-              rows: e.rows ?? [],
-            } as RowsEvent);
-            return;
-          }
-          default:
-            h.onHeartbeat();
-        }
-      } catch (err) {
-        fail(err);
-      }
-    });
-    const base = {
-      serverId: o.serverId,
-      includeSchema: { [o.schema]: [o.table] },
-    };
-    if ('gtid' in from) zj.start({ ...base, gtidSet: from.gtid });
-    else zj.start({ ...base, filename: from.file, position: from.pos });
-  };
+    return zj;
+  }
 
-  return {
-    start(from, handler) {
-      if (z) throw new Error('a BinlogSource starts once');
-      if ('file' in from) file = from.file;
-      start(from, handler);
-    },
-    pause() {
-      if (paused || stopped) return;
-      paused = true;
-      z?.connection?.pause();
-    },
-    resume() {
-      if (!paused || stopped) return;
-      paused = false;
-      z?.connection?.resume();
-    },
-    get paused() {
-      return paused;
-    },
-    get yields() {
-      return yields;
-    },
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      const zj = z;
-      if (!zj) return;
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, 2000);
-        zj.on('stopped', () => {
-          clearTimeout(t);
-          resolve();
-        });
-        zj.stop();
-      });
-    },
-  };
+  private fail(h: BinlogHandler, e: unknown): void {
+    if (this.stopped || this.failed) return; // after a deliberate stop zongji emits spurious TypeErrors
+    this.failed = true;
+    h.onError(decodeFailure(e, this.file, this.lastNext, this.lastTable) ?? e);
+  }
+
+  /**
+   * Queued before the dump command (zongji enqueues it right after 'ready'): the server then sends a
+   * heartbeat event every N seconds while it has nothing else to send.
+   */
+  private askForHeartbeats(zj: ZongjiLike, h: BinlogHandler): void {
+    if (this.o.heartbeatSeconds <= 0 || !zj.connection) return;
+    const ns = BigInt(this.o.heartbeatSeconds) * 1_000_000_000n;
+    zj.connection.query(`SET @master_heartbeat_period = ${ns}`, (err) => {
+      if (err) this.fail(h, err);
+    });
+  }
+
+  private place(e: ZEvent): EventPlace {
+    const next = e.nextPosition;
+    const headerLen = this.z?.useChecksum ? 23 : 19;
+    return {
+      file: this.file,
+      pos: next > 0 ? next - e.size - headerLen : 0,
+      next,
+      ts: e.timestamp,
+      gtid: e.gtid ?? null,
+    };
+  }
+
+  private onBinlog(e: ZEvent, h: BinlogHandler): void {
+    if (this.stopped || this.failed) return;
+    this.bursts.note();
+    if (e.nextPosition > 0) this.lastNext = e.nextPosition;
+    try {
+      this.dispatch(e, h);
+    } catch (err) {
+      this.fail(h, err);
+    }
+  }
+
+  /** One zongji event to the handler call it stands for. */
+  private dispatch(e: ZEvent, h: BinlogHandler): void {
+    switch (e.getTypeName()) {
+      case 'Rotate':
+        this.file = e.binlogName as string;
+        h.onRotate(this.file, e.position ?? 4);
+        return;
+      case 'MariadbGtid':
+      case 'Gtid':
+        h.onBegin({ ...this.place(e), gtid: e.gtid ?? null });
+        return;
+      case 'AnonymousGtid':
+        h.onBegin({ ...this.place(e), gtid: null });
+        return;
+      case 'Query':
+        this.dispatchQuery(e, h);
+        return;
+      case 'Xid':
+        h.onCommit({ ...this.place(e), xid: e.xid === undefined ? null : String(e.xid) });
+        return;
+      case 'XaPrepare':
+        throw new DrugsyncError(
+          'BINLOG_DECODE_FAILED',
+          'an XA PREPARE event group is in the binlog: XA transactions are not supported',
+          {
+            context: { file: this.file, next: e.nextPosition },
+            remedy: 'do not write rndc14 inside XA transactions',
+          },
+        );
+      case 'TableMap':
+        this.lastTable = `${e.schemaName ?? ''}.${e.tableName ?? ''}`;
+        h.onHeartbeat();
+        return;
+      case 'WriteRows':
+      case 'UpdateRows':
+      case 'DeleteRows':
+        this.dispatchRows(e, h);
+        return;
+      default:
+        h.onHeartbeat();
+    }
+  }
+
+  /** BEGIN / XA START → onBegin, COMMIT / ROLLBACK / XA COMMIT → onCommit, anything else → onStatement. */
+  private dispatchQuery(e: ZEvent, h: BinlogHandler): void {
+    const q = (e.query ?? '').trim();
+    const upper = q.toUpperCase();
+    if (upper === 'BEGIN' || upper.startsWith('XA START') || upper.startsWith('XA END')) {
+      h.onBegin(this.place(e));
+    } else if (upper === 'COMMIT' || upper === 'ROLLBACK' || upper.startsWith('XA COMMIT')) {
+      h.onCommit({ ...this.place(e), xid: null });
+    } else {
+      h.onStatement({ ...this.place(e), query: q, schema: e.schema ?? '' });
+    }
+  }
+
+  /** Rows of the configured table → onRows; rows of other tables only show the server is alive. */
+  private dispatchRows(e: ZEvent, h: BinlogHandler): void {
+    // hooked for every source: decode failures then name their column (the fast decoder: marked ones)
+    const why = hookRowsEventClass(e);
+    if (why && this.o.fastRows) this.o.warn?.(`${why}: row images are decoded by zongji`);
+    const tm = e.tableMap?.[e.tableId as number];
+    if (!tm || tm.parentSchema !== this.o.schema || tm.tableName !== this.o.table) {
+      h.onHeartbeat();
+      return;
+    }
+    h.onRows({
+      ...this.place(e),
+      op: rowsOp(e.getTypeName()),
+      schema: tm.parentSchema,
+      table: tm.tableName,
+      rows: e.rows ?? [],
+    } as RowsEvent);
+  }
+}
+
+export function createZongjiSource(o: ZongjiSourceOptions): BinlogSource {
+  return new ZongjiSource(o);
 }
 
 /** A start position as zongji wants it. */
