@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { decodeConfig, kinesisShape, redisShape } from '../core/config.ts';
 import { createRedis, waitForRedis } from '../core/clients/redis.ts';
+import { installMinilm } from '../core/embedding/minilm-files.ts';
 import { DrugsyncError } from '../core/errors.ts';
 import { makeKeys } from '../core/keys.ts';
 import { createLogger } from '../core/log.ts';
@@ -129,11 +130,16 @@ export function registerRunCommands(program: Command): void {
       assertPositiveRate,
       0,
     )
-    .action(async (o: { rows: string; simulateChanges: number }) => {
+    .option(
+      '--embedder <provider>',
+      'local (lexical, the default) or minilm (semantic, 384-d; installs the model when missing)',
+    )
+    .action(async (o: { rows: string; simulateChanges: number; embedder?: string }) => {
       const log = createLogger({ service: 'run' });
       const rows = Number(o.rows);
       if (!Number.isInteger(rows) || rows < 1)
         throw new DrugsyncError('CONFIG_INVALID', `--rows must be a whole number, got ${o.rows}`);
+      if (o.embedder !== undefined) useEmbedder(o.embedder, log);
       const lock = lockPipeline('run', log);
       try {
         await runMainJob(log, rows, o.simulateChanges);
@@ -141,6 +147,14 @@ export function registerRunCommands(program: Command): void {
         lock.release();
       }
     });
+}
+
+/** `--embedder`: the provider for this process and its children (backfill, embedder); MiniLM installed first. */
+function useEmbedder(provider: string, log: Logger): void {
+  if (provider !== 'local' && provider !== 'minilm')
+    throw new DrugsyncError('CONFIG_INVALID', `--embedder must be local or minilm, got ${provider}`);
+  if (provider === 'minilm') log.info('MiniLM model ready', { directory: installMinilm() });
+  process.env.EMBEDDING_PROVIDER = provider;
 }
 
 /** stack up, seed when empty, backfill unless the reader has a checkpoint, then stream. */

@@ -8,6 +8,7 @@
  */
 import fs from 'node:fs';
 import { z } from 'zod';
+import { MINILM_DIMENSIONS, MINILM_MODEL_ID } from './embedding/minilm-files.ts';
 import { DrugsyncError } from './errors.ts';
 import { registerSecret } from './log.ts';
 import { DEFAULT_ENV_FILE } from './paths.ts';
@@ -127,7 +128,7 @@ export const embeddingShape = {
     .string()
     .optional()
     .transform((v) => (v === undefined || v === '' ? 'local' : v))
-    .pipe(z.enum(['local', 'titan'])),
+    .pipe(z.enum(['local', 'titan', 'minilm'])),
   EMBEDDING_MODEL: optStr(),
   EMBEDDING_DIMENSIONS: int(1024, 2, 8192),
   BEDROCK_REGION: optStr(),
@@ -217,6 +218,9 @@ export function decodeConfig<S extends Shape>(shape: S, env: Env = resolveEnv())
       },
     );
   }
+  // MiniLM's width is the model's own: EMBEDDING_DIMENSIONS (256 in the stack file) does not apply to it.
+  if (data.EMBEDDING_PROVIDER === 'minilm' && 'EMBEDDING_DIMENSIONS' in shape)
+    data.EMBEDDING_DIMENSIONS = MINILM_DIMENSIONS;
   return data as Decoded<S>;
 }
 
@@ -226,5 +230,6 @@ export function embeddingModelId(cfg: {
   EMBEDDING_MODEL?: string | undefined;
 }): string {
   if (cfg.EMBEDDING_MODEL) return cfg.EMBEDDING_MODEL;
+  if (cfg.EMBEDDING_PROVIDER === 'minilm') return MINILM_MODEL_ID;
   return cfg.EMBEDDING_PROVIDER === 'titan' ? 'amazon.titan-embed-text-v2:0' : 'drugsync-lexical-v1';
 }

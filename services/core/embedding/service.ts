@@ -18,6 +18,7 @@ import { backoffDelay, sleep } from '../backoff.ts';
 import type { EmbeddingCache } from './cache.ts';
 import { createRedisEmbeddingCache } from './cache.ts';
 import { createLocalEmbedder } from './local.ts';
+import { createMinilmEmbedder } from './minilm.ts';
 import { AdaptiveRateLimiter } from './rate-limiter.ts';
 import { createTitanEmbedder } from './titan.ts';
 import type { Embedder, EmbeddingResult, EmbeddingService, EmbeddingStats } from './types.ts';
@@ -328,7 +329,7 @@ async function collectJoined(c: Call): Promise<void> {
 }
 
 export interface EmbeddingConfig {
-  EMBEDDING_PROVIDER: 'local' | 'titan';
+  EMBEDDING_PROVIDER: 'local' | 'titan' | 'minilm';
   EMBEDDING_MODEL?: string | undefined;
   EMBEDDING_DIMENSIONS: number;
   EMBEDDING_CONCURRENCY: number;
@@ -342,6 +343,7 @@ export interface EmbeddingConfig {
 export function createEmbedder(cfg: EmbeddingConfig, logger?: Logger): Embedder {
   const model = embeddingModelId(cfg);
   if (cfg.EMBEDDING_PROVIDER === 'local') return createLocalEmbedder(cfg.EMBEDDING_DIMENSIONS, model);
+  if (cfg.EMBEDDING_PROVIDER === 'minilm') return createMinilmEmbedder({ model });
   return createTitanEmbedder({
     model,
     dimensions: cfg.EMBEDDING_DIMENSIONS,
@@ -364,8 +366,8 @@ export function createEmbeddingService(
     embedder,
     cache: createRedisEmbeddingCache(redis, keys, embedder.model, embedder.dimensions),
     concurrency: cfg.EMBEDDING_CONCURRENCY,
-    // The local embedder is a CPU function, not a metered API.
-    rpm: cfg.EMBEDDING_PROVIDER === 'local' ? Infinity : cfg.EMBEDDING_RPM,
+    // The local embedders (lexical, MiniLM) are CPU functions, not metered APIs.
+    rpm: cfg.EMBEDDING_PROVIDER === 'titan' ? cfg.EMBEDDING_RPM : Infinity,
     maxRetries: cfg.EMBEDDING_MAX_RETRIES,
     logger: opts.logger,
     backoffMs: opts.backoffMs,
