@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { decodeConfig, kinesisShape, redisShape } from '../core/config.ts';
+import { decodeConfig, embeddingShape, kinesisShape, redisShape } from '../core/config.ts';
 import { createRedis, waitForRedis } from '../core/clients/redis.ts';
-import { installMinilm } from '../core/embedding/minilm-files.ts';
+import { assertMinilmInstalled, installMinilm, minilmDir } from '../core/embedding/minilm-files.ts';
 import { DrugsyncError } from '../core/errors.ts';
 import { makeKeys } from '../core/keys.ts';
 import { createLogger } from '../core/log.ts';
@@ -109,6 +109,7 @@ export function registerRunCommands(program: Command): void {
     )
     .action(async (o: { simulateChanges: number }) => {
       const log = createLogger({ service: 'stream' });
+      prepareEmbedder(log, undefined, false);
       const lock = lockPipeline('stream', log);
       try {
         await streamUntilSignal(log, o.simulateChanges);
@@ -139,7 +140,7 @@ export function registerRunCommands(program: Command): void {
       const rows = Number(o.rows);
       if (!Number.isInteger(rows) || rows < 1)
         throw new DrugsyncError('CONFIG_INVALID', `--rows must be a whole number, got ${o.rows}`);
-      if (o.embedder !== undefined) useEmbedder(o.embedder, log);
+      prepareEmbedder(log, o.embedder, true);
       const lock = lockPipeline('run', log);
       try {
         await runMainJob(log, rows, o.simulateChanges);
@@ -149,12 +150,21 @@ export function registerRunCommands(program: Command): void {
     });
 }
 
-/** `--embedder`: the provider for this process and its children (backfill, embedder); MiniLM installed first. */
-function useEmbedder(provider: string, log: Logger): void {
-  if (provider !== 'local' && provider !== 'minilm')
-    throw new DrugsyncError('CONFIG_INVALID', `--embedder must be local or minilm, got ${provider}`);
-  if (provider === 'minilm') log.info('MiniLM model ready', { directory: installMinilm() });
-  process.env.EMBEDDING_PROVIDER = provider;
+/**
+ * The embedder of this process and its children (backfill, binlog reader, embedder): `--embedder` when given,
+ * else EMBEDDING_PROVIDER. MiniLM is installed (`run`) or checked (`stream`) here, so a missing model is one
+ * error before anything starts, not one per restarted child.
+ */
+function prepareEmbedder(log: Logger, provider: string | undefined, install: boolean): void {
+  if (provider !== undefined) {
+    if (provider !== 'local' && provider !== 'minilm')
+      throw new DrugsyncError('CONFIG_INVALID', `--embedder must be local or minilm, got ${provider}`);
+    process.env.EMBEDDING_PROVIDER = provider;
+  }
+  const { EMBEDDING_PROVIDER } = decodeConfig({ EMBEDDING_PROVIDER: embeddingShape.EMBEDDING_PROVIDER });
+  if (EMBEDDING_PROVIDER !== 'minilm') return;
+  if (install) log.info('MiniLM model ready', { directory: installMinilm() });
+  else assertMinilmInstalled(minilmDir());
 }
 
 /** stack up, seed when empty, backfill unless the reader has a checkpoint, then stream. */
