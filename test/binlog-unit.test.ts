@@ -128,9 +128,6 @@ function fakeSink(refuse: (r: OutRecord, call: number) => boolean) {
       });
       return { failed };
     },
-    async openShardHashKeys() {
-      return ['0', '170141183460469231731687303715884105728'];
-    },
   };
   return { sink, accepted };
 }
@@ -158,7 +155,6 @@ describe('publisher', () => {
     try {
       const never: KinesisSink = {
         putRecords: () => new Promise<PutResult>(() => {}),
-        openShardHashKeys: async () => ['0'],
       };
       const stuck = new Publisher(never, smallPublisher);
       const { sink } = fakeSink(() => false);
@@ -203,14 +199,13 @@ describe('publisher', () => {
       async putRecords(records) {
         inFlight += 1;
         calls.push({
-          kinds: records.map((r) => (r.explicitHashKey ? 'table' : 'row')),
+          kinds: records.map((r) => (r.broadcast ? 'table' : 'row')),
           overlapping: inFlight,
         });
         await new Promise((r) => setTimeout(r, 5));
         inFlight -= 1;
         return { failed: [] };
       },
-      openShardHashKeys: async () => ['0', '1'],
     };
     const p = new Publisher(sink, {
       maxQueueRecords: 5000,
@@ -221,13 +216,13 @@ describe('publisher', () => {
       stream: 's',
     });
     const table = (k: string): OutRecord => ({
-      data: Buffer.from('{}'),
+      data: Buffer.from(`{"type":"${k}"}`),
       partitionKey: '#table',
-      explicitHashKey: k,
+      broadcast: true,
       ndc: null,
     });
     p.enqueue(Array.from({ length: 1200 }, (_, i) => rec(`R${i}`, i)));
-    p.enqueue([table('0'), table('1')]);
+    p.enqueue([table('commit'), table('truncate')]);
     p.enqueue(Array.from({ length: 1200 }, (_, i) => rec(`S${i}`, i)));
     expect(await p.waitIdle(10_000)).toBe(true);
     const tableCall = calls.find((c) => c.kinds.includes('table'))!;
@@ -264,7 +259,6 @@ describe('publisher', () => {
         await gate;
         return { failed: [] };
       },
-      openShardHashKeys: async () => ['0'],
     };
     const p = new Publisher(sink, {
       maxQueueRecords: 1000,
@@ -440,7 +434,6 @@ describe('reader loop with a fake binlog (real Redis lease)', () => {
         await gate;
         return { failed: [] };
       },
-      openShardHashKeys: async () => ['0'],
     };
     const txs = Array.from({ length: 10 }, (_, t) => ({
       rows: Array.from({ length: 300 }, (_, k) =>

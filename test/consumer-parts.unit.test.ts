@@ -5,7 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { _Record, Shard } from '@aws-sdk/client-kinesis';
-import { compressRecord, encodeChangeEvent } from '../services/core/events.ts';
+import { compressRecord, decodeChangeEvent, encodeChangeEvent } from '../services/core/events.ts';
+import { encodeAggregate } from '../services/core/kpl.ts';
+import { frameAggregate } from '../services/core/stream-record.ts';
 import type { ChangeEvent } from '../services/core/events.ts';
 import {
   decideHold,
@@ -23,7 +25,7 @@ import {
   MIN_CALL_GAP_MS,
   gapAfterRead,
   gapAfterThrottle,
-  heldRecord,
+  heldRecords,
 } from '../services/embedder/shard-reader.ts';
 import { statusFields } from '../services/embedder/consumer-status.ts';
 import type { ConsumerStats } from '../services/embedder/consumer-types.ts';
@@ -37,7 +39,7 @@ let seq = 49_650_000_000_000_000_000_000_000_000_000_000_000_000_000n;
 function held(e: ChangeEvent): HeldRecord {
   seq += 1000n;
   const r: _Record = { SequenceNumber: seq.toString(), PartitionKey: 'k', Data: encodeChangeEvent(e) };
-  return heldRecord(r);
+  return heldRecords(r)[0] as HeldRecord;
 }
 
 /** A DELETE-all + INSERT-all transaction `txid` over `n` catalogue rows: the deletes, then the inserts. */
@@ -285,13 +287,40 @@ describe('GetRecords pacing', () => {
     const json = encodeChangeEvent({ ...f.delete(makeRow(2)), txid: '0-1-42' });
     const bad = Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0x01]);
     // Act
-    const plain = heldRecord({ SequenceNumber: '7', Data: compressRecord(json) });
-    const kept = heldRecord({ SequenceNumber: '8', Data: bad });
+    const [plain] = heldRecords({ SequenceNumber: '7', Data: compressRecord(json) }) as [HeldRecord];
+    const [kept] = heldRecords({ SequenceNumber: '8', Data: bad }) as [HeldRecord];
     // Assess
     expect(Buffer.from(plain.Data as Uint8Array).equals(json)).toBe(true);
     expect(plain.tx).toEqual({ txid: '0-1-42', deleteTx: '0-1-42', commitTx: null });
     expect(kept.Data).toEqual(bad);
     expect(kept.tx).toEqual({ txid: null, deleteTx: null, commitTx: null });
+  });
+});
+
+describe('aggregated records', () => {
+  it('hands an aggregate on as its events, in order, each named sequence:index and marked', () => {
+    // Prepare: a zstd-framed KPL aggregate of a delete, an insert and the commit of their transaction
+    const f = new EventFactory('binlog.000007', T0);
+    const del = { ...f.delete(makeRow(3)), txid: '0-1-43' };
+    const ins = { ...f.insert(makeRow(4)), txid: '0-1-43' };
+    const events: ChangeEvent[] = [del, ins, f.commit('0-1-43')];
+    const data = frameAggregate(
+      encodeAggregate(
+        events.map((e) => ({ partitionKey: 'ndc' in e ? e.ndc : '#table', data: encodeChangeEvent(e) })),
+      ),
+      'zstd',
+    );
+    // Act
+    const out = heldRecords({ SequenceNumber: '4965', PartitionKey: 'x', Data: data });
+    // Assess
+    expect(out.map((r) => r.SequenceNumber)).toEqual(['4965:0', '4965:1', '4965:2']);
+    expect(out.map((r) => r.PartitionKey)).toEqual([del.ndc, ins.ndc, '#table']);
+    expect(out.map((r) => decodeChangeEvent(r.Data as Uint8Array))).toEqual(events);
+    expect(out.map((r) => r.tx)).toEqual([
+      { txid: '0-1-43', deleteTx: '0-1-43', commitTx: null },
+      { txid: '0-1-43', deleteTx: null, commitTx: null },
+      { txid: '0-1-43', deleteTx: null, commitTx: '0-1-43' },
+    ]);
   });
 });
 

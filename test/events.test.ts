@@ -11,7 +11,7 @@ import {
   encodeChangeEvent,
   peekChangeEvent,
   rowRecord,
-  tableRecords,
+  tableRecord,
   TABLE_EVENT_PARTITION_KEY,
 } from '../services/core/events.ts';
 import { rowChangeEvents, tableEvent } from '../services/binlog-reader/row-events.ts';
@@ -256,20 +256,17 @@ describe('peekChangeEvent', () => {
 });
 
 describe('Kinesis records of events', () => {
-  it('partitions a row event by its NDC and sends a table event to every shard', () => {
+  it('partitions a row event by its NDC and marks a table event for every shard', () => {
     // Prepare
     const events = binlogEvents('0-1-12');
     const insert = events[0] as RowChangeEvent;
     const truncate = events.find((e) => e.type === 'truncate') as TableEvent;
-    const shards = ['0', '170141183460469231731687303715884105728'];
     // Act
     const row = rowRecord(insert);
-    const table = tableRecords(truncate, shards);
+    const table = tableRecord(truncate);
     // Assess
     expect(row).toEqual({ data: encodeChangeEvent(insert), partitionKey: insert.ndc, ndc: insert.ndc });
-    expect(table.map((r) => [r.partitionKey, r.explicitHashKey, r.ndc])).toEqual(
-      shards.map((k) => [TABLE_EVENT_PARTITION_KEY, k, null]),
-    );
-    for (const r of table) expect(decodeChangeEvent(r.data)).toEqual(truncate);
+    expect(table).toMatchObject({ partitionKey: TABLE_EVENT_PARTITION_KEY, broadcast: true, ndc: null });
+    expect(decodeChangeEvent(table.data)).toEqual(truncate);
   });
 });

@@ -2,7 +2,15 @@ import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { encodeAggregate } from '../services/core/kpl.ts';
 import type { SubRecord } from '../services/core/kpl.ts';
-import { decodeStreamRecord, frameAggregate, framingOf } from '../services/core/stream-record.ts';
+import {
+  decodeStreamRecord,
+  eventId,
+  frameAggregate,
+  framingOf,
+  isAtOrBefore,
+  iteratorAfter,
+  parseEventId,
+} from '../services/core/stream-record.ts';
 import { decodeChangeEvent, encodeChangeEvent } from '../services/core/events.ts';
 import { isDrugsyncError } from '../services/core/errors.ts';
 import { makeRow } from '../services/seed/generator.ts';
@@ -39,7 +47,7 @@ describe('stream record framing', () => {
     for (const data of [zlib.gzipSync(encodeChangeEvent(e)), encodeChangeEvent(e)]) {
       const out = decodeStreamRecord(data, e.ndc);
       expect(out).toHaveLength(1);
-      expect(out[0]).toMatchObject({ partitionKey: e.ndc, subSequence: 0 });
+      expect(out[0]).toMatchObject({ partitionKey: e.ndc, subSequence: null });
       expect(decodeChangeEvent(out[0]!.json)).toEqual(e);
     }
   });
@@ -55,5 +63,34 @@ describe('stream record framing', () => {
         expect((e as { context: { reason: string } }).context.reason.length).toBeGreaterThan(5);
       }
     }
+  });
+});
+
+describe('event ids on a shard', () => {
+  it('names an aggregate event sequence:index and a single record by its sequence number', () => {
+    expect(eventId('4965', 3)).toBe('4965:3');
+    expect(eventId('4965', null)).toBe('4965');
+    expect(parseEventId('4965:3')).toEqual({ sequenceNumber: '4965', subSequence: 3 });
+    expect(parseEventId('4965')).toEqual({ sequenceNumber: '4965', subSequence: null });
+  });
+
+  it('re-reads an aggregate checkpointed inside it, and reads after a whole record', () => {
+    expect(iteratorAfter('4965:3')).toEqual({
+      ShardIteratorType: 'AT_SEQUENCE_NUMBER',
+      StartingSequenceNumber: '4965',
+    });
+    expect(iteratorAfter('4965')).toEqual({
+      ShardIteratorType: 'AFTER_SEQUENCE_NUMBER',
+      StartingSequenceNumber: '4965',
+    });
+  });
+
+  it('skips exactly the events at or before the checkpoint', () => {
+    expect(isAtOrBefore('4965:3', '4965:3')).toBe(true);
+    expect(isAtOrBefore('4965:4', '4965:3')).toBe(false);
+    expect(isAtOrBefore('4964:9', '4965:3')).toBe(true);
+    expect(isAtOrBefore('49650000000000000000000000001:0', '9965:3')).toBe(false);
+    expect(isAtOrBefore('4965', '4965')).toBe(true);
+    expect(isAtOrBefore('4965:7', '4965')).toBe(true);
   });
 });

@@ -27,6 +27,11 @@ import type { KinesisSink, PutResult } from './publisher.ts';
 
 /** Uncompressed bound of one aggregate: below Kinesis' 1 MiB record limit whatever compression does. */
 export const MAX_AGGREGATE_BYTES = 1_000_000;
+/**
+ * What one publisher call carries with this sink: 10,000 events or 8 MiB of them before compression (a few
+ * aggregates per shard; split into several PutRecords calls if over Kinesis' 500 records / 5 MiB).
+ */
+export const AGGREGATED_BATCH = { maxBatchRecords: 10_000, maxBatchBytes: 8 * 1024 * 1024 } as const;
 const MAX_CALL_RECORDS = 500;
 const MAX_CALL_BYTES = 5 * 1024 * 1024;
 
@@ -92,9 +97,7 @@ export function planAggregates(records: readonly OutRecord[], map: ShardMap, max
 }
 
 function targetsOf(r: OutRecord, map: ShardMap): readonly ShardRange[] {
-  if (r.broadcast) return map.ranges;
-  if (r.explicitHashKey !== undefined) return [map.shardForHash(BigInt(r.explicitHashKey))];
-  return [map.shardFor(r.partitionKey)];
+  return r.broadcast ? map.ranges : [map.shardFor(r.partitionKey)];
 }
 
 /** Consecutive runs of entries within PutRecords' limits (500 records, 5 MiB). */
@@ -170,14 +173,12 @@ export function createAggregatingSink(
       await o.close?.();
     },
     async putRecords(records) {
+      if (records.some((r) => r.broadcast)) map = null; // a table event goes to the shards open now
       const planned = planAggregates(records, await shardMap(), maxBytes);
       const data = await frame(planned.map((p) => p.kpl));
       const failed = new Map<number, PutResult['failed'][number]>();
       await send(planned, data, failed);
       return { failed: [...failed.values()].sort((a, b) => a.index - b.index) };
-    },
-    async openShardHashKeys() {
-      return (await shardMap()).ranges.map((r) => r.startingHashKey);
     },
   };
 }

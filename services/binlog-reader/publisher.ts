@@ -3,8 +3,9 @@
  *
  * - Records wait in one FIFO queue, bounded in records and bytes; the reader pauses the binlog socket while
  *   `full` and resumes below half (backpressure instead of unbounded buffering).
- * - Up to `concurrency` PutRecords calls in flight, ≤ 500 records and ≤ 5 MiB each, whose batches never
- *   share a partition key; table events (one record per shard) are sent alone with nothing else in flight.
+ * - Up to `concurrency` PutRecords calls in flight, ≤ `maxBatchRecords` events and ≤ `maxBatchBytes` each
+ *   (500 and 5 MiB by default), whose batches never share a partition key; table events (`broadcast`: the
+ *   sink sends them to every open shard) are sent alone with nothing else in flight.
  *   A partially failed call is retried before anything newer of its keys is sent, with the failed records AND every later record of the same partition
  *   key from that call (Kinesis may have accepted a later record of a key whose earlier one failed; sending
  *   both again restores "the last record of a key is its newest"), so a later event for an NDC never ends
@@ -37,13 +38,17 @@ export interface PutResult {
 
 /** The subset of Kinesis the publisher needs. */
 export interface KinesisSink {
+  /** Sends the records (a `broadcast` one to every open shard); answers which request indexes failed. */
   putRecords(records: OutRecord[]): Promise<PutResult>;
-  /** StartingHashKey of every open shard (a table event is sent to each). */
-  openShardHashKeys(): Promise<string[]>;
   /** Releases what the sink holds (its compression worker). */
   close?(): Promise<void>;
 }
 
+/**
+ * One Kinesis record per event (`KINESIS_AGGREGATION=false`; the format before aggregation), gzip-compressed
+ * when a compressor is given. A broadcast record goes to every open shard, listed for that call
+ * (ExplicitHashKey = the shard's StartingHashKey); it fails when any of its copies fails.
+ */
 export function createKinesisSink(
   kinesis: KinesisClient,
   stream: string,
@@ -55,29 +60,36 @@ export function createKinesisSink(
       await compressor?.close();
     },
     async putRecords(records) {
+      const keys = records.some((r) => r.broadcast) ? await openShardHashKeys(kinesis, stream) : [];
+      const sent: { r: OutRecord; index: number; explicitHashKey?: string }[] = records.flatMap((r, index) =>
+        r.broadcast ? keys.map((k) => ({ r, index, explicitHashKey: k })) : [{ r, index }],
+      );
       // compressed here, per call, a batch at a time (on a worker thread: see services/core/compressor.ts)
-      const data = compressor ? await compressor.compress(records.map((r) => r.data)) : null;
-      const Records: PutRecordsRequestEntry[] = records.map((r, i) => ({
-        Data: data ? data[i] : r.data,
-        PartitionKey: r.partitionKey,
-        ...(r.explicitHashKey ? { ExplicitHashKey: r.explicitHashKey } : {}),
+      const data = compressor ? await compressor.compress(sent.map((x) => x.r.data)) : null;
+      const Records: PutRecordsRequestEntry[] = sent.map((x, i) => ({
+        Data: data ? data[i] : x.r.data,
+        PartitionKey: x.r.partitionKey,
+        ...(x.explicitHashKey ? { ExplicitHashKey: x.explicitHashKey } : {}),
       }));
       const out = await kinesis.send(new PutRecordsCommand({ StreamName: stream, Records }));
-      const failed: PutResult['failed'] = [];
+      const failed = new Map<number, PutResult['failed'][number]>();
       if ((out.FailedRecordCount ?? 0) > 0) {
-        (out.Records ?? []).forEach((r, index) => {
-          if (r.ErrorCode) failed.push({ index, code: r.ErrorCode, message: r.ErrorMessage ?? '' });
+        (out.Records ?? []).forEach((r, i) => {
+          const index = (sent[i] as { index: number }).index;
+          if (r.ErrorCode) failed.set(index, { index, code: r.ErrorCode, message: r.ErrorMessage ?? '' });
         });
       }
-      return { failed };
-    },
-    async openShardHashKeys() {
-      const shards = await listAllShards(kinesis, stream);
-      return shards.flatMap((s) =>
-        isOpenShard(s) && s.HashKeyRange?.StartingHashKey ? [s.HashKeyRange.StartingHashKey] : [],
-      );
+      return { failed: [...failed.values()] };
     },
   };
+}
+
+/** StartingHashKey of every open shard. */
+async function openShardHashKeys(kinesis: KinesisClient, stream: string): Promise<string[]> {
+  const shards = await listAllShards(kinesis, stream);
+  return shards.flatMap((s) =>
+    isOpenShard(s) && s.HashKeyRange?.StartingHashKey ? [s.HashKeyRange.StartingHashKey] : [],
+  );
 }
 
 export interface PublisherOptions {
@@ -87,6 +99,10 @@ export interface PublisherOptions {
   maxOutageMs: number;
   /** PutRecords calls in flight at once (their batches never share a partition key). */
   concurrency: number;
+  /** Events a call carries at most (default 500: one Kinesis record each; an aggregating sink packs more). */
+  maxBatchRecords?: number;
+  /** Bytes of events a call carries at most, before compression (default 5 MiB). */
+  maxBatchBytes?: number;
   log: Logger;
   stream: string;
 }
@@ -130,10 +146,16 @@ export class Publisher {
   /** Called after every acknowledged batch. */
   onAck: () => void = () => {};
 
+  private readonly maxBatchRecords: number;
+  private readonly maxBatchBytes: number;
+
   constructor(
     private readonly sink: KinesisSink,
     private readonly opts: PublisherOptions,
-  ) {}
+  ) {
+    this.maxBatchRecords = opts.maxBatchRecords ?? MAX_BATCH_RECORDS;
+    this.maxBatchBytes = opts.maxBatchBytes ?? MAX_BATCH_BYTES;
+  }
 
   get enqueuedSeq(): number {
     return this.seq;
@@ -192,7 +214,7 @@ export class Publisher {
       }
       this.seq += 1;
       const q: Queued = { data: r.data, partitionKey: r.partitionKey, ndc: r.ndc, seq: this.seq, bytes };
-      if (r.explicitHashKey !== undefined) q.explicitHashKey = r.explicitHashKey;
+      if (r.broadcast) q.broadcast = true;
       this.queue.push(q);
       this.queuedBytes += bytes;
     }
@@ -246,12 +268,12 @@ export class Publisher {
     if (this.inflight.some((f) => f.barrier)) return [];
     const first = this.queue[this.sent];
     if (!first) return [];
-    if (first.explicitHashKey !== undefined) {
+    if (first.broadcast) {
       if (this.inflight.length > 0) return [];
       const batch: Queued[] = [];
-      for (let i = this.sent; i < this.queue.length && batch.length < MAX_BATCH_RECORDS; i++) {
+      for (let i = this.sent; i < this.queue.length && batch.length < this.maxBatchRecords; i++) {
         const r = this.queue[i] as Queued;
-        if (r.explicitHashKey === undefined) break;
+        if (!r.broadcast) break;
         batch.push(r);
       }
       return batch;
@@ -259,8 +281,8 @@ export class Publisher {
     // With a call in flight, only a full batch goes out (no trickle of tiny calls); idle, anything goes.
     if (
       this.inflight.length > 0 &&
-      this.queue.length - this.sent < MAX_BATCH_RECORDS &&
-      this.queuedBytes - this.sentBytes < MAX_BATCH_BYTES
+      this.queue.length - this.sent < this.maxBatchRecords &&
+      this.queuedBytes - this.sentBytes < this.maxBatchBytes
     )
       return [];
     const busy = new Set<string>();
@@ -269,8 +291,8 @@ export class Publisher {
     let bytes = 0;
     for (let i = this.sent; i < this.queue.length; i++) {
       const r = this.queue[i] as Queued;
-      if (r.explicitHashKey !== undefined) break;
-      if (batch.length >= MAX_BATCH_RECORDS || bytes + r.bytes > MAX_BATCH_BYTES) break;
+      if (r.broadcast) break;
+      if (batch.length >= this.maxBatchRecords || bytes + r.bytes > this.maxBatchBytes) break;
       if (busy.size && busy.has(r.partitionKey)) break;
       batch.push(r);
       bytes += r.bytes;
@@ -292,8 +314,8 @@ export class Publisher {
       for (const r of batch) this.sentBytes += r.bytes;
       const flight = {
         batch,
-        keys: new Set(batch.map((r) => r.explicitHashKey ?? r.partitionKey)),
-        barrier: batch.some((r) => r.explicitHashKey !== undefined),
+        keys: new Set(batch.map((r) => r.partitionKey)),
+        barrier: batch.some((r) => r.broadcast === true),
         done: false,
       };
       this.inflight.push(flight);
@@ -361,7 +383,7 @@ export class Publisher {
       const failedKeys = new Set<string>();
       const retry: Queued[] = [];
       pending.forEach((r, i) => {
-        const key = r.explicitHashKey ?? r.partitionKey;
+        const key = r.partitionKey;
         if (failedIdx.has(i) || failedKeys.has(key)) {
           failedKeys.add(key);
           retry.push(r);

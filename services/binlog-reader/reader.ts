@@ -39,6 +39,7 @@ import { formatBinlogPosition } from '../core/position.ts';
 import { ReaderLease } from './lease-keeper.ts';
 import { preflight, preflightError } from './preflight.ts';
 import { Publisher, createKinesisSink } from './publisher.ts';
+import { AGGREGATED_BATCH, createAggregatingSink } from './aggregating-sink.ts';
 import type { KinesisSink } from './publisher.ts';
 import type { ReaderConfig, ReaderDeps, ReaderOptions } from './reader-config.ts';
 import { ReaderMysql } from './reader-mysql.ts';
@@ -104,9 +105,11 @@ function openClients(config: ReaderConfig, deps: ReaderDeps, keys: Keys, log: Lo
   if (!sink) {
     const k = deps.kinesis ?? createKinesis(config);
     if (!deps.kinesis) owned.push(() => k.destroy());
-    const s = createKinesisSink(k, config.KINESIS_STREAM, {
-      compress: config.EVENT_GZIP ? createWorkerCompressor(log) : null,
-    });
+    const s = config.KINESIS_AGGREGATION
+      ? createAggregatingSink(k, config.KINESIS_STREAM, { compression: config.KINESIS_AGGREGATE_COMPRESSION })
+      : createKinesisSink(k, config.KINESIS_STREAM, {
+          compress: config.EVENT_GZIP ? createWorkerCompressor(log) : null,
+        });
     owned.push(() => void s.close?.());
     sink = s;
   }
@@ -265,7 +268,7 @@ class BinlogReader {
         publisher.close();
         throw e;
       });
-      this.streaming(start, session);
+      this.streaming(start);
       if (this.stopping) return await session.abandon();
       this.session = session;
       this.lease.watch(session.fail);
@@ -286,12 +289,13 @@ class BinlogReader {
       concurrency: c.READER_PUT_CONCURRENCY,
       log: this.log,
       stream: c.KINESIS_STREAM,
+      // an aggregating sink packs a call's events into a few records: calls carry many more events
+      ...(c.KINESIS_AGGREGATION ? AGGREGATED_BATCH : {}),
     });
   }
 
   private async newSession(start: SessionStart, publisher: Publisher): Promise<ReaderSession> {
     const source = this.deps.createSource ? this.deps.createSource() : await this.mysql.openSource();
-    const shardKeys = await this.clients.sink.openShardHashKeys();
     const session = new ReaderSession(
       {
         config: this.config,
@@ -302,7 +306,6 @@ class BinlogReader {
         source,
         publisher,
         checkpoints: this.clients.checkpoints,
-        shardKeys,
         serverPosition: () => this.mysql.serverPosition(),
         streamError: (e, from) => this.mysql.streamError(e, from),
       },
@@ -312,13 +315,12 @@ class BinlogReader {
     return session;
   }
 
-  private streaming(start: SessionStart, session: ReaderSession): void {
+  private streaming(start: SessionStart): void {
     this.stats.state = 'streaming';
     this.stats.startedFrom = start.label;
     this.log.info('streaming', {
       from: start.label,
       stream: this.config.KINESIS_STREAM,
-      shards: session.shardCount,
       table: `${this.config.DB_NAME}.${this.config.DB_TABLE}`,
     });
   }

@@ -7,14 +7,13 @@
  * checkpoint.
  */
 import type { CheckpointStore } from '../core/checkpoint.ts';
-import { wrapError } from '../core/errors.ts';
 import type { DrugsyncError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { REQUEST_TIMEOUT_MS } from '../core/clients/http.ts';
 import { CheckpointChain } from './checkpoint-chain.ts';
 import { CommitTracker } from './commit-tracker.ts';
 import { classifyDdl } from './ddl.ts';
-import { rowRecord, tableRecords } from '../core/events.ts';
+import { rowRecord, tableRecord } from '../core/events.ts';
 import { rowChangeEvents, tableEvent } from './row-events.ts';
 import type { TxInfo } from './row-events.ts';
 import type { KinesisSink, Publisher } from './publisher.ts';
@@ -42,7 +41,6 @@ export interface SessionDeps {
   publisher: Publisher;
   checkpoints: Pick<CheckpointStore, 'save'>;
   /** the open shards' hash keys (a table event goes to each) */
-  shardKeys: string[];
   serverPosition(): Promise<FilePos | null>;
   streamError(e: unknown, start: SessionStart['from']): Promise<DrugsyncError>;
 }
@@ -65,14 +63,11 @@ export class ReaderSession {
   private tx: TxInfo | null = null;
   /** txid of the current transaction when it has deleted rows of the table (a commit event follows it) */
   private txDeletes: string | null = null;
-  private shardKeys: string[];
   private readonly commits = new CommitTracker();
   private readonly chain: CheckpointChain;
   private readonly watchdog: StallWatchdog;
   private lastOwnEventAt = Date.now();
   /** a table event waits for ListShards: binlog callbacks queue up behind it */
-  private blocked = false;
-  private readonly backlog: (() => void)[] = [];
   private idleTimer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -84,7 +79,6 @@ export class ReaderSession {
       this.reject = rej;
     });
     this.result.catch(() => undefined); // observed by the reader; not unhandled meanwhile
-    this.shardKeys = d.shardKeys;
     this.chain = new CheckpointChain(d.checkpoints, {
       onSaved: (t) => {
         d.stats.checkpoint = t.pos;
@@ -113,11 +107,6 @@ export class ReaderSession {
     this.finished = true;
     await this.cleanup();
     return 'stopped';
-  }
-
-  /** Open shards a table event goes to. */
-  get shardCount(): number {
-    return this.shardKeys.length;
   }
 
   /** Nothing queued, no commit waiting for its acknowledgement, no open transaction. */
@@ -166,7 +155,7 @@ export class ReaderSession {
   }
 
   private checkIdle(idleMs: number): void {
-    if (this.finished || this.blocked || this.chain.busy) return;
+    if (this.finished || this.chain.busy) return;
     const due = idleExitDue({
       caughtUp: this.idle(),
       checkpointed: this.chain.upToDate,
@@ -212,7 +201,7 @@ export class ReaderSession {
     this.advance();
     stats.queueRecords = publisher.queuedRecords;
     stats.queueBytes = publisher.bytes;
-    if (source.paused && !this.blocked && publisher.drained) {
+    if (source.paused && publisher.drained) {
       stats.paused = false;
       source.resume();
     }
@@ -262,10 +251,6 @@ export class ReaderSession {
   private guard<A extends unknown[]>(fn: (...a: A) => void): (...a: A) => void {
     return (...a: A) => {
       if (this.finished) return;
-      if (this.blocked) {
-        this.backlog.push(() => fn(...a));
-        return;
-      }
       try {
         this.watchdog.packet();
         fn(...a);
@@ -299,9 +284,7 @@ export class ReaderSession {
     if (this.txDeletes !== null) {
       // the end of a transaction that deleted rows, on every shard (see the 'commit' table event)
       const q = { ...e, query: 'COMMIT', txid: this.txDeletes };
-      publisher.enqueue(
-        tableRecords(tableEvent('commit', q, config.DB_NAME, config.DB_TABLE), this.shardKeys),
-      );
+      publisher.enqueue([tableRecord(tableEvent('commit', q, config.DB_NAME, config.DB_TABLE))]);
       this.txDeletes = null;
     }
     this.tx = null;
@@ -320,59 +303,25 @@ export class ReaderSession {
         pos: e.pos,
       });
     }
-    if (kind === 'truncate' || kind === 'resync') this.holdForTableEvent(kind, e);
+    if (kind === 'truncate' || kind === 'resync') this.sendTableEvent(kind, e);
     else this.commitPoint(e);
   }
 
-  /** A table event goes to every open shard: list them now (resharding), holding the stream meanwhile. */
-  private holdForTableEvent(
-    kind: 'truncate' | 'resync',
-    e: EventPlace & { query: string; schema: string },
-  ): void {
-    const { sink, source, config } = this.d;
-    this.blocked = true;
-    source.pause();
-    this.lastOwnEventAt = Date.now();
-    sink.openShardHashKeys().then(
-      (keys) => {
-        try {
-          this.sendTableEvent(kind, e, keys);
-        } catch (err) {
-          this.fail(err);
-        }
-      },
-      (err: unknown) =>
-        this.fail(
-          wrapError(err, 'KINESIS_LIST_SHARDS_FAILED', 'ListShards failed', {
-            context: { stream: config.KINESIS_STREAM },
-            retryable: true,
-            remedy:
-              'the reader restarts from its checkpoint; check the stream exists and the role may list its shards',
-          }),
-        ),
-    );
-  }
-
-  /** Sends the table event, then replays the callbacks that waited for it. */
+  /** Sends the table event: the sink puts it on every shard open when it is sent. */
   private sendTableEvent(
     kind: 'truncate' | 'resync',
     e: EventPlace & { query: string; schema: string },
-    keys: string[],
   ): void {
-    const { config, publisher, source, stats, log } = this.d;
-    if (keys.length) this.shardKeys = keys;
-    publisher.enqueue(tableRecords(tableEvent(kind, e, config.DB_NAME, config.DB_TABLE), this.shardKeys));
+    const { config, publisher, stats, log } = this.d;
+    publisher.enqueue([tableRecord(tableEvent(kind, e, config.DB_NAME, config.DB_TABLE))]);
     stats.tableEvents += 1;
     stats.lastEventTs = e.ts;
-    log.warn(`${kind} of the source table: table event sent to ${this.shardKeys.length} shard(s)`, {
+    log.warn(`${kind} of the source table: table event sent to every shard`, {
       statement: e.query.slice(0, 200),
       file: e.file,
       pos: e.pos,
     });
     this.commitPoint(e);
-    this.blocked = false;
-    while (this.backlog.length && !this.blocked && !this.finished) (this.backlog.shift() as () => void)();
-    if (!publisher.full && !this.blocked) source.resume();
-    else this.backpressure();
+    this.backpressure();
   }
 }

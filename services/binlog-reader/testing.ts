@@ -1,12 +1,13 @@
 /**
- * Reading a stream back (tests and the benchmark): every record of every shard from TRIM_HORIZON, decoded
- * as change events, with the shard it sat on. Not used by the service itself.
+ * Reading a stream back (tests and the benchmark): every event of every shard from TRIM_HORIZON (aggregates
+ * deaggregated), decoded as change events, with the shard it sat on. Not used by the service itself.
  */
 import { GetRecordsCommand, GetShardIteratorCommand } from '@aws-sdk/client-kinesis';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { decodeChangeEvent } from '../core/events.ts';
 import type { ChangeEvent } from '../core/events.ts';
 import { listAllShards } from '../core/kinesis-shards.ts';
+import { decodeStreamRecord, eventId } from '../core/stream-record.ts';
 
 export interface ReadBack {
   shardId: string;
@@ -38,12 +39,15 @@ export function createStreamTail(kinesis: KinesisClient, stream: string) {
         while (it) {
           const r = await kinesis.send(new GetRecordsCommand({ ShardIterator: it, Limit: 10_000 }));
           for (const rec of r.Records ?? []) {
-            out.push({
-              shardId,
-              partitionKey: rec.PartitionKey as string,
-              sequenceNumber: rec.SequenceNumber as string,
-              event: decodeChangeEvent(rec.Data as Uint8Array),
-            });
+            // an aggregate's events one by one, named sequence:index (../core/stream-record.ts)
+            for (const u of decodeStreamRecord(rec.Data as Uint8Array, rec.PartitionKey as string)) {
+              out.push({
+                shardId,
+                partitionKey: u.partitionKey,
+                sequenceNumber: eventId(rec.SequenceNumber as string, u.subSequence),
+                event: decodeChangeEvent(u.json),
+              });
+            }
           }
           it = r.NextShardIterator ?? null;
           iterators.set(shardId, it);

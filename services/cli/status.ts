@@ -4,6 +4,8 @@
  * cache, dead letters, each service's status hash). This module gathers the report and prints it; the
  * table an operator reads is drawn by status-view.ts (pure: report in, lines out).
  */
+import { isAtOrBefore, iteratorAfter } from '../core/stream-record.ts';
+import { streamRecordsOf } from '../embedder/shard-reader.ts';
 import { GetRecordsCommand, GetShardIteratorCommand } from '@aws-sdk/client-kinesis';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { RedisClient } from '../core/clients/redis.ts';
@@ -209,15 +211,13 @@ async function binlogStatus(d: StatusDeps, now: number): Promise<BinlogStatus> {
 
 // ---------------------------------------------------------------- kinesis
 
-/** Counts the records after the checkpoint (from the start without one), up to a bound. */
+/** Counts the events after the checkpoint (from the start without one), up to a bound. */
 async function shardLag(d: StatusDeps, shardId: string, checkpoint: string | null): Promise<ShardStatus> {
   const it = await d.kinesis.send(
     new GetShardIteratorCommand({
       StreamName: d.stream,
       ShardId: shardId,
-      ...(checkpoint
-        ? { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', StartingSequenceNumber: checkpoint }
-        : { ShardIteratorType: 'TRIM_HORIZON' }),
+      ...(checkpoint ? iteratorAfter(checkpoint) : { ShardIteratorType: 'TRIM_HORIZON' }),
     }),
   );
   let iterator = it.ShardIterator;
@@ -228,9 +228,13 @@ async function shardLag(d: StatusDeps, shardId: string, checkpoint: string | nul
     const r = await d.kinesis.send(
       new GetRecordsCommand({ ShardIterator: iterator, Limit: SHARD_LAG_PAGE_RECORDS }),
     );
-    lag += r.Records?.length ?? 0;
-    const last = r.Records?.[r.Records.length - 1];
-    if (last?.SequenceNumber) latest = last.SequenceNumber;
+    // events, not records: an aggregate holds many (those at or before the checkpoint are applied)
+    const events = (r.Records ?? [])
+      .flatMap((rec) => streamRecordsOf(rec, shardId))
+      .filter((e) => !checkpoint || !isAtOrBefore(e.sequenceNumber, checkpoint));
+    lag += events.length;
+    const last = events[events.length - 1];
+    if (last) latest = last.sequenceNumber;
     if (!r.Records?.length || (r.MillisBehindLatest ?? 0) === 0) break;
     iterator = r.NextShardIterator;
   }

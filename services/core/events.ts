@@ -148,18 +148,17 @@ function unescapeJsonString(raw: string): string | null {
   }
 }
 
-/** A Kinesis record to publish: the encoded event, its partition key and, for table events, its shard. */
+/** A change event to publish: the encoded event and its partition key; a table event goes to every shard. */
 export interface OutRecord {
   data: Buffer;
   partitionKey: string;
-  explicitHashKey?: string;
-  /** A table event for every open shard, at its place in each shard's order (the aggregating sink expands it). */
+  /** A table event for every open shard, at its place in each shard's order (the sink expands it). */
   broadcast?: boolean;
   /** For messages: the NDC (row events) or null (table events). */
   ndc: string | null;
 }
 
-/** Partition key of table events (their ExplicitHashKey picks the shard). */
+/** Partition key of table events (the sink picks their shards: all of them). */
 export const TABLE_EVENT_PARTITION_KEY = '#table';
 
 /** A row event is partitioned by its NDC: every change of one NDC lands on one shard, in order. */
@@ -167,15 +166,9 @@ export function rowRecord(ev: RowChangeEvent): OutRecord {
   return { data: encodeChangeEvent(ev), partitionKey: ev.ndc, ndc: ev.ndc };
 }
 
-/** A table event goes to every open shard (ExplicitHashKey = the shard's StartingHashKey). */
-export function tableRecords(ev: TableEvent, shardHashKeys: string[]): OutRecord[] {
-  const data = encodeChangeEvent(ev);
-  return shardHashKeys.map((k) => ({
-    data,
-    partitionKey: TABLE_EVENT_PARTITION_KEY,
-    explicitHashKey: k,
-    ndc: null,
-  }));
+/** A table event goes to every open shard, listed by the sink when it sends it (resharding). */
+export function tableRecord(ev: TableEvent): OutRecord {
+  return { data: encodeChangeEvent(ev), partitionKey: TABLE_EVENT_PARTITION_KEY, broadcast: true, ndc: null };
 }
 
 /**

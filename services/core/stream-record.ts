@@ -27,8 +27,8 @@ export const AGGREGATE_ZSTD_LEVEL = 6;
 export interface UserRecord {
   json: Uint8Array;
   partitionKey: string;
-  /** index of the event in its record (0 for a single-event record): with the sequence number, its position */
-  subSequence: number;
+  /** index of the event in its aggregate; null for a single-event record */
+  subSequence: number | null;
 }
 
 export function isZstd(data: Uint8Array): boolean {
@@ -67,9 +67,9 @@ export function decodeStreamRecord(data: Uint8Array, partitionKey: string): User
       case 'kpl':
         return fromAggregate(data);
       case 'gzip':
-        return [{ json: zlib.gunzipSync(data), partitionKey, subSequence: 0 }];
+        return [{ json: zlib.gunzipSync(data), partitionKey, subSequence: null }];
       case 'json':
-        return [{ json: data, partitionKey, subSequence: 0 }];
+        return [{ json: data, partitionKey, subSequence: null }];
       default:
         throw new Error(`unknown framing (first bytes ${Buffer.from(data.subarray(0, 4)).toString('hex')})`);
     }
@@ -85,4 +85,39 @@ export function decodeStreamRecord(data: Uint8Array, partitionKey: string): User
 
 function fromAggregate(kpl: Uint8Array): UserRecord[] {
   return decodeAggregate(kpl).map((r, i) => ({ json: r.data, partitionKey: r.partitionKey, subSequence: i }));
+}
+
+/**
+ * The id of an event on its shard (what checkpoints and dead letters name): the record's sequence number,
+ * with `:index` for an event of an aggregate (KCL's "extended sequence number"). A checkpoint on an aggregate's
+ * event re-reads that aggregate and skips its events up to the index: a crash inside an aggregate re-applies
+ * none of what was applied (and at most that aggregate's events were in flight), and skips nothing.
+ */
+export function eventId(sequenceNumber: string, subSequence: number | null): string {
+  return subSequence === null ? sequenceNumber : `${sequenceNumber}:${subSequence}`;
+}
+
+export function parseEventId(id: string): { sequenceNumber: string; subSequence: number | null } {
+  const colon = id.indexOf(':');
+  if (colon < 0) return { sequenceNumber: id, subSequence: null };
+  return { sequenceNumber: id.slice(0, colon), subSequence: Number(id.slice(colon + 1)) };
+}
+
+/** Where to open a shard iterator to read what follows event `checkpoint`. */
+export function iteratorAfter(checkpoint: string): {
+  ShardIteratorType: 'AFTER_SEQUENCE_NUMBER' | 'AT_SEQUENCE_NUMBER';
+  StartingSequenceNumber: string;
+} {
+  const { sequenceNumber, subSequence } = parseEventId(checkpoint);
+  return subSequence === null
+    ? { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', StartingSequenceNumber: sequenceNumber }
+    : { ShardIteratorType: 'AT_SEQUENCE_NUMBER', StartingSequenceNumber: sequenceNumber };
+}
+
+/** Whether event `id` is at or before event `checkpoint` on the same shard (already applied). */
+export function isAtOrBefore(id: string, checkpoint: string): boolean {
+  const e = parseEventId(id);
+  const cp = parseEventId(checkpoint);
+  if (e.sequenceNumber !== cp.sequenceNumber) return BigInt(e.sequenceNumber) < BigInt(cp.sequenceNumber);
+  return cp.subSequence === null || (e.subSequence ?? 0) <= cp.subSequence;
 }

@@ -20,6 +20,7 @@ import { applyBatch } from './apply.ts';
 import type { ApplyDeps } from './apply.ts';
 import { deadLetterRecord, queueMessages } from './dlq.ts';
 import type { DeadLetter, DeadLetterInput, DeadLetterQueue, LambdaBatchRecord, QueueMessage } from './dlq.ts';
+import { streamRecordsOf } from './shard-reader.ts';
 import { mergeStats } from './types.ts';
 import type { BatchStats, RecordResult, StreamRecord } from './types.ts';
 
@@ -86,13 +87,7 @@ async function readPages(kinesis: KinesisRangeReader, stream: string, b: LambdaB
       const seq = BigInt(r.SequenceNumber ?? '0');
       firstSeq ??= seq;
       if (seq > end) return { records, firstSeq, start };
-      records.push({
-        sequenceNumber: r.SequenceNumber as string,
-        partitionKey: r.PartitionKey ?? '',
-        shardId: b.shardId,
-        data: r.Data ?? new Uint8Array(),
-        approximateArrivalTimestamp: r.ApproximateArrivalTimestamp?.getTime(),
-      });
+      records.push(...streamRecordsOf(r, b.shardId));
     }
     const caughtUp = (out.Records ?? []).length === 0 && (out.MillisBehindLatest ?? 0) === 0;
     if (caughtUp) break;

@@ -1,9 +1,10 @@
 /**
- * Reads one shard: its iterator (AFTER_SEQUENCE_NUMBER the checkpoint, or TRIM_HORIZON without one),
+ * Reads one shard: its iterator (after the checkpoint: ../core/stream-record.ts `iteratorAfter`; TRIM_HORIZON without one),
  * GetRecords paced as on AWS (at most 5 calls/s per shard: ≥ MIN_CALL_GAP_MS apart; 2 MB/s per shard:
  * after a response of B bytes the next call waits B / MAX_BYTES_PER_SEC; a throttled call doubles the gap),
- * and one GetRecords ahead (`prefetch`) while the previous batch is applied. Records come back decompressed
- * and marked for the transaction hold (tx-hold.ts).
+ * and one GetRecords ahead (`prefetch`) while the previous batch is applied. Records come back as events:
+ * decompressed, deaggregated (an aggregate's events named `sequence:index`) and marked for the transaction
+ * hold (tx-hold.ts).
  */
 import {
   GetRecordsCommand,
@@ -13,10 +14,11 @@ import {
 } from '@aws-sdk/client-kinesis';
 import { DrugsyncError, wrapError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
-import { recordJson } from '../core/events.ts';
+import { decodeStreamRecord, eventId, isAtOrBefore, iteratorAfter } from '../core/stream-record.ts';
 import { txMark } from './tx-hold.ts';
 import type { HeldRecord } from './tx-hold.ts';
 import type { KinesisReader } from './consumer-types.ts';
+import type { StreamRecord } from './types.ts';
 
 export const MAX_BYTES_PER_SEC = 2 * 1024 * 1024;
 export const MIN_CALL_GAP_MS = 200;
@@ -34,19 +36,43 @@ export function gapAfterThrottle(gapMs: number): number {
   return Math.min(gapMs * 2, MAX_CALL_GAP_MS);
 }
 
-/** A record's JSON bytes; a record that does not decompress is kept as is (it is dead-lettered with its reason). */
-function plainRecord(data: Uint8Array): Uint8Array {
+/**
+ * The events of one Kinesis record, decompressed and deaggregated (../core/stream-record.ts), each marked for
+ * the hold. An event of an aggregate is named `sequence:index` (its SequenceNumber here, so checkpoints and
+ * dead letters name it). A record no framing reads is kept whole, as is: it is dead-lettered with its reason.
+ */
+export function heldRecords(r: _Record): HeldRecord[] {
+  const data = r.Data ?? new Uint8Array();
+  const seq = r.SequenceNumber as string;
+  let events;
   try {
-    return recordJson(data);
+    events = decodeStreamRecord(data, r.PartitionKey ?? '');
   } catch {
-    return data;
+    return [{ ...r, Data: data, tx: txMark(data) }];
   }
+  return events.map((u) => ({
+    ...r,
+    SequenceNumber: eventId(seq, u.subSequence),
+    PartitionKey: u.partitionKey,
+    Data: u.json,
+    tx: txMark(u.json),
+  }));
 }
 
-/** Decompressed and marked once here: the hold logic and the batch decode read the JSON. */
-export function heldRecord(r: _Record): HeldRecord {
-  const rec = r.Data ? { ...r, Data: plainRecord(r.Data) } : r;
-  return { ...rec, tx: txMark(rec.Data ?? new Uint8Array()) };
+/** A read event as `applyBatch` takes it. */
+export function toStreamRecord(r: _Record, shardId: string): StreamRecord {
+  return {
+    sequenceNumber: r.SequenceNumber as string,
+    partitionKey: r.PartitionKey ?? '',
+    shardId,
+    data: r.Data ?? new Uint8Array(),
+    approximateArrivalTimestamp: r.ApproximateArrivalTimestamp?.getTime(),
+  };
+}
+
+/** The events of a Kinesis record as `applyBatch` takes them (`dlq replay` re-reads ranges with it). */
+export function streamRecordsOf(r: _Record, shardId: string): StreamRecord[] {
+  return heldRecords(r).map((h) => toStreamRecord(h, shardId));
 }
 
 /** One GetRecords: records and where the shard stands, or 'retry' (expired iterator, throttled). */
@@ -76,6 +102,8 @@ export class ShardReader {
   /** the next GetRecords, started while a batch is applied; dropped whenever the iterator is reset */
   private prefetched: { iterator: string; result: Promise<Fetched> } | null = null;
   private readonly clock: () => number;
+  /** the checkpoint the iterator was opened at, until the first records past it are read */
+  private skipThrough: string | null = null;
 
   constructor(private readonly d: ShardReaderDeps) {
     this.clock = d.clock ?? Date.now;
@@ -89,14 +117,13 @@ export class ShardReader {
 
   async open(after: string | null): Promise<void> {
     this.prefetched = null;
+    this.skipThrough = after;
     const out = await this.d.kinesis
       .send(
         new GetShardIteratorCommand({
           StreamName: this.d.stream,
           ShardId: this.d.shardId,
-          ...(after
-            ? { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', StartingSequenceNumber: after }
-            : { ShardIteratorType: 'TRIM_HORIZON' }),
+          ...(after ? iteratorAfter(after) : { ShardIteratorType: 'TRIM_HORIZON' }),
         }),
       )
       .catch((e: unknown) => {
@@ -127,9 +154,21 @@ export class ShardReader {
     const bytes = (out.Records ?? []).reduce((n, r) => n + (r.Data?.length ?? 0), 0);
     this.gapMs = gapAfterRead(this.gapMs, bytes);
     this.iterator = out.NextShardIterator ?? null;
-    const records = (out.Records ?? []).map(heldRecord);
-    const more = (out.MillisBehindLatest ?? 0) > 0 || records.length >= this.d.limit;
+    const records = this.skipApplied((out.Records ?? []).flatMap(heldRecords));
+    const more = (out.MillisBehindLatest ?? 0) > 0 || (out.Records ?? []).length >= this.d.limit;
     return { kind: 'records', records, millisBehindLatest: out.MillisBehindLatest ?? null, more };
+  }
+
+  /**
+   * Drops the events at or before the checkpoint the iterator was opened at: a checkpoint inside an
+   * aggregate re-reads that aggregate (AT_SEQUENCE_NUMBER), whose applied events are skipped here.
+   */
+  private skipApplied(records: HeldRecord[]): HeldRecord[] {
+    const cp = this.skipThrough;
+    if (cp === null || records.length === 0) return records;
+    const kept = records.filter((r) => !isAtOrBefore(r.SequenceNumber as string, cp));
+    this.skipThrough = null;
+    return kept;
   }
 
   private onReadError(e: unknown): ShardRead {

@@ -3,14 +3,14 @@
  * (`applyBatch`), release the deletes deferred to the commits it reached, and checkpoint
  * (checkpoint-writer.ts).
  *
- * - The shard starts AFTER_SEQUENCE_NUMBER its checkpoint, or at TRIM_HORIZON when it has none. The
+ * - The shard starts after its checkpoint (an event id: `sequence` or `sequence:index` inside an aggregate),
+ *   or at TRIM_HORIZON when it has none. The
  *   checkpoint moves only after a batch is applied, and only up to the record before the shard's first
  *   failed record; on failure the shard is re-read from there after a backoff, so nothing after a failure
  *   is skipped. Retries never give up.
  * - No batch starts once the consumer halts (a stop, or a lease loss); on a stop the shard finishes its
  *   in-flight batch and checkpoint first.
  */
-import type { _Record } from '@aws-sdk/client-kinesis';
 import { DrugsyncError, errorMessage } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { applyBatch, firstFailurePerShard } from './apply.ts';
@@ -26,11 +26,11 @@ import type {
 } from './consumer-types.ts';
 import { backoffDelay } from '../core/backoff.ts';
 import type { DeferredDeletes } from './deferred.ts';
-import { ShardReader } from './shard-reader.ts';
+import { ShardReader, toStreamRecord } from './shard-reader.ts';
 import { decideHold, emptyHold, holdRecords, splitOpenDeletes, takeHeld } from './tx-hold.ts';
 import type { HeldRecord, TxHoldState } from './tx-hold.ts';
 import { mergeStats } from './types.ts';
-import type { RecordResult, StreamRecord } from './types.ts';
+import type { RecordResult } from './types.ts';
 
 /** The first retry of a failing shard waits this long; each further one twice as long, up to the maximum. */
 const FIRST_BACKOFF_MS = 500;
@@ -52,16 +52,6 @@ export interface ShardContext {
 }
 
 type Step = 'next' | 'halt' | 'closed';
-
-function toStreamRecord(r: _Record, shardId: string): StreamRecord {
-  return {
-    sequenceNumber: r.SequenceNumber as string,
-    partitionKey: r.PartitionKey ?? '',
-    shardId,
-    data: r.Data ?? new Uint8Array(),
-    approximateArrivalTimestamp: r.ApproximateArrivalTimestamp?.getTime(),
-  };
-}
 
 /** The last record applied: before the first failed one, or the last one read when none failed. */
 function lastApplied(results: readonly RecordResult[], failed: RecordResult | undefined, lastRead: string) {
