@@ -370,6 +370,17 @@ async function indexedAlgorithm(redis: RedisClient, keys: Keys): Promise<VectorA
  * KNN query with an optional pre-filter (hybrid query), DIALECT 2.
  * `filter` is RediSearch syntax, e.g. `@is_generic:{true} @dea_schedule:{2|3}`; '*' for none.
  */
+/** The document fields a search returns (KNN here, and every mode of ../search/search.ts). */
+export const RETURN_FIELDS = [
+  'ndc',
+  'drug_name',
+  'brand_name',
+  'generic_name',
+  'dosage_form',
+  'dea_schedule',
+  'gcn_seqno',
+] as const;
+
 export async function knnSearch(
   redis: RedisClient,
   keys: Keys,
@@ -380,16 +391,7 @@ export async function knnSearch(
   // when a breadth is asked for and the caller did not say.
   const algorithm = opts.efRuntime && !opts.algorithm ? await indexedAlgorithm(redis, keys) : opts.algorithm;
   const query = knnQuery(opts, algorithm);
-  const fields = [
-    'ndc',
-    'drug_name',
-    'brand_name',
-    'generic_name',
-    'dosage_form',
-    'dea_schedule',
-    'gcn_seqno',
-    'score',
-  ];
+  const fields = [...RETURN_FIELDS, 'score'];
   const reply = (await redis.call(
     'FT.SEARCH',
     keys.index,

@@ -4,6 +4,7 @@
  * - text: RediSearch full text on drug_name / brand_name (query.ts), BM25, best first;
  * - hybrid: both lists, `candidates` deep each, fused by reciprocal rank (fusion.ts), then the top k.
  */
+import { RETURN_FIELDS } from '../redis/index.ts';
 import type { RedisClient } from '../clients/redis.ts';
 import { DrugsyncError } from '../errors.ts';
 import type { Keys } from '../keys.ts';
@@ -42,15 +43,7 @@ export interface SearchHit {
   ranks?: { vector?: number; text?: number };
 }
 
-export const RETURN_FIELDS = [
-  'ndc',
-  'drug_name',
-  'brand_name',
-  'generic_name',
-  'dosage_form',
-  'dea_schedule',
-  'gcn_seqno',
-] as const;
+export { RETURN_FIELDS };
 
 /** The query's vector: the text upper-cased like the indexed names, through the embedding service. */
 export async function embedQuery(
