@@ -67,7 +67,7 @@ export class ReaderSession {
   private readonly chain: CheckpointChain;
   private readonly watchdog: StallWatchdog;
   private lastOwnEventAt = Date.now();
-  /** a table event waits for ListShards: binlog callbacks queue up behind it */
+  /** with --once-idle: checks every IDLE_CHECK_MS whether the session has been caught up and idle long enough to end */
   private idleTimer: NodeJS.Timeout | null = null;
 
   constructor(

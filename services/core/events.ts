@@ -1,9 +1,9 @@
 /**
  * The change-event format: the contract between the binlog reader (producer) and the embedder (consumer).
- * Version 1. Records on Kinesis are UTF-8 JSON of one `ChangeEvent`, gzip-compressed by default (see
- * `recordJson`); row events use the NDC as partition
- * key, table events (truncate, resync, commit) are sent to every shard (ExplicitHashKey per shard) so each
- * shard sees them in order with its own row events. The JSON Schema is docs/change-event.schema.json, generated
+ * Version 1. A `ChangeEvent` is UTF-8 JSON; how events are framed into Kinesis records (KPL aggregates, zstd
+ * by default; older single-event gzip or plain records) is core/stream-record.ts's, see docs/change-event.md.
+ * Row events are routed by the NDC as partition key, table events (truncate, resync, commit) go to every
+ * shard so each shard sees them in order with its own row events. The JSON Schema is docs/change-event.schema.json, generated
  * from the zod schema below (`npx drugsync events schema`).
  */
 import zlib from 'node:zlib';
