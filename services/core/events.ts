@@ -172,9 +172,9 @@ export function tableRecord(ev: TableEvent): OutRecord {
 }
 
 /**
- * Record encoding on the stream: the UTF-8 JSON of one event, either as is or gzip-compressed (the binlog
- * reader compresses by default: a row event with both images shrinks ~3.5×, and Kinesis limits each shard
- * to 1 MB/s in and 2 MB/s out). Readers tell them apart by the gzip magic bytes (JSON starts with `{`).
+ * Single-event records (`KINESIS_AGGREGATION=false`, and every record written before aggregation): the
+ * UTF-8 JSON of one event, as is or gzip-compressed (`EVENT_GZIP`: a row event with both images shrinks
+ * ~3.5×). Readers tell them apart by the gzip magic bytes (JSON starts with `{`); aggregates: stream-record.ts.
  */
 export function isGzip(data: Uint8Array): boolean {
   return data.length > 2 && data[0] === 0x1f && data[1] === 0x8b;
@@ -300,7 +300,15 @@ export function isChangeEventShape(x: unknown): x is ChangeEvent {
   return c === undefined || (isObject(c) && typeof c.from === 'string' && typeof c.to === 'string');
 }
 
-/** JSON Schema of the format, for docs/change-event.schema.json. */
+/** JSON Schema of the format, for docs/change-event.schema.json (its description points to the framing). */
 export function changeEventJsonSchema(): unknown {
-  return z.toJSONSchema(changeEventSchema);
+  return z.toJSONSchema(
+    changeEventSchema.meta({
+      title: 'drugsync change event, version 1',
+      description:
+        'One change event: the JSON of one event, not a Kinesis record. How events are framed in Kinesis ' +
+        'records (KPL aggregates, zstd-compressed by default; single gzip or JSON events before aggregation), ' +
+        'routed to shards and named `sequence:index`: docs/change-event.md.',
+    }),
+  );
 }
