@@ -30,7 +30,7 @@ import { SEARCH_MODES } from '../services/core/search/query.ts';
 import type { SearchMode } from '../services/core/search/query.ts';
 import { judgeAll, loadRelevanceSet, QUERY_KINDS } from '../services/core/search/relevance.ts';
 import type { RelevanceSet } from '../services/core/search/relevance.ts';
-import { searchDrugs } from '../services/core/search/search.ts';
+import { expandsByDefault, searchDrugs } from '../services/core/search/search.ts';
 import { defaultSearchMode } from '../services/cli/search.ts';
 import { generateCatalogue } from '../test/support/factories.ts';
 import { resetSuiteRedis, suiteEnv, suiteRedis } from '../test/support/stack.ts';
@@ -118,13 +118,14 @@ async function runMode(
   set: RelevanceSet,
   judged: Map<string, Set<string>>,
   mode: SearchMode,
+  expand = expandsByDefault(mode),
 ): Promise<ModeResult> {
   const scores: (RankingScores & { kind: string })[] = [];
   const ms: number[] = [];
-  for (const q of set.queries.slice(0, 5)) await searchDrugs(deps, { text: q.query, mode, k: set.k }); // warm-up
+  for (const q of set.queries.slice(0, 5)) await searchDrugs(deps, { text: q.query, mode, k: set.k, expand }); // warm-up
   for (const q of set.queries) {
     const t0 = performance.now();
-    const hits = await searchDrugs(deps, { text: q.query, mode, k: set.k, algorithm: 'HNSW' });
+    const hits = await searchDrugs(deps, { text: q.query, mode, k: set.k, algorithm: 'HNSW', expand });
     ms.push(performance.now() - t0);
     const s = scoreRanking(
       hits.map((h) => h.ndc),
@@ -158,6 +159,12 @@ async function indexRecall(
   return wanted ? found / wanted : 0;
 }
 
+const METRICS = [
+  ['recall', 'recall@10'],
+  ['mrr', 'MRR@10'],
+  ['ndcg', 'nDCG@10'],
+] as const;
+
 const missed = (value: number, target: number) =>
   value >= target ? 'met' : `MISSED by ${(target - value).toFixed(3)}`;
 
@@ -168,11 +175,7 @@ function modeRows(
   provider: string,
 ): Omit<BenchRow, 'bench'>[] {
   const rows: Omit<BenchRow, 'bench'>[] = [];
-  const metrics = [
-    ['recall', 'recall@10'],
-    ['mrr', 'MRR@10'],
-    ['ndcg', 'nDCG@10'],
-  ] as const;
+  const metrics = METRICS;
   for (const [mode, r] of results) {
     const isDefault = mode === defaultSearchMode(provider);
     for (const [m, label] of metrics) {
@@ -201,14 +204,48 @@ function modeRows(
   return rows;
 }
 
-function printKinds(emb: string, results: Map<SearchMode, ModeResult>): void {
-  say(`${emb}: recall@10 / MRR@10 / nDCG@10 by query kind`);
+function printKinds(emb: string, results: Map<string, ModeResult>): void {
+  say(`${emb}: recall@10 / MRR@10 / nDCG@10, all queries (3 decimals) and by query kind`);
   for (const [mode, r] of results) {
+    const all = `all ${r.mean.recall.toFixed(3)}/${r.mean.mrr.toFixed(3)}/${r.mean.ndcg.toFixed(3)}`;
     const parts = [...r.byKind].map(
       ([k, s]) => `${k} ${s.recall.toFixed(2)}/${s.mrr.toFixed(2)}/${s.ndcg.toFixed(2)}`,
     );
-    say(`  ${mode.padEnd(6)} ${parts.join('  ')}`);
+    say(`  ${mode.padEnd(6)} ${all}  ${parts.join('  ')}`);
   }
+}
+
+/**
+ * GCN-group expansion the other way from each mode's default (text and hybrid), and its difference from
+ * the default: the measurement that decides expandsByDefault (docs/search.md).
+ */
+async function expansionRows(
+  emb: string,
+  deps: Parameters<typeof searchDrugs>[0],
+  set: RelevanceSet,
+  judged: Map<string, Set<string>>,
+  results: Map<SearchMode, ModeResult>,
+): Promise<Omit<BenchRow, 'bench'>[]> {
+  const rows: Omit<BenchRow, 'bench'>[] = [];
+  const variants = new Map<string, ModeResult>();
+  for (const mode of ['text', 'hybrid'] as const) {
+    const on = !expandsByDefault(mode);
+    const r = await runMode(deps, set, judged, mode, on);
+    const base = results.get(mode) as ModeResult;
+    const name = `${mode} expansion ${on ? 'on' : 'off'}`;
+    variants.set(name, r);
+    for (const [m, label] of METRICS) {
+      rows.push({ metric: `${emb} × ${name}: ${label}`, value: r.mean[m], unit: '' });
+      rows.push({
+        metric: `${emb} × ${name} − default: ${label}`,
+        value: r.mean[m] - base.mean[m],
+        unit: '',
+      });
+    }
+    rows.push({ metric: `${emb} × ${name}: latency p50`, value: r.p50, unit: 'ms' });
+  }
+  printKinds(`${emb} (expansion the other way)`, variants);
+  return rows;
 }
 
 async function benchEmbedder(
@@ -255,6 +292,7 @@ async function benchEmbedder(
   const rows = [
     { metric: `${emb}: embedding rate (distinct names)`, value: rate, unit: 'texts/s' },
     ...modeRows(emb, results, provider),
+    ...(await expansionRows(emb, deps, set, judged, results)),
   ];
   const qv = await embedAll(
     embedder,

@@ -113,16 +113,51 @@ describe('drugsync search: vector, text and hybrid on the local stack', () => {
     }
   });
 
+  it('text and hybrid fill the top k from the GCN groups of the labels carrying every word; not when told', async () => {
+    // Prepare: a one-word brand with fewer labels than k, whose groups hold generic labels
+    const labels = new Map<string, DrugFields[]>();
+    for (const d of docs)
+      if (d.is_brand === 'true' && /^[A-Z]{6,}$/.test(d.brand_name))
+        labels.set(d.brand_name, [...(labels.get(d.brand_name) ?? []), d]);
+    const hasGeneric = (g: number) => g > 0 && docs.some((d) => d.gcn_seqno === g && d.is_generic === 'true');
+    const [brand] = [...labels]
+      .filter(([, ls]) => ls.length <= 4 && ls.some((l) => hasGeneric(l.gcn_seqno)))
+      .map(([b]) => b)
+      .sort();
+    expect(brand).toBeDefined();
+    for (const mode of ['text', 'hybrid'] as const) {
+      // Act
+      const hits = await searchDrugs(deps(), { text: brand!.toLowerCase(), mode, k: 10 });
+      const plain = await searchDrugs(deps(), { text: brand!.toLowerCase(), mode, k: 10, expand: false });
+      // Assess: each added label follows a hit of its group, and some are the generic substitutes
+      const added = hits.filter((h) => h.expandedFrom);
+      expect(added.length).toBeGreaterThan(0);
+      for (const h of added) {
+        const from = hits.findIndex((a) => a.ndc === h.expandedFrom);
+        expect(from).toBeGreaterThanOrEqual(0);
+        expect(from).toBeLessThan(hits.indexOf(h));
+        expect(hits[from]!.fields.gcn_seqno).toBe(h.fields.gcn_seqno);
+      }
+      expect(added.some((h) => !(h.fields.drug_name ?? '').includes(brand!))).toBe(true);
+      expect(plain.some((h) => h.expandedFrom)).toBe(false);
+    }
+  });
+
   it('the CLI takes --mode and prints the hits as JSON', () => {
     // Act
-    const run = (mode: string) =>
-      spawnSync(process.execPath, [CLI, 'search', 'sertraline', '--mode', mode, '--k', '5', '--json'], {
-        encoding: 'utf8',
-        env: { ...process.env, ...env, EMBEDDING_DIMENSIONS: String(DIMS) },
-        timeout: 60_000,
-      });
+    const run = (mode: string, ...more: string[]) =>
+      spawnSync(
+        process.execPath,
+        [CLI, 'search', 'sertraline', '--mode', mode, '--k', '5', '--json', ...more],
+        {
+          encoding: 'utf8',
+          env: { ...process.env, ...env, EMBEDDING_DIMENSIONS: String(DIMS) },
+          timeout: 60_000,
+        },
+      );
     const text = run('text');
     const bad = run('semantic');
+    const noExpand = run('text', '--no-expand');
     // Assess
     expect(text.status).toBe(0);
     const hits = JSON.parse(text.stdout) as { ndc: string; drug_name: string }[];
@@ -130,5 +165,7 @@ describe('drugsync search: vector, text and hybrid on the local stack', () => {
     expect(hits.every((h) => h.drug_name.startsWith('SERTRALINE'))).toBe(true);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('--mode must be vector | text | hybrid');
+    expect(noExpand.status).toBe(0);
+    expect(JSON.parse(noExpand.stdout)).toHaveLength(5);
   });
 });

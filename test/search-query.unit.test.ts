@@ -72,6 +72,9 @@ describe('filters', () => {
     expect(parseSearchOptions({ k: '10' }, 'local').mode).toBe('text');
     expect(parseSearchOptions({ k: '10' }, 'minilm').mode).toBe('hybrid');
     expect(parseSearchOptions({ k: '10' }, 'titan').mode).toBe('hybrid');
+    // --no-expand turns GCN-group expansion off; without it the mode's default applies (expand unset)
+    expect(parseSearchOptions({ k: '10', expand: false }, 'minilm').expand).toBe(false);
+    expect(parseSearchOptions({ k: '10', expand: true }, 'minilm')).not.toHaveProperty('expand');
   });
 });
 

@@ -25,13 +25,15 @@ interface SearchOptions {
   dea?: string;
   gcn?: string;
   json?: boolean;
+  /** false with --no-expand */
+  expand?: boolean;
 }
 
 /** The options as a request, each one checked (CONFIG_INVALID naming the option). */
 export function parseSearchOptions(
   o: SearchOptions,
   provider: string,
-): { k: number; mode: SearchMode; filters: SearchFilters } {
+): { k: number; mode: SearchMode; filters: SearchFilters; expand?: boolean } {
   const k = Number(o.k);
   if (!Number.isInteger(k) || k < 1 || k > 1000)
     throw new DrugsyncError('CONFIG_INVALID', `--k must be 1..1000, got ${o.k}`, { remedy: 'e.g. --k 10' });
@@ -49,10 +51,11 @@ export function parseSearchOptions(
       });
     filters.gcn = Number(o.gcn);
   }
-  return { k, mode: mode as SearchMode, filters };
+  return { k, mode: mode as SearchMode, filters, ...(o.expand === false ? { expand: false } : {}) };
 }
 
 function scoreText(mode: SearchMode, h: SearchHit): string {
+  if (h.expandedFrom) return `same GCN_SEQNO ${h.fields.gcn_seqno ?? ''} as ${h.expandedFrom}`;
   if (mode === 'vector') return `similarity ${(1 - h.score).toFixed(4)}`;
   if (mode === 'text') return `bm25 ${h.score.toFixed(2)}`;
   const r = (x: number | undefined) => (x === undefined ? '-' : String(x));
@@ -65,7 +68,8 @@ export function registerSearchCommands(program: Command): void {
     .command('search <text>')
     .description(
       'search the index: --mode vector (embed the text, KNN), text (full text on drug_name / brand_name)\n' +
-        'or hybrid (both, reciprocal rank fusion), with filters',
+        'or hybrid (both, reciprocal rank fusion), with filters; text and hybrid fill the top k with the\n' +
+        'other labels of the GCN_SEQNO groups of the hits that carry every typed word (--no-expand: not)',
     )
     .option('--k <n>', 'results', '10')
     .option('--mode <mode>', `${SEARCH_MODES.join(' | ')} (default: ${DEFAULT_HELP})`)
@@ -73,6 +77,7 @@ export function registerSearchCommands(program: Command): void {
     .option('--brand', 'brands only')
     .option('--dea <list>', 'DEA schedules, e.g. 2,3')
     .option('--gcn <n>', 'one GCN_SEQNO')
+    .option('--no-expand', 'no GCN-group expansion (text and hybrid expand by default)')
     .option('--json', 'print JSON')
     .action(async (text: string, o: SearchOptions) => {
       const rt = await opsRuntime('search');
@@ -81,7 +86,15 @@ export function registerSearchCommands(program: Command): void {
         const hits = await searchDrugs(rt, { text, ...req });
         if (o.json) {
           process.stdout.write(
-            JSON.stringify(hits.map((h) => ({ ndc: h.ndc, score: h.score, ...h.ranks, ...h.fields }))) + '\n',
+            JSON.stringify(
+              hits.map((h) => ({
+                ndc: h.ndc,
+                score: h.score,
+                ...h.ranks,
+                ...(h.expandedFrom ? { expanded_from: h.expandedFrom } : {}),
+                ...h.fields,
+              })),
+            ) + '\n',
           );
           return;
         }

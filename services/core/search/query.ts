@@ -56,12 +56,18 @@ export function queryWords(text: string): string[] {
 /** English words RediSearch drops itself; dropped here too, so that `for*` does not expand to FORTAMET. */
 const STOP_WORDS = new Set(['and', 'are', 'for', 'from', 'into', 'not', 'the', 'that', 'with', 'this']);
 
+/** The typos a word of the query tolerates (Levenshtein distance): 2 from eight letters, 1 from five, else 0. */
+export function typoDistance(w: string): number {
+  if (/^\d+$/.test(w)) return 0;
+  return w.length >= 8 ? 2 : w.length >= 5 ? 1 : 0;
+}
+
 /** One word's alternatives: exact, prefix, and fuzzy by length. */
 export function wordClause(w: string): string {
   if (/^\d+$/.test(w)) return w;
   const alts = [w, `${w}*`];
-  if (w.length >= 8) alts.push(`%%${w}%%`);
-  else if (w.length >= 5) alts.push(`%${w}%`);
+  const d = typoDistance(w);
+  if (d > 0) alts.push(`${'%'.repeat(d)}${w}${'%'.repeat(d)}`);
   return `(${alts.join('|')})`;
 }
 

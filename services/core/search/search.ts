@@ -3,6 +3,8 @@
  * - vector: the query's embedding, KNN on the vector field (cosine distance, nearest first);
  * - text: RediSearch full text on drug_name / brand_name (query.ts), BM25, best first;
  * - hybrid: both lists, `candidates` deep each, fused by reciprocal rank (fusion.ts), then the top k.
+ * With `expand` (text and hybrid), the top k is then expanded over the GCN_SEQNO groups of the hits that
+ * match every typed word (expand.ts): brand LIPITOR brings the ATORVASTATIN labels of its groups.
  */
 import { RETURN_FIELDS } from '../redis/index.ts';
 import type { RedisClient } from '../clients/redis.ts';
@@ -11,6 +13,8 @@ import type { Keys } from '../keys.ts';
 import type { EmbeddingService } from '../embedding/types.ts';
 import { knnSearch } from '../redis/index.ts';
 import type { VectorAlgorithm } from '../redis/index.ts';
+import { expandByGroup, planExpansion } from './expand.ts';
+import type { ExpansionPlan } from './expand.ts';
 import { reciprocalRankFusion } from './fusion.ts';
 import { filterClause, textQuery } from './query.ts';
 import type { SearchFilters, SearchMode } from './query.ts';
@@ -32,6 +36,8 @@ export interface SearchRequest {
   candidates?: number;
   /** the index's vector algorithm when the caller knows it (saves a lookup per query) */
   algorithm?: VectorAlgorithm;
+  /** GCN-group expansion of the top k (text and hybrid; vector ignores it); default: expandsByDefault */
+  expand?: boolean;
 }
 
 export interface SearchHit {
@@ -41,6 +47,8 @@ export interface SearchHit {
   fields: Record<string, string>;
   /** hybrid: rank (from 1) in the vector and the text list, where present */
   ranks?: { vector?: number; text?: number };
+  /** a label added by GCN-group expansion: the NDC of the hit whose group it is in (score: that hit's) */
+  expandedFrom?: string;
 }
 
 export { RETURN_FIELDS };
@@ -121,14 +129,76 @@ function fuse(vector: SearchHit[], text: SearchHit[], k: number): SearchHit[] {
     }));
 }
 
+/** The most labels read from one GCN group (the seeded catalogue's largest has 128). */
+const GROUP_LIMIT = 1000;
+
+/**
+ * The labels of the plan's groups under the request's filters, group by group in the plan's order until
+ * they hold enough labels not already among the anchors to fill the free slots; each group's labels sorted
+ * by name, then NDC (one FT.SEARCH per group read, usually one).
+ */
+async function groupMembers(
+  deps: SearchDeps,
+  req: SearchRequest,
+  plan: ExpansionPlan<SearchHit>,
+): Promise<Map<number, SearchHit[]>> {
+  const filter = filterClause(req.filters ?? {});
+  const anchors = new Set(plan.anchors.map((h) => h.ndc));
+  const members = new Map<number, SearchHit[]>();
+  let found = 0;
+  for (const g of plan.groups) {
+    if (found >= plan.slots) break;
+    const query = `${filter ? `(${filter}) ` : ''}@gcn_seqno:[${g} ${g}]`;
+    const reply = (await deps.redis.call(
+      'FT.SEARCH',
+      deps.keys.index,
+      query,
+      'RETURN',
+      String(RETURN_FIELDS.length),
+      ...RETURN_FIELDS,
+      'LIMIT',
+      '0',
+      String(GROUP_LIMIT),
+      'DIALECT',
+      '2',
+    )) as unknown[];
+    const labels: SearchHit[] = [];
+    for (let i = 1; i + 1 < reply.length; i += 2) {
+      const fields = pairs(reply[i + 1] as unknown[]);
+      labels.push({ ndc: fields.ndc ?? '', score: 0, fields });
+    }
+    labels.sort(
+      (a, b) =>
+        (a.fields.drug_name ?? '').localeCompare(b.fields.drug_name ?? '') || a.ndc.localeCompare(b.ndc),
+    );
+    members.set(g, labels);
+    found += labels.filter((h) => !anchors.has(h.ndc)).length;
+  }
+  return members;
+}
+
+/**
+ * Whether a mode expands over GCN groups unless told: text and hybrid do (it raised recall@10 with both
+ * embedders at no loss of MRR@10: docs/search.md, "GCN-group expansion"); vector search stays plain KNN.
+ */
+export function expandsByDefault(mode: SearchMode): boolean {
+  return mode !== 'vector';
+}
+
+async function expanded(deps: SearchDeps, req: SearchRequest, hits: SearchHit[]): Promise<SearchHit[]> {
+  const plan = (req.expand ?? expandsByDefault(req.mode)) ? planExpansion(req.text, hits, req.k) : null;
+  if (!plan) return hits;
+  return expandByGroup(hits, plan, await groupMembers(deps, req, plan), req.k);
+}
+
 export async function searchDrugs(deps: SearchDeps, req: SearchRequest): Promise<SearchHit[]> {
   if (!Number.isInteger(req.k) || req.k < 1 || req.k > 1000)
     throw new DrugsyncError('CONFIG_INVALID', `k must be 1..1000, got ${req.k}`, {
       remedy: 'pass --k between 1 and 1000',
     });
   if (req.mode === 'vector') return vectorHits(deps, req, req.k);
-  if (req.mode === 'text') return textHits(deps, req, req.k);
+  if (req.mode === 'text') return expanded(deps, req, await textHits(deps, req, req.k));
   const depth = req.candidates ?? Math.max(50, req.k);
   const [vector, text] = await Promise.all([vectorHits(deps, req, depth), textHits(deps, req, depth)]);
-  return fuse(vector, text, req.k);
+  return expanded(deps, req, fuse(vector, text, req.k));
 }
