@@ -33,7 +33,7 @@ import type { EmbeddingService } from '../core/embedding/types.ts';
 import type { Keys } from '../core/keys.ts';
 import type { Logger } from '../core/log.ts';
 import { embeddingText, mapRow } from '../core/mapping.ts';
-import type { DrugFields } from '../core/mapping.ts';
+import type { DrugFields, EmbeddingIdentity } from '../core/mapping.ts';
 import {
   compareBinlogPositions,
   deserializePosition,
@@ -515,32 +515,44 @@ function windowOps(
   win: SpoolLine[],
   emb: EmbeddingResult,
 ): { batches: StoreOp[][]; failures: Record<string, string> } {
-  const id = { model: run.d.embeddings.model, dimensions: run.d.embeddings.dimensions };
-  const batchSize = run.o.batchSize ?? 500;
-  const failures: Record<string, string> = {};
+  const rows = win.map((f) => ({ ndc: f.ndc, pos: run.P, fields: f }));
+  const { ops, failures } = embeddedOps(rows, emb, run.d.embeddings);
+  const batchSize = Math.max(1, run.o.batchSize ?? 500);
   const batches: StoreOp[][] = [];
-  let ops: StoreOp[] = [];
-  for (const f of win) {
-    const text = embeddingText(f);
-    const vector = emb.vectors.get(text);
-    if (!vector) {
-      const err = emb.failures.get(text);
-      failures[f.ndc] = JSON.stringify({
-        pos: run.P,
-        reason: err ? errorMessage(err) : 'no vector',
-        code: err?.code,
-        fields: f,
-      });
+  for (let i = 0; i < ops.length; i += batchSize) batches.push(ops.slice(i, i + batchSize));
+  return { batches, failures };
+}
+
+/** A row to write at its source position. */
+interface PendingRow {
+  ndc: string;
+  pos: SourcePosition;
+  fields: DrugFields;
+}
+
+/**
+ * The upserts of the rows `emb` has a vector for, and for each other row its failure record (the JSON kept
+ * in keys.backfillFailures: position, reason, error code and fields, what `--retry-failed` reads back).
+ */
+function embeddedOps(
+  rows: PendingRow[],
+  emb: EmbeddingResult,
+  identity: EmbeddingIdentity,
+): { ops: StoreOp[]; failures: Record<string, string> } {
+  const ops: StoreOp[] = [];
+  const failures: Record<string, string> = {};
+  for (const { ndc, pos, fields } of rows) {
+    const text = embeddingText(fields);
+    const embedding = emb.vectors.get(text);
+    if (embedding) {
+      ops.push(upsertOp({ ndc, pos, fields, identity, embedding }));
       continue;
     }
-    ops.push(upsertOp({ ndc: f.ndc, pos: run.P, fields: f, identity: id, embedding: vector }));
-    if (ops.length >= batchSize) {
-      batches.push(ops);
-      ops = [];
-    }
+    const err = emb.failures.get(text);
+    const reason = err ? errorMessage(err) : 'no vector';
+    failures[ndc] = JSON.stringify({ pos, reason, code: err?.code, fields });
   }
-  if (ops.length) batches.push(ops);
-  return { batches, failures };
+  return { ops, failures };
 }
 
 /** Writes the batches `writeConcurrency` at a time; returns the NDCs written ('stale' counts: a newer change is there). */
@@ -742,25 +754,8 @@ export async function retryFailed(d: BackfillDeps): Promise<RetrySummary> {
     ndc,
     ...(JSON.parse(v) as { pos: SourcePosition; fields: DrugFields }),
   }));
-  const id = { model: d.embeddings.model, dimensions: d.embeddings.dimensions };
   const emb = await d.embeddings.embedTexts(entries.map((e) => embeddingText(e.fields)));
-  const ops: StoreOp[] = [];
-  const stillFailing: Record<string, string> = {};
-  for (const e of entries) {
-    const text = embeddingText(e.fields);
-    const v = emb.vectors.get(text);
-    if (!v) {
-      const err = emb.failures.get(text);
-      stillFailing[e.ndc] = JSON.stringify({
-        pos: e.pos,
-        reason: err ? errorMessage(err) : 'no vector',
-        code: err?.code,
-        fields: e.fields,
-      });
-      continue;
-    }
-    ops.push(upsertOp({ ndc: e.ndc, pos: e.pos, fields: e.fields, identity: id, embedding: v }));
-  }
+  const { ops, failures: stillFailing } = embeddedOps(entries, emb, d.embeddings);
   let succeeded = 0;
   const done: string[] = [];
   for (let i = 0; i < ops.length; i += 500) {
