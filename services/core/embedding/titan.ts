@@ -6,6 +6,7 @@
 import { BedrockRuntimeClient, InvokeModelCommand } from '@aws-sdk/client-bedrock-runtime';
 import { keepAliveHandler } from '../clients/http.ts';
 import { DrugsyncError } from '../errors.ts';
+import type { ErrorCode } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Embedder } from './types.ts';
 
@@ -40,6 +41,55 @@ export interface TitanSettings {
   logger?: Logger;
 }
 
+/** How a Bedrock error is reported: the first rule naming its error name or HTTP status (else transient). */
+interface BedrockErrorRule {
+  names: readonly string[];
+  status?: number;
+  code: ErrorCode;
+  what: string;
+  retryable: boolean;
+  remedy: string;
+}
+
+const BEDROCK_ERRORS: readonly BedrockErrorRule[] = [
+  {
+    names: [
+      'ModelNotReadyException',
+      'ModelTimeoutException',
+      'ServiceUnavailableException',
+      'InternalServerException',
+    ],
+    code: 'EMBEDDING_TRANSIENT',
+    what: 'Bedrock is not ready',
+    retryable: true,
+    remedy: 'retried with backoff; if it persists, check the model status in the Bedrock console',
+  },
+  {
+    names: ['ThrottlingException'],
+    status: 429,
+    code: 'EMBEDDING_THROTTLED',
+    what: 'Bedrock throttled the request',
+    retryable: true,
+    remedy: 'the service slows down and retries; raise the Bedrock quota or lower EMBEDDING_RPM',
+  },
+  {
+    names: ['ValidationException'],
+    status: 400,
+    code: 'EMBEDDING_FAILED',
+    what: 'Bedrock rejected the input',
+    retryable: false,
+    remedy: 'the change is dead-lettered with this reason; fix the text or the model settings, then replay',
+  },
+  {
+    names: ['AccessDeniedException', 'ResourceNotFoundException'],
+    status: 403,
+    code: 'EMBEDDING_FAILED',
+    what: 'Bedrock refused the model call',
+    retryable: false,
+    remedy: 'grant bedrock:InvokeModel on the model ARN and enable model access in the region',
+  },
+];
+
 function classify(e: unknown, text: string): DrugsyncError {
   const err = e as {
     name?: string;
@@ -50,47 +100,21 @@ function classify(e: unknown, text: string): DrugsyncError {
   const status = err.$metadata?.httpStatusCode;
   const name = err.name ?? '';
   const context = { model: '', status: status ?? null, error: name, text: text.slice(0, 60) };
-  if (
-    name === 'ModelNotReadyException' ||
-    name === 'ModelTimeoutException' ||
-    name === 'ServiceUnavailableException' ||
-    name === 'InternalServerException'
-  ) {
-    return new DrugsyncError('EMBEDDING_TRANSIENT', `Bedrock is not ready: ${err.message ?? name}`, {
+  const rule = BEDROCK_ERRORS.find(
+    (r) => r.names.includes(name) || (status !== undefined && r.status === status),
+  );
+  if (!rule) {
+    return new DrugsyncError('EMBEDDING_TRANSIENT', `Bedrock call failed: ${err.message ?? name}`, {
       context,
       retryable: true,
       cause: e,
-      remedy: 'retried with backoff; if it persists, check the model status in the Bedrock console',
     });
   }
-  if (name === 'ThrottlingException' || status === 429) {
-    return new DrugsyncError('EMBEDDING_THROTTLED', `Bedrock throttled the request: ${err.message ?? name}`, {
-      context,
-      retryable: true,
-      cause: e,
-      remedy: 'the service slows down and retries; raise the Bedrock quota or lower EMBEDDING_RPM',
-    });
-  }
-  if (name === 'ValidationException' || status === 400) {
-    return new DrugsyncError('EMBEDDING_FAILED', `Bedrock rejected the input: ${err.message ?? name}`, {
-      context,
-      retryable: false,
-      cause: e,
-      remedy: 'the change is dead-lettered with this reason; fix the text or the model settings, then replay',
-    });
-  }
-  if (name === 'AccessDeniedException' || status === 403 || name === 'ResourceNotFoundException') {
-    return new DrugsyncError('EMBEDDING_FAILED', `Bedrock refused the model call: ${err.message ?? name}`, {
-      context,
-      retryable: false,
-      cause: e,
-      remedy: 'grant bedrock:InvokeModel on the model ARN and enable model access in the region',
-    });
-  }
-  return new DrugsyncError('EMBEDDING_TRANSIENT', `Bedrock call failed: ${err.message ?? name}`, {
+  return new DrugsyncError(rule.code, `${rule.what}: ${err.message ?? name}`, {
     context,
-    retryable: true,
+    retryable: rule.retryable,
     cause: e,
+    remedy: rule.remedy,
   });
 }
 
