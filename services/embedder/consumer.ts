@@ -48,18 +48,26 @@ export type {
   ShardProgress,
 } from './consumer-types.ts';
 
-/** Upper bound of records held back to finish an open delete transaction (memory bound). */
-const DEFAULT_MAX_PENDING_RECORDS = 100_000;
 /**
- * How long a caught-up shard waits for the rest of an open delete transaction. The binlog reader ends every
- * transaction that deleted rows with a 'commit' table event on every shard, which closes it at once; this
- * bound only matters when that event is missing (an older producer).
+ * What the consumer does when its settings and options leave a bound unset (embedderShape declares its
+ * variables' defaults from these).
  */
-const TX_WAIT_MS = 10_000;
-const DEFAULT_LEASE_TTL_MS = 15_000;
-const DEFAULT_MAX_BACKOFF_MS = 30_000;
-const DEFAULT_DISCOVER_EVERY_MS = 10_000;
-const DEFAULT_MAINTENANCE_EVERY_MS = 1_000;
+export const CONSUMER_DEFAULTS = {
+  /** records held back to finish an open delete transaction (memory bound) */
+  maxPendingRecords: 100_000,
+  /**
+   * how long a caught-up shard waits for the rest of an open delete transaction. The binlog reader ends every
+   * transaction that deleted rows with a 'commit' table event on every shard, which closes it at once; this
+   * bound only matters when that event is missing (an older producer).
+   */
+  txWaitMs: 10_000,
+  /** EMBEDDER_LEASE_TTL_MS */
+  leaseTtlMs: 15_000,
+  /** EMBEDDER_MAX_BACKOFF_MS */
+  maxBackoffMs: 30_000,
+  discoverEveryMs: 10_000,
+  maintenanceEveryMs: 1_000,
+} as const;
 /** the supervising loop's tick (at most; shorter when maintenance runs more often) */
 const TICK_MS = 250;
 
@@ -116,7 +124,7 @@ class Consumer {
     private readonly clock: () => number = Date.now,
   ) {
     this.stats = newStats(clock());
-    const ttl = config.EMBEDDER_LEASE_TTL_MS ?? DEFAULT_LEASE_TTL_MS;
+    const ttl = config.EMBEDDER_LEASE_TTL_MS ?? CONSUMER_DEFAULTS.leaseTtlMs;
     const lease =
       deps.lease ??
       createRedisLease(
@@ -159,9 +167,9 @@ class Consumer {
       gate,
       checkpoints,
       deferred: deps.deferred ?? createDeferredDeletes(deps.redis, `${deps.checkpointKey}:deferred:`),
-      maxPending: this.opts.maxPendingRecords ?? DEFAULT_MAX_PENDING_RECORDS,
-      txWaitMs: TX_WAIT_MS,
-      maxBackoffMs: config.EMBEDDER_MAX_BACKOFF_MS ?? DEFAULT_MAX_BACKOFF_MS,
+      maxPending: this.opts.maxPendingRecords ?? CONSUMER_DEFAULTS.maxPendingRecords,
+      txWaitMs: CONSUMER_DEFAULTS.txWaitMs,
+      maxBackoffMs: config.EMBEDDER_MAX_BACKOFF_MS ?? CONSUMER_DEFAULTS.maxBackoffMs,
       onShardClosed: () => (this.rediscover = true),
       clock: this.clock,
     };
@@ -197,8 +205,8 @@ class Consumer {
   /** Runs every shard while the lease is ours: until stop(), idle exit or a lease loss. */
   private async runLeased(): Promise<void> {
     const running = new Map<string, Promise<void>>();
-    const discoverEvery = this.opts.discoverEveryMs ?? DEFAULT_DISCOVER_EVERY_MS;
-    const maintenanceEvery = this.opts.maintenanceEveryMs ?? DEFAULT_MAINTENANCE_EVERY_MS;
+    const discoverEvery = this.opts.discoverEveryMs ?? CONSUMER_DEFAULTS.discoverEveryMs;
+    const maintenanceEvery = this.opts.maintenanceEveryMs ?? CONSUMER_DEFAULTS.maintenanceEveryMs;
     const idle =
       this.opts.exitWhenIdleMs === undefined ? null : new IdleWatch(this.opts.exitWhenIdleMs, this.clock());
     let lastDiscover = 0;

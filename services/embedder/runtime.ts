@@ -28,6 +28,7 @@ import { createRedisDeadLetterQueue, createSqsDeadLetterQueue, deadLetterMarkerP
 import type { DeadLetterQueue } from './dlq.ts';
 import { createRedisTableState } from './table-state.ts';
 import type { TableState } from './table-state.ts';
+import { CONSUMER_DEFAULTS } from './consumer.ts';
 import type { ConsumerDeps, KinesisReader } from './consumer.ts';
 
 const { int, num, optStr, bool } = configFields;
@@ -46,9 +47,9 @@ export const embedderShape = {
    * One active consumer per stream: expiry of its Redis lease (ms), renewed every sixth of it. A second
    * consumer waits and takes over at most this long after the holder died (at once after a clean stop).
    */
-  EMBEDDER_LEASE_TTL_MS: int(15_000, 1_000, 600_000),
+  EMBEDDER_LEASE_TTL_MS: int(CONSUMER_DEFAULTS.leaseTtlMs, 1_000, 600_000),
   /** Longest pause between retries of a failing shard (ms); a shard retries until it succeeds. */
-  EMBEDDER_MAX_BACKOFF_MS: int(30_000, 100, 600_000),
+  EMBEDDER_MAX_BACKOFF_MS: int(CONSUMER_DEFAULTS.maxBackoffMs, 100, 600_000),
   /**
    * The local/ECS consumer runs the re-sync by difference itself when the table is replaced (needs the
    * DB_* settings of a read-only user). 0 → resyncs stay pending until `drugsync resync`.
