@@ -2,15 +2,7 @@
  * What the operator commands (verify, status, search, stream) share: configuration decoded once, clients,
  * keys, store and embedding service.
  */
-import {
-  decodeConfig,
-  embeddingShape,
-  generalShape,
-  kinesisShape,
-  mysqlShape,
-  redisShape,
-  configFields,
-} from '../core/config.ts';
+import { configFields, decodeConfig, sharedShape } from '../core/config.ts';
 import type { Decoded } from '../core/config.ts';
 import { createMysqlPool, resolveMysqlCredentials } from '../core/clients/mysql.ts';
 import type { MysqlPool } from '../core/clients/mysql.ts';
@@ -28,11 +20,7 @@ import { createEmbeddingService } from '../core/embedding/service.ts';
 import type { EmbeddingService } from '../core/embedding/types.ts';
 
 export const opsShape = {
-  ...mysqlShape,
-  ...redisShape,
-  ...kinesisShape,
-  ...embeddingShape,
-  ...generalShape,
+  ...sharedShape,
   /** `drugsync status` warns when less binlog retention than this is left for the reader's checkpoint. */
   RETENTION_WARN_SECONDS: configFields.int(6 * 3600, 0),
 };

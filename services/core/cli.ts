@@ -1,14 +1,6 @@
 import type { Command } from 'commander';
 import { changeEventJsonSchema } from './events.ts';
-import {
-  decodeConfig,
-  embeddingModelId,
-  embeddingShape,
-  generalShape,
-  kinesisShape,
-  mysqlShape,
-  redisShape,
-} from './config.ts';
+import { decodeConfig, embeddingModelId, sharedShape } from './config.ts';
 import { redact } from './log.ts';
 
 /** Commands of services/core. */
@@ -29,13 +21,7 @@ export function registerCoreCommands(program: Command): void {
         'exits 2 naming every missing or malformed variable',
     )
     .action(() => {
-      const cfg = decodeConfig({
-        ...mysqlShape,
-        ...redisShape,
-        ...kinesisShape,
-        ...embeddingShape,
-        ...generalShape,
-      });
+      const cfg = decodeConfig(sharedShape);
       const shown: Record<string, unknown> = { ...cfg, EMBEDDING_MODEL: embeddingModelId(cfg) };
       // Secret values are hidden whole; an ARN only names a secret and is shown. Every line is masked too.
       for (const k of Object.keys(shown)) {

@@ -148,6 +148,18 @@ export const generalShape = {
     .pipe(z.enum(['debug', 'info', 'warn', 'error'])),
 };
 
+/**
+ * The settings the services share (MySQL, Redis, Kinesis, embedding, general): what `drugsync config`
+ * prints and the operator commands decode; each service adds its own.
+ */
+export const sharedShape = {
+  ...mysqlShape,
+  ...redisShape,
+  ...kinesisShape,
+  ...embeddingShape,
+  ...generalShape,
+};
+
 export type Shape = Record<string, z.ZodType<unknown, string | undefined>>;
 export type Decoded<S extends Shape> = { [K in keyof S]: z.output<S[K]> };
 
