@@ -54,17 +54,16 @@ export class MemoryDrugStore implements DrugStore {
     }
     if (!op.embedding) {
       if (!doc || !m || m.tombstone || m.textHash !== op.textHash) return 'needs_embedding';
-      this.docs.set(op.ndc, { fields: op.fields, embedding: doc.embedding });
-      this.meta.set(op.ndc, {
-        pos: op.pos,
-        contentHash: op.contentHash,
-        textHash: op.textHash,
-        tombstone: false,
-      });
-      this.applied.push(op);
+      this.write(op, doc.embedding);
       return 'fields_updated';
     }
-    this.docs.set(op.ndc, { fields: op.fields, embedding: op.embedding });
+    this.write(op, op.embedding);
+    return 'written';
+  }
+
+  /** Stores an upsert's fields with `embedding`, its position and hashes, and logs it in `applied`. */
+  private write(op: UpsertOp, embedding: number[]): void {
+    this.docs.set(op.ndc, { fields: op.fields, embedding });
     this.meta.set(op.ndc, {
       pos: op.pos,
       contentHash: op.contentHash,
@@ -72,7 +71,6 @@ export class MemoryDrugStore implements DrugStore {
       tombstone: false,
     });
     this.applied.push(op);
-    return 'written';
   }
 
   async sweepOlderThan(pos: SourcePosition): Promise<number> {
