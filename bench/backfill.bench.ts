@@ -23,6 +23,7 @@ import os from 'node:os';
 import readline from 'node:readline';
 import path from 'node:path';
 import type { Bench, BenchRow } from './run.ts';
+import { benchNumber } from './settings.ts';
 import type { RedisClient } from '../services/core/clients/redis.ts';
 import type { Env } from '../services/core/config.ts';
 import { lexicalVector } from '../services/core/embedding/local.ts';
@@ -43,15 +44,15 @@ import {
   suiteRedis,
 } from '../test/support/stack.ts';
 
-const ROWS = Number(process.env.BENCH_BACKFILL_ROWS ?? 493_573);
-const DIMS = Number(process.env.BENCH_BACKFILL_DIMS ?? 256);
-const BIG_ROWS = Number(process.env.BENCH_BACKFILL_BIG_ROWS ?? 100_000);
-const BIG_DIMS = Number(process.env.BENCH_BACKFILL_BIG_DIMS ?? 1024);
-const RAW_DOCS = Number(process.env.BENCH_BACKFILL_RAW_DOCS ?? 0);
+const ROWS = benchNumber('BENCH_BACKFILL_ROWS', 493_573);
+const DIMS = benchNumber('BENCH_BACKFILL_DIMS', 256);
+const BIG_ROWS = benchNumber('BENCH_BACKFILL_BIG_ROWS', 100_000);
+const BIG_DIMS = benchNumber('BENCH_BACKFILL_BIG_DIMS', 1024);
+const RAW_DOCS = benchNumber('BENCH_BACKFILL_RAW_DOCS', 0);
 const TITAN = process.env.BENCH_BACKFILL_TITAN !== '0';
-const TITAN_CONCURRENCY = Number(process.env.BENCH_BACKFILL_TITAN_CONCURRENCY ?? 32);
-const QUOTA_ROWS = Number(process.env.BENCH_BACKFILL_QUOTA_ROWS ?? 30_000);
-const QUOTA_RPM = Number(process.env.BENCH_BACKFILL_QUOTA_RPM ?? 6_000);
+const TITAN_CONCURRENCY = benchNumber('BENCH_BACKFILL_TITAN_CONCURRENCY', 32);
+const QUOTA_ROWS = benchNumber('BENCH_BACKFILL_QUOTA_ROWS', 30_000);
+const QUOTA_RPM = benchNumber('BENCH_BACKFILL_QUOTA_RPM', 6_000);
 const TITAN_FULL = process.env.BENCH_BACKFILL_TITAN_FULL !== '0';
 const SPOOL_ONLY = process.env.BENCH_BACKFILL_SPOOL_ONLY === '1';
 const SEED = 42;

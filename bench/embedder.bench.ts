@@ -8,27 +8,24 @@
  * Settings: BENCH_EMBEDDER_EVENTS (default 100000), BENCH_EMBEDDER_DIMS (default 64), BENCH_EMBEDDER_SHARDS
  * (default 2). Uses its own Redis prefixes / index and Kinesis stream on the local stack.
  */
-import {
-  GetRecordsCommand,
-  GetShardIteratorCommand,
-  ListShardsCommand,
-  PutRecordsCommand,
-} from '@aws-sdk/client-kinesis';
+import { GetRecordsCommand, GetShardIteratorCommand, PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import type { Bench, BenchRow } from './run.ts';
+import { benchNumber } from './settings.ts';
 import { createKinesis } from '../services/core/clients/kinesis.ts';
 import { compressRecord, encodeChangeEvent } from '../services/core/events.ts';
 import { createLogger } from '../services/core/log.ts';
-import { buildDocument, mapRow } from '../services/core/mapping.ts';
+import { buildDocument, embeddingText, mapRow } from '../services/core/mapping.ts';
+import { upsertOp } from '../services/core/drug-store.ts';
 import type { UpsertOp } from '../services/core/drug-store.ts';
+import { listAllShards } from '../services/core/kinesis-shards.ts';
 import { startEmbedderConsumer } from '../services/embedder/consumer.ts';
 import { createEmbedderRuntime, decodeEmbedderConfig } from '../services/embedder/runtime.ts';
 import { resetSuiteRedis, resetSuiteStream, suiteEnv } from '../test/support/stack.ts';
 import { EventFactory, makeRow } from '../test/support/events.ts';
-import { contentHash, embeddingText, textHash } from '../services/core/mapping.ts';
 
-const N = Number(process.env.BENCH_EMBEDDER_EVENTS ?? 100_000);
-const DIMS = Number(process.env.BENCH_EMBEDDER_DIMS ?? 64);
-const SHARDS = Number(process.env.BENCH_EMBEDDER_SHARDS ?? 2);
+const N = benchNumber('BENCH_EMBEDDER_EVENTS', 100_000);
+const DIMS = benchNumber('BENCH_EMBEDDER_DIMS', 64);
+const SHARDS = benchNumber('BENCH_EMBEDDER_SHARDS', 2);
 
 function say(msg: string): void {
   process.stderr.write(`[embedder bench] ${msg}\n`);
@@ -70,16 +67,8 @@ const bench: Bench = {
       for (let i = 0; i < N; i += 500) {
         const ops: UpsertOp[] = rows.slice(i, i + 500).map((r) => {
           const fields = mapRow(r)!;
-          const text = embeddingText(fields);
-          return {
-            kind: 'upsert',
-            ndc: fields.ndc,
-            pos: ev.insert(r).pos,
-            fields,
-            contentHash: contentHash(fields, id),
-            textHash: textHash(text, id),
-            embedding: vecs.vectors.get(text),
-          };
+          const embedding = vecs.vectors.get(embeddingText(fields));
+          return upsertOp({ ndc: fields.ndc, pos: ev.insert(r).pos, fields, identity: id, embedding });
         });
         await store.apply(ops);
       }
@@ -211,7 +200,7 @@ async function rawGetRecordsRate(
   stream: string,
   limit: number,
 ): Promise<{ rate: number; records: number }> {
-  const shards = (await kinesis.send(new ListShardsCommand({ StreamName: stream }))).Shards ?? [];
+  const shards = await listAllShards(kinesis, stream);
   const t0 = Date.now();
   const counts = await Promise.all(
     shards.map(async (sh) => {
