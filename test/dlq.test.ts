@@ -17,11 +17,11 @@ import {
   DescribeStreamSummaryCommand,
   GetRecordsCommand,
   GetShardIteratorCommand,
-  ListShardsCommand,
 } from '@aws-sdk/client-kinesis';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { createKinesis } from '../services/core/clients/kinesis.ts';
+import { listAllShards } from '../services/core/kinesis-shards.ts';
 import type { RedisClient } from '../services/core/clients/redis.ts';
 import type { Env } from '../services/core/config.ts';
 import { DrugsyncError } from '../services/core/errors.ts';
@@ -177,7 +177,7 @@ interface Suite {
 }
 
 async function shardRecords(kinesis: KinesisClient, stream: string) {
-  const shards = (await kinesis.send(new ListShardsCommand({ StreamName: stream }))).Shards ?? [];
+  const shards = await listAllShards(kinesis, stream);
   const it = await kinesis.send(
     new GetShardIteratorCommand({
       StreamName: stream,

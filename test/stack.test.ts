@@ -8,14 +8,10 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  GetRecordsCommand,
-  GetShardIteratorCommand,
-  ListShardsCommand,
-  PutRecordsCommand,
-} from '@aws-sdk/client-kinesis';
+import { GetRecordsCommand, GetShardIteratorCommand, PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import mysql from 'mysql2/promise';
 import { createKinesis } from '../services/core/clients/kinesis.ts';
+import { listAllShards } from '../services/core/kinesis-shards.ts';
 import { PROJECT_ROOT } from '../services/core/paths.ts';
 import { adminConnection, resetSuiteStream, stackEnv, suiteEnv, suiteRedis } from './support/stack.ts';
 
@@ -106,7 +102,7 @@ describe('local stack', () => {
         Records: ndcs.map((ndc) => ({ PartitionKey: ndc, Data: Buffer.from(JSON.stringify({ ndc })) })),
       }),
     );
-    const shards = (await kinesis.send(new ListShardsCommand({ StreamName }))).Shards ?? [];
+    const shards = await listAllShards(kinesis, StreamName);
     const got: string[] = [];
     for (const shard of shards) {
       const it = await kinesis.send(
