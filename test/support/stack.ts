@@ -140,6 +140,23 @@ export async function resetSuiteStream(env: Env, shards = 2): Promise<void> {
   kinesis.destroy();
 }
 
+/** Empties the suite's part of the stack: its Redis keys and index deleted, its stream (re)created with `shards`. */
+export async function resetSuite(env: Env, redis: RedisClient, shards = 2): Promise<void> {
+  await resetSuiteRedis(env, redis);
+  await resetSuiteStream(env, shards);
+}
+
+/**
+ * How most integration suites start: the suite's database (fresh, with its table; `admin` is connected to
+ * it), a Redis client, and the suite's Redis keys and stream emptied (resetSuite). The caller closes both.
+ */
+export async function openSuite(env: Env, shards = 2): Promise<{ admin: Connection; redis: RedisClient }> {
+  const admin = await createSuiteDatabase(env);
+  const redis = suiteRedis(env);
+  await resetSuite(env, redis, shards);
+  return { admin, redis };
+}
+
 /** Deletes the suite's Kinesis stream (benchmarks clean up after themselves). */
 export async function deleteSuiteStream(env: Env): Promise<void> {
   const kinesis = createKinesis({
