@@ -5,7 +5,9 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createWorkerCompressor } from '../services/core/compressor.ts';
 import { compressRecord, decodeChangeEvent, encodeChangeEvent } from '../services/core/events.ts';
+import { encodeAggregate } from '../services/core/kpl.ts';
 import { createLogger } from '../services/core/log.ts';
+import { decodeStreamRecord, frameAggregate } from '../services/core/stream-record.ts';
 import { generateCatalogue } from '../services/seed/generator.ts';
 import { EventFactory } from './support/events.ts';
 
@@ -66,6 +68,49 @@ describe('record compressor (worker thread)', () => {
       expect(compressor.engine).toBe('reused');
       expect(await compressor.engineReady?.()).toBe('reused');
       expect(lines.filter((l) => String(l.msg).includes('one reused gzip engine'))).toHaveLength(1);
+    } finally {
+      await compressor.close();
+    }
+  });
+
+  it('with zstd: frames aggregates exactly as frameAggregate does, readable by decodeStreamRecord', async () => {
+    // Prepare: KPL aggregates of catalogue events, as the aggregating sink packs them (two of 400, one of 1)
+    const events = catalogueEvents(801);
+    const subs = events.map((e) => ({ partitionKey: e.ndc ?? '', data: encodeChangeEvent(e) }));
+    const kpls = [subs.slice(0, 400), subs.slice(400, 800), subs.slice(800)].map((s) => encodeAggregate(s));
+    const { log, lines } = capturingLogger();
+    const compressor = createWorkerCompressor(log, { zstd: true });
+    try {
+      // Act
+      const framed = await compressor.compress(kpls);
+      // Assess: the same bytes as on the calling thread, every event back in order, the engine said once
+      framed.forEach((f, i) => expect(f.equals(frameAggregate(kpls[i]!, 'zstd'))).toBe(true));
+      const back = framed.flatMap((f) =>
+        decodeStreamRecord(f, 'unused').map((u) => decodeChangeEvent(u.json)),
+      );
+      expect(back).toEqual(events);
+      expect(framed[0]!.length).toBeLessThan(kpls[0]!.length / 5);
+      expect(await compressor.engineReady?.()).toBe('zstd');
+      expect(lines.filter((l) => String(l.msg).includes('zstd frames'))).toHaveLength(1);
+      expect(lines.filter((l) => l.level === 'warn')).toHaveLength(0);
+    } finally {
+      await compressor.close();
+    }
+  });
+
+  it('with zstd: a dead worker falls back to zstd on the calling thread, not to gzip', async () => {
+    // Prepare: a worker that fails on its first batch
+    const subs = catalogueEvents(300).map((e) => ({ partitionKey: e.ndc ?? '', data: encodeChangeEvent(e) }));
+    const kpl = encodeAggregate(subs);
+    const { log, lines } = capturingLogger();
+    const failing = `require('node:worker_threads').parentPort.on('message', () => { throw new Error('worker lost'); });`;
+    const compressor = createWorkerCompressor(log, { zstd: true, workerSource: failing });
+    try {
+      // Act
+      const [framed] = await compressor.compress([kpl]);
+      // Assess
+      expect(framed!.equals(frameAggregate(kpl, 'zstd'))).toBe(true);
+      expect(lines.filter((l) => l.level === 'warn')).toHaveLength(1);
     } finally {
       await compressor.close();
     }

@@ -40,6 +40,7 @@ import { ReaderLease } from './lease-keeper.ts';
 import { preflight, preflightError } from './preflight.ts';
 import { Publisher, createKinesisSink } from './publisher.ts';
 import { AGGREGATED_BATCH, createAggregatingSink } from './aggregating-sink.ts';
+import type { AggregatingSinkOptions } from './aggregating-sink.ts';
 import type { KinesisSink } from './publisher.ts';
 import type { ReaderConfig, ReaderDeps, ReaderOptions } from './reader-config.ts';
 import { ReaderMysql } from './reader-mysql.ts';
@@ -106,7 +107,7 @@ function openClients(config: ReaderConfig, deps: ReaderDeps, keys: Keys, log: Lo
     const k = deps.kinesis ?? createKinesis(config);
     if (!deps.kinesis) owned.push(() => k.destroy());
     const s = config.KINESIS_AGGREGATION
-      ? createAggregatingSink(k, config.KINESIS_STREAM, { compression: config.KINESIS_AGGREGATE_COMPRESSION })
+      ? createAggregatingSink(k, config.KINESIS_STREAM, aggregateFraming(config, log))
       : createKinesisSink(k, config.KINESIS_STREAM, {
           compress: config.EVENT_GZIP ? createWorkerCompressor(log) : null,
         });
@@ -115,6 +116,14 @@ function openClients(config: ReaderConfig, deps: ReaderDeps, keys: Keys, log: Lo
   }
   const checkpoints = deps.checkpoints ?? createRedisCheckpointStore(redis, keys);
   return { redis, sink, checkpoints, snapshots: createBackfillSnapshotStore(redis, keys), owned };
+}
+
+/** The aggregating sink's options: zstd frames are made on a worker thread, closed with the sink. */
+function aggregateFraming(config: ReaderConfig, log: Logger): AggregatingSinkOptions {
+  const compression = config.KINESIS_AGGREGATE_COMPRESSION;
+  if (compression !== 'zstd') return { compression };
+  const worker = createWorkerCompressor(log, { zstd: true });
+  return { compression, frame: (kpls) => worker.compress(kpls), close: () => worker.close() };
 }
 
 /** The error and its time as status hash fields. */

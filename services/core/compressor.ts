@@ -1,19 +1,22 @@
 /**
- * Batch gzip of stream records on a worker thread, so the binlog reader's one thread (zongji decoding, event
- * encoding, the SDK) does not also spend ~35–40 µs a record compressing. A batch travels as one buffer of
+ * Batch compression of stream records on a worker thread, so the binlog reader's one thread (zongji decoding,
+ * event encoding, the SDK) does not also spend ~35–40 µs a record (gzip of one event) or ~30–60 µs an event
+ * (zstd of a KPL aggregate, `zstdLevel`) compressing. A batch travels as one buffer of
  * the records end to end plus their offsets, both ways (transferred back: no copy of the output).
  *
- * Output is byte for byte what `compressRecord` makes (same zlib options). If the worker fails, exits or
+ * Output is byte for byte what `compressRecord` makes (same zlib options), or with `zstdLevel` what
+ * `frameAggregate(kpl, 'zstd')` makes (zstd at AGGREGATE_ZSTD_LEVEL). If the worker fails, exits or
  * leaves a batch unanswered for `answerTimeoutMs`, it is ended, the batches it held are compressed
  * synchronously and every later batch too (logged once): compression never stops the stream.
  */
 import { Worker } from 'node:worker_threads';
 import { RECORD_GZIP_OPTIONS, compressRecord } from './events.ts';
+import { AGGREGATE_ZSTD_LEVEL, frameAggregate } from './stream-record.ts';
 import { errorMessage } from './errors.ts';
 import type { Logger } from './log.ts';
 
 export interface RecordCompressor {
-  /** The records gzip-compressed, in order. */
+  /** The records compressed (gzip, or zstd frames with `zstdLevel`), in order. */
   compress(records: readonly Buffer[]): Promise<Buffer[]>;
   /** How the worker compresses once started: 'reused' (one engine), 'gzipSync', or null (not known yet). */
   readonly engine?: string | null;
@@ -38,6 +41,10 @@ const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const zlib = require('node:zlib');
 const options = workerData.options;
+const zstdLevel = workerData.zstdLevel;
+const compressOne = zstdLevel == null
+  ? (r) => zlib.gzipSync(r, options)
+  : (r) => zlib.zstdCompressSync(r, { params: { [zlib.constants.ZSTD_c_compressionLevel]: zstdLevel } });
 let engine = null;
 function startEngine() {
   try {
@@ -57,7 +64,7 @@ function deflateInto(record, out, p) {
   if (availOut === 0 || availIn !== 0) return -1;
   return room - availOut;
 }
-engine = startEngine();
+engine = zstdLevel == null ? startEngine() : null;
 if (engine) {
   try {
     for (const text of ['{}', JSON.stringify({ v: 1, name: 'LISINOPRIL 10 MG TABLET'.repeat(40), n: [1, 2, 3], u: 'é💊' })]) {
@@ -68,7 +75,7 @@ if (engine) {
     }
   } catch { engine = null; }
 }
-parentPort.postMessage({ engine: engine ? 'reused' : 'gzipSync' });
+parentPort.postMessage({ engine: zstdLevel != null ? 'zstd' : engine ? 'reused' : 'gzipSync' });
 parentPort.on('message', ({ id, buf, offsets }) => {
   const input = Buffer.from(buf);
   const n = offsets.length - 1;
@@ -84,7 +91,7 @@ parentPort.on('message', ({ id, buf, offsets }) => {
       try { len = deflateInto(record, out, p); } catch { engine = null; }
     }
     if (len < 0) {
-      const z = zlib.gzipSync(record, options);
+      const z = compressOne(record);
       if (p + z.length > out.length) out = Buffer.concat([out.subarray(0, p), Buffer.alloc(z.length + input.length)]);
       z.copy(out, p);
       len = z.length;
@@ -97,7 +104,7 @@ parentPort.on('message', ({ id, buf, offsets }) => {
 });
 `;
 
-export type CompressionEngine = 'reused' | 'gzipSync' | 'inline';
+export type CompressionEngine = 'reused' | 'gzipSync' | 'zstd' | 'inline';
 
 interface Pending {
   records: readonly Buffer[];
@@ -110,14 +117,17 @@ export interface WorkerCompressorOptions {
   answerTimeoutMs?: number;
   /** Replaces the worker's code (tests: a worker that fails or hangs). */
   workerSource?: string;
+  /** Compress each buffer (a KPL aggregate) into a zstd frame at AGGREGATE_ZSTD_LEVEL instead of gzip. */
+  zstd?: boolean;
 }
 
 export function createWorkerCompressor(log: Logger, opts: WorkerCompressorOptions = {}): RecordCompressor {
   const workerSource = opts.workerSource ?? WORKER_SOURCE;
   const answerTimeoutMs = opts.answerTimeoutMs ?? 10_000;
+  const inline = opts.zstd ? (r: Buffer) => frameAggregate(r, 'zstd') : compressRecord;
   let worker: Worker | null = new Worker(workerSource, {
     eval: true,
-    workerData: { options: RECORD_GZIP_OPTIONS },
+    workerData: { options: RECORD_GZIP_OPTIONS, zstdLevel: opts.zstd ? AGGREGATE_ZSTD_LEVEL : null },
   });
   worker.unref();
   const pending = new Map<number, Pending>();
@@ -142,15 +152,19 @@ export function createWorkerCompressor(log: Logger, opts: WorkerCompressorOption
     }
     for (const p of pending.values()) {
       clearTimeout(p.timer);
-      p.resolve(p.records.map(compressRecord));
+      p.resolve(p.records.map(inline));
     }
     pending.clear();
   };
   worker.on('message', (m: { id: number; buf: ArrayBuffer; offsets: Uint32Array } | { engine: string }) => {
     if ('engine' in m) {
       engine = m.engine;
-      settleEngine(engine === 'reused' ? 'reused' : 'gzipSync');
-      if (engine === 'reused')
+      settleEngine(engine === 'reused' || engine === 'zstd' ? engine : 'gzipSync');
+      if (engine === 'zstd')
+        log.info('record compression: zstd frames of the aggregates on the worker thread', {
+          level: AGGREGATE_ZSTD_LEVEL,
+        });
+      else if (engine === 'reused')
         log.info(
           'record compression: one reused gzip engine on the worker thread (checked against gzipSync)',
           {
@@ -181,7 +195,7 @@ export function createWorkerCompressor(log: Logger, opts: WorkerCompressorOption
     },
     engineReady: () => engineKnown,
     compress(records) {
-      if (!worker || records.length === 0) return Promise.resolve(records.map(compressRecord));
+      if (!worker || records.length === 0) return Promise.resolve(records.map(inline));
       const offsets = new Uint32Array(records.length + 1);
       let total = 0;
       records.forEach((r, i) => {
