@@ -4,6 +4,8 @@
  * (bench/relevance/queries.json, docs/search.md): recall@10, MRR@10, nDCG@10 and query latency p50/p99
  * (embedding of the query included); per query kind on stderr. Plus the vector index's recall@10 against
  * exact FLAT results for the same query vectors at the EF_RUNTIME the search uses (100) and the default (10).
+ * Each mode runs as `drugsync search` runs it (GCN-group expansion as expandsByDefault says); text and
+ * hybrid run once more with expansion the other way, beside their difference from the default.
  *
  * Targets (issue 18): the default mode with MiniLM recall@10 ≥ 0.9 and MRR@10 ≥ 0.7; hybrid ≥ the better
  * of vector and text on every metric. A missed target is printed with by how much.
