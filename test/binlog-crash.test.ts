@@ -21,14 +21,7 @@ import { compareBinlogPositions } from '../services/core/position.ts';
 import { readerConfigShape } from '../services/binlog-reader/reader.ts';
 import { createStreamTail } from '../services/binlog-reader/testing.ts';
 import { COLUMN_NAMES, generateCatalogue, loadRows, makeRow } from './support/factories.ts';
-import {
-  createSuiteDatabase,
-  eventually,
-  resetSuiteRedis,
-  resetSuiteStream,
-  suiteEnv,
-  suiteRedis,
-} from './support/stack.ts';
+import { eventually, openSuite, suiteEnv } from './support/stack.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ROWS = 100_000;
@@ -76,10 +69,7 @@ async function status(): Promise<Record<string, string>> {
 }
 
 beforeAll(async () => {
-  admin = await createSuiteDatabase(env);
-  redis = suiteRedis(env);
-  await resetSuiteRedis(env, redis);
-  await resetSuiteStream(env, 2);
+  ({ admin, redis } = await openSuite(env));
   await loadRows(admin, generateCatalogue(ROWS, 11), { schema: config.DB_NAME, table: config.DB_TABLE });
 });
 
