@@ -24,14 +24,7 @@ import { createMysqlPool } from '../services/core/clients/mysql.ts';
 import type { ReadBack } from '../services/binlog-reader/testing.ts';
 import { createLogger } from '../services/core/log.ts';
 import { COLUMN_NAMES, changes, makeRow } from './support/factories.ts';
-import {
-  createSuiteDatabase,
-  eventually,
-  resetSuiteRedis,
-  resetSuiteStream,
-  suiteEnv,
-  suiteRedis,
-} from './support/stack.ts';
+import { eventually, openSuite, suiteEnv } from './support/stack.ts';
 
 const env = suiteEnv('binlog_events', {
   DB_SERVER_ID: String(200_000 + Math.floor(Math.random() * 100_000)),
@@ -102,11 +95,8 @@ function freshRow(over: Partial<Rndc14Row> = {}): Rndc14Row {
 
 beforeAll(async () => {
   config = decodeConfig(readerConfigShape, env);
-  admin = await createSuiteDatabase(env);
+  ({ admin, redis } = await openSuite(env));
   await admin.query("SET SESSION sql_mode = ''");
-  redis = suiteRedis(env);
-  await resetSuiteRedis(env, redis);
-  await resetSuiteStream(env, 2);
   tail = createStreamTail(kinesis, config.KINESIS_STREAM);
   startPos = await masterStatus();
   reader = start();
