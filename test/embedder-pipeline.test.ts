@@ -18,14 +18,7 @@ import type { EmbedderConsumer } from '../services/embedder/consumer.ts';
 import { createEmbedderRuntime, decodeEmbedderConfig } from '../services/embedder/runtime.ts';
 import type { EmbedderRuntime } from '../services/embedder/runtime.ts';
 import { makeRow } from './support/events.ts';
-import {
-  createSuiteDatabase,
-  eventually,
-  resetSuiteRedis,
-  resetSuiteStream,
-  suiteEnv,
-  suiteRedis,
-} from './support/stack.ts';
+import { eventually, openSuite, resetSuiteRedis, suiteEnv } from './support/stack.ts';
 
 describe('MariaDB → binlog reader → kinesalite → embedder → Redis', () => {
   const env = suiteEnv('embedder_pipe');
@@ -38,11 +31,8 @@ describe('MariaDB → binlog reader → kinesalite → embedder → Redis', () =
   const log = createLogger({ service: 'embedder-pipe' }, { level: 'error' });
 
   beforeAll(async () => {
-    admin = await createSuiteDatabase(env);
+    ({ admin, redis } = await openSuite(env));
     await admin.query(`SET SESSION sql_mode = ''`);
-    redis = suiteRedis(env);
-    await resetSuiteRedis(env, redis);
-    await resetSuiteStream(env, 2);
     const [status] = (await admin.query('SHOW MASTER STATUS')) as unknown as [
       { File: string; Position: number }[],
     ];
