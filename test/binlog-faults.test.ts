@@ -12,7 +12,6 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Connection } from 'mysql2/promise';
-import { CreateStreamCommand, DescribeStreamSummaryCommand } from '@aws-sdk/client-kinesis';
 import { decodeConfig } from '../services/core/config.ts';
 import type { Env } from '../services/core/config.ts';
 import { createKinesis } from '../services/core/clients/kinesis.ts';
@@ -25,14 +24,7 @@ import { readerConfigShape, startBinlogReader } from '../services/binlog-reader/
 import type { BinlogReaderHandle } from '../services/binlog-reader/reader.ts';
 import { createStreamTail } from '../services/binlog-reader/testing.ts';
 import { COLUMN_NAMES, makeRow } from './support/factories.ts';
-import {
-  createSuiteDatabase,
-  eventually,
-  resetSuiteRedis,
-  resetSuiteStream,
-  suiteEnv,
-  suiteRedis,
-} from './support/stack.ts';
+import { createSuiteDatabase, eventually, resetSuite, suiteEnv, suiteRedis } from './support/stack.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const log = createLogger(
@@ -168,16 +160,8 @@ describe('binlog reader faults', () => {
       READER_STALL_SECONDS: '60',
     });
     const config = decodeConfig(readerConfigShape, env);
-    await resetSuiteRedis(env, redis);
+    await resetSuite(env, redis);
     const kinesis = createKinesis(config);
-    await kinesis.send(new CreateStreamCommand({ StreamName: config.KINESIS_STREAM, ShardCount: 2 }));
-    await eventually(
-      async () =>
-        (await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: config.KINESIS_STREAM })))
-          .StreamDescriptionSummary?.StreamStatus === 'ACTIVE',
-      30_000,
-      'stream active',
-    );
     reader = startBinlogReader(config, { log }, { from: await masterStatus() });
     await eventually(async () => reader!.stats.state === 'streaming', 60_000, 'streaming');
     let maxQueue = 0;
@@ -239,8 +223,7 @@ describe('binlog reader faults', () => {
       READER_MAX_BACKOFF_SECONDS: '1',
     });
     const config = decodeConfig(readerConfigShape, env);
-    await resetSuiteRedis(env, redis);
-    await resetSuiteStream(env, 2);
+    await resetSuite(env, redis);
     const kinesis = createKinesis(config);
     const tail = createStreamTail(kinesis, config.KINESIS_STREAM);
     const got = new Set<string>();
