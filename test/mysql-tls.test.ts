@@ -29,8 +29,8 @@ import { runCli } from './support/pipeline.ts';
 import {
   deleteSuiteStream,
   eventually,
+  resetSuite,
   resetSuiteRedis,
-  resetSuiteStream,
   suiteEnv,
   suiteRedis,
 } from './support/stack.ts';
@@ -94,8 +94,7 @@ beforeAll(async () => {
   await admin.changeUser({ database: db });
   await loadRows(admin, catalogue, { schema: db, table: config.DB_TABLE });
   redis = suiteRedis(env);
-  await resetSuiteRedis(env, redis);
-  await resetSuiteStream(env, 1);
+  await resetSuite(env, redis, 1);
 }, 180_000);
 
 afterAll(async () => {
