@@ -23,10 +23,14 @@ import { shardsToStart } from '../services/embedder/shard-discovery.ts';
 import {
   MAX_CALL_GAP_MS,
   MIN_CALL_GAP_MS,
+  READ_EVENTS_TARGET,
+  ShardReader,
   gapAfterRead,
   gapAfterThrottle,
   heldRecords,
+  recordLimit,
 } from '../services/embedder/shard-reader.ts';
+import { createLogger } from '../services/core/log.ts';
 import { statusFields } from '../services/embedder/consumer-status.ts';
 import type { ConsumerStats } from '../services/embedder/consumer-types.ts';
 import { emptyStats } from '../services/embedder/types.ts';
@@ -321,6 +325,58 @@ describe('aggregated records', () => {
       { txid: '0-1-43', deleteTx: null, commitTx: null },
       { txid: '0-1-43', deleteTx: null, commitTx: '0-1-43' },
     ]);
+  });
+});
+
+describe('GetRecords limit with aggregates', () => {
+  it('sizes the record limit from the events per record, within 1 and the configured limit', () => {
+    expect(recordLimit(1_000, 1)).toBe(1_000);
+    expect(recordLimit(1_000, 500)).toBe(READ_EVENTS_TARGET / 500);
+    expect(recordLimit(1_000, 50_000)).toBe(1);
+    expect(recordLimit(5, 2)).toBe(5);
+  });
+
+  it('asks for fewer records once a read showed aggregates of hundreds of events', async () => {
+    // Prepare: a shard whose records are zstd aggregates of 400 catalogue inserts each
+    const f = new EventFactory('binlog.000009', T0);
+    const aggregate = (from: number) =>
+      frameAggregate(
+        encodeAggregate(
+          Array.from({ length: 400 }, (_, i) => f.insert(makeRow(from + i))).map((e) => ({
+            partitionKey: e.ndc,
+            data: encodeChangeEvent(e),
+          })),
+        ),
+        'zstd',
+      );
+    const limits: number[] = [];
+    const kinesis = {
+      send: (cmd: { input: { Limit?: number } }) => {
+        limits.push(cmd.input.Limit as number);
+        const Records = [0, 1].map((k) => ({
+          SequenceNumber: `${limits.length}${k}`,
+          Data: aggregate(k * 400),
+        }));
+        return Promise.resolve({ Records, NextShardIterator: 'next', MillisBehindLatest: 0 });
+      },
+    };
+    const reader = new ShardReader({
+      kinesis: kinesis as never,
+      stream: 'drugsync-changes',
+      shardId: 'shardId-000000000000',
+      limit: 1_000,
+      log: createLogger({ service: 'test' }, { level: 'error', json: true, write: () => {} }),
+      sleep: () => Promise.resolve(),
+      clock: () => T0,
+    });
+    reader.iterator = 'first';
+    // Act: two reads
+    const first = await reader.read();
+    const second = await reader.read();
+    // Assess: the first read asked for the configured limit, the second for ~READ_EVENTS_TARGET events
+    expect(limits).toEqual([1_000, READ_EVENTS_TARGET / 400]);
+    expect(first.kind === 'records' && first.records).toHaveLength(800);
+    expect(second.kind === 'records' && second.more).toBe(false);
   });
 });
 

@@ -2,7 +2,10 @@
  * Reads one shard: its iterator (after the checkpoint: ../core/stream-record.ts `iteratorAfter`; TRIM_HORIZON without one),
  * GetRecords paced as on AWS (at most 5 calls/s per shard: ≥ MIN_CALL_GAP_MS apart; 2 MB/s per shard:
  * after a response of B bytes the next call waits B / MAX_BYTES_PER_SEC; a throttled call doubles the gap),
- * and one GetRecords ahead (`prefetch`) while the previous batch is applied. Records come back as events:
+ * and one GetRecords ahead (`prefetch`) while the previous batch is applied. GetRecords' Limit counts records,
+ * and an aggregate holds hundreds of events: the limit is sized from the events per record of the last read so a
+ * read holds about READ_EVENTS_TARGET events (memory and the synchronous decode of one batch stay bounded, as
+ * they were with one event per record). Records come back as events:
  * decompressed, deaggregated (an aggregate's events named `sequence:index`) and marked for the transaction
  * hold (tx-hold.ts).
  */
@@ -24,6 +27,13 @@ export const MAX_BYTES_PER_SEC = 2 * 1024 * 1024;
 export const MIN_CALL_GAP_MS = 200;
 /** the longest gap a throttled shard backs off to */
 export const MAX_CALL_GAP_MS = 5_000;
+/** Events one GetRecords aims at: 5 calls/s × 10,000 stays above a real shard's write ceiling. */
+export const READ_EVENTS_TARGET = 10_000;
+
+/** GetRecords' Limit (records) for about READ_EVENTS_TARGET events at `eventsPerRecord`, within 1..`max`. */
+export function recordLimit(max: number, eventsPerRecord: number): number {
+  return Math.max(1, Math.min(max, Math.floor(READ_EVENTS_TARGET / Math.max(1, eventsPerRecord))));
+}
 
 /** The gap before the next GetRecords after a response of `bytes` (as Kinesis counts them: compressed). */
 export function gapAfterRead(gapMs: number, bytes: number): number {
@@ -80,7 +90,8 @@ export type ShardRead =
   | { kind: 'records'; records: HeldRecord[]; millisBehindLatest: number | null; more: boolean }
   | { kind: 'retry' };
 
-type Fetched = { out: GetRecordsCommandOutput; error?: undefined } | { out?: undefined; error: unknown };
+type Fetched =
+  { out: GetRecordsCommandOutput; limit: number; error?: undefined } | { out?: undefined; error: unknown };
 
 export interface ShardReaderDeps {
   kinesis: KinesisReader;
@@ -104,6 +115,8 @@ export class ShardReader {
   private readonly clock: () => number;
   /** the checkpoint the iterator was opened at, until the first records past it are read */
   private skipThrough: string | null = null;
+  /** events per record in the last read that had records (1 before the first): sizes the next Limit */
+  private eventsPerRecord = 1;
 
   constructor(private readonly d: ShardReaderDeps) {
     this.clock = d.clock ?? Date.now;
@@ -149,13 +162,15 @@ export class ShardReader {
     const ahead = this.prefetched?.iterator === it ? this.prefetched.result : null;
     this.prefetched = null;
     const got = await (ahead ?? this.fetch(it));
-    if (got.error !== undefined) return this.onReadError(got.error);
-    const out = got.out as GetRecordsCommandOutput;
+    if (got.out === undefined) return this.onReadError(got.error);
+    const out = got.out;
     const bytes = (out.Records ?? []).reduce((n, r) => n + (r.Data?.length ?? 0), 0);
     this.gapMs = gapAfterRead(this.gapMs, bytes);
     this.iterator = out.NextShardIterator ?? null;
-    const records = this.skipApplied((out.Records ?? []).flatMap(heldRecords));
-    const more = (out.MillisBehindLatest ?? 0) > 0 || (out.Records ?? []).length >= this.d.limit;
+    const read = (out.Records ?? []).flatMap(heldRecords);
+    if (out.Records?.length) this.eventsPerRecord = read.length / out.Records.length;
+    const records = this.skipApplied(read);
+    const more = (out.MillisBehindLatest ?? 0) > 0 || (out.Records ?? []).length >= got.limit;
     return { kind: 'records', records, millisBehindLatest: out.MillisBehindLatest ?? null, more };
   }
 
@@ -189,10 +204,9 @@ export class ShardReader {
       const wait = this.lastCall + this.gapMs - this.clock();
       if (wait > 0) await this.d.sleep(wait);
       this.lastCall = this.clock();
-      const out = await this.d.kinesis.send(
-        new GetRecordsCommand({ ShardIterator: iterator, Limit: this.d.limit }),
-      );
-      return { out };
+      const limit = recordLimit(this.d.limit, this.eventsPerRecord);
+      const out = await this.d.kinesis.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: limit }));
+      return { out, limit };
     })().catch((error: unknown) => ({ error }));
   }
 
