@@ -92,26 +92,35 @@ function pairs(list: unknown[]): Record<string, string> {
 export async function textHits(deps: SearchDeps, req: SearchRequest, depth: number): Promise<SearchHit[]> {
   const query = textQuery(req.text, filterClause(req.filters ?? {}));
   if (query === null) return [];
+  return ftSearchHits(deps, query, depth, true);
+}
+
+/** FT.SEARCH: the RETURN_FIELDS of the first `limit` hits, with their BM25 scores when `scored` (else 0). */
+async function ftSearchHits(
+  deps: SearchDeps,
+  query: string,
+  limit: number,
+  scored: boolean,
+): Promise<SearchHit[]> {
   const reply = (await deps.redis.call(
     'FT.SEARCH',
     deps.keys.index,
     query,
-    'WITHSCORES',
-    'SCORER',
-    'BM25',
+    ...(scored ? ['WITHSCORES', 'SCORER', 'BM25'] : []),
     'RETURN',
     String(RETURN_FIELDS.length),
     ...RETURN_FIELDS,
     'LIMIT',
     '0',
-    String(depth),
+    String(limit),
     'DIALECT',
     '2',
   )) as unknown[];
+  const step = scored ? 3 : 2; // key, [score,] fields
   const hits: SearchHit[] = [];
-  for (let i = 1; i + 2 < reply.length; i += 3) {
-    const fields = pairs(reply[i + 2] as unknown[]);
-    hits.push({ ndc: fields.ndc ?? '', score: Number(reply[i + 1]), fields });
+  for (let i = 1; i + step - 1 < reply.length; i += step) {
+    const fields = pairs(reply[i + step - 1] as unknown[]);
+    hits.push({ ndc: fields.ndc ?? '', score: scored ? Number(reply[i + 1]) : 0, fields });
   }
   return hits;
 }
@@ -149,24 +158,7 @@ async function groupMembers(
   for (const g of plan.groups) {
     if (found >= plan.slots) break;
     const query = `${filter ? `(${filter}) ` : ''}@gcn_seqno:[${g} ${g}]`;
-    const reply = (await deps.redis.call(
-      'FT.SEARCH',
-      deps.keys.index,
-      query,
-      'RETURN',
-      String(RETURN_FIELDS.length),
-      ...RETURN_FIELDS,
-      'LIMIT',
-      '0',
-      String(GROUP_LIMIT),
-      'DIALECT',
-      '2',
-    )) as unknown[];
-    const labels: SearchHit[] = [];
-    for (let i = 1; i + 1 < reply.length; i += 2) {
-      const fields = pairs(reply[i + 1] as unknown[]);
-      labels.push({ ndc: fields.ndc ?? '', score: 0, fields });
-    }
+    const labels = await ftSearchHits(deps, query, GROUP_LIMIT, false);
     labels.sort(
       (a, b) =>
         (a.fields.drug_name ?? '').localeCompare(b.fields.drug_name ?? '') || a.ndc.localeCompare(b.ndc),
