@@ -8,7 +8,7 @@
  * Settings: BENCH_EMBEDDER_EVENTS (default 100000), BENCH_EMBEDDER_DIMS (default 64), BENCH_EMBEDDER_SHARDS
  * (default 2). Uses its own Redis prefixes / index and Kinesis stream on the local stack.
  */
-import { GetRecordsCommand, GetShardIteratorCommand, PutRecordsCommand } from '@aws-sdk/client-kinesis';
+import { GetRecordsCommand, PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import type { Bench, BenchRow } from './run.ts';
 import { benchNumber } from './settings.ts';
 import { createKinesis } from '../services/core/clients/kinesis.ts';
@@ -17,7 +17,7 @@ import { createLogger } from '../services/core/log.ts';
 import { buildDocument, embeddingText, mapRow } from '../services/core/mapping.ts';
 import { upsertOp } from '../services/core/drug-store.ts';
 import type { UpsertOp } from '../services/core/drug-store.ts';
-import { listAllShards } from '../services/core/kinesis-shards.ts';
+import { listAllShards, oldestIterator } from '../services/core/kinesis-shards.ts';
 import { startEmbedderConsumer } from '../services/embedder/consumer.ts';
 import { createEmbedderRuntime, decodeEmbedderConfig } from '../services/embedder/runtime.ts';
 import { resetSuiteRedis, resetSuiteStream, suiteEnv } from '../test/support/stack.ts';
@@ -204,15 +204,7 @@ async function rawGetRecordsRate(
   const t0 = Date.now();
   const counts = await Promise.all(
     shards.map(async (sh) => {
-      let it = (
-        await kinesis.send(
-          new GetShardIteratorCommand({
-            StreamName: stream,
-            ShardId: sh.ShardId,
-            ShardIteratorType: 'TRIM_HORIZON',
-          }),
-        )
-      ).ShardIterator;
+      let it = await oldestIterator(kinesis, stream, sh.ShardId);
       let n = 0;
       while (it) {
         const out = await kinesis.send(new GetRecordsCommand({ ShardIterator: it, Limit: limit }));

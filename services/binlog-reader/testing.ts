@@ -2,11 +2,11 @@
  * Reading a stream back (tests and the benchmark): every event of every shard from TRIM_HORIZON (aggregates
  * deaggregated), decoded as change events, with the shard it sat on. Not used by the service itself.
  */
-import { GetRecordsCommand, GetShardIteratorCommand } from '@aws-sdk/client-kinesis';
+import { GetRecordsCommand } from '@aws-sdk/client-kinesis';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { decodeChangeEvent } from '../core/events.ts';
 import type { ChangeEvent } from '../core/events.ts';
-import { listAllShards } from '../core/kinesis-shards.ts';
+import { listAllShards, oldestIterator } from '../core/kinesis-shards.ts';
 import { decodeStreamRecord, eventId } from '../core/stream-record.ts';
 
 export interface ReadBack {
@@ -23,14 +23,7 @@ export function createStreamTail(kinesis: KinesisClient, stream: string) {
     async read(): Promise<ReadBack[]> {
       for (const s of await listAllShards(kinesis, stream)) {
         if (!iterators.has(s.ShardId as string)) {
-          const it = await kinesis.send(
-            new GetShardIteratorCommand({
-              StreamName: stream,
-              ShardId: s.ShardId,
-              ShardIteratorType: 'TRIM_HORIZON',
-            }),
-          );
-          iterators.set(s.ShardId as string, it.ShardIterator ?? null);
+          iterators.set(s.ShardId as string, (await oldestIterator(kinesis, stream, s.ShardId)) ?? null);
         }
       }
       const out: ReadBack[] = [];

@@ -7,7 +7,6 @@ import { createRequire } from 'node:module';
 import {
   DescribeStreamSummaryCommand,
   GetRecordsCommand,
-  GetShardIteratorCommand,
   PutRecordsCommand,
   SplitShardCommand,
 } from '@aws-sdk/client-kinesis';
@@ -22,7 +21,7 @@ import {
   isRowEvent,
 } from '../../services/core/events.ts';
 import type { ChangeEvent, RowChangeEvent } from '../../services/core/events.ts';
-import { listAllShards } from '../../services/core/kinesis-shards.ts';
+import { listAllShards, oldestIterator } from '../../services/core/kinesis-shards.ts';
 import type { Logger } from '../../services/core/log.ts';
 import { ShardMap, partitionHash } from '../../services/core/shard-map.ts';
 import { decodeStreamRecord, eventId, framingOf } from '../../services/core/stream-record.ts';
@@ -80,15 +79,7 @@ export async function readShards(kinesis: KinesisClient, stream: string): Promis
   const out: ShardRecords[] = [];
   for (const shard of await listAllShards(kinesis, stream)) {
     const records: _Record[] = [];
-    let it = (
-      await kinesis.send(
-        new GetShardIteratorCommand({
-          StreamName: stream,
-          ShardId: shard.ShardId,
-          ShardIteratorType: 'TRIM_HORIZON',
-        }),
-      )
-    ).ShardIterator;
+    let it = await oldestIterator(kinesis, stream, shard.ShardId);
     while (it) {
       const r = await kinesis.send(new GetRecordsCommand({ ShardIterator: it, Limit: 10_000 }));
       records.push(...(r.Records ?? []));
