@@ -9,6 +9,9 @@ import { createLogger } from '../services/core/log.ts';
 import { contentHash, embeddingText, mapRow, textHash } from '../services/core/mapping.ts';
 import type { DocMeta, UpsertOp } from '../services/core/drug-store.ts';
 import type { ChangeEvent } from '../services/core/events.ts';
+import { encodeChangeEvent } from '../services/core/events.ts';
+import { encodeAggregate } from '../services/core/kpl.ts';
+import { frameAggregate } from '../services/core/stream-record.ts';
 import { applyBatch, firstFailurePerShard, runMaintenance } from '../services/embedder/apply.ts';
 import type { ApplyDeps } from '../services/embedder/apply.ts';
 import { deadLetterRecord } from '../services/embedder/dlq.ts';
@@ -248,6 +251,26 @@ describe('applyBatch', () => {
     );
     expect((await runMaintenance(s.deps)).resyncsPending).toBe(1);
     expect(s.deps.store.docs.has(String(r.NDC))).toBe(true);
+  });
+
+  it('dead-letters a Kinesis record no framing reads with the framing and its reason', async () => {
+    // Prepare: a zstd frame cut short (the shard reader could not unpack it, so it arrives whole) beside an insert
+    const s = setup();
+    const row = makeRow(320);
+    const aggregate = frameAggregate(
+      encodeAggregate([{ partitionKey: String(row.NDC), data: encodeChangeEvent(s.ev.insert(row)) }]),
+      'zstd',
+    );
+    // Act
+    const { results } = await apply(s, [
+      aggregate.subarray(0, aggregate.length - 6),
+      s.ev.insert(makeRow(321)),
+    ]);
+    // Assess
+    expect(results.map((r) => r.status)).toEqual(['dead_lettered', 'applied']);
+    const [letter] = await s.deps.dlq.list();
+    expect(letter!.error.code).toBe('STREAM_RECORD_INVALID');
+    expect(letter!.error.message).toMatch(/kpl\+zstd record could not be read/);
   });
 
   it('dead-letters poison records (undecodable, text rejected) and applies the rest', async () => {

@@ -24,6 +24,7 @@
  */
 import { DrugsyncError, isDrugsyncError, wrapError } from '../core/errors.ts';
 import { decodeChangeEvent, isRowEvent } from '../core/events.ts';
+import { decodeStreamRecord, framingOf } from '../core/stream-record.ts';
 import type { ChangeEvent, RowChangeEvent, TableEvent } from '../core/events.ts';
 import type { Logger } from '../core/log.ts';
 import { embeddingText, mapRow } from '../core/mapping.ts';
@@ -156,11 +157,23 @@ export async function applyBatch(records: readonly StreamRecord[], deps: ApplyDe
   return finishBatch(run, records, started);
 }
 
-/** 1. Decodes every record; an undecodable one is dead-lettered as poison. */
+/**
+ * A record the shard reader could not unpack reaches the batch whole, as read: an aggregate (zstd or KPL) or
+ * bytes of no known framing. Reading it again here throws STREAM_RECORD_INVALID with the framing's reason, so
+ * the dead letter says why (not just "not valid JSON").
+ */
+function assertUnframed(record: StreamRecord): void {
+  const framing = framingOf(record.data);
+  if (framing === 'kpl+zstd' || framing === 'kpl' || framing === null)
+    decodeStreamRecord(record.data, record.partitionKey);
+}
+
+/** 1. Decodes every record; an undecodable one is dead-lettered as poison, with its reason. */
 function decodeRecords(run: BatchRun, records: readonly StreamRecord[]): Decoded[] {
   const decoded: Decoded[] = [];
   records.forEach((record, i) => {
     try {
+      assertUnframed(record);
       const event = decodeChangeEvent(record.data, {
         shard: record.shardId,
         sequence_number: record.sequenceNumber,
