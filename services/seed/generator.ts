@@ -633,18 +633,21 @@ function* rowsOf(opts: Required<GenerateOptions>): Generator<Rndc14Row> {
       repndc: ids.repndcOf.get(i) ?? '',
       dupdcDays,
     };
-    // the two halves draw from `ri` in column order, left to right
-    yield { ...productColumns(ri, ctx), ...packageColumns(ri, ctx) } as Rndc14Row;
+    yield rowColumns(ri, ctx);
   }
 }
 
-/** NDC, names and the classification columns (NDC .. HCFA_UNIT), drawn in column order. */
-function productColumns(ri: Rand, { p, ndc, repack, dupdcDays }: RowContext): Partial<Rndc14Row> {
+/**
+ * One row: every column drawn from `ri` in column order, left to right. One object literal on purpose: rows
+ * built as two halves spread together took a slower object shape (the generator ran ~30 % slower).
+ */
+function rowColumns(ri: Rand, { p, ndc, repack, pndc, repndc, dupdcDays }: RowContext): Rndc14Row {
   let ln: string | null = p.ln60.slice(0, 30).trimEnd();
   const ineligible = ri();
   if (ineligible < 0.008) ln = null;
   else if (ineligible < 0.02) ln = pick(ri, ['AB', '  X ', 'KIT', '', 'N/A', ' IV ']);
   const active = ri() < 0.2443;
+  const syringe = p.pd === 'SYRINGE';
   return {
     NDC: ndc,
     LBLRID: `A${ndc.slice(0, 5)}`,
@@ -682,13 +685,6 @@ function productColumns(ri: Rand, { p, ndc, repack, dupdcDays }: RowContext): Pa
     HCFA_FDA: pick(ri, HCFA_FDA),
     // prettier-ignore
     HCFA_UNIT: weighted(ri, [[p.hcfaUnit === 'TAB' ? 'TAB' : 'CAP', 21.3], ['ML', 9.1], ['GM', 2.8], ['', 60], ['EA', 6.8]]),
-  };
-}
-
-/** The HCFA, package and flag columns (HCFA_PS .. HCFA_TRMC), drawn in column order. */
-function packageColumns(ri: Rand, { p, pndc, repndc }: RowContext): Partial<Rndc14Row> {
-  const syringe = p.pd === 'SYRINGE';
-  return {
     HCFA_PS: pick(ri, p.ps),
     // prettier-ignore
     HCFA_TYP: weighted(ri, [['', 65.1], ['1', 27.9], ['2', 7]]),
