@@ -150,11 +150,13 @@ const bench: Bench = {
       };
       // The reader's sink as production builds it (aggregates, zstd on the worker thread), to read its counts
       const aggregatingSink = () => {
+        const compression = config.KINESIS_AGGREGATE_COMPRESSION;
+        if (compression !== 'zstd')
+          return createAggregatingSink(kinesis, config.KINESIS_STREAM, { compression });
         const worker = createWorkerCompressor(log, { zstd: true });
-        const zstd = config.KINESIS_AGGREGATE_COMPRESSION === 'zstd';
         return createAggregatingSink(kinesis, config.KINESIS_STREAM, {
-          compression: config.KINESIS_AGGREGATE_COMPRESSION,
-          ...(zstd ? { frame: (kpls: Buffer[]) => worker.compress(kpls) } : {}),
+          compression,
+          frame: (kpls) => worker.compress(kpls),
           close: () => worker.close(),
         });
       };
