@@ -30,9 +30,8 @@ import { rowChangeEvents } from '../services/binlog-reader/row-events.ts';
 import { createKinesisSink } from '../services/binlog-reader/publisher.ts';
 import { createAggregatingSink } from '../services/binlog-reader/aggregating-sink.ts';
 import type { AggregationStats } from '../services/binlog-reader/aggregating-sink.ts';
-import { createWorkerCompressor } from '../services/core/compressor.ts';
 import type { OutRecord } from '../services/core/events.ts';
-import { readerConfigShape, startBinlogReader } from '../services/binlog-reader/reader.ts';
+import { aggregateFraming, readerConfigShape, startBinlogReader } from '../services/binlog-reader/reader.ts';
 import { suiteSource } from '../test/support/binlog.ts';
 import type { RowsEvent } from '../services/binlog-reader/source.ts';
 import type { Rndc14Row } from '../services/core/rndc14.ts';
@@ -149,17 +148,8 @@ const bench: Bench = {
         return records.length / ((performance.now() - t0) / 1000);
       };
       // The reader's sink as production builds it (aggregates, zstd on the worker thread), to read its counts
-      const aggregatingSink = () => {
-        const compression = config.KINESIS_AGGREGATE_COMPRESSION;
-        if (compression !== 'zstd')
-          return createAggregatingSink(kinesis, config.KINESIS_STREAM, { compression });
-        const worker = createWorkerCompressor(log, { zstd: true });
-        return createAggregatingSink(kinesis, config.KINESIS_STREAM, {
-          compression,
-          frame: (kpls) => worker.compress(kpls),
-          close: () => worker.close(),
-        });
-      };
+      const aggregatingSink = () =>
+        createAggregatingSink(kinesis, config.KINESIS_STREAM, aggregateFraming(config, log));
       // The reader, end to end: from `from` until its checkpoint passes `to`
       const readerRun = async (from: BinlogPosition, to: BinlogPosition) => {
         const checkpoints = createMemoryCheckpointStore();

@@ -119,7 +119,7 @@ function openClients(config: ReaderConfig, deps: ReaderDeps, keys: Keys, log: Lo
 }
 
 /** The aggregating sink's options: zstd frames are made on a worker thread, closed with the sink. */
-function aggregateFraming(config: ReaderConfig, log: Logger): AggregatingSinkOptions {
+export function aggregateFraming(config: ReaderConfig, log: Logger): AggregatingSinkOptions {
   const compression = config.KINESIS_AGGREGATE_COMPRESSION;
   if (compression !== 'zstd') return { compression };
   const worker = createWorkerCompressor(log, { zstd: true });
