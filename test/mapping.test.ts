@@ -3,6 +3,7 @@ import {
   contentHash,
   embeddingText,
   genericName,
+  MAPPED_COLUMNS,
   isEligible,
   mapRow,
   sqlTrim,
@@ -10,6 +11,7 @@ import {
 } from '../services/core/mapping.ts';
 import type { Rndc14Row } from '../services/core/rndc14.ts';
 import { RNDC14_COLUMNS, ZERO_DATE, createTableSql } from '../services/core/rndc14.ts';
+import { generateCatalogue } from './support/factories.ts';
 
 /** A realistic rndc14 row (lisinopril from Merck), overridable per test. */
 function row(over: Partial<Rndc14Row> = {}): Rndc14Row {
@@ -114,6 +116,20 @@ describe('row → document mapping (shared/data/rndc14.md)', () => {
     // …a mapped field does, without touching the embedding text.
     expect(contentHash(c, id)).not.toBe(contentHash(a, id));
     expect(textHash(embeddingText(c), id)).toBe(textHash(embeddingText(a), id));
+  });
+
+  it('reads only MAPPED_COLUMNS: a row cut down to them maps and qualifies exactly as the full row', () => {
+    // Prepare: realistic rows, eligible and not (short, blank or missing names)
+    const rows = [...generateCatalogue({ rows: 3_000, seed: 17 })];
+    const cut = (r: Rndc14Row): Rndc14Row =>
+      Object.fromEntries(MAPPED_COLUMNS.map((c) => [c, r[c]])) as Rndc14Row;
+    // Act / Assess
+    expect(rows.some((r) => !isEligible(r))).toBe(true);
+    for (const r of rows) {
+      expect(isEligible(cut(r))).toBe(isEligible(r));
+      expect(mapRow(cut(r))).toEqual(mapRow(r));
+    }
+    for (const c of MAPPED_COLUMNS) expect(RNDC14_COLUMNS.map((x) => x.name)).toContain(c);
   });
 
   it('declares all 68 columns with NDC as primary key', () => {

@@ -7,6 +7,8 @@ import type { SnapshotMethod } from '../services/core/snapshot.ts';
 import { DrugsyncError } from '../services/core/errors.ts';
 import { compareBinlogPositions } from '../services/core/position.ts';
 import type { Rndc14Row } from '../services/core/rndc14.ts';
+import { RNDC14_COLUMNS } from '../services/core/rndc14.ts';
+import { MAPPED_COLUMNS, mapRow } from '../services/core/mapping.ts';
 import { generateCatalogue, loadRows, makeRow, changes } from './support/factories.ts';
 import { createSuiteDatabase, suiteEnv } from './support/stack.ts';
 
@@ -120,9 +122,25 @@ describe('consistent snapshot (MariaDB)', () => {
     expect(compareBinlogPositions(snap.position, { file: server.File, pos: server.Position })).toBeLessThan(
       0,
     );
-    // rows come back exactly as generated: decimals as strings, zero dates kept
+    // the pages carry the mapping's columns only, and map exactly as the full rows do
+    const byNdc = new Map(seen.map((r) => [r.NDC, r]));
+    expect(Object.keys(byNdc.get(catalogue[42]!.NDC)!).sort()).toEqual([...MAPPED_COLUMNS].sort());
+    for (const r of catalogue) expect(mapRow(byNdc.get(r.NDC)!)).toEqual(mapRow(r));
+  });
+
+  it('reads the columns asked for: every column comes back exactly as generated', async () => {
+    // Prepare
+    const snap = await openSnapshot(pool, { schema: env.DB_NAME as string, table: 'rndc14' });
+    const columns = RNDC14_COLUMNS.map((c) => c.name).filter((c) => c !== 'NDC');
+    // Act
+    const seen: Rndc14Row[] = [];
+    for await (const page of snap.rows({ schema: env.DB_NAME as string, table: 'rndc14', columns }))
+      seen.push(...page);
+    await snap.close();
+    // Assess: NDC is always selected; decimals as strings, zero dates kept
     const byNdc = new Map(seen.map((r) => [r.NDC, r]));
     expect(byNdc.get(catalogue[42]!.NDC)).toEqual(catalogue[42]);
+    expect(byNdc.get(catalogue[4_321]!.NDC)).toEqual(catalogue[4_321]);
   });
 
   it('reads a key range (after, upTo] for parallel parts without overlap', async () => {

@@ -56,7 +56,14 @@ export function genericName(ln: string): string {
   return m ? lower.slice(0, m.index) : lower;
 }
 
-/** Maps an eligible row; returns null when the row is not eligible. */
+/**
+ * The source columns `isEligible` and `mapRow` read: all that a snapshot read needs to select. Reading these
+ * 7 of the table's 68 columns makes a full-table read ~15x cheaper for the client (mysql2 parses every
+ * column of every row: ~13 s of CPU for the full catalogue with `SELECT *`, under 1 s with these).
+ */
+export const MAPPED_COLUMNS = ['NDC', 'LN', 'BN', 'INNOV', 'DEA', 'GCN_SEQNO', 'DF'] as const;
+
+/** Maps an eligible row; returns null when the row is not eligible. Reads only MAPPED_COLUMNS. */
 export function mapRow(row: Rndc14Row): DrugFields | null {
   if (!isEligible(row)) return null;
   const ln = str(row.LN) as string;

@@ -27,7 +27,8 @@
  * binlog-snapshot asked for on MySQL is a CONFIG_INVALID error, never a silent fallback.
  *
  * Rows are read with keyset pagination on the primary key (`WHERE NDC > ? ORDER BY NDC LIMIT n`), never
- * OFFSET, so every page costs the same and memory is bounded by one page.
+ * OFFSET, so every page costs the same and memory is bounded by one page. Only the columns the mapping reads
+ * are selected (mapping.ts MAPPED_COLUMNS) unless a caller asks for others.
  */
 import type { PoolConnection } from 'mysql2/promise';
 import type { MysqlPool } from './clients/mysql.ts';
@@ -35,6 +36,7 @@ import { DrugsyncError, wrapError } from './errors.ts';
 import { sleep } from './backoff.ts';
 import type { BinlogPosition } from './position.ts';
 import type { Rndc14Row } from './rndc14.ts';
+import { MAPPED_COLUMNS } from './mapping.ts';
 
 export type ServerFlavor = 'mariadb' | 'mysql';
 /** How a snapshot finds its binlog position; 'auto': MariaDB → binlog-snapshot, MySQL → table-lock. */
@@ -71,8 +73,11 @@ export interface Snapshot {
   exact: boolean;
   /** milliseconds the table lock was held (table-lock only) */
   lockHeldMs?: number;
-  /** Streams rows of the table in NDC order, NDC in (after, upTo], `pageSize` rows per query. */
-  rows(opts: RowRange & { pageSize?: number }): AsyncGenerator<Rndc14Row[]>;
+  /**
+   * Streams rows of the table in NDC order, NDC in (after, upTo], `pageSize` rows per query, with the
+   * columns the mapping reads (or `columns`; NDC is always included).
+   */
+  rows(opts: RowRange & { pageSize?: number; columns?: readonly string[] }): AsyncGenerator<Rndc14Row[]>;
   /** Ends the transaction and releases the connection. Idempotent. */
   close(): Promise<void>;
 }
@@ -240,16 +245,27 @@ async function openByTableLock(
   }
 }
 
-function keysetRows(
-  conn: PoolConnection,
-  isOpen: () => boolean,
-): (opts: RowRange & { pageSize?: number }) => AsyncGenerator<Rndc14Row[]> {
-  return async function* rows({ schema, table, after = '', upTo, pageSize = 5_000 }) {
+/** The select list of a keyset page: the columns asked for, NDC always among them. */
+function selectList(columns: readonly string[]): string {
+  const set = new Set(['NDC', ...columns]);
+  return [...set].map((c) => `\`${c.replace(/`/g, '``')}\``).join(', ');
+}
+
+function keysetRows(conn: PoolConnection, isOpen: () => boolean): Snapshot['rows'] {
+  return async function* rows({
+    schema,
+    table,
+    after = '',
+    upTo,
+    pageSize = 5_000,
+    columns = MAPPED_COLUMNS,
+  }) {
     let last = after;
+    const select = selectList(columns);
     for (;;) {
       if (!isOpen()) throw new DrugsyncError('INTERNAL', 'snapshot is closed');
       const params: unknown[] = [last];
-      let sql = `SELECT * FROM \`${schema}\`.\`${table}\` WHERE NDC > ?`;
+      let sql = `SELECT ${select} FROM \`${schema}\`.\`${table}\` WHERE NDC > ?`;
       if (upTo !== undefined) {
         sql += ' AND NDC <= ?';
         params.push(upTo);
