@@ -14,6 +14,10 @@ import { createEmbeddingService } from '../services/core/embedding/service.ts';
 import { upsertOp } from '../services/core/drug-store.ts';
 import type { StoreOp } from '../services/core/drug-store.ts';
 import { opsShape } from '../services/cli/runtime.ts';
+import { createMysqlPool, resolveMysqlCredentials } from '../services/core/clients/mysql.ts';
+import { createLogger } from '../services/core/log.ts';
+import { parseRecordedHashes, verifyOnce } from '../services/core/reconcile.ts';
+import type { RedisSide } from '../services/core/reconcile.ts';
 import { generateCatalogue, loadRows } from './support/factories.ts';
 import { createSuiteDatabase, resetSuiteRedis, suiteEnv, suiteRedis } from './support/stack.ts';
 
@@ -107,5 +111,72 @@ describe('drugsync verify', () => {
     ) as string[];
     expect(doc[0]).toBe(edited.brand_name);
     expect(await redis.exists(keys.doc('99999999999'))).toBe(0);
+  });
+
+  it('re-sync comparison (recorded hashes, no document read) finds what differs and leaves changes in flight', async () => {
+    // Prepare: Redis equals MySQL (the test above repaired it), then damage the bookkeeping kinds of ways
+    const cfg = decodeConfig(opsShape, env);
+    const mysql = createMysqlPool(cfg, await resolveMysqlCredentials(cfg));
+    const deps = {
+      mysql,
+      redis,
+      keys,
+      store: createRedisDrugStore(redis, keys, cfg),
+      embeddings: createEmbeddingService(cfg, redis, keys),
+      schema: env.DB_NAME as string,
+      table: 'rndc14',
+      log: createLogger({ service: 'test' }, { level: 'error' }),
+      snapshotMethod: 'auto' as const,
+    };
+    const [rehashed, unkept, changed, gone] = [eligible[40]!, eligible[50]!, eligible[60]!, eligible[70]!];
+    await redis.hset(keys.meta(rehashed.ndc), 'h', 'f'.repeat(32));
+    await redis.del(keys.meta(unkept.ndc));
+    await admin.query('UPDATE rndc14 SET DF = ? WHERE NDC = ?', ['9', changed.ndc]);
+    await redis.del(keys.doc(gone.ndc), keys.meta(gone.ndc));
+    const later = sourcePosition('binlog.999999', 4, 0);
+    for (const [ndc, pos] of [
+      ['88888888881', sourcePosition('binlog.000001', 4, 0)],
+      ['88888888882', later],
+    ] as const) {
+      await redis.call('JSON.SET', keys.doc(ndc), '$', JSON.stringify({ ...eligible[80], ndc }));
+      await redis.hset(keys.meta(ndc), 'p', pos, 'h', 'a'.repeat(32));
+    }
+    try {
+      // Act
+      const { report, diff } = await verifyOnce(deps, { repair: true, trustMeta: true });
+      // Assess
+      expect(report).toMatchObject({ source_rows: eligible.length, redis_docs: eligible.length + 1 });
+      expect(diff.stale.sort()).toEqual([rehashed.ndc, unkept.ndc, changed.ndc].sort());
+      expect(diff.missing).toEqual([gone.ndc]);
+      expect(diff.extra).toEqual(['88888888881']);
+      expect(diff.inFlight).toBe(1);
+      expect(diff.rows.get(changed.ndc)?.dosage_form).toBe('9');
+    } finally {
+      await admin.query('UPDATE rndc14 SET DF = ? WHERE NDC = ?', [changed.dosage_form, changed.ndc]);
+      await redis.del(keys.doc('88888888882'), keys.meta('88888888882'));
+      await mysql.end();
+    }
+    expect(verify('--repair').status).toBe(0);
+    expect(verify().report).toMatchObject({ missing: 0, extra: 0, stale: 0, ok: true });
+  });
+});
+
+describe('recorded-hash records of the Redis scan', () => {
+  it('parse position, hash and NDC, with absent fields as null / no-bookkeeping, and refuse a broken record', () => {
+    // Prepare
+    const out = new Map<string, RedisSide>();
+    // Act
+    parseRecordedHashes(
+      ['0000000001:000000000004:0000000 ab12 00006001954', ' ab13 00006001955', '  x y'].join('\0'),
+      out,
+    );
+    parseRecordedHashes('', out);
+    // Assess: the NDC is the rest of the record, spaces included
+    expect([...out]).toEqual([
+      ['00006001954', { pos: '0000000001:000000000004:0000000', hash: 'ab12' }],
+      ['00006001955', { pos: null, hash: 'ab13' }],
+      ['x y', { pos: null, hash: 'no-bookkeeping' }],
+    ]);
+    expect(() => parseRecordedHashes('no-spaces', out)).toThrow(/unreadable bookkeeping record/);
   });
 });
