@@ -4,7 +4,7 @@
  * re-read from the first failed record, children after their parent, clean stop. The store is the unit-test
  * fake; the real stack path is test/embedder-integration.test.ts.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { RedisClient } from '../services/core/clients/redis.ts';
 import { DrugsyncError } from '../services/core/errors.ts';
 import { createLogger } from '../services/core/log.ts';
@@ -317,5 +317,44 @@ describe('embedder consumer (shard mechanics)', () => {
     await c.done;
     expect(c.stats.leaseTaken).toBe(2);
     expect(await redis.exists(leaseKey)).toBe(0);
+  });
+
+  it('starts a shard reader again when it ended while the consumer kept its lease (a renewal overdue for a moment)', async () => {
+    // Prepare: a consumer applying under its lease; a batch in flight
+    await resetSuiteRedis(env, redis);
+    const shard = 'shardId-000000000000';
+    const k = new ScriptedKinesis();
+    k.addShard(shard);
+    const ev = new EventFactory();
+    const first = Array.from({ length: 10 }, (_, i) => k.push(shard, ev.insert(makeRow(900 + i))));
+    const d = deps(k);
+    const c = startEmbedderConsumer({ ...config, EMBEDDER_LEASE_TTL_MS: 1500 }, d);
+    await eventually(async () => (await redis.hget(cpKey, shard)) === first.at(-1), 20_000, 'first batch');
+    const held = holdApplies(d.apply.store);
+    for (let i = 0; i < 10; i++) k.push(shard, ev.insert(makeRow(1000 + i)));
+    await eventually(async () => held.entered, 10_000, 'a batch in flight');
+    // Act: as the batch ends, the lease's last renewal looks older than 2/3 of its TTL (the clock jumps, as
+    // after a busy event loop) for a moment the shard sees; then time runs normally and renewals land again
+    const realNow = Date.now.bind(Date);
+    let skewMs = 1_200;
+    const clock = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + skewMs);
+    try {
+      held.release();
+      await new Promise((r) => setTimeout(r, 30));
+    } finally {
+      skewMs = 0;
+      clock.mockRestore();
+    }
+    const later = Array.from({ length: 10 }, (_, i) => k.push(shard, ev.insert(makeRow(1100 + i))));
+    // Assess: the shard goes on to the end of the stream (from its checkpoint), nothing skipped
+    await eventually(
+      async () => (await redis.hget(cpKey, shard)) === later.at(-1),
+      20_000,
+      'the shard to go on',
+    );
+    c.stop();
+    await c.done;
+    for (const n of [900, 1000, 1009, 1100, 1109])
+      expect(d.apply.store.docs.has(String(makeRow(n).NDC))).toBe(true);
   });
 });

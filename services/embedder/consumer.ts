@@ -241,7 +241,7 @@ class Consumer {
       const cps = await readCheckpoints(deps.redis, deps.checkpointKey);
       for (const { shardId, after } of shardsToStart(shards, cps, new Set(running.keys()))) {
         deps.log.info('reading shard', { shard: shardId, after: after ?? 'TRIM_HORIZON' });
-        running.set(shardId, runShard(this.shardCtx, shardId, after));
+        running.set(shardId, this.runTracked(running, shardId, after));
       }
       this.rediscover = false;
     } catch (e) {
@@ -249,6 +249,26 @@ class Consumer {
       deps.log.error('cannot list shards; retrying', {
         error: e instanceof DrugsyncError ? e : errorMessage(e),
       });
+    }
+  }
+
+  /**
+   * Runs one shard and forgets it when its runner ends, so that the next discovery starts it again from its
+   * checkpoint unless it is closed (SHARD_END). A runner also ends when it sees the lease not surely ours for a
+   * moment (a renewal overdue while the event loop was busy) that the consumer's own loop did not see: it was
+   * never started again, and the shard stalled behind a lease the consumer still held.
+   */
+  private async runTracked(running: Map<string, Promise<void>>, shardId: string, after: string | null) {
+    try {
+      await runShard(this.shardCtx, shardId, after);
+    } finally {
+      running.delete(shardId);
+      this.rediscover = true;
+      if (!this.gate.halted() && !this.stats.shards.get(shardId)?.closed)
+        this.deps.log.warn('shard reader ended while the consumer runs: restarting it from its checkpoint', {
+          shard: shardId,
+          checkpoint: this.stats.shards.get(shardId)?.checkpoint ?? null,
+        });
     }
   }
 
