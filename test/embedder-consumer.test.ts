@@ -125,6 +125,26 @@ describe('embedder consumer (shard mechanics)', () => {
   }
   const config = { KINESIS_STREAM: 'test', EMBEDDER_GETRECORDS_LIMIT: 50, EMBEDDER_IDLE_POLL_MS: 20 };
 
+  /**
+   * A consumer under a 1.5 s lease that applied 10 inserts (rows from `firstRow`) and holds its next batch
+   * (10 more, from `nextRow`) in flight until `held.release()`.
+   */
+  async function batchInFlight(firstRow: number, nextRow: number) {
+    await resetSuiteRedis(env, redis);
+    const shard = 'shardId-000000000000';
+    const k = new ScriptedKinesis();
+    k.addShard(shard);
+    const ev = new EventFactory();
+    const first = Array.from({ length: 10 }, (_, i) => k.push(shard, ev.insert(makeRow(firstRow + i))));
+    const d = deps(k);
+    const c = startEmbedderConsumer({ ...config, EMBEDDER_LEASE_TTL_MS: 1500 }, d);
+    await eventually(async () => (await redis.hget(cpKey, shard)) === first.at(-1), 20_000, 'first batch');
+    const held = holdApplies(d.apply.store);
+    for (let i = 0; i < 10; i++) k.push(shard, ev.insert(makeRow(nextRow + i)));
+    await eventually(async () => held.entered, 10_000, 'a batch in flight');
+    return { shard, k, ev, first, d, c, held };
+  }
+
   it('checkpoints after applying, resumes AFTER_SEQUENCE_NUMBER, and re-reads from the first failed record', async () => {
     await resetSuiteRedis(env, redis);
     const k = new ScriptedKinesis();
@@ -283,21 +303,9 @@ describe('embedder consumer (shard mechanics)', () => {
   });
 
   it('on a lease loss stops applying at once, writes no checkpoint after it, and waits to take the lease again', async () => {
-    // Prepare: a consumer applying under its lease; its next batch will be in flight when the lease is lost
-    await resetSuiteRedis(env, redis);
-    const shard = 'shardId-000000000000';
-    const k = new ScriptedKinesis();
-    k.addShard(shard);
-    const ev = new EventFactory();
-    const first = Array.from({ length: 10 }, (_, i) => k.push(shard, ev.insert(makeRow(600 + i))));
-    const d = deps(k);
-    const leaseConfig = { ...config, EMBEDDER_LEASE_TTL_MS: 1500 };
-    const c = startEmbedderConsumer(leaseConfig, d);
-    await eventually(async () => (await redis.hget(cpKey, shard)) === first.at(-1), 20_000, 'first batch');
+    // Prepare: a consumer applying under its lease; its next batch is in flight when the lease is lost
+    const { shard, k, ev, first, d, c, held } = await batchInFlight(600, 700);
     const store = d.apply.store;
-    const held = holdApplies(store);
-    for (let i = 0; i < 10; i++) k.push(shard, ev.insert(makeRow(700 + i)));
-    await eventually(async () => held.entered, 10_000, 'a batch in flight');
     // Act: another consumer takes the lease (as after an expiry), then the in-flight batch ends
     const leaseKey = `${cpKey}:lease`;
     await redis.set(leaseKey, 'elsewhere:4242:abcd|1700000000000', 'PX', 60_000);
@@ -321,18 +329,7 @@ describe('embedder consumer (shard mechanics)', () => {
 
   it('starts a shard reader again when it ended while the consumer kept its lease (a renewal overdue for a moment)', async () => {
     // Prepare: a consumer applying under its lease; a batch in flight
-    await resetSuiteRedis(env, redis);
-    const shard = 'shardId-000000000000';
-    const k = new ScriptedKinesis();
-    k.addShard(shard);
-    const ev = new EventFactory();
-    const first = Array.from({ length: 10 }, (_, i) => k.push(shard, ev.insert(makeRow(900 + i))));
-    const d = deps(k);
-    const c = startEmbedderConsumer({ ...config, EMBEDDER_LEASE_TTL_MS: 1500 }, d);
-    await eventually(async () => (await redis.hget(cpKey, shard)) === first.at(-1), 20_000, 'first batch');
-    const held = holdApplies(d.apply.store);
-    for (let i = 0; i < 10; i++) k.push(shard, ev.insert(makeRow(1000 + i)));
-    await eventually(async () => held.entered, 10_000, 'a batch in flight');
+    const { shard, k, ev, d, c, held } = await batchInFlight(900, 1000);
     // Act: as the batch ends, the lease's last renewal looks older than 2/3 of its TTL (the clock jumps, as
     // after a busy event loop) for a moment the shard sees; then time runs normally and renewals land again
     const realNow = Date.now.bind(Date);
