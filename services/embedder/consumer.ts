@@ -264,10 +264,11 @@ class Consumer {
     } finally {
       running.delete(shardId);
       this.rediscover = true;
-      if (!this.gate.halted() && !this.stats.shards.get(shardId)?.closed)
+      const progress = this.stats.shards.get(shardId);
+      if (!this.gate.halted() && !progress?.closed)
         this.deps.log.warn('shard reader ended while the consumer runs: restarting it from its checkpoint', {
           shard: shardId,
-          checkpoint: this.stats.shards.get(shardId)?.checkpoint ?? null,
+          checkpoint: progress?.checkpoint ?? null,
         });
     }
   }
