@@ -97,6 +97,11 @@ export interface ZongjiSourceOptions {
    * from Kinesis and the calls that follow wait behind ~130 ms of decoding.
    */
   burstMs?: number;
+  /**
+   * Builds the ZongJi instance from the settings the source gives it (default: `new ZongJi(settings)`). Tests
+   * replay recorded binlog bytes through the source with it (test/support/zongji-replay.ts).
+   */
+  createZongji?: (settings: Record<string, unknown>) => object;
 }
 
 interface ZEvent {
@@ -272,7 +277,7 @@ class ZongjiSource implements BinlogSource {
 
   private connect(): ZongjiLike {
     const o = this.o;
-    const zj = new ZongJi({
+    const settings = {
       host: o.host,
       port: o.port,
       user: o.user,
@@ -282,7 +287,8 @@ class ZongjiSource implements BinlogSource {
       supportBigNumbers: true,
       bigNumberStrings: false,
       charset: 'utf8mb4_general_ci',
-    }) as unknown as ZongjiLike;
+    };
+    const zj = (o.createZongji ? o.createZongji(settings) : new ZongJi(settings)) as unknown as ZongjiLike;
     this.z = zj;
     if (o.fastRows) useFastRowDecoder(zj, (message) => o.warn?.(message));
     return zj;
