@@ -15,13 +15,15 @@
  *   connection and the binlog one.
  * - An exception while decoding an event reaches us as an 'error': row images go through ./decoder.ts' hook
  *   (BINLOG_DECODE_FAILED with the column); what the hook does not see (the first rows event of each kind,
- *   other events, zongji's "Unsupported type") is recognised here by where it was thrown.
+ *   other events, zongji's "Unsupported type") is recognised here by where it was thrown. zongji's error for
+ *   a MySQL 8 event whose rows it skips (TRANSACTION_PAYLOAD, PARTIAL_UPDATE_ROWS) is BINLOG_DECODE_FAILED
+ *   too (`undecodedEventError`); event types it does not know (Aurora's 100) reach onHeartbeat.
  */
 import ZongJi from '@vlasky/zongji';
 import type { SslOptions } from 'mysql2';
 import { DrugsyncError } from '../core/errors.ts';
 import type { BinlogPosition } from '../core/position.ts';
-import { binlogDecodeError, hookRowsEventClass, useFastRowDecoder } from './decoder.ts';
+import { binlogDecodeError, hookRowsEventClass, undecodedEventError, useFastRowDecoder } from './decoder.ts';
 
 export type Row = Record<string, unknown>;
 
@@ -143,6 +145,8 @@ export function decodeFailure(e: unknown, file: string, pos: number, table: stri
   if (!(e instanceof Error)) return null;
   const mysqlError = e as { errno?: unknown; sqlState?: unknown; code?: unknown };
   if (mysqlError.errno !== undefined || mysqlError.sqlState !== undefined) return null;
+  const undecoded = undecodedEventError(e, file, pos);
+  if (undecoded) return undecoded;
   const unsupported = /^Unsupported type "[^"]*" on column "([^"]*)"/.exec(e.message);
   const frame = (e.stack ?? '')
     .split('\n')
