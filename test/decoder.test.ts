@@ -5,6 +5,10 @@
  * table of edge values (integer bounds, negative and long DECIMALs, every DATETIME precision, zero dates,
  * 4-byte UTF-8, 2-byte length prefixes, NULLs, MINIMAL row images); a table with column types the fast
  * decoder does not handle must fall back to zongji.
+ *
+ * Its MySQL 8 half, on real MySQL 8.0.22–8.4.8 and Aurora binlogs without a server:
+ * test/decoder-mysql8.unit.test.ts and test/binlog-mysql8-events.unit.test.ts. An upgrade of @vlasky/zongji
+ * re-runs all three (docs/binlog-reader.md, "MySQL 8 binlog bytes").
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Connection } from 'mysql2/promise';

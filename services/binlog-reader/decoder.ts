@@ -3,9 +3,10 @@
  * integers up to INT (signed and unsigned), DECIMAL, text CHAR/VARCHAR in a UTF-8 charset, DATE and
  * DATETIME(0–6). It gives exactly what zongji's own decoder gives with `dateStrings: true` (DECIMAL as exact
  * strings, zero dates and microseconds kept), value for value: test/decoder.test.ts holds the two to each
- * other on real binlog events, edge values included. A table with any other column type (BIGINT, FLOAT,
- * TIMESTAMP, TIME, BLOB/TEXT, JSON, ENUM/SET, BIT, binary strings, other charsets ...) is decoded by zongji,
- * as before, for as long as its table map lasts.
+ * other on a live MariaDB's binlog events, edge values included, and test/decoder-mysql8.unit.test.ts on real
+ * MySQL 8.0.22–8.4.8 binlogs without a server (re-run both on a zongji upgrade). A table with any other column
+ * type (BIGINT, FLOAT, TIMESTAMP, TIME, BLOB/TEXT, JSON, ENUM/SET, BIT, binary strings, other charsets ...) is
+ * decoded by zongji, as before, for as long as its table map lasts.
  *
  * Why: decoding two 68-column images was ~40% of the binlog reader's thread (zongji reads through property
  * getters, slices a Buffer per value, copies each DECIMAL and builds every date string with a padding
@@ -484,6 +485,55 @@ export function binlogDecodeError(p: DecodePlace, cause: unknown): DrugsyncError
         '(mariadb-binlog --start-position) against what @vlasky/zongji decodes, and upgrade it or change the ' +
         'column type; to move past the event without it, delete the reader checkpoint and re-run the backfill ' +
         '(`drugsync backfill --restart`), whose snapshot includes the change',
+    },
+  );
+}
+
+/**
+ * MySQL 8 events whose rows zongji 0.9 cannot read: it parses past them and emits one error, written by its
+ * event class (`unsupportedReason`), naming the event type and the server setting. test/decoder-mysql8.unit.test.ts
+ * holds this list to zongji's messages on real MySQL 8 binlogs.
+ */
+const UNDECODED_EVENTS = [
+  {
+    event: 'TRANSACTION_PAYLOAD_EVENT',
+    type: 40,
+    setting: 'binlog_transaction_compression',
+    written: 'ON (the transaction is one zstd-compressed event)',
+    fix: 'binlog_transaction_compression=OFF',
+  },
+  {
+    event: 'PARTIAL_UPDATE_ROWS_EVENT',
+    type: 39,
+    setting: 'binlog_row_value_options',
+    written: 'PARTIAL_JSON (updates of JSON columns are written as diffs)',
+    fix: "binlog_row_value_options='' (the default)",
+  },
+] as const;
+
+/**
+ * A stream error that is zongji reading past an event whose rows it cannot decode (a compressed transaction,
+ * a partial JSON update), as BINLOG_DECODE_FAILED: the reader stops instead of losing the rows, or restarting
+ * into the same event forever. `pos` is where the event starts: the end of the last event the source saw
+ * (zongji complains before it hands the event over; an event it filtered in between makes `pos` earlier).
+ * Both settings can be set per session, so a check of their global values at start does not rule them out.
+ */
+export function undecodedEventError(e: unknown, file: string, pos: number): DrugsyncError | null {
+  if (!(e instanceof Error)) return null;
+  const u = UNDECODED_EVENTS.find((x) => e.message.includes(x.event));
+  if (!u) return null;
+  return new DrugsyncError(
+    'BINLOG_DECODE_FAILED',
+    `a ${u.event} (type ${u.type}) at ${file}:${pos}: its rows cannot be decoded; ${u.setting} was ` +
+      `${u.written} when it was written`,
+    {
+      context: { file, pos, event: u.event, setting: u.setting },
+      cause: e,
+      remedy:
+        `set ${u.fix} on the server (Aurora: the DB cluster parameter group) and in every session or ` +
+        'application that changes it; the reader stops rather than skip this transaction, whichever tables ' +
+        'it touches: to move past it, delete the reader checkpoint and re-run the backfill ' +
+        '(`drugsync backfill --restart`), whose snapshot includes its changes',
     },
   );
 }

@@ -15,13 +15,15 @@
  *   connection and the binlog one.
  * - An exception while decoding an event reaches us as an 'error': row images go through ./decoder.ts' hook
  *   (BINLOG_DECODE_FAILED with the column); what the hook does not see (the first rows event of each kind,
- *   other events, zongji's "Unsupported type") is recognised here by where it was thrown.
+ *   other events, zongji's "Unsupported type") is recognised here by where it was thrown. zongji's error for
+ *   a MySQL 8 event whose rows it skips (TRANSACTION_PAYLOAD, PARTIAL_UPDATE_ROWS) is BINLOG_DECODE_FAILED
+ *   too (`undecodedEventError`); event types it does not know (Aurora's 100) reach onHeartbeat.
  */
 import ZongJi from '@vlasky/zongji';
 import type { SslOptions } from 'mysql2';
 import { DrugsyncError } from '../core/errors.ts';
 import type { BinlogPosition } from '../core/position.ts';
-import { binlogDecodeError, hookRowsEventClass, useFastRowDecoder } from './decoder.ts';
+import { binlogDecodeError, hookRowsEventClass, undecodedEventError, useFastRowDecoder } from './decoder.ts';
 
 export type Row = Record<string, unknown>;
 
@@ -97,6 +99,11 @@ export interface ZongjiSourceOptions {
    * from Kinesis and the calls that follow wait behind ~130 ms of decoding.
    */
   burstMs?: number;
+  /**
+   * Builds the ZongJi instance from the settings the source gives it (default: `new ZongJi(settings)`). Tests
+   * replay recorded binlog bytes through the source with it (test/support/zongji-replay.ts).
+   */
+  createZongji?: (settings: Record<string, unknown>) => object;
 }
 
 interface ZEvent {
@@ -138,6 +145,8 @@ export function decodeFailure(e: unknown, file: string, pos: number, table: stri
   if (!(e instanceof Error)) return null;
   const mysqlError = e as { errno?: unknown; sqlState?: unknown; code?: unknown };
   if (mysqlError.errno !== undefined || mysqlError.sqlState !== undefined) return null;
+  const undecoded = undecodedEventError(e, file, pos);
+  if (undecoded) return undecoded;
   const unsupported = /^Unsupported type "[^"]*" on column "([^"]*)"/.exec(e.message);
   const frame = (e.stack ?? '')
     .split('\n')
@@ -272,7 +281,7 @@ class ZongjiSource implements BinlogSource {
 
   private connect(): ZongjiLike {
     const o = this.o;
-    const zj = new ZongJi({
+    const settings = {
       host: o.host,
       port: o.port,
       user: o.user,
@@ -282,7 +291,8 @@ class ZongjiSource implements BinlogSource {
       supportBigNumbers: true,
       bigNumberStrings: false,
       charset: 'utf8mb4_general_ci',
-    }) as unknown as ZongjiLike;
+    };
+    const zj = (o.createZongji ? o.createZongji(settings) : new ZongJi(settings)) as unknown as ZongjiLike;
     this.z = zj;
     if (o.fastRows) useFastRowDecoder(zj, (message) => o.warn?.(message));
     return zj;
