@@ -18,6 +18,7 @@ import { CloudwatchEventTarget } from '@cdktf/provider-aws/lib/cloudwatch-event-
 import { METRIC_NAMESPACE, METRICS, READER_METRIC_DIMENSIONS } from '../services/core/metrics.ts';
 import type { Naming } from './config.ts';
 import { tfJson } from './json.ts';
+import { checkovSkip } from './checkov.ts';
 
 /** What the binlog reader publishes (EMF log lines, services/binlog-reader/status.ts): names from core/metrics.ts. */
 export const READER_LAG_METRIC = {
@@ -57,6 +58,11 @@ export class Observability extends Construct {
   ) {
     super(scope, id);
     this.topic = new SnsTopic(this, 'alarms', { name: p.naming.name('alarms'), tags: p.naming.tags() });
+    checkovSkip(this.topic, {
+      id: 'CKV_AWS_26',
+      reason:
+        'CloudWatch alarms and EventBridge cannot publish to a topic under the AWS-managed SNS key (its key policy admits no service), and a key of our own only for notifications is not worth its key policy: they carry alarm names, states and thresholds and ECS task state changes (ARNs, exit codes), no catalogue row and no secret',
+    });
     this.pipelineAlarms();
     this.serviceAlarms();
     this.verifyFailed = this.verifyAlerts();

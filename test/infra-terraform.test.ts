@@ -18,9 +18,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { App } from 'cdktf';
-import { DrugsyncStack } from '../infra/stack.ts';
 import { STAGES } from '../infra/config.ts';
+import { stackDir, synthStacks } from './support/synth.ts';
 
 const PROVIDER = path.join('registry.terraform.io', 'hashicorp', 'aws');
 const platform = `${process.platform}_${process.arch === 'x64' ? 'amd64' : process.arch}`;
@@ -241,17 +240,8 @@ function assessExpressions(terraform: string, dir: string, stage: string): void 
 
 /** Synthesizes the dev stage as HCL (`cdktf synth --hcl`) into `outdir`; returns the stack's directory. */
 function synthHcl(outdir: string): string {
-  const before = process.env.SYNTH_HCL_OUTPUT;
-  process.env.SYNTH_HCL_OUTPUT = 'true'; // what `cdktf synth --hcl` sets
-  try {
-    const hclApp = new App({ outdir, hclOutput: true });
-    new DrugsyncStack(hclApp, 'drugsync-dev', { stage: 'dev' });
-    hclApp.synth();
-  } finally {
-    if (before === undefined) delete process.env.SYNTH_HCL_OUTPUT;
-    else process.env.SYNTH_HCL_OUTPUT = before;
-  }
-  return path.join(outdir, 'stacks', 'drugsync-dev');
+  synthStacks(outdir, ['dev'], { hcl: true });
+  return stackDir(outdir, 'dev');
 }
 
 const terraform = findTerraform();
@@ -272,9 +262,7 @@ describe.skipIf(missing !== undefined)(
     beforeAll(() => {
       // Prepare: both stages synthesized as JSON, each pointed at the mirror
       outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'drugsync-tf-'));
-      const app = new App({ outdir });
-      for (const stage of STAGES) new DrugsyncStack(app, `drugsync-${stage}`, { stage });
-      app.synth();
+      synthStacks(outdir, STAGES, { hcl: false });
       for (const stage of STAGES) {
         prepareStageForMirror(
           path.join(outdir, 'stacks', `drugsync-${stage}`, 'cdk.tf.json'),
