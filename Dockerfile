@@ -20,11 +20,14 @@ COPY scripts/build.ts ./scripts/
 COPY services ./services
 RUN npm run build
 
-# ---- deps: production dependencies only, from the lock file
+# ---- deps: production dependencies only, from the lock file. No optional ones: onnxruntime-node and the
+# tokenizer serve only the local MiniLM embedder (docs/embeddings.md); test/bundle.test.ts runs this command.
+# (npm leaves an empty directory for each scope it omitted: removed)
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+RUN npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund && npm cache clean --force \
+  && find node_modules -mindepth 1 -maxdepth 1 -type d -empty -delete
 
 # ---- certs: the Amazon RDS CA bundle (every region), checked to be a bundle of RDS CA certificates
 FROM ${NODE_IMAGE} AS certs
