@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The drugsync image (Dockerfile) built and run with Debian's podman, without Docker Hub: the base is made here
-# from debootstrap and the project's own pinned Node wheel (scripts/tools.sh), every podman file lives under
-# `.drugsync/image/` (git-ignored: configuration, image storage, the cached base), nothing in /etc changes.
+# from debootstrap and the project's own pinned Node wheel (scripts/tools.sh). Every podman file of ours lives
+# under `.drugsync/image/` (git-ignored: configuration, image storage, the cached base; podman reads them
+# through CONTAINERS_CONF and CONTAINERS_STORAGE_CONF): no podman configuration is written to /etc.
 # docs/image.md says what each step is for; test/image.test.ts builds and runs the image with it.
 #
 # Usage:
