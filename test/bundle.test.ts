@@ -1,9 +1,13 @@
 /**
  * The production bundle (scripts/build.ts → dist/drugsync.mjs) as the image runs it: built into a temporary
- * directory, with only the production dependencies installed beside it (`npm ci --omit=dev` from the lock
- * file), run by the Node of this test run against the local stack. Every result must be the source tree's:
- * the same documents and verify report after a backfill of the same seeded database, the same change events
- * on the stream from the binlog reader; SIGTERM to the bundled reader ends with a checkpoint and exit 0.
+ * directory, with beside it exactly what the image installs (the Dockerfile's deps-stage `npm ci --omit=dev
+ * --omit=optional …`, read from the Dockerfile, from the lock file), run by the Node of this test run against
+ * the local stack. The bundle's dependency list (its imports from node_modules) is checked against that
+ * install: every package it loads at start is there, onnxruntime-node and the tokenizer (MiniLM's optional
+ * runtime) are only imported on demand and are absent, and asking for MiniLM there is a clear CONFIG_INVALID.
+ * Every result must be the source tree's: the same documents and verify report after a backfill of the same
+ * seeded database, the same change events on the stream from the binlog reader; SIGTERM to the bundled reader
+ * ends with a checkpoint and exit 0.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -11,11 +15,19 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Connection } from 'mysql2/promise';
-import { buildCliBundle, PROJECT_ROOT } from '../scripts/build.ts';
+import {
+  buildCliBundle,
+  bundleImports,
+  imageProductionInstall,
+  optionalDependencies,
+  PROJECT_ROOT,
+} from '../scripts/build.ts';
+import type { CliBundle } from '../scripts/build.ts';
 import { createRedisCheckpointStore } from '../services/core/checkpoint.ts';
 import { createKinesis } from '../services/core/clients/kinesis.ts';
 import type { RedisClient } from '../services/core/clients/redis.ts';
 import { decodeConfig } from '../services/core/config.ts';
+import { MINILM_RUNTIME_INSTALL, MINILM_RUNTIME_PACKAGES } from '../services/core/embedding/minilm.ts';
 import type { Env } from '../services/core/config.ts';
 import { makeKeys } from '../services/core/keys.ts';
 import type { BinlogPosition } from '../services/core/position.ts';
@@ -55,6 +67,7 @@ const sides = {
 
 let dir: string;
 let bundle: string;
+let built: CliBundle;
 let admin: Connection;
 let redis: RedisClient;
 const kinesis = createKinesis({ KINESIS_ENDPOINT: sides.src.KINESIS_ENDPOINT, AWS_REGION: 'us-east-1' });
@@ -98,19 +111,35 @@ async function runToEnd(which: 'source' | 'bundle', env: Env, args: string[]) {
   };
 }
 
+/** The image's production install (the Dockerfile's deps stage), from the npm cache when it can. */
 async function npmCiProduction(cwd: string): Promise<void> {
-  const child = spawn(
-    'npm',
-    ['ci', '--omit=dev', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund'],
-    {
-      cwd,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  );
+  const args = [...imageProductionInstall(), '--prefer-offline'];
+  const child = spawn('npm', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr?.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-  if (code !== 0) throw new Error(`npm ci --omit=dev failed in ${cwd} (exit ${code}): ${err}`);
+  if (code !== 0) throw new Error(`npm ${args.join(' ')} failed in ${cwd} (exit ${code}): ${err}`);
+}
+
+/** The name of every package installed under `root`/node_modules, nested ones included. */
+function installedPackages(root: string): string[] {
+  const names: string[] = [];
+  const visit = (modules: string) => {
+    if (!fs.existsSync(modules)) return;
+    for (const entry of fs.readdirSync(modules)) {
+      const dirs = entry.startsWith('@')
+        ? fs.readdirSync(path.join(modules, entry)).map((n) => path.join(modules, entry, n))
+        : [path.join(modules, entry)];
+      for (const d of dirs) {
+        const manifest = path.join(d, 'package.json');
+        if (!fs.existsSync(manifest)) continue;
+        names.push((JSON.parse(fs.readFileSync(manifest, 'utf8')) as { name: string }).name);
+        visit(path.join(d, 'node_modules'));
+      }
+    }
+  };
+  visit(path.join(root, 'node_modules'));
+  return names;
 }
 
 /** Every document under the side's prefix, by NDC, without its write time (`indexed_at`, checked apart). */
@@ -150,7 +179,8 @@ const comparable = (records: ReadBack[]) =>
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'drugsync-bundle-'));
-  bundle = (await buildCliBundle(path.join(dir, 'dist'))).file;
+  built = await buildCliBundle(path.join(dir, 'dist'));
+  bundle = built.file;
   for (const f of ['package.json', 'package-lock.json'])
     fs.copyFileSync(path.join(PROJECT_ROOT, f), path.join(dir, f));
   await npmCiProduction(dir);
@@ -183,6 +213,41 @@ describe('bundle: dist/drugsync.mjs with production dependencies only', () => {
       expect(fs.existsSync(path.join(dir, 'node_modules', prod, 'package.json')), prod).toBe(true);
     expect(Number(process.versions.node.split('.')[0])).toBeGreaterThanOrEqual(22);
   });
+
+  it("the image's install holds every package the bundle loads at start, and no onnxruntime", () => {
+    // Prepare: the bundle's dependency list (its imports from node_modules) and what the install put beside it
+    const imports = bundleImports(built.metafile);
+    const installed = installedPackages(dir);
+    const onDemand = imports.filter((i) => i.kind === 'dynamic').map((i) => i.package);
+
+    // Assess: the install is the Dockerfile's, without optional dependencies
+    expect(imageProductionInstall()).toEqual(expect.arrayContaining(['ci', '--omit=dev', '--omit=optional']));
+    // every package loaded at start is installed (the bundle runs: the tests below)
+    for (const i of imports.filter((i) => i.kind === 'static'))
+      expect(installed, `${i.package} (imported at start)`).toContain(i.package);
+    // MiniLM's runtime is optional, imported only on demand, and left out
+    expect(optionalDependencies()).toEqual([...MINILM_RUNTIME_PACKAGES].sort());
+    expect(onDemand).toEqual(expect.arrayContaining([...MINILM_RUNTIME_PACKAGES]));
+    for (const p of MINILM_RUNTIME_PACKAGES) expect(installed, p).not.toContain(p);
+    expect(installed.filter((name) => /onnx/i.test(name))).toEqual([]);
+    expect(installed.length).toBeGreaterThan(imports.length);
+  });
+
+  it('EMBEDDING_PROVIDER=minilm from the bundle is one CONFIG_INVALID naming the missing runtime and its install', async () => {
+    // Act: the embedder service asking for MiniLM where only the image's dependencies are installed
+    const r = await runToEnd('bundle', { ...sides.bun, EMBEDDING_PROVIDER: 'minilm' }, ['embedder']);
+
+    // Assess: refused at start (exit 2), the error names the packages and the command that installs them
+    expect(r.status, r.stderr).toBe(2);
+    const logged = r.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { level: string; msg: string; error?: { code?: string } })
+      .find((l) => l.level === 'error');
+    expect(logged?.error?.code).toBe('CONFIG_INVALID');
+    for (const p of MINILM_RUNTIME_PACKAGES) expect(logged?.msg).toContain(p);
+    expect(r.stderr).toContain(MINILM_RUNTIME_INSTALL);
+  }, 120_000);
 
   it('backfill and verify --json give the source tree results: same documents, same report', async () => {
     // Act: the same backfill from the source tree and from the bundle, each into its own keys

@@ -12,7 +12,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Connection } from 'mysql2/promise';
 import type { RedisClient } from '../services/core/clients/redis.ts';
 import { decodeConfig, embeddingModelId, embeddingShape } from '../services/core/config.ts';
-import { batchInputs, createMinilmEmbedder, meanPoolNormalize } from '../services/core/embedding/minilm.ts';
+import {
+  assertMinilmRuntime,
+  batchInputs,
+  createMinilmEmbedder,
+  meanPoolNormalize,
+  MINILM_RUNTIME_INSTALL,
+  MINILM_RUNTIME_PACKAGES,
+  missingMinilmRuntime,
+} from '../services/core/embedding/minilm.ts';
 import {
   installMinilm,
   MINILM_DIMENSIONS,
@@ -86,6 +94,31 @@ describe('MiniLM configuration and install check', () => {
       expect(err.message).toContain(empty);
       expect(err.message).toContain('model.onnx missing');
       expect(err.remedy).toContain('scripts/models.sh install minilm');
+    } finally {
+      fs.rmSync(empty, { recursive: true, force: true });
+    }
+  });
+
+  it('the runtime resolves in a checkout; absent, it is one CONFIG_INVALID naming the packages, npm and the model too', () => {
+    // Prepare: the checkout's install (optional dependencies included), and an empty model directory
+    const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'minilm-no-runtime-'));
+    try {
+      expect(missingMinilmRuntime()).toEqual([]);
+      // Act: the check as the production image meets it (both packages left out)
+      let error: unknown;
+      try {
+        assertMinilmRuntime(empty, [...MINILM_RUNTIME_PACKAGES]);
+      } catch (e) {
+        error = e;
+      }
+      // Assess: every problem at once, each with what installs it
+      expect(error).toBeInstanceOf(DrugsyncError);
+      const err = error as DrugsyncError;
+      expect(err.code).toBe('CONFIG_INVALID');
+      expect(err.message).toContain('onnxruntime-node, @huggingface/tokenizers missing');
+      expect(err.message).toContain(`${empty} either (model.onnx missing`);
+      expect(err.remedy).toContain(`\`${MINILM_RUNTIME_INSTALL}\` then \`scripts/models.sh install minilm\``);
+      expect(err.remedy).toContain('EMBEDDING_PROVIDER=titan');
     } finally {
       fs.rmSync(empty, { recursive: true, force: true });
     }

@@ -6,16 +6,32 @@
  * tokens, then L2-normalised. Texts go in batches padded to their longest; one batch runs at a time, on as
  * many intra-op threads as the machine has (concurrent calls queue rather than fight for the cores).
  *
- * The model is checked (every file's sha256) when the embedder is created, so a missing or damaged model
- * stops the job at start with one message naming the install command; the runtime itself (the native
- * library, the tokenizer) is loaded on the first call and only then, so other providers never pay for it.
+ * Both runtime packages are optionalDependencies: a checkout's `npm ci` installs them, the production image
+ * (`npm ci --omit=optional`, see the Dockerfile) leaves them out (~290 MB). When the embedder is created, the
+ * packages must resolve and the model must be installed (every file's sha256), so an absent runtime or a
+ * missing or damaged model stops the job at start with one message naming what to install; the runtime itself
+ * (the native library, the tokenizer) is loaded on the first call and only then, so other providers never
+ * pay for it.
  */
 import os from 'node:os';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { DrugsyncError } from '../errors.ts';
 import type { Embedder } from './types.ts';
-import { assertMinilmInstalled, MINILM_DIMENSIONS, MINILM_MODEL_ID, minilmDir } from './minilm-files.ts';
+import {
+  assertMinilmInstalled,
+  INSTALL_COMMAND,
+  MINILM_DIMENSIONS,
+  MINILM_MODEL_ID,
+  minilmDir,
+  minilmProblems,
+} from './minilm-files.ts';
+
+/** The npm packages MiniLM runs on (package.json optionalDependencies; not in the production image). */
+export const MINILM_RUNTIME_PACKAGES = ['onnxruntime-node', '@huggingface/tokenizers'] as const;
+/** What installs them in a checkout (no install script runs: onnxruntime-node's CPU binaries are in the package). */
+export const MINILM_RUNTIME_INSTALL = 'npm ci --include=optional --ignore-scripts';
 
 /** sentence-transformers' max_seq_length for this model. */
 export const MINILM_MAX_TOKENS = 256;
@@ -150,8 +166,45 @@ async function embedBatch(rt: Runtime, texts: readonly string[]): Promise<number
   );
 }
 
+/** The runtime packages that do not resolve from this module (from the bundle: from the image's node_modules). */
+export function missingMinilmRuntime(): string[] {
+  const require = createRequire(import.meta.url);
+  return MINILM_RUNTIME_PACKAGES.filter((pkg) => {
+    try {
+      require.resolve(pkg);
+      return false;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND') return true;
+      throw e;
+    }
+  });
+}
+
+/**
+ * Throws one CONFIG_INVALID naming the missing runtime packages, the command that installs them, and the
+ * model's problems too when it is missing as well (every problem at once), unless the runtime resolves.
+ */
+export function assertMinilmRuntime(dir: string, missing = missingMinilmRuntime()): void {
+  if (missing.length === 0) return;
+  const model = minilmProblems(dir);
+  const steps = [`\`${MINILM_RUNTIME_INSTALL}\``, ...(model.length > 0 ? [`\`${INSTALL_COMMAND}\``] : [])];
+  throw new DrugsyncError(
+    'CONFIG_INVALID',
+    `EMBEDDING_PROVIDER=minilm, but its runtime is not installed: npm package(s) ${missing.join(', ')} missing ` +
+      `(optional dependencies: the production image and \`npm ci --omit=optional\` leave them out)` +
+      (model.length > 0
+        ? `; the all-MiniLM-L6-v2 model is not installed in ${dir} either (${model.join(', ')})`
+        : ''),
+    {
+      context: { variables: ['EMBEDDING_PROVIDER'], missing_packages: missing, directory: dir },
+      remedy: `in a checkout run ${steps.join(' then ')}; MiniLM is a local option, not in the image: set EMBEDDING_PROVIDER=titan (or local) there`,
+    },
+  );
+}
+
 export function createMinilmEmbedder(s: MinilmSettings = {}): Embedder {
   const dir = s.dir ?? minilmDir();
+  assertMinilmRuntime(dir);
   assertMinilmInstalled(dir);
   const threads = s.threads ?? os.availableParallelism();
   let runtime: Promise<Runtime> | null = null;
@@ -163,8 +216,7 @@ export function createMinilmEmbedder(s: MinilmSettings = {}): Embedder {
         context: { directory: dir },
         cause: e,
         retryable: true,
-        remedy:
-          'check that `npm ci` installed onnxruntime-node for this platform (node_modules/onnxruntime-node/bin)',
+        remedy: `check that \`${MINILM_RUNTIME_INSTALL}\` installed onnxruntime-node for this platform (node_modules/onnxruntime-node/bin)`,
       });
     });
     return runtime;
