@@ -13,7 +13,8 @@
  * SVS-VAMANA where the search module has it, HNSW otherwise; every row names the algorithm as built.
  *
  * Settings: BENCH_REDIS_DOCS (default 20000), BENCH_REDIS_DIMS (default 256), BENCH_REDIS_QUERIES (default
- * 200), BENCH_REDIS_SERVER (stack | redis82: a Redis 8.2.3 with the Stack 7.4 modules, bench/redis-server.ts).
+ * 200), BENCH_REDIS_SERVER (stack | redis82 | stack,redis82: a Redis 8.2.3 with the Stack 7.4 modules, or both in
+ * one run; bench/redis-server.ts).
  * Uses its own key prefixes and index names (bench_redis_<pid>_*) and removes them at the end. Recall is
  * compared by score (ties between packages of one name make keys ambiguous).
  */
@@ -32,7 +33,7 @@ import { BREADTH_ATTRIBUTE } from '../services/core/redis/capabilities.ts';
 import { createIndexArgs, describeServer, ensureIndex } from '../services/core/redis/index.ts';
 import type { SearchCapabilities, VectorAlgorithm } from '../services/core/redis/index.ts';
 import { knnSearch } from '../services/core/redis/knn.ts';
-import { benchRedis, vectorLabel } from './redis-server.ts';
+import { benchRedisServers, onServer, openBenchRedis, vectorLabel } from './redis-server.ts';
 import { createRedisDrugStore } from '../services/core/redis/drug-store.ts';
 import type { UpsertOp } from '../services/core/drug-store.ts';
 import { generateCatalogue } from '../test/support/factories.ts';
@@ -300,24 +301,25 @@ const bench: Bench = {
   name: 'redis',
   description: `Redis write paths and recall@10 vs FLAT of each vector algorithm the server has: ${N.toLocaleString('en-US')} documents at ${DIMS}-d`,
   async run(): Promise<BenchRow[]> {
-    const server = await benchRedis();
-    const redis = suiteRedis(suiteEnv('bench_redis', server.env));
     const rows: BenchRow[] = [];
-    const onStack = Object.keys(server.env).length === 0;
-    const row: Row = (r) => {
-      const metric = onStack ? r.metric : `${r.metric} [${server.label}]`;
-      rows.push({ bench: 'redis', ...r, metric });
-      say(`${metric}: ${r.value.toFixed(r.value < 10 ? 3 : 0)} ${r.unit}${r.note ? ` (${r.note})` : ''}`);
-    };
-    const cleanup: Suite[] = [];
-    try {
-      await runOn(redis, server.env, server.label, cleanup, row);
-      return rows;
-    } finally {
-      for (const s of cleanup) await resetSuiteRedis(s.env, redis);
-      await redis.quit();
-      await server.stop();
+    for (const which of benchRedisServers()) {
+      const server = await openBenchRedis(which);
+      const redis = suiteRedis(suiteEnv('bench_redis', server.env));
+      const row: Row = (r) => {
+        const metric = onServer(r.metric, server);
+        rows.push({ bench: 'redis', ...r, metric });
+        say(`${metric}: ${r.value.toFixed(r.value < 10 ? 3 : 0)} ${r.unit}${r.note ? ` (${r.note})` : ''}`);
+      };
+      const cleanup: Suite[] = [];
+      try {
+        await runOn(redis, server.env, server.label || 'stack Redis', cleanup, row);
+      } finally {
+        for (const s of cleanup) await resetSuiteRedis(s.env, redis);
+        await redis.quit();
+        await server.stop();
+      }
     }
+    return rows;
   },
 };
 export default bench;

@@ -15,7 +15,8 @@
  *
  * The catalogue is the one the set was written for (20,000 rows, seed 42: ~19.6K documents, ~3.4K distinct
  * names, so MiniLM embeds it in about a minute). Settings: BENCH_SEARCH_EMBEDDERS (default local,minilm),
- * BENCH_REDIS_SERVER (stack | redis82: a Redis 8.2.3 with the Stack 7.4 modules, bench/redis-server.ts).
+ * BENCH_REDIS_SERVER (stack | redis82 | stack,redis82: a Redis 8.2.3 with the Stack 7.4 modules, or both in one
+ * run; bench/redis-server.ts).
  * Uses its own prefixes and indexes (bench_search_<pid>_*), removed at the end.
  */
 import path from 'node:path';
@@ -40,7 +41,7 @@ import { BREADTH_ATTRIBUTE } from '../services/core/redis/capabilities.ts';
 import { createIndexArgs, describeServer, ensureIndex } from '../services/core/redis/index.ts';
 import type { SearchCapabilities, VectorAlgorithm } from '../services/core/redis/index.ts';
 import { knnSearch } from '../services/core/redis/knn.ts';
-import { benchRedis, vectorLabel } from './redis-server.ts';
+import { benchRedisServers, onServer, openBenchRedis, vectorLabel } from './redis-server.ts';
 import { meanScores, percentile, scoreRanking } from '../services/core/search/metrics.ts';
 import type { RankingScores } from '../services/core/search/metrics.ts';
 import { SEARCH_MODES } from '../services/core/search/query.ts';
@@ -409,28 +410,29 @@ const bench: Bench = {
     say(
       `${set.queries.length} queries over ${fields.length} documents (catalogue ${set.catalogue.rows} rows, seed ${set.catalogue.seed})`,
     );
-    const server = await benchRedis();
-    const redis = suiteRedis(suiteEnv('bench_search', server.env));
-    const cleanup: Suite[] = [];
     const rows: BenchRow[] = [];
-    const onStack = Object.keys(server.env).length === 0;
-    try {
-      const caps = await describeServer(redis);
-      say(`${server.label}: ${caps.summary}`);
-      for (const provider of EMBEDDERS)
-        for (const r of await benchEmbedder(
-          redis,
-          provider,
-          { set, fields, caps, server: server.env },
-          cleanup,
-        ))
-          rows.push({ bench: 'search', ...r, metric: onStack ? r.metric : `${r.metric} [${server.label}]` });
-      return rows;
-    } finally {
-      for (const s of cleanup) await resetSuiteRedis(s.env, redis);
-      await redis.quit();
-      await server.stop();
+    for (const which of benchRedisServers()) {
+      const server = await openBenchRedis(which);
+      const redis = suiteRedis(suiteEnv('bench_search', server.env));
+      const cleanup: Suite[] = [];
+      try {
+        const caps = await describeServer(redis);
+        say(`${server.label || 'stack Redis'}: ${caps.summary}`);
+        for (const provider of EMBEDDERS)
+          for (const r of await benchEmbedder(
+            redis,
+            provider,
+            { set, fields, caps, server: server.env },
+            cleanup,
+          ))
+            rows.push({ bench: 'search', ...r, metric: onServer(r.metric, server) });
+      } finally {
+        for (const s of cleanup) await resetSuiteRedis(s.env, redis);
+        await redis.quit();
+        await server.stop();
+      }
     }
+    return rows;
   },
 };
 export default bench;
