@@ -15,6 +15,7 @@ import { makeKeys } from '../services/core/keys.ts';
 import {
   BREADTH_ATTRIBUTE,
   capabilitiesFrom,
+  describeServer,
   parseModuleList,
   SVS_MIN_SEARCH_VERSION,
 } from '../services/core/redis/capabilities.ts';
@@ -147,6 +148,52 @@ describe('the vector algorithm follows the search module (MODULE LIST), never th
     });
     expect(refused).toMatchObject({ detectedBy: 'probe', vectorAlgorithm: 'HNSW' });
     expect(refused.summary).toContain('probe index was refused');
+  });
+});
+
+describe('describeServer where MODULE LIST is refused: the probe', () => {
+  /** A server that refuses MODULE LIST and answers FT.CREATE of the probe index with `create`. */
+  function noModuleList(fixture: Record<string, unknown>, create: () => unknown) {
+    const calls: string[] = [];
+    const client = {
+      info: async () => `# Server\r\n${(fixture.info_server as string[]).join('\r\n')}\r\n`,
+      call: async (cmd: string, ...args: unknown[]) => {
+        calls.push([cmd, ...args].join(' '));
+        if (cmd === 'MODULE')
+          throw new Error("ERR unknown command 'MODULE', with args beginning with: 'LIST'");
+        if (cmd === 'COMMAND') return [['ft.info']]; // FT.* and JSON.* exist
+        if (cmd === 'FT.CREATE') return create();
+        if (cmd === 'FT.DROPINDEX') return 'OK';
+        throw new Error(`the replay has no reply for ${cmd}`);
+      },
+    };
+    return { redis: client as unknown as RedisClient, calls };
+  }
+
+  it('an accepted probe index means SVS-VAMANA; the probe index is dropped', async () => {
+    const { redis, calls } = noModuleList(R82, () => 'OK');
+    const caps = await describeServer(redis);
+    expect(caps).toMatchObject({ detectedBy: 'probe', vectorAlgorithm: 'SVS-VAMANA', version: '8.2.3' });
+    const probe = calls.find((c) => c.startsWith('FT.CREATE'))!;
+    expect(probe).toMatch(
+      /^FT\.CREATE (drugsync_probe_[0-9a-f]{12}) ON HASH PREFIX 1 \1: SCHEMA v VECTOR SVS-VAMANA 6 /,
+    );
+    expect(calls).toContain(`FT.DROPINDEX ${probe.split(' ')[1]}`);
+  });
+
+  it("search 2.10.5's real refusal means HNSW; a refusal for another reason is an error with a remedy", async () => {
+    const refusal = (STACK.ft_create_svs_vamana as { error: string }).error;
+    const hnsw = await describeServer(noModuleList(STACK, () => Promise.reject(new Error(refusal))).redis);
+    const noPerm = "NOPERM User drugsync has no permissions to run the 'ft.create' command";
+    const e = await describeServer(noModuleList(STACK, () => Promise.reject(new Error(noPerm))).redis).catch(
+      (x: unknown) => x,
+    );
+    expect(hnsw).toMatchObject({ detectedBy: 'probe', vectorAlgorithm: 'HNSW' });
+    expect(isDrugsyncError(e, 'REDIS_COMMAND_FAILED')).toBe(true);
+    expect((e as DrugsyncError).message).toContain(
+      'cannot tell whether the search module has SVS-VAMANA: NOPERM',
+    );
+    expect((e as DrugsyncError).remedy).toContain('allow MODULE LIST');
   });
 });
 

@@ -13,7 +13,7 @@
  */
 import crypto from 'node:crypto';
 import type { RedisClient } from '../clients/redis.ts';
-import { DrugsyncError } from '../errors.ts';
+import { DrugsyncError, wrapError } from '../errors.ts';
 
 export type VectorAlgorithm = 'SVS-VAMANA' | 'HNSW' | 'FLAT';
 
@@ -144,7 +144,8 @@ const SVS_REFUSED = /bad arguments for vector similarity|unknown argument|svs/i;
 
 /**
  * Whether FT.CREATE accepts an SVS-VAMANA field: a two-dimensional index on a HASH prefix nothing uses,
- * dropped at once. A refusal for another reason than the algorithm (no permission) is thrown.
+ * dropped at once. A refusal for another reason than the algorithm (no permission) is thrown: guessing HNSW
+ * would quietly give up SVS-VAMANA where it exists.
  */
 export async function probeSvs(redis: RedisClient): Promise<boolean> {
   const id = `drugsync_probe_${crypto.randomBytes(6).toString('hex')}`;
@@ -171,7 +172,11 @@ export async function probeSvs(redis: RedisClient): Promise<boolean> {
     );
   } catch (e) {
     if (SVS_REFUSED.test((e as Error).message)) return false;
-    throw e;
+    throw wrapError(e, 'REDIS_COMMAND_FAILED', 'cannot tell whether the search module has SVS-VAMANA', {
+      context: { probe_index: id },
+      remedy:
+        "MODULE LIST names no search version and the probe index (FT.CREATE on an unused prefix) was refused: allow MODULE LIST (or FT.CREATE / FT.DROPINDEX) for drugsync's Redis user",
+    });
   }
   await redis.call('FT.DROPINDEX', id);
   return true;
