@@ -73,6 +73,12 @@ async function insert(conn: Connection, rows: Rndc14Row[]): Promise<void> {
   ]);
 }
 
+/** A First Databank rename of `row` (a new label name), written on `conn`. */
+async function rename(conn: Connection, row: Rndc14Row, tag: string): Promise<void> {
+  const r = changes.rename(row, tag);
+  await conn.query('UPDATE rndc14 SET LN = ?, LN60 = ? WHERE NDC = ?', [r.LN, r.LN60, row.NDC]);
+}
+
 async function one<T>(conn: Connection, sql: string): Promise<T> {
   const [rows] = (await conn.query(sql)) as unknown as [T[]];
   return rows[0] as T;
@@ -219,11 +225,7 @@ describe('the source server behind the reader’s settings', () => {
     const cp = (await checkpoint())!;
     const whileDown = freshRows(3);
     await insert(adminA, whileDown);
-    await adminA.query('UPDATE rndc14 SET LN = ?, LN60 = ? WHERE NDC = ?', [
-      changes.rename(before[0]!, 'A').LN,
-      changes.rename(before[0]!, 'A').LN60,
-      before[0]!.NDC,
-    ]);
+    await rename(adminA, before[0]!, 'A');
     // failover: B has everything A wrote; it is promoted and A goes away
     const aPos = (await one<{ p: string }>(adminA, 'SELECT @@gtid_binlog_pos AS p')).p;
     expect((await one<{ w: number }>(adminB, `SELECT MASTER_GTID_WAIT('${aPos}', 60) AS w`)).w).toBe(0);
@@ -234,11 +236,7 @@ describe('the source server behind the reader’s settings', () => {
     await adminB.changeUser({ database: base.DB_NAME });
     const onB = freshRows(2);
     await insert(adminB, onB);
-    await adminB.query('UPDATE rndc14 SET LN = ?, LN60 = ? WHERE NDC = ?', [
-      changes.rename(whileDown[0]!, 'B').LN,
-      changes.rename(whileDown[0]!, 'B').LN60,
-      whileDown[0]!.NDC,
-    ]);
+    await rename(adminB, whileDown[0]!, 'B');
     await adminB.query('DELETE FROM rndc14 WHERE NDC = ?', [before[1]!.NDC]);
     const earlier = await stream();
     const seenBefore = earlier.length;

@@ -269,11 +269,6 @@ function mysqlContinuity(gtid: string, s: SourceState): Continuity {
 
 // ---- probe -------------------------------------------------------------------------------------------
 
-/** The server's identity only (the backfill stamps its snapshot position with it). */
-export async function probeSourceIdentity(sql: SqlQuery): Promise<SourceIdentity> {
-  return (await probeSource(sql, null)).identity;
-}
-
 /**
  * Everything a resume decides on, read with the reader's grants: identity, binlog files, GTID state, and
  * (MariaDB, when `at` is given and its file is on the server) the GTID position at `at`.

@@ -23,6 +23,7 @@ import {
   mariadbServerArgs,
   prepareMariadbDataDir,
 } from '../../services/stack/stack.ts';
+import { adminConnection } from './stack.ts';
 
 export interface PrivateMariadbOptions {
   /** directory under .drugsync/ (one server per name at a time) */
@@ -184,19 +185,7 @@ export async function startPrivateMariadb(o: PrivateMariadbOptions): Promise<Pri
     dir,
     env,
     adminConnection: (database?: string, extra: ConnectionOptions = {}) =>
-      mysql.createConnection({
-        host: '127.0.0.1',
-        port,
-        user: 'drugsync_admin',
-        password: p.admin,
-        database,
-        dateStrings: true,
-        supportBigNumbers: true,
-        charset: 'utf8mb4_general_ci',
-        multipleStatements: true,
-        flags: ['+LOCAL_FILES'],
-        ...extra,
-      }),
+      adminConnection(env, database, extra),
     stop: server.stop,
   };
 }
