@@ -256,8 +256,13 @@ describe('once-idle and start position', () => {
   it('starts from the checkpoint, else the snapshot, else --from, else --from-gtid, else refuses', async () => {
     const cp = { file: 'binlog.000042', pos: 9_000 };
     const snap = { file: 'binlog.000040', pos: 4 };
-    const keys = { readerCheckpoint: 'ds:reader:checkpoint', backfillSnapshot: 'ds:backfill:snapshot' };
-    const store = (p: BinlogPosition | null) => ({ load: async () => p });
+    const keys = {
+      readerCheckpoint: 'ds:reader:checkpoint',
+      backfillSnapshot: 'ds:backfill:snapshot',
+      docPrefix: 'drug:',
+      metaPrefix: 'ds:meta:',
+    };
+    const store = (p: BinlogPosition | null) => ({ load: async () => p, save: async () => {} });
     const from = { file: 'binlog.000039', pos: 120 };
     const start = (c: BinlogPosition | null, s: BinlogPosition | null, options = {}) =>
       resolveStart({ checkpoints: store(c), snapshots: store(s), options, keys });
