@@ -15,7 +15,7 @@ import type { CloudwatchMetricAlarmConfig } from '@cdktf/provider-aws/lib/cloudw
 import { SnsTopicPolicy } from '@cdktf/provider-aws/lib/sns-topic-policy/index.js';
 import { CloudwatchEventRule } from '@cdktf/provider-aws/lib/cloudwatch-event-rule/index.js';
 import { CloudwatchEventTarget } from '@cdktf/provider-aws/lib/cloudwatch-event-target/index.js';
-import { METRIC_NAMESPACE, METRICS, READER_METRIC_DIMENSIONS } from '../services/core/metrics.ts';
+import { METRIC_NAMESPACE, METRICS, metricDimensions } from '../services/core/metrics.ts';
 import type { Naming } from './config.ts';
 import { tfJson } from './json.ts';
 
@@ -23,7 +23,6 @@ import { tfJson } from './json.ts';
 export const READER_LAG_METRIC = {
   namespace: METRIC_NAMESPACE,
   metricName: METRICS.ReaderLagSeconds,
-  dimensions: { ...READER_METRIC_DIMENSIONS } as Record<string, string>,
 };
 
 export interface ObservabilityProps {
@@ -114,7 +113,7 @@ export class Observability extends Construct {
     this.alarm('reader-lag', `The binlog reader is behind the source (${METRICS.ReaderLagSeconds}).`, {
       namespace: READER_LAG_METRIC.namespace,
       metricName: READER_LAG_METRIC.metricName,
-      dimensions: READER_LAG_METRIC.dimensions,
+      dimensions: metricDimensions('reader', p.naming.stage),
       statistic: 'Maximum',
       period: 60,
       evaluationPeriods: 5,

@@ -612,7 +612,7 @@ describe('observability', () => {
     ]);
     const lag = named('reader-lag');
     expect([lag.namespace, lag.metric_name]).toEqual(['drugsync', READER_LAG_METRIC.metricName]);
-    expect(lag.dimensions).toEqual(READER_LAG_METRIC.dimensions);
+    expect(lag.dimensions).toEqual({ Service: 'binlog-reader', Stage: 'dev' });
     expect(lag.threshold).toBe('${var.reader_lag_alarm_seconds}');
     for (const what of ['reader', 'embedder']) {
       const running = named(`${what}-not-running`);
