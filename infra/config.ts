@@ -28,6 +28,9 @@ export interface StageDefaults {
  */
 export const ITERATOR_AGE_MAX_RETENTION_FRACTION = 0.25;
 
+/** The dead-letter age alarm may be at most this (half the queue's 14-day retention, infra/dlq.ts). */
+export const DLQ_AGE_ALARM_MAX_SECONDS = 7 * 86_400;
+
 export const STAGE_DEFAULTS: Record<Stage, StageDefaults> = {
   dev: {
     logRetentionDays: 14,
