@@ -14,15 +14,14 @@ import { decodeConfig } from '../services/core/config.ts';
 import type { Env } from '../services/core/config.ts';
 import { makeKeys } from '../services/core/keys.ts';
 import { createRedisLease } from '../services/core/lease.ts';
-import { createLogger } from '../services/core/log.ts';
 import { METRICS, SERVICE_METRICS } from '../services/core/metrics.ts';
-import type { BinlogPosition } from '../services/core/position.ts';
 import type { Rndc14Row } from '../services/core/rndc14.ts';
 import { readerConfigShape, startBinlogReader } from '../services/binlog-reader/reader.ts';
 import type { BinlogReaderHandle, ReaderConfig } from '../services/binlog-reader/reader.ts';
-import { COLUMN_NAMES, makeRow } from './support/factories.ts';
-import { jumpClock, stillRunning, watchMetrics } from './support/metric-watch.ts';
-import type { JumpClock, MetricWatch } from './support/metric-watch.ts';
+import { makeRow } from './support/factories.ts';
+import { insertRows, masterStatus } from './support/binlog.ts';
+import { expectStallPastThreshold, faultLog, jumpClock, watchMetrics } from './support/metric-watch.ts';
+import type { JumpClock, MetricWatch, StallCheck } from './support/metric-watch.ts';
 import { createSuiteDatabase, eventually, resetSuite, suiteEnv, suiteRedis } from './support/stack.ts';
 import { startTcpProxy } from './support/tcp-proxy.ts';
 import type { TcpProxy } from './support/tcp-proxy.ts';
@@ -36,13 +35,7 @@ const HEALTHY = 4;
 const USER = 'drugsync_stall_reader';
 const PASSWORD = 'stall-reader-pass-1';
 
-// the faults make the service log errors by design: shown only with TEST_LOG_LEVEL
-const log = createLogger(
-  { service: 'reader-stall-test' },
-  process.env.TEST_LOG_LEVEL
-    ? { level: process.env.TEST_LOG_LEVEL as 'debug' }
-    : { level: 'error', write: () => undefined },
-);
+const log = faultLog('reader-stall-test');
 let admin: Connection;
 let redis: RedisClient;
 let proxy: TcpProxy;
@@ -53,20 +46,6 @@ function freshRows(n: number): Rndc14Row[] {
     seq += 1;
     return makeRow({ NDC: `7${String(seq).padStart(10, '0')}` }, seq);
   });
-}
-
-async function insertRows(rows: Rndc14Row[]): Promise<void> {
-  const cols = COLUMN_NAMES.map((c) => `\`${c}\``).join(',');
-  await admin.query(`INSERT INTO rndc14 (${cols}) VALUES ?`, [
-    rows.map((r) => COLUMN_NAMES.map((c) => r[c] ?? null)),
-  ]);
-}
-
-async function masterStatus(): Promise<BinlogPosition> {
-  const [rows] = (await admin.query('SHOW MASTER STATUS')) as unknown as [
-    { File: string; Position: number }[],
-  ];
-  return { file: rows[0]!.File, pos: Number(rows[0]!.Position) };
 }
 
 /** Closes every connection of the reader's user (MariaDB side): the reader must log in again. */
@@ -82,6 +61,8 @@ interface Watched {
   reader: BinlogReaderHandle;
   metrics: MetricWatch;
   clock: JumpClock;
+  /** ReaderStallSeconds against the alarm threshold while the reader runs */
+  stall: StallCheck;
 }
 
 let running: Watched | null = null;
@@ -107,27 +88,12 @@ async function startWatchedReader(name: string): Promise<Watched> {
   const reader = startBinlogReader(
     config,
     { log, metrics: metrics.emitter, clock: clock.now },
-    { from: await masterStatus() },
+    { from: await masterStatus(admin) },
   );
-  running = { config, reader, metrics, clock };
+  const stall = { metrics, clock, name: STALL, threshold: THRESHOLD, healthy: HEALTHY, done: reader.done };
+  running = { config, reader, metrics, clock, stall };
   await eventually(async () => reader.stats.state === 'streaming', 60_000, 'streaming');
   return running;
-}
-
-/**
- * Progress has stopped: the stall grows past what a healthy reader shows; then, with the clock moved past
- * the alarm threshold, the next three lines all read above it, each at least the one before, and the
- * reader is still running.
- */
-async function expectStallPastThreshold(w: Watched): Promise<number[]> {
-  await w.metrics.waitFor(STALL, (v) => v > HEALTHY, w.metrics.records.length, 'progress stopped');
-  const from = w.metrics.records.length;
-  w.clock.jump((THRESHOLD + 60) * 1000);
-  const stalls = await w.metrics.next(STALL, 3, from);
-  expect(stalls.every((v) => v > THRESHOLD)).toBe(true);
-  expect([...stalls].sort((a, b) => a - b)).toEqual(stalls);
-  expect(await stillRunning(w.reader.done)).toBe(true);
-  return stalls;
 }
 
 /** The fault lifted: the rows written meanwhile are read and checkpointed, and the stall falls back. */
@@ -168,8 +134,8 @@ describe('reader stall metric', () => {
   it('reads healthy on an idle database however long it is idle: the server’s heartbeats prove it', async () => {
     // Prepare: a reader that read and checkpointed some rows, then nothing happens
     const w = await startWatchedReader('idle');
-    await insertRows(freshRows(20));
-    const end = await masterStatus();
+    await insertRows(admin, freshRows(20));
+    const end = await masterStatus(admin);
     await eventually(
       async () => w.reader.stats.checkpoint?.file === end.file && w.reader.stats.checkpoint.pos >= end.pos,
       60_000,
@@ -195,14 +161,14 @@ describe('reader stall metric', () => {
     // Act: the password changes under the reader, its connections are closed; rows are written meanwhile
     await admin.query(`ALTER USER ?@'%' IDENTIFIED BY ?`, [USER, 'rotated-elsewhere-2']);
     await killReaderConnections();
-    await insertRows(freshRows(30));
+    await insertRows(admin, freshRows(30));
     await eventually(
       async () => /Access denied/.test(w.reader.stats.lastError ?? ''),
       60_000,
       'a refused login',
     );
     // Assess
-    const stalls = await expectStallPastThreshold(w);
+    const stalls = await expectStallPastThreshold(w.stall);
     expect(w.metrics.values(LAG).slice(-1)[0]).toBeGreaterThan(THRESHOLD);
     expect(stalls).toHaveLength(3);
     await admin.query(`ALTER USER ?@'%' IDENTIFIED BY ?`, [USER, PASSWORD]);
@@ -218,10 +184,10 @@ describe('reader stall metric', () => {
     // Act: another reader takes the lease; rows are written meanwhile
     await redis.del(key);
     expect(await other.tryAcquire()).toBe(true);
-    await insertRows(freshRows(30));
+    await insertRows(admin, freshRows(30));
     await eventually(async () => w.reader.stats.state === 'waiting-lease', 60_000, 'waiting for the lease');
     // Assess
-    await expectStallPastThreshold(w);
+    await expectStallPastThreshold(w.stall);
     await other.release();
     await expectRecovery(w, 30, before);
   });
@@ -232,9 +198,9 @@ describe('reader stall metric', () => {
     const before = w.reader.stats.rowEvents;
     // Act: every packet between reader and MariaDB is lost, nothing closes; rows are written meanwhile
     proxy.blackhole();
-    await insertRows(freshRows(30));
+    await insertRows(admin, freshRows(30));
     // Assess
-    await expectStallPastThreshold(w);
+    await expectStallPastThreshold(w.stall);
     expect(w.reader.stats.rowEvents).toBe(before);
     proxy.restore();
     await expectRecovery(w, 30, before);

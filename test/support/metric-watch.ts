@@ -3,6 +3,9 @@
  * whose EMF lines are parsed back and kept, a clock the test can move ahead (a stall of minutes in a test of
  * seconds: the metric is what is asserted, never the wall clock), and waits on the emitted values.
  */
+import { expect } from 'vitest';
+import { createLogger } from '../../services/core/log.ts';
+import type { Logger } from '../../services/core/log.ts';
 import { createMetricEmitter, parseEmfLine } from '../../services/core/metrics.ts';
 import type { EmfRecord, MetricEmitter, MetricName, MetricService } from '../../services/core/metrics.ts';
 import { eventually } from './stack.ts';
@@ -94,4 +97,39 @@ export async function stillRunning(p: Promise<unknown>): Promise<boolean> {
     later,
   ]);
   return first === pending;
+}
+
+/** A logger for a service under faults, which it logs as errors by design: shown only with TEST_LOG_LEVEL. */
+export function faultLog(service: string): Logger {
+  const level = process.env.TEST_LOG_LEVEL as 'debug' | undefined;
+  return createLogger({ service }, level ? { level } : { level: 'error', write: () => undefined });
+}
+
+export interface StallCheck {
+  metrics: MetricWatch;
+  clock: JumpClock;
+  /** the stall metric */
+  name: MetricName;
+  /** the alarm's threshold (seconds) */
+  threshold: number;
+  /** a healthy service's stall stays below this */
+  healthy: number;
+  /** the service's `done`: it must still run */
+  done: Promise<unknown>;
+}
+
+/**
+ * Progress has stopped: the stall grows past what a healthy service shows; then, with the clock moved past
+ * the alarm threshold, the next three values all read above it, each at least the one before, and the
+ * service still runs. Returns those three values.
+ */
+export async function expectStallPastThreshold(c: StallCheck): Promise<number[]> {
+  await c.metrics.waitFor(c.name, (v) => v > c.healthy, c.metrics.records.length, 'progress stopped');
+  const from = c.metrics.records.length;
+  c.clock.jump((c.threshold + 60) * 1000);
+  const stalls = await c.metrics.next(c.name, 3, from);
+  expect(stalls.every((v) => v > c.threshold)).toBe(true);
+  expect([...stalls].sort((a, b) => a - b)).toEqual(stalls);
+  expect(await stillRunning(c.done)).toBe(true);
+  return stalls;
 }
