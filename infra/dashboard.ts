@@ -95,6 +95,7 @@ export class Dashboard extends Construct {
         view: 'timeSeries',
         region: this.p.region,
         period: o.period ?? 60,
+        ...(o.start ? { start: o.start } : {}),
         stat: o.stat ?? 'Maximum',
         metrics,
         ...(o.annotations ? { annotations: { horizontal: o.annotations } } : {}),
@@ -212,7 +213,9 @@ export class Dashboard extends Construct {
         'Last verify: differences between MySQL and Redis (missing + extra + stale)',
         [this.ours('verify', METRICS.VerifyDifferences, { label: 'differences' })],
         {
+          // verify runs daily (verify_schedule_expression): a week of results whatever range the dashboard shows
           period: 3600,
+          start: '-P7D',
           label: 'documents',
           // the verify-failed EventBridge rule notifies on any difference (its task exits 1): no metric alarm
           annotations: [{ label: 'verify-failed notifies above 0', value: 0 }],
@@ -236,6 +239,8 @@ export class Dashboard extends Construct {
 
 interface GraphOptions {
   period?: number;
+  /** this graph's own time range (ISO 8601 duration back from now), e.g. -P7D */
+  start?: string;
   stat?: string;
   label?: string;
   annotations?: Annotation[];
