@@ -36,6 +36,7 @@ import { createRedisLease, leaseOwnerId } from '../core/lease.ts';
 import type { Lease } from '../core/lease.ts';
 import { createLogger, describeErrorMasked } from '../core/log.ts';
 import type { Logger } from '../core/log.ts';
+import { createMetricEmitter } from '../core/metrics.ts';
 import { formatBinlogPosition } from '../core/position.ts';
 import type { BinlogPosition } from '../core/position.ts';
 import { probeSource } from '../core/source-identity.ts';
@@ -150,8 +151,6 @@ class BinlogReader {
   private readonly stopSignal = new AbortController();
   /** the running session (null between sessions) */
   private session: ReaderSession | null = null;
-  /** the latest session, running or ended: whether it was caught up (status lag) */
-  private lastSession: ReaderSession | null = null;
   private preflightDone: boolean;
 
   constructor(
@@ -168,11 +167,13 @@ class BinlogReader {
     this.lease = new ReaderLease(this.clients.lease, config.READER_LEASE_TTL_MS, this.log);
     this.status = new StatusPublisher({
       stats: this.stats,
+      totals: this.totals,
       owner,
       log: this.log,
       redis: this.clients.redis,
       key: this.keys.serviceStatus('binlog-reader'),
-      idle: () => this.lastSession?.idle() ?? true,
+      metrics: deps.metrics ?? createMetricEmitter('reader', config.DRUGSYNC_STAGE),
+      ...(deps.clock ? { now: deps.clock } : {}),
     });
     this.preflightDone = !!options.skipPreflight;
   }
@@ -332,7 +333,6 @@ class BinlogReader {
       },
       start,
     );
-    this.lastSession = session;
     return session;
   }
 

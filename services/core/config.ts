@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { MINILM_DIMENSIONS, MINILM_MODEL_ID } from './embedding/minilm-files.ts';
 import { DrugsyncError } from './errors.ts';
 import { registerSecret } from './log.ts';
+import { LOCAL_STAGE } from './metrics.ts';
 import { DEFAULT_ENV_FILE } from './paths.ts';
 
 export type Env = Record<string, string | undefined>;
@@ -147,6 +148,8 @@ export const embeddingShape = {
 };
 
 export const generalShape = {
+  /** The stage a deployed task runs in (set by infra/container.ts): the Stage dimension of every metric. */
+  DRUGSYNC_STAGE: str(LOCAL_STAGE),
   BATCH_SIZE: int(500, 1, 100000),
   MAX_DRUGS: int(0, 0),
   LOG_LEVEL: z
