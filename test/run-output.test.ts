@@ -5,11 +5,10 @@
  * line is a JSON record (or a known progress/status line), every `level` is one of the vocabulary, and no
  * value is `undefined`, `NaN` or a null where the same field of the same message is a number elsewhere.
  */
-import { spawn, spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Connection } from 'mysql2/promise';
 import { LOG_LEVELS } from '../services/core/log.ts';
-import { CLI, runCli } from './support/pipeline.ts';
+import { runCli, spawnCli } from './support/pipeline.ts';
 import {
   createSuiteDatabase,
   eventually,
@@ -91,34 +90,24 @@ describe('drugsync run: every line it prints', () => {
 
   it('parses as JSON records of the level vocabulary, with no undefined, NaN or null for a number', async () => {
     // Prepare
-    const child = spawn(process.execPath, [CLI, 'run', '--rows', '2000', '--simulate-changes', '20'], {
-      env: { ...process.env, ...env } as NodeJS.ProcessEnv,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const run = spawnCli(env, ['run', '--rows', '2000', '--simulate-changes', '20']);
 
     // Act: a short life: seeded, backfilled, and simulated changes applied by the embedder; then SIGTERM
     try {
       await eventually(
-        async () => /"msg":"stream status".*embedder [1-9][\d.]* rec\/s/.test(stderr),
+        async () => /"msg":"stream status".*embedder [1-9][\d.]* rec\/s/.test(run.stderr()),
         180_000,
         'the embedder to apply simulated changes under `run`',
       );
     } finally {
-      child.kill('SIGTERM');
+      run.child.kill('SIGTERM');
     }
-    const code = await exited;
+    const code = await run.exited;
+    const [stdout, stderr] = [run.stdout(), run.stderr()];
     const status = await runCli(env, ['status']);
     const statusJson = await runCli(env, ['status', '--json']);
-    const textBackfill = spawnSync(process.execPath, [CLI, 'backfill', '--restart'], {
-      env: { ...process.env, ...env, LOG_FORMAT: 'text', LOG_LEVEL: 'info' } as NodeJS.ProcessEnv,
-      encoding: 'utf8',
-      timeout: 120_000,
-    });
+    const textBackfill = spawnCli(env, ['backfill', '--restart'], { LOG_FORMAT: 'text', LOG_LEVEL: 'info' });
+    const textBackfillCode = await textBackfill.exited;
 
     // Assess: the run stopped cleanly, and every part of it spoke
     expect(code, stderr.slice(-3000)).toBe(0);
@@ -142,8 +131,11 @@ describe('drugsync run: every line it prints', () => {
     expect(status.stdout).not.toMatch(UNKNOWN_VALUE);
     expect(statusJson.stdout).not.toMatch(UNKNOWN_VALUE);
     // the text format (LOG_FORMAT=text): a level of the vocabulary first, then no unknown value
-    expect(textBackfill.status, textBackfill.stderr.slice(-2000)).toBe(0);
-    const textLines = textBackfill.stderr.split('\n').filter((l) => l.trim());
+    expect(textBackfillCode, textBackfill.stderr().slice(-2000)).toBe(0);
+    const textLines = textBackfill
+      .stderr()
+      .split('\n')
+      .filter((l) => l.trim());
     expect(textLines.length).toBeGreaterThan(0);
     expect(textLines.filter((l) => !/^(DEBUG|INFO|WARN|ERROR) /.test(l) || UNKNOWN_VALUE.test(l))).toEqual(
       [],

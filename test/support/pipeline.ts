@@ -34,22 +34,39 @@ export function startProc(env: Env, args: string[]): Proc {
   return { child, exited, stderrTail: () => err };
 }
 
-/**
- * Runs a CLI command to completion without blocking this process' event loop (servers the test runs in
- * process, such as the fake Bedrock, must keep answering). The last stdout line is parsed as JSON.
- */
-export async function runCli(env: Env, args: string[], timeoutMs = 300_000) {
+/** A CLI process with everything it printed kept. */
+export interface CliProcess {
+  child: ChildProcess;
+  exited: Promise<number | null>;
+  stdout(): string;
+  stderr(): string;
+}
+
+/** Starts the CLI with the suite's settings (then `over`), keeping its whole stdout and stderr. */
+export function spawnCli(env: Env, args: string[], over: Env = {}): CliProcess {
   const child = spawn(process.execPath, [CLI, ...args], {
-    env: { ...process.env, ...env, LOG_FORMAT: 'json' } as NodeJS.ProcessEnv,
+    env: { ...process.env, ...env, ...over } as NodeJS.ProcessEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-64_000)));
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  const status = await new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, exited, stdout: () => stdout, stderr: () => stderr };
+}
+
+/**
+ * Runs a CLI command to completion without blocking this process' event loop (servers the test runs in
+ * process, such as the fake Bedrock, must keep answering). The last stdout line is parsed as JSON.
+ */
+export async function runCli(env: Env, args: string[], timeoutMs = 300_000) {
+  const p = spawnCli(env, args, { LOG_FORMAT: 'json' });
+  const timer = setTimeout(() => p.child.kill('SIGKILL'), timeoutMs);
+  const status = await p.exited;
   clearTimeout(timer);
+  const stdout = p.stdout();
+  const stderr = p.stderr().slice(-64_000);
   const last = stdout.trim().split('\n').at(-1) ?? '';
   let json: Record<string, unknown>;
   try {
