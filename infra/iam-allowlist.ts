@@ -1,7 +1,7 @@
 /**
  * The only IAM statements allowed a wildcard in their Resource — each because AWS offers no narrower
  * resource for those actions. Machine-readable: `policyStatement` refuses any other wildcard at synth
- * time, and test/infra.test.ts walks every synthesized policy document against this list.
+ * time, and test/infra.unit.test.ts walks every synthesized policy document against this list.
  *
  * A statement matches an entry when every one of its actions is in `actions` and every wildcard resource
  * of it matches `resource` (a RegExp over the synthesized string). Wildcard *actions* are never allowed.

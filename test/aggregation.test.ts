@@ -42,8 +42,7 @@ import {
 import type { NdcEvent } from './support/aggregation.ts';
 import { EventFactory } from './support/events.ts';
 import { COLUMN_NAMES, generateCatalogue } from './support/factories.ts';
-import { preparePipeline, runCli, startProc } from './support/pipeline.ts';
-import type { Proc } from './support/pipeline.ts';
+import { startStreamingPipeline } from './support/pipeline.ts';
 import {
   createSuiteDatabase,
   deleteSuiteStream,
@@ -53,6 +52,7 @@ import {
   suiteEnv,
   suiteRedis,
 } from './support/stack.ts';
+import { convergedVerify } from './support/writer.ts';
 
 const log = createLogger({ service: 'aggregation-test' }, { level: 'error' });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -99,24 +99,6 @@ async function insertRows(admin: Connection, rows: readonly Rndc14Row[]): Promis
   ]);
 }
 
-/** `drugsync verify --json` until it reports Redis equal to MySQL; its report (the last one in the timeout). */
-async function verifiedClean(env: Env, timeoutMs = 60_000): Promise<Record<string, unknown>> {
-  let last: unknown = null;
-  try {
-    return await eventually(
-      async () => {
-        const v = await runCli(env, ['verify', '--json']);
-        last = v.status === 0 || v.json.ok === false ? v.json : v.stderr.slice(-2000);
-        return v.json.ok === true ? v.json : null;
-      },
-      timeoutMs,
-      'verify to report Redis equal to MySQL',
-    );
-  } catch (e) {
-    throw new Error(`${(e as Error).message}; last verify: ${JSON.stringify(last)}`, { cause: e });
-  }
-}
-
 /**
  * Where the events of one NDC break binlog order, and how many are re-sent copies. Delivery is at least once:
  * a record the reader counts as failed is sent again (after a split, the aggregate planned for the parent lands
@@ -146,22 +128,6 @@ async function eligibleRows(admin: Connection): Promise<number> {
     'SELECT COUNT(*) AS n FROM rndc14 WHERE NDC IS NOT NULL AND LN IS NOT NULL AND LENGTH(TRIM(LN)) > 3',
   )) as unknown as [[{ n: number }]];
   return Number(row.n);
-}
-
-/** kill -9 of a child process, and the same command started again (it resumes from its checkpoint). */
-async function restart(env: Env, proc: Proc, command: string): Promise<Proc> {
-  proc.child.kill('SIGKILL');
-  await proc.exited;
-  return startProc(env, [command]);
-}
-
-/** SIGTERM to the children still running, SIGKILL after 15 s. */
-async function stopProcs(procs: readonly Proc[]): Promise<void> {
-  const running = procs.filter((p) => p.child.exitCode === null && p.child.signalCode === null);
-  for (const p of running) p.child.kill('SIGTERM');
-  const killer = setTimeout(() => running.forEach((p) => p.child.kill('SIGKILL')), 15_000);
-  await Promise.all(running.map((p) => p.exited));
-  clearTimeout(killer);
 }
 
 const gcnOf = (e: NdcEvent) => Number(e.event.after?.GCN_SEQNO);
@@ -225,7 +191,7 @@ describe('Kinesis aggregation on the stack (MariaDB → reader → kinesalite �
     );
 
     // Assess: Redis equals MySQL
-    expect(await verifiedClean(env)).toMatchObject({ missing: 0, extra: 0, stale: 0, ok: true });
+    expect(await convergedVerify(env, 60_000)).toMatchObject({ missing: 0, extra: 0, stale: 0, ok: true });
     // the reader re-listed its shard map after records landed on the split shard's children
     expect(sink.stats.misrouted).toBeGreaterThan(0);
     expect(sink.stats.shardListings).toBeGreaterThanOrEqual(2);
@@ -280,18 +246,13 @@ describe('Kinesis aggregation on the stack (MariaDB → reader → kinesalite �
     const ROWS = 5_000;
     const BURSTS = 5;
     const BASE = 800_000;
-    const { admin } = await preparePipeline(env, ROWS, 33);
+    const pipeline = await startStreamingPipeline(env, ROWS, 33);
+    const { admin, procs: live } = pipeline;
     const redis = suiteRedis(env);
     cleanups.push(() => teardown(env, admin, redis));
-    const backfill = await runCli(env, ['backfill', '--json']);
-    expect(backfill.status, backfill.stderr.slice(-2000)).toBe(0);
+    cleanups.push(() => pipeline.stop());
     const eligible = await eligibleRows(admin);
     const keys = makeKeys(decodeConfig(readerConfigShape, env));
-    const live: Record<'reader' | 'embedder', Proc> = {
-      reader: startProc(env, ['binlog-reader']),
-      embedder: startProc(env, ['embedder']),
-    };
-    cleanups.push(() => stopProcs(Object.values(live)));
     const readerStatus = () => redis.hgetall(keys.serviceStatus('binlog-reader'));
     await eventually(async () => (await readerStatus()).state === 'streaming', 60_000, 'reader streaming');
 
@@ -310,7 +271,7 @@ describe('Kinesis aggregation on the stack (MariaDB → reader → kinesalite �
       60_000,
       'the reader in the middle of the bursts',
     );
-    live.reader = await restart(env, live.reader, 'binlog-reader');
+    await pipeline.restart('reader');
     // the consumer is killed while a burst is half applied: Redis holds documents of two bursts at once
     const halfway = await eventually(
       async () => {
@@ -321,11 +282,11 @@ describe('Kinesis aggregation on the stack (MariaDB → reader → kinesalite �
       90_000,
       'a burst half applied in Redis',
     );
-    live.embedder = await restart(env, live.embedder, 'embedder');
+    await pipeline.restart('embedder');
     await writer;
 
     // Assess: Redis equals MySQL once both are back, every document at the last burst
-    const report = await verifiedClean(env, 150_000).catch((e: unknown) => {
+    const report = await convergedVerify(env, 150_000).catch((e: unknown) => {
       const tails = `embedder: ${live.embedder.stderrTail().slice(-3000)}\nreader: ${live.reader.stderrTail().slice(-1500)}`;
       throw new Error(`${(e as Error).message}\n${tails}`, { cause: e });
     });
@@ -427,7 +388,7 @@ describe('Kinesis aggregation on the stack (MariaDB → reader → kinesalite �
     // applied in order: no event was refused as older than what Redis held, nothing dead-lettered
     expect(consumer.consumer.stats.totals).toMatchObject({ staleRefused: 0, deadLettered: 0, failed: 0 });
     expect(await consumer.rt.deps.dlq.list()).toEqual([]);
-    expect(await verifiedClean(env)).toMatchObject({ missing: 0, extra: 0, stale: 0, ok: true });
+    expect(await convergedVerify(env, 60_000)).toMatchObject({ missing: 0, extra: 0, stale: 0, ok: true });
   }, 120_000);
 
   it('consumes a KPL record made by the awslabs library (aws-kinesis-agg)', async () => {

@@ -8,9 +8,10 @@ import type { RedisClient } from '../services/core/clients/redis.ts';
 import { mapRow } from '../services/core/mapping.ts';
 import type { Rndc14Row } from '../services/core/rndc14.ts';
 import { COLUMN_NAMES, changes, makeRow } from '../services/seed/generator.ts';
-import { preparePipeline, runCli, startProc } from './support/pipeline.ts';
-import type { Proc } from './support/pipeline.ts';
+import { runCli, startStreamingPipeline } from './support/pipeline.ts';
+import type { StreamingPipeline } from './support/pipeline.ts';
 import { eventually, suiteEnv, suiteRedis } from './support/stack.ts';
+import { convergedVerify } from './support/writer.ts';
 import type { StatusReport } from '../services/cli/status.ts';
 
 describe('end to end: MySQL changes reach Redis', () => {
@@ -18,7 +19,7 @@ describe('end to end: MySQL changes reach Redis', () => {
   let admin: Connection;
   let redis: RedisClient;
   let catalogue: Rndc14Row[];
-  const procs: Proc[] = [];
+  let pipeline: StreamingPipeline;
 
   const doc = async (ndc: string) => {
     const raw = (await redis.call('JSON.GET', `${env.REDIS_DOC_PREFIX}${ndc}`)) as string | null;
@@ -39,16 +40,12 @@ describe('end to end: MySQL changes reach Redis', () => {
     );
 
   beforeAll(async () => {
-    ({ admin, catalogue } = await preparePipeline(env, 10_000, 77));
+    pipeline = await startStreamingPipeline(env, 10_000, 77);
+    ({ admin, catalogue } = pipeline);
     redis = suiteRedis(env);
-    const backfill = await runCli(env, ['backfill', '--json']);
-    expect(backfill.status, backfill.stderr.slice(-2000)).toBe(0);
-    expect(backfill.json.completed).toBe(true);
-    procs.push(startProc(env, ['binlog-reader']), startProc(env, ['embedder']));
   });
   afterAll(async () => {
-    for (const p of procs) p.child.kill('SIGTERM');
-    await Promise.all(procs.map((p) => p.exited));
+    await pipeline?.stop();
     await admin.end();
     await redis.quit();
   });
@@ -142,15 +139,7 @@ describe('end to end: MySQL changes reach Redis', () => {
   });
 
   it('verify agrees once the stream has drained', async () => {
-    const r = await eventually(
-      async () => {
-        const v = await runCli(env, ['verify', '--json']);
-        return v.json.ok === true ? v : null;
-      },
-      60_000,
-      'verify ok',
-    );
-    expect(r.json).toMatchObject({ missing: 0, extra: 0, stale: 0, ok: true });
+    expect(await convergedVerify(env, 60_000)).toMatchObject({ missing: 0, extra: 0, stale: 0, ok: true });
   });
 
   it('status reports every part: checkpoint, shards caught up, documents vs eligible rows, cache, services', async () => {

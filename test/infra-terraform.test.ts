@@ -3,7 +3,7 @@
  * local mirror of the hashicorp/aws provider exist, the synthesized stacks go through `terraform init` (from
  * the mirror, offline: -plugin-dir, no backend, no checkpoint calls) and `terraform validate`, and the
  * variable validations and locals are evaluated with `terraform console`. Elsewhere the suite is SKIPPED,
- * its name saying why ("terraform validate (skipped: …)"); the offline synth tests in test/infra.test.ts run
+ * its name saying why ("terraform validate (skipped: …)"); the offline synth tests in test/infra.unit.test.ts run
  * everywhere. No registry package ships a usable terraform (PyPI's newest binary wheel is 1.0.3, which
  * refuses our cross-variable validations) nor the AWS provider, so nothing is installed for it.
  *
@@ -249,7 +249,7 @@ const mirror = findMirror();
 const missing = missingTool(terraform, mirror);
 if (missing)
   console.warn(
-    `[infra-terraform] SKIPPED: ${missing}. The offline synth tests in test/infra.test.ts still run.`,
+    `[infra-terraform] SKIPPED: ${missing}. The offline synth tests in test/infra.unit.test.ts still run.`,
   );
 
 describe.skipIf(missing !== undefined)(

@@ -26,8 +26,8 @@ import {
   truncateAndReload,
 } from '../services/seed/loads.ts';
 import { waitForLoad } from './support/loads.ts';
-import { preparePipeline, runCli, startProc } from './support/pipeline.ts';
-import type { Proc } from './support/pipeline.ts';
+import { runCli, startStreamingPipeline } from './support/pipeline.ts';
+import type { StreamingPipeline } from './support/pipeline.ts';
 import { eventually, suiteEnv, suiteRedis } from './support/stack.ts';
 
 const ROWS = 50_000;
@@ -42,7 +42,7 @@ describe('daily loads converge, keep search up and embed only unknown names (50,
   const schema = env.DB_NAME as string;
   let admin: Connection;
   let redis: RedisClient;
-  const procs: Proc[] = [];
+  let pipeline: StreamingPipeline;
   /** every name the pipeline has embedded so far (the embedding cache holds them) */
   const known = new Set<string>();
 
@@ -115,16 +115,13 @@ describe('daily loads converge, keep search up and embed only unknown names (50,
   };
 
   beforeAll(async () => {
-    ({ admin } = await preparePipeline(env, ROWS, 2026));
+    pipeline = await startStreamingPipeline(env, ROWS, 2026);
+    ({ admin } = pipeline);
     redis = suiteRedis(env);
-    const backfill = await runCli(env, ['backfill', '--json']);
-    expect(backfill.status, backfill.stderr.slice(-2000)).toBe(0);
     for (const n of await eligibleNames()) known.add(n);
-    procs.push(startProc(env, ['binlog-reader']), startProc(env, ['embedder']));
   }, 300_000);
   afterAll(async () => {
-    for (const p of procs) p.child.kill('SIGTERM');
-    await Promise.all(procs.map((p) => p.exited));
+    await pipeline?.stop();
     await admin.end();
     await redis.quit();
   });

@@ -160,12 +160,12 @@ describe('drugsync search: vector, text and hybrid on the local stack', () => {
     const noExpand = run('text', '--no-expand');
     // Assess
     expect(text.status).toBe(0);
-    const hits = JSON.parse(text.stdout) as { ndc: string; drug_name: string }[];
+    const hits = (JSON.parse(text.stdout) as { results: { ndc: string; drug_name: string }[] }).results;
     expect(hits).toHaveLength(5);
     expect(hits.every((h) => h.drug_name.startsWith('SERTRALINE'))).toBe(true);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('--mode must be vector | text | hybrid');
     expect(noExpand.status).toBe(0);
-    expect(JSON.parse(noExpand.stdout)).toHaveLength(5);
+    expect((JSON.parse(noExpand.stdout) as { results: unknown[] }).results).toHaveLength(5);
   });
 });

@@ -6,8 +6,8 @@
  *   binlog-snapshot: exact);
  * - `verify --repair` and the re-sync, in process, while a realistic writer commits updates, renames,
  *   inserts, deletes and NDC changes and the pipeline (binlog reader + embedder) streams them: they repair
- *   the damage done to Redis by hand, and once the writer has stopped and the pipeline has drained, `verify`
- *   finds 0 missing / 0 extra / 0 stale.
+ *   the damage done to Redis by hand, and once the writer has stopped and the pipeline has converged,
+ *   `verify` finds 0 missing / 0 extra / 0 stale (test/support/writer.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Connection } from 'mysql2/promise';
@@ -31,15 +31,13 @@ import type { Rndc14Row } from '../services/core/rndc14.ts';
 import { openSnapshot } from '../services/core/snapshot.ts';
 import type { SnapshotMethodUsed } from '../services/core/snapshot.ts';
 import { opsShape } from '../services/cli/runtime.ts';
-import { startSimulator } from '../services/cli/simulate.ts';
-import type { Simulator } from '../services/cli/simulate.ts';
 import { createResyncRunner } from '../services/embedder/resync.ts';
 import { createRedisTableState } from '../services/embedder/table-state.ts';
-import { COLUMN_NAMES, changes, makeRow } from './support/factories.ts';
-import { drained, pipelineStatus } from './support/loads.ts';
-import { preparePipeline, runCli, startProc } from './support/pipeline.ts';
-import type { Proc } from './support/pipeline.ts';
+import { COLUMN_NAMES, makeRow } from './support/factories.ts';
+import { startStreamingPipeline } from './support/pipeline.ts';
+import type { StreamingPipeline } from './support/pipeline.ts';
 import { adminConnection, eventually, suiteEnv, suiteRedis } from './support/stack.ts';
+import { whileWriting } from './support/writer.ts';
 
 const MARK = '88888'; // NDC prefix of the marker rows (the catalogue has none: checked in beforeAll)
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -82,7 +80,7 @@ describe('snapshot methods: table-lock forced on MariaDB, under a writer and the
   const env: Env = suiteEnv('snapmethods', { SNAPSHOT_METHOD: 'table-lock' });
   const db = env.DB_NAME as string;
   const log = createLogger({ service: 'snapmethods' }, { level: 'warn' });
-  const procs: Proc[] = [];
+  let pipeline: StreamingPipeline;
   let admin: Connection;
   let redis: RedisClient;
   let pool: MysqlPool;
@@ -96,7 +94,8 @@ describe('snapshot methods: table-lock forced on MariaDB, under a writer and the
   };
 
   beforeAll(async () => {
-    ({ admin, catalogue } = await preparePipeline(env, 3_000, 53));
+    pipeline = await startStreamingPipeline(env, 3_000, 53);
+    ({ admin, catalogue } = pipeline);
     expect(catalogue.filter((r) => String(r.NDC).startsWith(MARK))).toEqual([]);
     redis = suiteRedis(env);
     const cfg = decodeConfig(opsShape, env);
@@ -110,14 +109,10 @@ describe('snapshot methods: table-lock forced on MariaDB, under a writer and the
       table: 'rndc14',
       snapshotMethod: cfg.SNAPSHOT_METHOD,
     };
-    const backfill = await runCli(env, ['backfill', '--json']);
-    expect(backfill.status, backfill.stderr.slice(-2000)).toBe(0);
-    expect(backfill.json).toMatchObject({ completed: true, snapshot_method: 'table-lock' });
-    procs.push(startProc(env, ['binlog-reader']), startProc(env, ['embedder']));
+    expect(pipeline.backfill).toMatchObject({ completed: true, snapshot_method: 'table-lock' });
   });
   afterAll(async () => {
-    for (const p of procs) p.child.kill('SIGTERM');
-    await Promise.all(procs.map((p) => p.exited));
+    await pipeline?.stop();
     await pool?.end();
     await admin?.end();
     await redis?.quit();
@@ -195,15 +190,6 @@ describe('snapshot methods: table-lock forced on MariaDB, under a writer and the
       JSON.stringify({ ...eligible[300], ndc: extra, embedding: new Array(32).fill(0.1) }),
     );
     const touched = new Set<string>();
-    const writerConn = await adminConnection(env, db);
-    const sim: Simulator = await startSimulator(writerConn, {
-      rate: 40,
-      schema: db,
-      table: 'rndc14',
-      seed: 5,
-      log,
-      onChange: (c) => touched.add(c.ndc),
-    });
     const original = new Map(eligible.map((f) => [f.ndc, f]));
     /** Damaged NDCs the writer never touched hold their original content again (only a repair can do it). */
     const expectRestored = async (ndcs: string[]) => {
@@ -214,72 +200,65 @@ describe('snapshot methods: table-lock forced on MariaDB, under a writer and the
       for (const n of untouched) expect(got.get(n), n).toMatchObject({ ...original.get(n) });
     };
 
-    // Act 1: verify --repair in process (as `drugsync verify --repair` does) while the writer runs
-    await eventually(async () => sim.stats.changes >= 40, 60_000, 'the writer to commit changes');
-    const first = await verifyOnce(deps, { repair: true });
-    const fixed = await repair(deps, first.diff);
-    // Assess 1
-    expect(first.report.snapshot_method).toBe('table-lock');
-    expect(first.report.ok).toBe(false);
-    for (const n of deleted.filter((x) => !touched.has(x))) expect(first.diff.missing).toContain(n);
-    for (const n of edited.filter((x) => !touched.has(x))) expect(first.diff.stale).toContain(n);
-    expect(first.diff.extra).toContain(extra);
-    expect(fixed.written).toBeGreaterThan(0);
-    await expectRestored([...deleted, ...edited]);
-    expect(await redis.exists(keys.doc(extra))).toBe(0);
+    const run = await whileWriting(
+      env,
+      { rate: 40, seed: 5, onChange: (c) => touched.add(c.ndc) },
+      async (sim) => {
+        // Act 1: verify --repair in process (as `drugsync verify --repair` does) while the writer runs
+        await eventually(async () => sim.stats.changes >= 40, 60_000, 'the writer to commit changes');
+        const first = await verifyOnce(deps, { repair: true });
+        const fixed = await repair(deps, first.diff);
+        // Assess 1
+        expect(first.report.snapshot_method).toBe('table-lock');
+        expect(first.report.ok).toBe(false);
+        for (const n of deleted.filter((x) => !touched.has(x))) expect(first.diff.missing).toContain(n);
+        for (const n of edited.filter((x) => !touched.has(x))) expect(first.diff.stale).toContain(n);
+        expect(first.diff.extra).toContain(extra);
+        expect(fixed.written).toBeGreaterThan(0);
+        await expectRestored([...deleted, ...edited]);
+        expect(await redis.exists(keys.doc(extra))).toBe(0);
 
-    // Prepare 2: more damage, of the kinds the re-sync sees (it trusts each document's recorded hash)
-    const gone = eligible.slice(400, 405).map((f) => f.ndc);
-    const drifted = eligible.slice(500, 505).map((f) => f.ndc);
-    for (const n of gone) await redis.del(keys.doc(n));
-    for (const n of drifted) {
-      await redis.call('JSON.SET', keys.doc(n), '$.brand_name', '"DRIFTED"');
-      await redis.hset(keys.meta(n), 'h', 'drifted');
-    }
-    await redis.call(
-      'JSON.SET',
-      keys.doc(extra),
-      '$',
-      JSON.stringify({ ...eligible[301], ndc: extra, embedding: new Array(32).fill(0.2) }),
+        // Prepare 2: more damage, of the kinds the re-sync sees (it trusts each document's recorded hash)
+        const gone = eligible.slice(400, 405).map((f) => f.ndc);
+        const drifted = eligible.slice(500, 505).map((f) => f.ndc);
+        for (const n of gone) await redis.del(keys.doc(n));
+        for (const n of drifted) {
+          await redis.call('JSON.SET', keys.doc(n), '$.brand_name', '"DRIFTED"');
+          await redis.hset(keys.meta(n), 'h', 'drifted');
+        }
+        await redis.call(
+          'JSON.SET',
+          keys.doc(extra),
+          '$',
+          JSON.stringify({ ...eligible[301], ndc: extra, embedding: new Array(32).fill(0.2) }),
+        );
+        // Act 2: the re-sync in process (as the embedder or `drugsync resync --force` runs it)
+        const runner = createResyncRunner({
+          ...deps,
+          tableState: createRedisTableState(redis, keys),
+          log,
+        });
+        const outcome = await runner.runNow([]);
+        // Assess 2
+        expect(outcome).not.toBeNull();
+        expect(outcome!.snapshot_method).toBe('table-lock');
+        expect(outcome!.missing).toBeGreaterThanOrEqual(gone.filter((x) => !touched.has(x)).length);
+        expect(outcome!.extra).toBeGreaterThanOrEqual(1);
+        await expectRestored([...gone, ...drifted]);
+        expect(await redis.exists(keys.doc(extra))).toBe(0);
+
+        // Act 3: a few more changes; then the writer stops and the pipeline must converge
+        const until = sim.stats.changes + 40;
+        await eventually(async () => sim.stats.changes >= until, 60_000, 'more changes');
+      },
     );
-    // Act 2: the re-sync in process (as the embedder or `drugsync resync --force` runs it)
-    const runner = createResyncRunner({
-      ...deps,
-      tableState: createRedisTableState(redis, keys),
-      log,
-    });
-    const outcome = await runner.runNow([]);
-    // Assess 2
-    expect(outcome).not.toBeNull();
-    expect(outcome!.snapshot_method).toBe('table-lock');
-    expect(outcome!.missing).toBeGreaterThanOrEqual(gone.filter((x) => !touched.has(x)).length);
-    expect(outcome!.extra).toBeGreaterThanOrEqual(1);
-    await expectRestored([...gone, ...drifted]);
-    expect(await redis.exists(keys.doc(extra))).toBe(0);
 
-    // Act 3: a few more changes, stop the writer, then a last rename the pipeline must bring: once it is in
-    // Redis and every shard is caught up, every earlier change is applied too
-    const until = sim.stats.changes + 40;
-    await eventually(async () => sim.stats.changes >= until, 60_000, 'more changes');
-    await sim.stop();
-    await writerConn.end();
-    const [rows] = await admin.query('SELECT * FROM rndc14 WHERE LENGTH(TRIM(LN)) > 3 ORDER BY NDC LIMIT 1');
-    const last = changes.rename((rows as Rndc14Row[])[0]!, 'LAST');
-    await admin.query('UPDATE rndc14 SET LN = ?, LN60 = ? WHERE NDC = ?', [last.LN, last.LN60, last.NDC]);
-    const lastName = mapRow(last)!.drug_name;
-    await eventually(
-      async () => (await doc(String(last.NDC)))?.drug_name === lastName,
-      120_000,
-      'the last rename',
+    // Assess 3: every change the writer made reached Redis, and verify (table-lock) finds nothing to repair
+    expect(run.writer.errors).toBe(0);
+    expect(run.writer.inserts + run.writer.deletes + run.writer.renames + run.writer.updates).toBeGreaterThan(
+      0,
     );
-    await eventually(async () => drained(await pipelineStatus(env)), 120_000, 'the pipeline to drain');
-    const final = await runCli(env, ['verify', '--json']);
-
-    // Assess 3
-    expect(sim.stats.errors).toBe(0);
-    expect(sim.stats.inserts + sim.stats.deletes + sim.stats.renames + sim.stats.updates).toBeGreaterThan(0);
-    expect(final.status, final.stderr.slice(-2000)).toBe(0);
-    expect(final.json).toMatchObject({
+    expect(run.verify).toMatchObject({
       missing: 0,
       extra: 0,
       stale: 0,

@@ -14,16 +14,15 @@ import { createKinesis } from '../services/core/clients/kinesis.ts';
 import { createLogger } from '../services/core/log.ts';
 import { makeKeys } from '../services/core/keys.ts';
 import { createRedisLease, keepLease, leaseOwnerId, parseLeaseValue } from '../services/core/lease.ts';
-import { startSimulator } from '../services/cli/simulate.ts';
 import { counterRate } from '../services/cli/stream.ts';
 import { startEmbedderConsumer } from '../services/embedder/consumer.ts';
 import type { EmbedderConsumer } from '../services/embedder/consumer.ts';
 import { consumerDeps, createEmbedderRuntime, decodeEmbedderConfig } from '../services/embedder/runtime.ts';
-import { pipelineStatus, drained } from './support/loads.ts';
 import { preparePipeline, runCli, startProc } from './support/pipeline.ts';
 import type { Proc } from './support/pipeline.ts';
 import { eventually, resetSuiteRedis, suiteEnv, suiteRedis } from './support/stack.ts';
 import { startTcpProxy } from './support/tcp-proxy.ts';
+import { whileWriting } from './support/writer.ts';
 
 const log = createLogger({ service: 'test' });
 
@@ -54,12 +53,6 @@ function running(pid: number): boolean {
 }
 
 const leasePid = async (redis: RedisClient, key: string) => parseLeaseValue(await redis.get(key), 0).pid;
-
-async function verifyClean(env: Env): Promise<Record<string, unknown>> {
-  await eventually(async () => drained(await pipelineStatus(env)), 180_000, 'the pipeline to drain');
-  const v = await runCli(env, ['verify', '--json'], 120_000);
-  return v.json;
-}
 
 describe('supervision units', () => {
   const env = suiteEnv('supervision_units');
@@ -150,37 +143,39 @@ describe('supervision: drugsync stream', () => {
     );
 
   it('kill -9 of the supervisor leaves no reader or embedder; a new stream takes over at once; verify is clean', async () => {
-    // Prepare: a running stream and a writer committing changes throughout
+    // Prepare: a running stream, and a writer committing changes throughout
     const first = startProc(env, ['stream']);
     procs.push(first);
     const kids = await childrenHoldingLeases(first);
-    const sim = await startSimulator(admin, {
-      rate: 20,
-      schema: env.DB_NAME as string,
-      table: 'rndc14',
-      seed: 15,
-      log,
+    const run = await whileWriting(env, { rate: 20, seed: 15 }, async () => {
+      await eventually(
+        async () => Number(await redis.hget(keys.serviceStatus('embedder'), 'records')) > 0,
+        60_000,
+        'the embedder to apply changes',
+      );
+      // Act: the supervisor dies without running any handler
+      first.child.kill('SIGKILL');
+      await first.exited;
+      // its children stop by themselves, releasing their leases on the way out
+      await eventually(
+        async () => kids.every((pid) => !running(pid)),
+        60_000,
+        'the orphaned children to exit',
+      );
+      const orphanLeases = await redis.exists(keys.readerLease, consumerLease);
+      const second = startProc(env, ['stream']);
+      procs.push(second);
+      const kids2 = await childrenHoldingLeases(second);
+      await new Promise((r) => setTimeout(r, 3000)); // the writer keeps committing under the new stream
+      return { orphanLeases, second, kids2 };
     });
-    await eventually(
-      async () => Number(await redis.hget(keys.serviceStatus('embedder'), 'records')) > 0,
-      60_000,
-      'the embedder to apply changes',
-    );
-    // Act: the supervisor dies without running any handler
-    first.child.kill('SIGKILL');
-    await first.exited;
-    // Assess: its children stop by themselves, releasing their leases on the way out
-    await eventually(async () => kids.every((pid) => !running(pid)), 60_000, 'the orphaned children to exit');
-    expect(await redis.exists(keys.readerLease, consumerLease)).toBe(0);
-    const second = startProc(env, ['stream']);
-    procs.push(second);
-    const kids2 = await childrenHoldingLeases(second);
+    // Assess
+    const { orphanLeases, second, kids2 } = run.result;
+    expect(orphanLeases).toBe(0);
     expect(kids2.some((pid) => kids.includes(pid))).toBe(false);
     expect(second.stderrTail()).toContain('taking over a stale supervisor lock');
-    await new Promise((r) => setTimeout(r, 3000)); // the writer keeps committing under the new stream
-    await sim.stop();
-    expect(sim.stats.errors).toBe(0);
-    expect(await verifyClean(env)).toMatchObject({ ok: true, missing: 0, extra: 0, stale: 0 });
+    expect(run.writer.errors).toBe(0);
+    expect(run.verify).toMatchObject({ ok: true, missing: 0, extra: 0, stale: 0 });
   });
 
   it('a second stream beside a live one exits with SUPERVISOR_RUNNING naming its pid', async () => {
@@ -224,17 +219,12 @@ describe('supervision: one consumer per stream, and a long Redis outage', () => 
     consumers.push(c);
     return c;
   };
+  /** `n` changes at 100/s, then Redis equal to MySQL (verify). */
   const changes = async (n: number, seed: number) => {
-    const sim = await startSimulator(admin, {
-      rate: 100,
-      schema: env.DB_NAME as string,
-      table: 'rndc14',
-      seed,
-      maxChanges: n,
-      log,
-    });
-    await sim.done;
-    expect(sim.stats.errors).toBe(0);
+    const run = await whileWriting(env, { rate: 100, seed, maxChanges: n }, async () => undefined);
+    expect(run.writer.errors).toBe(0);
+    expect(run.writer.changes).toBe(n);
+    return run.verify;
   };
   const shardErrors = (c: EmbedderConsumer) => [...c.stats.shards.values()].reduce((n, s) => n + s.errors, 0);
 
@@ -262,9 +252,8 @@ describe('supervision: one consumer per stream, and a long Redis outage', () => 
     const second = await startConsumer({ EMBEDDER_LEASE_TTL_MS: '3000' });
     await eventually(async () => second.stats.state === 'waiting-lease' && second.stats.leaseHolder, 30_000);
     expect(second.stats.leaseHolder).toMatchObject({ owner: first.owner, pid: process.pid });
-    // Act: changes while both run
+    // Act: changes while both run, applied (verify clean)
     await changes(150, 161);
-    await eventually(async () => drained(await pipelineStatus(env)), 120_000, 'the first consumer to apply');
     // Assess
     expect(first.stats.totals.rowEvents).toBeGreaterThan(0);
     expect(second.stats.totals.records).toBe(0);
@@ -274,9 +263,9 @@ describe('supervision: one consumer per stream, and a long Redis outage', () => 
     await first.done;
     await eventually(async () => second.stats.state === 'applying', 30_000, 'the second to take over');
     const firstTotal = first.stats.totals.records;
-    await changes(150, 162);
+    const verify = await changes(150, 162);
     // Assess
-    expect(await verifyClean(env)).toMatchObject({ ok: true, missing: 0, extra: 0, stale: 0 });
+    expect(verify).toMatchObject({ ok: true, missing: 0, extra: 0, stale: 0 });
     expect(second.stats.totals.rowEvents).toBeGreaterThan(0);
     expect(first.stats.totals.records).toBe(firstTotal);
     second.stop();
@@ -303,30 +292,25 @@ describe('supervision: one consumer per stream, and a long Redis outage', () => 
       client,
     );
     await eventually(async () => consumer.stats.state === 'applying', 30_000, 'the consumer to apply');
-    const writer = await startSimulator(admin, {
-      rate: 20,
-      schema: env.DB_NAME as string,
-      table: 'rndc14',
-      seed: 163,
-      log,
+    // Act: with changes arriving all along, cut the consumer off Redis until it has failed at least 15 apply
+    // attempts (the Lambda mapping gave up after 10)
+    const run = await whileWriting(env, { rate: 20, seed: 163 }, async (writer) => {
+      const failedBefore = shardErrors(consumer);
+      const changesBefore = writer.stats.changes;
+      proxy.cut();
+      await eventually(
+        async () => shardErrors(consumer) - failedBefore >= 15,
+        120_000,
+        '15 failed apply attempts during the outage',
+      );
+      const changesDuring = writer.stats.changes - changesBefore;
+      proxy.restore();
+      await new Promise((r) => setTimeout(r, 2000));
+      return changesDuring;
     });
-    // Act: cut the consumer off Redis until it has failed at least 15 apply attempts (the Lambda mapping
-    // gave up after 10), with changes arriving all along
-    const failedBefore = shardErrors(consumer);
-    const changesBefore = writer.stats.changes;
-    proxy.cut();
-    await eventually(
-      async () => shardErrors(consumer) - failedBefore >= 15,
-      120_000,
-      '15 failed apply attempts during the outage',
-    );
-    const changesDuring = writer.stats.changes - changesBefore;
-    proxy.restore();
-    await new Promise((r) => setTimeout(r, 2000));
-    await writer.stop();
     // Assess
-    expect(changesDuring).toBeGreaterThan(0);
-    expect(await verifyClean(env)).toMatchObject({ ok: true, missing: 0, extra: 0, stale: 0 });
+    expect(run.result).toBeGreaterThan(0);
+    expect(run.verify).toMatchObject({ ok: true, missing: 0, extra: 0, stale: 0 });
     expect(await redis.xlen(makeKeys(decodeEmbedderConfig(env)).deadLetters)).toBe(0);
     expect(consumer.stats.state).toBe('applying');
     expect(consumer.stats.totals.deadLettered).toBe(0);

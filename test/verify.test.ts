@@ -126,11 +126,11 @@ describe('drugsync verify', () => {
     expect(await redis.exists(keys.doc('99999999999'))).toBe(0);
   });
 
-  it('re-sync comparison (recorded hashes, no document read) finds what differs and leaves changes in flight', async () => {
-    // Prepare: Redis equals MySQL (the test above repaired it), then damage the bookkeeping kinds of ways
+  /** verifyOnce's dependencies on the suite's stack (the caller ends `mysql`). */
+  const verifyDeps = async () => {
     const cfg = decodeConfig(opsShape, env);
     const mysql = createMysqlPool(cfg, await resolveMysqlCredentials(cfg));
-    const deps = {
+    return {
       mysql,
       redis,
       keys,
@@ -141,6 +141,12 @@ describe('drugsync verify', () => {
       log: createLogger({ service: 'test' }, { level: 'error' }),
       snapshotMethod: 'auto' as const,
     };
+  };
+
+  it('re-sync comparison (recorded hashes, no document read) finds what differs and leaves changes in flight', async () => {
+    // Prepare: Redis equals MySQL (the test above repaired it), then damage the bookkeeping kinds of ways
+    const deps = await verifyDeps();
+    const { mysql } = deps;
     const [rehashed, unkept, changed, gone] = [eligible[40]!, eligible[50]!, eligible[60]!, eligible[70]!];
     await redis.hset(keys.meta(rehashed.ndc), 'h', 'f'.repeat(32));
     await redis.del(keys.meta(unkept.ndc));
@@ -171,6 +177,51 @@ describe('drugsync verify', () => {
     }
     expect(verify('--repair').status).toBe(0);
     expect(verify().report).toMatchObject({ missing: 0, extra: 0, stale: 0, ok: true });
+  });
+
+  it('with more than 1,000 missing documents, counts exactly those deleted after the snapshot as in flight', async () => {
+    // Prepare: Redis equals MySQL (the test above repaired it). 1,500 documents go, in snapshot (NDC) order:
+    // every third one deleted by the stream after the snapshot (tombstone at a later position), every
+    // seventh of the rest deleted before it (tombstone at an old position: the row is still there, so it
+    // is missing), the others removed with their bookkeeping.
+    const deps = await verifyDeps();
+    const gone = eligible
+      .map((f) => f.ndc)
+      .sort()
+      .slice(0, 1_500);
+    const afterSnapshot = gone.filter((_, i) => i % 3 === 0);
+    const missing = gone.filter((_, i) => i % 3 !== 0);
+    const tombstonedBefore = missing.filter((_, i) => i % 7 === 0);
+    const later = sourcePosition('binlog.999999', 4, 0);
+    const old = sourcePosition('binlog.000001', 4, 0);
+    await deps.store.apply(afterSnapshot.map((ndc) => ({ kind: 'delete', ndc, pos: later })));
+    const pipe = redis.pipeline();
+    for (const ndc of missing) pipe.del(keys.doc(ndc), keys.meta(ndc));
+    await pipe.exec();
+    await deps.store.apply(tombstonedBefore.map((ndc) => ({ kind: 'delete', ndc, pos: old })));
+    try {
+      // Act
+      const { report, diff } = await verifyOnce(deps, { repair: true });
+      // Assess: the in-flight deletes are counted apart, every other absent document is missing
+      expect(report).toMatchObject({
+        source_rows: eligible.length,
+        redis_docs: eligible.length - gone.length,
+        missing: missing.length,
+        in_flight: afterSnapshot.length,
+        extra: 0,
+        stale: 0,
+        ok: false,
+      });
+      expect([...diff.missing].sort()).toEqual(missing);
+      expect([...diff.rows.keys()].sort()).toEqual(missing);
+    } finally {
+      await deps.mysql.end();
+      const cleanup = redis.pipeline();
+      for (const ndc of afterSnapshot) cleanup.del(keys.meta(ndc));
+      await cleanup.exec();
+    }
+    expect(verify('--repair').status).toBe(0);
+    expect(verify().report).toMatchObject({ missing: 0, extra: 0, stale: 0, in_flight: 0, ok: true });
   });
 });
 

@@ -300,7 +300,7 @@ async function snapshotToSpool(
     transaction_open_seconds: Math.round(seconds * 10) / 10,
     rows_per_second: Math.round(read / Math.max(seconds, 0.001)),
     method: snap.method,
-    lock_held_ms: snap.lockHeldMs === undefined ? undefined : Math.round(snap.lockHeldMs * 10) / 10,
+    ...(snap.lockHeldMs === undefined ? {} : { lock_held_ms: Math.round(snap.lockHeldMs * 10) / 10 }),
   });
   return { position: snap.position, exact: snap.exact, method: snap.method, spool, spooled, capped, seconds };
 }

@@ -3,15 +3,20 @@
  * Exit codes: 0 success, 1 failure, 2 bad configuration or usage.
  */
 import { Command, CommanderError } from 'commander';
+import pkg from '../../package.json' with { type: 'json' };
 import { DrugsyncError } from '../core/errors.ts';
 import { createLogger, describeErrorMasked, redact } from '../core/log.ts';
 import { registerCommands } from './commands.ts';
+
+/** package.json's version (inlined by the bundle: the image has no package.json beside dist/ to read). */
+export const VERSION: string = pkg.version;
 
 export function buildProgram(): Command {
   const program = new Command('drugsync')
     .description(
       'Keeps a RedisJSON + RediSearch copy of fdb.rndc14 exact and current: backfill, binlog → Kinesis, embedder.',
     )
+    .version(VERSION, '-V, --version', 'print the version')
     .showHelpAfterError()
     .exitOverride();
   registerCommands(program);
@@ -40,7 +45,35 @@ export function stopWhenSupervisorGone(): void {
   });
 }
 
+/** Errors of a write to an output whose reader is gone: the pipe closed (EPIPE), or it did before (destroyed). */
+const CLOSED_OUTPUT = new Set(['EPIPE', 'ERR_STREAM_DESTROYED']);
+
+/**
+ * Output to a closed pipe ends quietly, whichever command (`drugsync search x | head -1`, `drugsync status
+ * --watch | head -1`, `drugsync config | head -1`): no `Unhandled 'error' event` stack trace.
+ * - stdout closed: nobody reads the results any more. A command with SIGTERM handlers (the binlog reader,
+ *   the embedder, `stream`, `status --watch`) stops as on SIGTERM (finishes its batch, checkpoints); any
+ *   other exits at once with the code it already has (0 unless it had failed).
+ * - stderr closed: only the diagnostics are gone; the command goes on (its results are on stdout, a
+ *   service's work is the stream itself) and later writes to stderr are dropped.
+ * Any other output error is thrown as before.
+ */
+export function exitQuietlyOnClosedPipe(): void {
+  let stdoutClosed = false;
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (!CLOSED_OUTPUT.has(e.code ?? '')) throw e;
+    if (stdoutClosed) return;
+    stdoutClosed = true;
+    if (process.listenerCount('SIGTERM') > 0) process.emit('SIGTERM', 'SIGTERM');
+    else process.exit();
+  });
+  process.stderr.on('error', (e: NodeJS.ErrnoException) => {
+    if (!CLOSED_OUTPUT.has(e.code ?? '')) throw e;
+  });
+}
+
 export async function main(argv: string[]): Promise<void> {
+  exitQuietlyOnClosedPipe();
   stopWhenSupervisorGone();
   const program = buildProgram();
   try {

@@ -34,12 +34,15 @@ async function streamUntilSignal(log: Logger, simulateRate: number): Promise<voi
   const redis = createRedis(redisCfg);
   await waitForRedis(redis);
   const keys = makeKeys(redisCfg);
+  // Off a terminal the children's JSON log lines join this process' own (warnings and errors included); on
+  // a terminal the live status line stands for them.
   const sup = supervise(
     [
       { name: 'binlog-reader', args: ['binlog-reader'] },
       { name: 'embedder', args: ['embedder'] },
     ],
     log,
+    { stdio: process.stderr.isTTY ? 'ignore' : 'inherit' },
   );
   let sim: Simulator | null = null;
   let simConn: Awaited<ReturnType<typeof adminConnection>> | null = null;

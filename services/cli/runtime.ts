@@ -44,22 +44,21 @@ export async function opsRuntime(service: string): Promise<OpsRuntime> {
   const log = createLogger({ service });
   const mysql = createMysqlPool(config, await resolveMysqlCredentials(config, config.AWS_REGION));
   const redis = createRedis(config);
-  await waitForRedis(redis);
   const kinesis = createKinesis(config);
-  const keys = makeKeys(config);
-  return {
-    config,
-    mysql,
-    redis,
-    kinesis,
-    keys,
-    store: createRedisDrugStore(redis, keys, config),
-    embeddings: createEmbeddingService(config, redis, keys, { logger: log }),
-    log,
-    async close() {
-      await mysql.end();
-      redis.disconnect();
-      kinesis.destroy();
-    },
+  const close = async () => {
+    await mysql.end();
+    redis.disconnect();
+    kinesis.destroy();
   };
+  try {
+    await waitForRedis(redis);
+    const keys = makeKeys(config);
+    const store = createRedisDrugStore(redis, keys, config);
+    const embeddings = createEmbeddingService(config, redis, keys, { logger: log });
+    return { config, mysql, redis, kinesis, keys, store, embeddings, log, close };
+  } catch (e) {
+    // a failed start closes what it opened, or the command would report its error and never exit
+    await close();
+    throw e;
+  }
 }

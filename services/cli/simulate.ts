@@ -114,8 +114,10 @@ export async function startSimulator(conn: Connection, o: SimulatorOptions): Pro
   const done = (async () => {
     await conn.query("SET SESSION sql_mode = ''");
     const started = Date.now();
-    while (!stopping && (o.maxChanges === undefined || stats.changes < o.maxChanges)) {
-      const target = ((Date.now() - started) / 1000) * o.rate;
+    const cap = o.maxChanges ?? Infinity;
+    while (!stopping && stats.changes < cap) {
+      // catching up with the rate never goes past maxChanges
+      const target = Math.min(cap, ((Date.now() - started) / 1000) * o.rate);
       while (stats.changes < target && !stopping) {
         try {
           await one();

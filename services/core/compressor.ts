@@ -162,7 +162,7 @@ export function createWorkerCompressor(log: Logger, opts: WorkerCompressorOption
       settleEngine(engine === 'reused' || engine === 'zstd' ? engine : 'gzipSync');
       if (engine === 'zstd')
         log.info('record compression: zstd frames of the aggregates on the worker thread', {
-          level: AGGREGATE_ZSTD_LEVEL,
+          zstd_level: AGGREGATE_ZSTD_LEVEL,
         });
       else if (engine === 'reused')
         log.info(

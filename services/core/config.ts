@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import { z } from 'zod';
 import { MINILM_DIMENSIONS, MINILM_MODEL_ID } from './embedding/minilm-files.ts';
 import { DrugsyncError } from './errors.ts';
-import { registerSecret } from './log.ts';
+import { LOG_LEVELS, registerSecret } from './log.ts';
 import { LOCAL_STAGE } from './metrics.ts';
 import { DEFAULT_ENV_FILE } from './paths.ts';
 
@@ -156,7 +156,7 @@ export const generalShape = {
     .string()
     .optional()
     .transform((v) => (v === undefined || v === '' ? 'info' : v))
-    .pipe(z.enum(['debug', 'info', 'warn', 'error'])),
+    .pipe(z.enum(LOG_LEVELS)),
 };
 
 /**

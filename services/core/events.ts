@@ -85,7 +85,7 @@ export function isRowEvent(e: ChangeEvent): e is RowChangeEvent {
  * builders (services/binlog-reader/row-events.ts) build every event in the format's fixed key order: the
  * common fields (v, schema, table, pos, binlog, gtid, ts, txid) and `type` come before any row image or
  * statement. `peekChangeEvent` below relies on that order: the first `"type":"` and `"txid":"` in the text
- * are the event's own, never a column of a row image (test/events.test.ts holds both to it).
+ * are the event's own, never a column of a row image (test/events.unit.test.ts holds both to it).
  */
 export function encodeChangeEvent(e: ChangeEvent): Buffer {
   const json = JSON.stringify(e);
@@ -106,7 +106,7 @@ const EVENT_TYPES = new Set<string>(['insert', 'update', 'delete', 'truncate', '
  * An event's type and transaction id read from its JSON bytes (as encoded by `encodeChangeEvent`, not
  * compressed) without parsing the record: a byte search for the first `"type":"` and `"txid":"`, which the
  * encoder's fixed key order makes the event's own (see `encodeChangeEvent`). null where the key is missing
- * or the type unknown. Agrees with `decodeChangeEvent` on every valid event (test/events.test.ts).
+ * or the type unknown. Agrees with `decodeChangeEvent` on every valid event (test/events.unit.test.ts).
  */
 export function peekChangeEvent(json: Uint8Array): {
   type: ChangeEvent['type'] | null;
@@ -239,7 +239,7 @@ export function decodeChangeEvent(
       },
     );
   }
-  // The hand-written check accepts exactly what the schema accepts (test/events.test.ts holds them to it)
+  // The hand-written check accepts exactly what the schema accepts (test/events.unit.test.ts holds them to it)
   // at a tenth of the cost; zod runs only to explain a record that fails it.
   if (isChangeEventShape(raw)) return raw;
   const parsed = changeEventSchema.safeParse(raw);

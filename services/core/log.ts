@@ -14,8 +14,12 @@
  */
 import { DrugsyncError, errorMessage } from './errors.ts';
 
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+/** The one level vocabulary of every log line (JSON `level`, text prefix, LOG_LEVEL). */
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+/** The keys of a record itself: a field of the same name is written as `field_<name>` (see normaliseFields). */
+const RECORD_KEYS = new Set(['time', 'level', 'msg']);
 const SECRET_FIELD = /pass(word)?|secret|token|authorization|credential|api[_-]?key/i;
 /** Names of identifiers that merely point at a secret (DB_SECRET_ARN, secret_arn): shown. */
 const SECRET_REFERENCE_FIELD = /arn$/i;
@@ -132,7 +136,37 @@ export interface LoggerOptions {
   write?: (line: string) => void;
 }
 
-/** One log record as a line: masked first, then serialised (JSON or text), then masked once more. */
+/**
+ * The fields as a record can carry them, so that no line says `undefined` or `NaN` and `level` is always
+ * the record's own:
+ * - a field whose value is `undefined` is left out (JSON drops it anyway; the text form printed `undefined`);
+ * - a number that is not finite (NaN, ±Infinity: JSON writes null, the text form NaN) is left out and its
+ *   name listed in `non_finite_fields`, so the caller's bug shows without a made-up value;
+ * - a field named like a key of the record itself (`time`, `level`, `msg`) is written as `field_<name>`
+ *   (a `level: 6` field replaced the record's level in JSON).
+ * Top-level fields only: nested values are the caller's objects, serialised as they are.
+ */
+export function normaliseFields(fields: LogFields): LogFields {
+  const out: LogFields = {};
+  const nonFinite: string[] = [];
+  for (const [k, v] of Object.entries(fields)) {
+    if (v === undefined) continue;
+    if (typeof v === 'number' && !Number.isFinite(v)) {
+      nonFinite.push(k);
+      continue;
+    }
+    out[RECORD_KEYS.has(k) ? `field_${k}` : k] = v;
+  }
+  if (nonFinite.length > 0) out.non_finite_fields = nonFinite;
+  return out;
+}
+
+/** A LOG_LEVEL value as a level of the vocabulary, or undefined. */
+export function parseLogLevel(value: string | undefined): LogLevel | undefined {
+  return (LOG_LEVELS as readonly (string | undefined)[]).includes(value) ? (value as LogLevel) : undefined;
+}
+
+/** One log record as a line: normalised, masked, then serialised (JSON or text), then masked once more. */
 export function formatRecord(
   lvl: LogLevel,
   msg: string,
@@ -140,7 +174,7 @@ export function formatRecord(
   json: boolean,
   time = new Date(),
 ): string {
-  const all = maskValue(fields) as Record<string, unknown>;
+  const all = maskValue(normaliseFields(fields)) as Record<string, unknown>;
   const text = redact(msg);
   if (json) return redact(JSON.stringify({ time: time.toISOString(), level: lvl, msg: text, ...all }));
   const extra = Object.entries(all)
@@ -157,8 +191,7 @@ function logFormatIsJson(): boolean {
 }
 
 export function createLogger(base: LogFields = {}, options: LoggerOptions = {}): Logger {
-  const envLevel = process.env.LOG_LEVEL as LogLevel | undefined;
-  const level = options.level ?? (envLevel && envLevel in LEVELS ? envLevel : 'info');
+  const level = options.level ?? parseLogLevel(process.env.LOG_LEVEL) ?? 'info';
   const json = options.json ?? logFormatIsJson();
   const write = options.write ?? ((line: string) => process.stderr.write(line + '\n'));
 

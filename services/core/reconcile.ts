@@ -278,17 +278,7 @@ export async function verifyOnce(
   } finally {
     await snap.close();
   }
-  // A missing document whose tombstone is newer than the snapshot was deleted after it: in flight.
-  for (let i = 0; i < diff.missing.length; i += 1000) {
-    const metas = await d.store.getMeta(diff.missing.slice(i, i + 1000));
-    for (const [ndc, m] of metas) {
-      if (m && m.pos > P) {
-        diff.missing.splice(diff.missing.indexOf(ndc), 1);
-        diff.rows.delete(ndc);
-        diff.inFlight++;
-      }
-    }
-  }
+  await setAsideDeletedAfter(d, diff);
   const report: VerifyReport = {
     source_rows: sourceRows,
     redis_docs: redisDocs,
@@ -307,6 +297,26 @@ export async function verifyOnce(
     seconds: Math.round((Date.now() - t0) / 100) / 10,
   };
   return { report, diff };
+}
+
+/** Bookkeeping read per round trip when looking for tombstones of the missing NDCs. */
+const META_CHUNK = 1000;
+
+/**
+ * A missing document whose tombstone is newer than the snapshot was deleted after it: a change in flight,
+ * not a mismatch. Collects those NDCs over the whole list first, then filters `missing` (and the rows kept
+ * for the repair) once: the list is never changed while it is walked.
+ */
+async function setAsideDeletedAfter(d: VerifyDeps, diff: Diff): Promise<void> {
+  const deletedAfter = new Set<string>();
+  for (let i = 0; i < diff.missing.length; i += META_CHUNK) {
+    const metas = await d.store.getMeta(diff.missing.slice(i, i + META_CHUNK));
+    for (const [ndc, m] of metas) if (m && m.pos > diff.P) deletedAfter.add(ndc);
+  }
+  if (deletedAfter.size === 0) return;
+  diff.missing = diff.missing.filter((ndc) => !deletedAfter.has(ndc));
+  for (const ndc of deletedAfter) diff.rows.delete(ndc);
+  diff.inFlight += deletedAfter.size;
 }
 
 export interface Diff {

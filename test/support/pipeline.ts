@@ -34,22 +34,39 @@ export function startProc(env: Env, args: string[]): Proc {
   return { child, exited, stderrTail: () => err };
 }
 
-/**
- * Runs a CLI command to completion without blocking this process' event loop (servers the test runs in
- * process, such as the fake Bedrock, must keep answering). The last stdout line is parsed as JSON.
- */
-export async function runCli(env: Env, args: string[], timeoutMs = 300_000) {
+/** A CLI process with everything it printed kept. */
+export interface CliProcess {
+  child: ChildProcess;
+  exited: Promise<number | null>;
+  stdout(): string;
+  stderr(): string;
+}
+
+/** Starts the CLI with the suite's settings (then `over`), keeping its whole stdout and stderr. */
+export function spawnCli(env: Env, args: string[], over: Env = {}): CliProcess {
   const child = spawn(process.execPath, [CLI, ...args], {
-    env: { ...process.env, ...env, LOG_FORMAT: 'json' } as NodeJS.ProcessEnv,
+    env: { ...process.env, ...env, ...over } as NodeJS.ProcessEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-64_000)));
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  const status = await new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, exited, stdout: () => stdout, stderr: () => stderr };
+}
+
+/**
+ * Runs a CLI command to completion without blocking this process' event loop (servers the test runs in
+ * process, such as the fake Bedrock, must keep answering). The last stdout line is parsed as JSON.
+ */
+export async function runCli(env: Env, args: string[], timeoutMs = 300_000) {
+  const p = spawnCli(env, args, { LOG_FORMAT: 'json' });
+  const timer = setTimeout(() => p.child.kill('SIGKILL'), timeoutMs);
+  const status = await p.exited;
   clearTimeout(timer);
+  const stdout = p.stdout();
+  const stderr = p.stderr().slice(-64_000);
   const last = stdout.trim().split('\n').at(-1) ?? '';
   let json: Record<string, unknown>;
   try {
@@ -74,4 +91,59 @@ export async function preparePipeline(
   await redis.quit();
   await resetSuiteStream(env, 2);
   return { admin, catalogue };
+}
+
+/** The pipeline streaming as in production: the binlog reader and the embedder as child processes. */
+export interface StreamingPipeline {
+  admin: Connection;
+  catalogue: Rndc14Row[];
+  /** the backfill's `--json` summary */
+  backfill: Record<string, unknown>;
+  procs: { reader: Proc; embedder: Proc };
+  /** kill -9 of one service, and the same command started again (it resumes from its checkpoint) */
+  restart(which: 'reader' | 'embedder'): Promise<Proc>;
+  /** SIGTERM to the services still running, SIGKILL after 15 s */
+  stop(): Promise<void>;
+}
+
+/**
+ * A seeded suite database (`rows` of catalogue `seed`), the backfill run to completion as a child process,
+ * then the binlog reader and the embedder started from its snapshot: the state every streaming test starts
+ * from.
+ */
+export async function startStreamingPipeline(
+  env: Env,
+  rows: number,
+  seed: number,
+): Promise<StreamingPipeline> {
+  const { admin, catalogue } = await preparePipeline(env, rows, seed);
+  const backfill = await runCli(env, ['backfill', '--json']);
+  if (backfill.status !== 0 || backfill.json.completed !== true)
+    throw new Error(
+      `the backfill did not complete (exit ${backfill.status}): ${backfill.stderr.slice(-2000)}`,
+    );
+  const command = { reader: 'binlog-reader', embedder: 'embedder' } as const;
+  const procs = { reader: startProc(env, [command.reader]), embedder: startProc(env, [command.embedder]) };
+  return {
+    admin,
+    catalogue,
+    backfill: backfill.json,
+    procs,
+    async restart(which) {
+      procs[which].child.kill('SIGKILL');
+      await procs[which].exited;
+      procs[which] = startProc(env, [command[which]]);
+      return procs[which];
+    },
+    stop: () => stopProcs(Object.values(procs)),
+  };
+}
+
+/** SIGTERM to the processes still running, SIGKILL to those left after 15 s. */
+export async function stopProcs(procs: readonly Proc[]): Promise<void> {
+  const running = procs.filter((p) => p.child.exitCode === null && p.child.signalCode === null);
+  for (const p of running) p.child.kill('SIGTERM');
+  const killer = setTimeout(() => running.forEach((p) => p.child.kill('SIGKILL')), 15_000);
+  await Promise.all(running.map((p) => p.exited));
+  clearTimeout(killer);
 }

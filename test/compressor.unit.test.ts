@@ -7,7 +7,7 @@ import { createWorkerCompressor } from '../services/core/compressor.ts';
 import { compressRecord, decodeChangeEvent, encodeChangeEvent } from '../services/core/events.ts';
 import { encodeAggregate } from '../services/core/kpl.ts';
 import { createLogger } from '../services/core/log.ts';
-import { decodeStreamRecord, frameAggregate } from '../services/core/stream-record.ts';
+import { AGGREGATE_ZSTD_LEVEL, decodeStreamRecord, frameAggregate } from '../services/core/stream-record.ts';
 import { generateCatalogue } from '../services/seed/generator.ts';
 import { EventFactory } from './support/events.ts';
 
@@ -91,7 +91,10 @@ describe('record compressor (worker thread)', () => {
       expect(back).toEqual(events);
       expect(framed[0]!.length).toBeLessThan(kpls[0]!.length / 5);
       expect(await compressor.engineReady?.()).toBe('zstd');
-      expect(lines.filter((l) => String(l.msg).includes('zstd frames'))).toHaveLength(1);
+      const announced = lines.filter((l) => String(l.msg).includes('zstd frames'));
+      expect(announced).toHaveLength(1);
+      // the compression level is a field of its own, never the record's level
+      expect(announced[0]).toMatchObject({ level: 'info', zstd_level: AGGREGATE_ZSTD_LEVEL });
       expect(lines.filter((l) => l.level === 'warn')).toHaveLength(0);
     } finally {
       await compressor.close();

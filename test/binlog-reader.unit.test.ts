@@ -1,27 +1,20 @@
 /**
- * Binlog reader units: DDL classification, the publisher's per-key ordering under partial failures and
- * its refusal of oversized records, event mapping, and the reader loop driven by a pausable fake source
- * (handler exception → restart from the checkpoint; checkpoint only after acknowledgement; no start
- * position → refusal). Redis is the real one (lease, checkpoint); Kinesis and the binlog are fakes here —
- * the integration suites use the real ones.
+ * Binlog reader units, no server: DDL classification, event mapping, row values as the event format carries
+ * them, and the publisher's per-key ordering under partial failures and its refusal of oversized records
+ * (Kinesis is a fake here). The reader loop over a fake binlog with the real Redis lease is in
+ * binlog-reader-loop.test.ts.
  */
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { decodeConfig } from '../services/core/config.ts';
-import type { RedisClient } from '../services/core/clients/redis.ts';
-import { createMemoryCheckpointStore, saveBackfillSnapshot } from '../services/core/checkpoint.ts';
+import { describe, expect, it, vi } from 'vitest';
 import { decodeChangeEvent } from '../services/core/events.ts';
-import type { ChangeEvent } from '../services/core/events.ts';
 import { createLogger } from '../services/core/log.ts';
-import { makeKeys } from '../services/core/keys.ts';
 import { classifyDdl } from '../services/binlog-reader/ddl.ts';
 import { normalizeRow, rowChangeEvents } from '../services/binlog-reader/row-events.ts';
 import { Publisher } from '../services/binlog-reader/publisher.ts';
 import type { KinesisSink, PutResult } from '../services/binlog-reader/publisher.ts';
 import type { OutRecord } from '../services/core/events.ts';
-import { readerConfigShape, startBinlogReader } from '../services/binlog-reader/reader.ts';
-import type { BinlogHandler, BinlogSource, RowsEvent, StartFrom } from '../services/binlog-reader/source.ts';
+import type { RowsEvent } from '../services/binlog-reader/source.ts';
 import { makeRow } from './support/factories.ts';
-import { eventually, resetSuiteRedis, suiteEnv, suiteRedis } from './support/stack.ts';
+import { fakeSink } from './support/fake-sink.ts';
 
 const ours = { schema: 'fdb', table: 'rndc14' };
 const log = createLogger({ service: 'binlog-unit' }, { level: 'error' });
@@ -112,25 +105,6 @@ describe('row values as the event format carries them', () => {
     expect(() => normalizeRow({ ...row, DT: new Date() })).toThrow(/column DT decoded as a Date/);
   });
 });
-
-/** A Kinesis fake that refuses chosen records, keeping what it accepted in order. */
-function fakeSink(refuse: (r: OutRecord, call: number) => boolean) {
-  const accepted: OutRecord[] = [];
-  let call = 0;
-  const sink: KinesisSink = {
-    async putRecords(records): Promise<PutResult> {
-      call += 1;
-      const failed: PutResult['failed'] = [];
-      records.forEach((r, index) => {
-        if (refuse(r, call))
-          failed.push({ index, code: 'ProvisionedThroughputExceededException', message: 'slow down' });
-        else accepted.push(r);
-      });
-      return { failed };
-    },
-  };
-  return { sink, accepted };
-}
 
 const rec = (ndc: string, n: number): OutRecord => ({
   data: Buffer.from(JSON.stringify({ ndc, n })),
@@ -275,182 +249,5 @@ describe('publisher', () => {
     expect(Math.max(...sizes)).toBe(500);
     expect(sizes.reduce((a, b) => a + b, 0)).toBe(1200);
     expect(p.full).toBe(false);
-  });
-});
-
-/** A pausable fake binlog: scripted transactions, replayed from any commit position. */
-function fakeBinlog(txs: { rows: ReturnType<typeof makeRow>[] }[]) {
-  const starts: StartFrom[] = [];
-  let crashOnce = true;
-  const create = (): BinlogSource => {
-    let paused = false;
-    let stopped = false;
-    return {
-      start(from: StartFrom, h: BinlogHandler) {
-        starts.push(from);
-        const startPos = 'file' in from ? from.pos : 4;
-        void (async () => {
-          h.onRotate('binlog.000001', startPos);
-          let pos = 100;
-          for (const [i, tx] of txs.entries()) {
-            const begin = pos;
-            const end = pos + 100;
-            pos = end;
-            if (begin < startPos) continue;
-            while (paused && !stopped) await new Promise((r) => setTimeout(r, 5));
-            if (stopped) return;
-            const place = { file: 'binlog.000001', ts: 1_700_000_000_000 + i, gtid: `0-1-${i + 1}` };
-            h.onBegin({ ...place, pos: begin, next: begin + 10 });
-            if (i === 2 && crashOnce) {
-              crashOnce = false;
-              // a malformed rows event: the handler throws, which must not silently stop the stream
-              h.onRows({
-                ...place,
-                pos: begin + 10,
-                next: begin + 50,
-                op: 'insert',
-                schema: 'fdb_binlog_unit',
-                table: 'rndc14',
-                rows: null as unknown as [],
-              });
-              return;
-            }
-            h.onRows({
-              ...place,
-              pos: begin + 10,
-              next: begin + 50,
-              op: 'insert',
-              schema: 'fdb_binlog_unit',
-              table: 'rndc14',
-              rows: tx.rows,
-            });
-            h.onCommit({ ...place, pos: begin + 50, next: end, xid: String(i) });
-            await new Promise((r) => setTimeout(r, 1));
-          }
-        })();
-      },
-      pause: () => void (paused = true),
-      resume: () => void (paused = false),
-      get paused() {
-        return paused;
-      },
-      stop: async () => void (stopped = true),
-    };
-  };
-  return { create, starts };
-}
-
-describe('reader loop with a fake binlog (real Redis lease)', () => {
-  const env = suiteEnv('binlog_unit', { READER_MAX_BACKOFF_SECONDS: '1', READER_LEASE_TTL_MS: '2000' });
-  const config = decodeConfig(readerConfigShape, env);
-  let redis: RedisClient;
-  beforeAll(async () => {
-    redis = suiteRedis(env);
-    await resetSuiteRedis(env, redis);
-  });
-  afterAll(() => redis?.disconnect());
-
-  it('restarts from the checkpoint after a handler exception; checkpoints only acknowledged commits', async () => {
-    // Prepare: 5 transactions of 3 rows; Kinesis refuses transaction 1 once
-    const txs = Array.from({ length: 5 }, (_, t) => ({
-      rows: [0, 1, 2].map((k) => makeRow({ NDC: `0000${t}00000${k}` }, t * 3 + k)),
-    }));
-    const binlog = fakeBinlog(txs);
-    const { sink, accepted } = fakeSink((r, call) => call === 2);
-    const checkpoints = createMemoryCheckpointStore();
-    // Act
-    const checkpointAtStart: (number | null)[] = [];
-    const createSource = () => {
-      checkpointAtStart.push(checkpoints.saves.at(-1)?.pos ?? null);
-      return binlog.create();
-    };
-    const reader = startBinlogReader(
-      config,
-      { redis, sink, checkpoints, createSource, log },
-      { from: { file: 'binlog.000001', pos: 4 }, onceIdleSeconds: 0.5, skipPreflight: true },
-    );
-    const result = await reader.done;
-    // Assess
-    expect(result.reason).toBe('idle');
-    expect(result.stats.restarts).toBe(1);
-    expect(result.stats.lastError).toMatch(/Cannot read properties|not iterable|forEach/);
-    // the restart began exactly at the checkpoint written before the failure (a commit's end position)
-    expect(binlog.starts).toHaveLength(2);
-    expect(checkpointAtStart[1]).not.toBeNull();
-    expect(binlog.starts[1]).toEqual({ file: 'binlog.000001', pos: checkpointAtStart[1] });
-    // every checkpoint written was at a commit whose records were all acknowledged, never going back
-    const saved = checkpoints.saves.map((p) => p.pos);
-    expect([...saved].sort((a, b) => a - b)).toEqual(saved);
-    expect(saved.at(-1)).toBe(600);
-    const events = accepted.map((r) => decodeChangeEvent(r.data) as ChangeEvent & { ndc: string });
-    const ndcs = new Set(events.map((e) => e.ndc));
-    expect(ndcs.size).toBe(15);
-    expect((await redis.hgetall(makeKeys(config).serviceStatus('binlog-reader'))).state).toBe('stopped');
-  });
-
-  it('starts from the backfill snapshot position when there is no checkpoint', async () => {
-    const binlog = fakeBinlog([{ rows: [makeRow({ NDC: '00009000001' }, 1)] }]);
-    await saveBackfillSnapshot(redis, makeKeys(config), { file: 'binlog.000001', pos: 100 });
-    const reader = startBinlogReader(
-      config,
-      {
-        redis,
-        sink: fakeSink(() => false).sink,
-        checkpoints: createMemoryCheckpointStore(),
-        createSource: binlog.create,
-        log,
-      },
-      { onceIdleSeconds: 0.3, skipPreflight: true },
-    );
-    await reader.done;
-    expect(binlog.starts[0]).toEqual({ file: 'binlog.000001', pos: 100 });
-    expect(reader.stats.startedFrom).toMatch(/^backfill snapshot/);
-    await redis.del(makeKeys(config).backfillSnapshot);
-  });
-
-  it('refuses to start without a position, naming the remedy', async () => {
-    const reader = startBinlogReader(
-      config,
-      {
-        redis,
-        sink: fakeSink(() => false).sink,
-        checkpoints: createMemoryCheckpointStore(),
-        createSource: fakeBinlog([]).create,
-        log,
-      },
-      { skipPreflight: true },
-    );
-    await expect(reader.done).rejects.toMatchObject({
-      code: 'BINLOG_NO_START_POSITION',
-      remedy: expect.stringMatching(/backfill/),
-    });
-  });
-
-  it('pauses the source while the publisher queue is full and resumes as it drains', async () => {
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const sink: KinesisSink = {
-      async putRecords() {
-        await gate;
-        return { failed: [] };
-      },
-    };
-    const txs = Array.from({ length: 10 }, (_, t) => ({
-      rows: Array.from({ length: 300 }, (_, k) =>
-        makeRow({ NDC: `1${String(t * 1000 + k).padStart(10, '0')}` }, k),
-      ),
-    }));
-    const small = decodeConfig(readerConfigShape, { ...env, READER_QUEUE_RECORDS: '600' });
-    const reader = startBinlogReader(
-      small,
-      { redis, sink, checkpoints: createMemoryCheckpointStore(), createSource: fakeBinlog(txs).create, log },
-      { from: { file: 'binlog.000001', pos: 4 }, onceIdleSeconds: 0.3, skipPreflight: true },
-    );
-    await eventually(async () => reader.stats.paused, 10_000, 'paused');
-    expect(reader.stats.queueRecords).toBeLessThanOrEqual(600 + 300);
-    release();
-    const result = await reader.done;
-    expect(result.stats.rowEvents).toBe(3000);
-    expect(result.stats.paused).toBe(false);
   });
 });
