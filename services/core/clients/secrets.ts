@@ -7,6 +7,9 @@
  * SECRET_INVALID naming the secret ARN and the format expected; never the text, never JSON.parse's message
  * (which quotes the text), and never that error as cause (describe() and toJSON() print causes).
  *
+ * The Redis secret is the password itself, or JSON holding it under REDIS_SECRET_JSON_KEY (the forms ECS
+ * accepted when it injected REDIS_PASSWORD: the whole string, or `ARN:key::`).
+ *
  * `SECRETS_MANAGER_ENDPOINT` points the client at another endpoint (a local fake in tests); the client then
  * signs with placeholder credentials, as the Kinesis client does for kinesalite.
  */
@@ -165,4 +168,56 @@ export async function resolveDbCredentials(
   const user = secret.username ?? s.DB_USER;
   if (!user) throw invalidDbSecret(s.DB_SECRET_ARN, 'has no "username" and DB_USER is not set');
   return { user, password: secret.password };
+}
+
+export interface RedisSecretSettings {
+  REDIS_USERNAME?: string | undefined;
+  REDIS_SECRET_ARN?: string | undefined;
+  REDIS_SECRET_JSON_KEY?: string | undefined;
+}
+
+function invalidRedisSecret(arn: string, problem: string, expected: string): DrugsyncError {
+  return new DrugsyncError('SECRET_INVALID', `the Redis secret ${arn} ${problem}; expected ${expected}`, {
+    context: { secret_arn: arn },
+    remedy:
+      'store the Redis password as the whole secret string (REDIS_SECRET_JSON_KEY unset), or as JSON with ' +
+      'the password under the key REDIS_SECRET_JSON_KEY names',
+  });
+}
+
+/** Decodes the Redis secret's text: the password itself, or JSON with the password under `jsonKey`. */
+export function parseRedisSecret(arn: string, text: string, jsonKey?: string): string {
+  registerSecret(text);
+  if (!jsonKey) return text;
+  const expected = `JSON with a string "${jsonKey}" (REDIS_SECRET_JSON_KEY)`;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // JSON.parse's message quotes the text: neither it nor the error goes any further.
+    throw invalidRedisSecret(arn, 'is not JSON', expected);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw invalidRedisSecret(arn, `is JSON but ${kindOf(parsed)}, not an object`, expected);
+  }
+  const password = (parsed as Record<string, unknown>)[jsonKey];
+  if (typeof password === 'number' || typeof password === 'boolean') registerSecret(String(password));
+  if (typeof password !== 'string' || password === '') {
+    const found = password === undefined ? `has no "${jsonKey}"` : `has a "${jsonKey}" that is not a string`;
+    throw invalidRedisSecret(arn, found, expected);
+  }
+  registerSecret(password);
+  return password;
+}
+
+/** The Redis user (REDIS_USERNAME, empty for the default user) and the password from REDIS_SECRET_ARN. */
+export async function resolveRedisSecret(
+  s: RedisSecretSettings & { REDIS_SECRET_ARN: string },
+  source: SecretSource,
+): Promise<{ user: string; password: string }> {
+  const text = await readSecretString(source, s.REDIS_SECRET_ARN, 'the Redis secret');
+  return {
+    user: s.REDIS_USERNAME ?? '',
+    password: parseRedisSecret(s.REDIS_SECRET_ARN, text, s.REDIS_SECRET_JSON_KEY),
+  };
 }
