@@ -4,7 +4,7 @@
  * directory under `.drugsync/tls-test/`, with the stack's users and grants. `stop()` ends exactly that server
  * (its pid) and waits for it.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -14,6 +14,7 @@ import type { Connection } from 'mysql2/promise';
 import type { Env } from '../../services/core/config.ts';
 import { createLogger } from '../../services/core/log.ts';
 import { STATE_DIR } from '../../services/core/paths.ts';
+import { makeCertificates } from './certificates.ts';
 import {
   configureMariadbUsers,
   mariadbServerArgs,
@@ -32,88 +33,6 @@ export interface TlsMariadb {
   /** A TLS connection as the admin user that may send LOCAL INFILE data. */
   adminConnection(database?: string): Promise<Connection>;
   stop(): Promise<void>;
-}
-
-function openssl(args: string[], cwd: string): void {
-  const r = spawnSync('openssl', args, { cwd, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`openssl ${args[0]} failed: ${r.stderr}`);
-}
-
-/** A CA and a server certificate for 127.0.0.1 / localhost signed by it; another CA beside them. */
-function makeCertificates(dir: string): { ca: string; otherCa: string; cert: string; key: string } {
-  fs.rmSync(dir, { recursive: true, force: true });
-  fs.mkdirSync(dir, { recursive: true });
-  const ca = (name: string) =>
-    openssl(
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '2',
-        '-keyout',
-        `${name}.key`,
-        '-out',
-        `${name}.pem`,
-        '-subj',
-        `/CN=drugsync test ${name}`,
-        '-addext',
-        'basicConstraints=critical,CA:TRUE',
-        '-addext',
-        'keyUsage=critical,keyCertSign,cRLSign',
-      ],
-      dir,
-    );
-  ca('ca');
-  ca('other-ca');
-  openssl(
-    [
-      'req',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      'server.key',
-      '-out',
-      'server.csr',
-      '-subj',
-      '/CN=localhost',
-    ],
-    dir,
-  );
-  fs.writeFileSync(
-    path.join(dir, 'server.ext'),
-    'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n' +
-      'keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n',
-  );
-  openssl(
-    [
-      'x509',
-      '-req',
-      '-in',
-      'server.csr',
-      '-CA',
-      'ca.pem',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-days',
-      '2',
-      '-out',
-      'server.pem',
-      '-extfile',
-      'server.ext',
-    ],
-    dir,
-  );
-  return {
-    ca: path.join(dir, 'ca.pem'),
-    otherCa: path.join(dir, 'other-ca.pem'),
-    cert: path.join(dir, 'server.pem'),
-    key: path.join(dir, 'server.key'),
-  };
 }
 
 interface Passwords {
