@@ -142,8 +142,8 @@ describe('credential rotation', () => {
       DB_SECRET_ARN: DB_ARN,
       REDIS_PASSWORD: '',
       REDIS_USERNAME: USER,
-      REDIS_SECRET_ARN: REDIS_ARN,
-      REDIS_SECRET_JSON_KEY: 'password',
+      // the password field of a JSON secret, named as ECS' valueFrom names it
+      REDIS_SECRET_ARN: `${REDIS_ARN}:password::`,
       SECRETS_MANAGER_ENDPOINT: fake.endpoint,
       CREDENTIALS_REFRESH_MIN_SECONDS: '1',
       READER_MAX_BACKOFF_SECONDS: '4',
@@ -253,7 +253,7 @@ describe('credential rotation', () => {
     for (const l of rereads(readerLines, 'MySQL')) expect(l.secret_arn).toBe(DB_ARN);
     for (const lines of [readerLines, embedderLines]) {
       expect(rereads(lines, 'Redis').length).toBeGreaterThan(0);
-      for (const l of rereads(lines, 'Redis')) expect(l.secret_arn).toBe(REDIS_ARN);
+      for (const l of rereads(lines, 'Redis')) expect(l.secret_arn).toBe(`${REDIS_ARN}:password::`);
     }
     // in the lagging rotation the reader read the old secret at least once more before the new one
     expect(

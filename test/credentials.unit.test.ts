@@ -10,6 +10,7 @@ import type { Credentials } from '../services/core/clients/credentials.ts';
 import { isMysqlLoginRefused, mysqlCredentials } from '../services/core/clients/mysql.ts';
 import { isRedisLoginRefused, redisCredentials } from '../services/core/clients/redis.ts';
 import { parseRedisSecret } from '../services/core/clients/secrets.ts';
+import { parseSecretReference } from '../services/core/clients/secret-reference.ts';
 import type { SecretSource } from '../services/core/clients/secrets.ts';
 import { DrugsyncError, isDrugsyncError } from '../services/core/errors.ts';
 import { createLogger } from '../services/core/log.ts';
@@ -193,7 +194,7 @@ describe('credentials provider', () => {
 });
 
 describe('secrets and refused logins', () => {
-  it('the Redis secret is the whole string, or the password under REDIS_SECRET_JSON_KEY', () => {
+  it('the Redis secret is the whole string, or the password under the key after the ARN', () => {
     // Prepare
     const pw = `R3d"is\\${run}✓`;
     // Act
@@ -217,11 +218,24 @@ describe('secrets and refused logins', () => {
     expect([whole, keyed]).toEqual([pw, pw]);
     expect(isDrugsyncError(notJson, 'SECRET_INVALID')).toBe(true);
     expect((notJson as DrugsyncError).message).toBe(
-      `the Redis secret ${ARN} is not JSON; expected JSON with a string "password" (REDIS_SECRET_JSON_KEY)`,
+      `the Redis secret ${ARN} is not JSON; expected JSON with a string "password" (the key after the ARN in REDIS_SECRET_ARN)`,
     );
     expect(isDrugsyncError(noKey, 'SECRET_INVALID')).toBe(true);
     expect((noKey as DrugsyncError).message).toContain('has no "password"');
     expect((noKey as DrugsyncError).describe()).not.toContain(run);
+  });
+
+  it('a secret is named as ECS names it: the ARN, or ARN:json-key::; a version stage or id is refused', () => {
+    // Act
+    const plain = parseSecretReference(ARN);
+    const keyed = parseSecretReference(`${ARN}:password::`);
+    const staged = parseSecretReference(`${ARN}:password:AWSPREVIOUS:`);
+    const notArn = parseSecretReference('drugsync/redis');
+    // Assess
+    expect(plain).toEqual({ arn: ARN, jsonKey: undefined });
+    expect(keyed).toEqual({ arn: ARN, jsonKey: 'password' });
+    expect(staged).toMatch(/names a version stage or id/);
+    expect(notArn).toMatch(/must be a Secrets Manager secret ARN/);
   });
 
   it('MySQL: the login errors of a rotated password count as refused, other failures do not', () => {

@@ -12,6 +12,8 @@ import { MINILM_DIMENSIONS, MINILM_MODEL_ID } from './embedding/minilm-files.ts'
 import { DrugsyncError } from './errors.ts';
 import { registerSecret } from './log.ts';
 import { DEFAULT_ENV_FILE } from './paths.ts';
+import { SYSTEM_CAS } from './clients/ca-file.ts';
+import { parseSecretReference } from './clients/secret-reference.ts';
 
 export type Env = Record<string, string | undefined>;
 
@@ -109,12 +111,13 @@ export const redisShape = {
   REDIS_PASSWORD: optStr(),
   /** ACL user (unset: the default user); its rule: `drugsync redis-acl`, docs/deploy.md. */
   REDIS_USERNAME: optStr(),
-  /** Secrets Manager secret of the Redis password (wins over REDIS_PASSWORD; re-read after a refused login). */
+  /**
+   * Secrets Manager secret of the Redis password: its ARN, or ARN:json-key:: for a field of a JSON secret
+   * (ECS' valueFrom form). Wins over REDIS_PASSWORD; re-read after a refused login.
+   */
   REDIS_SECRET_ARN: optStr(),
-  /** When the Redis secret is JSON: the key holding the password (unset: the whole string is the password). */
-  REDIS_SECRET_JSON_KEY: optStr(),
   REDIS_TLS: bool(false),
-  /** PEM file of the CA(s) that sign the Redis server's certificate (a private CA); unset → Node's CAs. */
+  /** PEM file of the CA(s) that sign the Redis server's certificate (a private CA); unset or "system" → Node's CAs. */
   REDIS_TLS_CA_FILE: optStr(),
   CREDENTIALS_REFRESH_MIN_SECONDS: num(5, 0),
   /** Name of the RediSearch index and prefix of the documents. Tests use their own. */
@@ -176,10 +179,10 @@ export type Decoded<S extends Shape> = { [K in keyof S]: z.output<S[K]> };
 
 /**
  * A setting whose value is a secret (masked everywhere): names with PASSWORD or SECRET, except those that
- * only point at a secret (`…_ARN`) or name a field inside one (`…_JSON_KEY`).
+ * only point at a secret (`…_ARN`).
  */
 export function isSecretSetting(key: string): boolean {
-  return /PASSWORD|SECRET/.test(key) && !/_(ARN|JSON_KEY)$/.test(key);
+  return /PASSWORD|SECRET/.test(key) && !/_ARN$/.test(key);
 }
 
 /** Cross-field rules of the Redis transport settings (only when the shape has them). */
@@ -188,11 +191,13 @@ function redisTransportProblems(shape: Shape, raw: (k: string) => string | undef
   if (
     'REDIS_TLS_CA_FILE' in shape &&
     raw('REDIS_TLS_CA_FILE') &&
+    raw('REDIS_TLS_CA_FILE') !== SYSTEM_CAS &&
     !/^(1|true|yes|on)$/i.test(raw('REDIS_TLS') ?? '')
   )
     problems.push('REDIS_TLS_CA_FILE: set while REDIS_TLS is not true (a CA file only applies to TLS)');
-  if ('REDIS_SECRET_JSON_KEY' in shape && raw('REDIS_SECRET_JSON_KEY') && !raw('REDIS_SECRET_ARN'))
-    problems.push('REDIS_SECRET_JSON_KEY: set without REDIS_SECRET_ARN (it names a key inside that secret)');
+  const ref = 'REDIS_SECRET_ARN' in shape ? raw('REDIS_SECRET_ARN') : undefined;
+  const parsed = ref === undefined ? undefined : parseSecretReference(ref);
+  if (typeof parsed === 'string') problems.push(`REDIS_SECRET_ARN: ${parsed}`);
   return problems;
 }
 

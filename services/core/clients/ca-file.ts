@@ -1,13 +1,22 @@
 /**
  * The PEM bundle of a private CA named by a setting (DB_TLS_CA_FILE, REDIS_TLS_CA_FILE): read once when the
  * client is built. A file that cannot be read or holds no PEM certificate is CONFIG_INVALID naming the
- * setting, the file and the remedy.
+ * setting, the file and the remedy. The value `system` means Node's own CAs, as unset does (libpq's
+ * `sslrootcert=system`): a deployment can always pass the setting, since ECS drops an empty value and
+ * Terraform then sees a change on every plan.
  */
 import fs from 'node:fs';
 import { DrugsyncError } from '../errors.ts';
 
-/** `remedy` says which CA the setting must name (e.g. "the RDS CA bundle"). */
-export function readCaFile(variable: string, file: string, remedy: string): string {
+/** The value that names Node's own CAs. */
+export const SYSTEM_CAS = 'system';
+
+/**
+ * The PEM text of `file`, or undefined for `system` (Node's CAs). `remedy` says which CA the setting must
+ * name (e.g. "the RDS CA bundle").
+ */
+export function readCaFile(variable: string, file: string, remedy: string): string | undefined {
+  if (file === SYSTEM_CAS) return undefined;
   let ca: string;
   try {
     ca = fs.readFileSync(file, 'utf8');

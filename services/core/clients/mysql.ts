@@ -116,7 +116,7 @@ export function mysqlTlsOptions(s: MysqlTlsSettings): SslOptions | undefined {
   const tls: SslOptions = { rejectUnauthorized: true, verifyIdentity: true, minVersion: 'TLSv1.2' };
   if (!s.DB_TLS_CA_FILE) return tls;
   const ca = readCaFile('DB_TLS_CA_FILE', s.DB_TLS_CA_FILE, "the server's CA (Aurora: the RDS CA bundle)");
-  return { ...tls, ca };
+  return ca === undefined ? tls : { ...tls, ca };
 }
 
 /** MySQL ER_SECURE_TRANSPORT_REQUIRED (3159) and MariaDB's (4036): the server refuses a plain connection. */

@@ -5,8 +5,8 @@
  * Transport: REDIS_TLS with TLS 1.2+ and the certificate verified against REDIS_TLS_CA_FILE (a private CA)
  * or Node's CAs; a certificate that does not verify makes `waitForRedis` fail at once with CONFIG_INVALID.
  *
- * Login: REDIS_USERNAME (an ACL user; unset: the default user) with REDIS_PASSWORD, or the password in the
- * secret REDIS_SECRET_ARN names (read by this process, so a rotation is followed: a login Redis refuses,
+ * Login: REDIS_USERNAME (an ACL user; unset or "default": the default user) with REDIS_PASSWORD, or the
+ * password in the secret REDIS_SECRET_ARN names (ARN, or ARN:json-key:: as in ECS' valueFrom) (read by this process, so a rotation is followed: a login Redis refuses,
  * WRONGPASS, re-reads the secret through the process' one provider, ./credentials.ts, and the client's next
  * reconnect, on ioredis' own backoff, logs in with what it holds now). A secret is read asynchronously:
  * `openRedis` reads it first; `createRedis` needs it read already (or no secret).
@@ -25,7 +25,8 @@ import type { Logger } from '../log.ts';
 import { readCaFile } from './ca-file.ts';
 import { secretCredentials, sharedCredentials, staticCredentials } from './credentials.ts';
 import type { Credentials, CredentialsProvider } from './credentials.ts';
-import { resolveRedisSecret, secretsManagerSource } from './secrets.ts';
+import { parseSecretReference } from './secret-reference.ts';
+import { resolveRedisPassword, secretsManagerSource } from './secrets.ts';
 import type { SecretSource } from './secrets.ts';
 
 export interface RedisSettings {
@@ -33,8 +34,8 @@ export interface RedisSettings {
   REDIS_PORT: number;
   REDIS_PASSWORD?: string | undefined;
   REDIS_USERNAME?: string | undefined;
+  /** the secret of the password: its ARN, or ARN:json-key:: (./secret-reference.ts) */
   REDIS_SECRET_ARN?: string | undefined;
-  REDIS_SECRET_JSON_KEY?: string | undefined;
   REDIS_TLS: boolean;
   REDIS_TLS_CA_FILE?: string | undefined;
   CREDENTIALS_REFRESH_MIN_SECONDS?: number | undefined;
@@ -59,14 +60,12 @@ export function redisTlsOptions(
   if (!s.REDIS_TLS) return undefined;
   const tls: ConnectionOptions = { minVersion: 'TLSv1.2', rejectUnauthorized: true };
   if (!s.REDIS_TLS_CA_FILE) return tls;
-  return {
-    ...tls,
-    ca: readCaFile(
-      'REDIS_TLS_CA_FILE',
-      s.REDIS_TLS_CA_FILE,
-      "the CA that signed the Redis server's certificate",
-    ),
-  };
+  const ca = readCaFile(
+    'REDIS_TLS_CA_FILE',
+    s.REDIS_TLS_CA_FILE,
+    "the CA that signed the Redis server's certificate",
+  );
+  return ca === undefined ? tls : { ...tls, ca };
 }
 
 export function redisOptions(
@@ -78,7 +77,8 @@ export function redisOptions(
   return {
     host: s.REDIS_HOST,
     port: s.REDIS_PORT,
-    ...(login.user ? { username: login.user } : {}),
+    // "default" is Redis' own name of the user a password-only AUTH logs in as (and what Redis < 6 knows)
+    ...(login.user && login.user !== 'default' ? { username: login.user } : {}),
     password: login.password || undefined,
     protocol: 2,
     ...(tls ? { tls } : {}),
@@ -96,16 +96,23 @@ export function redisOptions(
  * most once per CREDENTIALS_REFRESH_MIN_SECONDS), or REDIS_USERNAME / REDIS_PASSWORD as they are.
  */
 export function redisCredentials(s: RedisSettings, o: RedisClientOptions = {}): CredentialsProvider {
-  const arn = s.REDIS_SECRET_ARN;
-  if (!arn)
-    return staticCredentials('Redis', { user: s.REDIS_USERNAME ?? '', password: s.REDIS_PASSWORD ?? '' });
-  const key = `redis ${arn} ${s.REDIS_SECRET_JSON_KEY ?? ''} ${s.REDIS_USERNAME ?? ''}`;
-  return sharedCredentials(key, () => {
+  const user = s.REDIS_USERNAME ?? '';
+  const ref = s.REDIS_SECRET_ARN;
+  if (!ref) return staticCredentials('Redis', { user, password: s.REDIS_PASSWORD ?? '' });
+  const secret = parseSecretReference(ref);
+  if (typeof secret === 'string') {
+    throw new DrugsyncError('CONFIG_INVALID', `REDIS_SECRET_ARN ${secret}`, {
+      context: { variable: 'REDIS_SECRET_ARN' },
+      remedy:
+        'set REDIS_SECRET_ARN to the ARN of the Redis password secret, or ARN:json-key:: for a JSON secret',
+    });
+  }
+  return sharedCredentials(`redis ${ref} ${user}`, () => {
     const source = o.source ?? secretsManagerSource({ region: s.AWS_REGION });
     return secretCredentials({
       what: 'Redis',
-      secretArn: arn,
-      read: () => resolveRedisSecret({ ...s, REDIS_SECRET_ARN: arn }, source),
+      secretArn: ref,
+      read: async () => ({ user, password: await resolveRedisPassword(secret, source) }),
       minIntervalMs: 1000 * (s.CREDENTIALS_REFRESH_MIN_SECONDS ?? 5),
       log: o.log,
     });

@@ -7,8 +7,8 @@
  * SECRET_INVALID naming the secret ARN and the format expected; never the text, never JSON.parse's message
  * (which quotes the text), and never that error as cause (describe() and toJSON() print causes).
  *
- * The Redis secret is the password itself, or JSON holding it under REDIS_SECRET_JSON_KEY (the forms ECS
- * accepted when it injected REDIS_PASSWORD: the whole string, or `ARN:key::`).
+ * The Redis secret is the password itself, or JSON holding it under the key REDIS_SECRET_ARN names after
+ * the ARN (`ARN:password::`, ECS' `valueFrom` form; ./secret-reference.ts).
  *
  * `SECRETS_MANAGER_ENDPOINT` points the client at another endpoint (a local fake in tests); the client then
  * signs with placeholder credentials, as the Kinesis client does for kinesalite.
@@ -18,6 +18,7 @@ import type { SecretsManagerClientConfig } from '@aws-sdk/client-secrets-manager
 import { DrugsyncError } from '../errors.ts';
 import { redact, registerSecret } from '../log.ts';
 import { keepAliveHandler } from './http.ts';
+import type { SecretReference } from './secret-reference.ts';
 
 /** The subset of Secrets Manager drugsync uses: a secret's string value, undefined when it has none. */
 export interface SecretSource {
@@ -170,18 +171,12 @@ export async function resolveDbCredentials(
   return { user, password: secret.password };
 }
 
-export interface RedisSecretSettings {
-  REDIS_USERNAME?: string | undefined;
-  REDIS_SECRET_ARN?: string | undefined;
-  REDIS_SECRET_JSON_KEY?: string | undefined;
-}
-
 function invalidRedisSecret(arn: string, problem: string, expected: string): DrugsyncError {
   return new DrugsyncError('SECRET_INVALID', `the Redis secret ${arn} ${problem}; expected ${expected}`, {
     context: { secret_arn: arn },
     remedy:
-      'store the Redis password as the whole secret string (REDIS_SECRET_JSON_KEY unset), or as JSON with ' +
-      'the password under the key REDIS_SECRET_JSON_KEY names',
+      'store the Redis password as the whole secret string (REDIS_SECRET_ARN = the ARN), or as JSON with ' +
+      'the password under the key REDIS_SECRET_ARN names after the ARN (ARN:key::)',
   });
 }
 
@@ -189,7 +184,7 @@ function invalidRedisSecret(arn: string, problem: string, expected: string): Dru
 export function parseRedisSecret(arn: string, text: string, jsonKey?: string): string {
   registerSecret(text);
   if (!jsonKey) return text;
-  const expected = `JSON with a string "${jsonKey}" (REDIS_SECRET_JSON_KEY)`;
+  const expected = `JSON with a string "${jsonKey}" (the key after the ARN in REDIS_SECRET_ARN)`;
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -210,14 +205,8 @@ export function parseRedisSecret(arn: string, text: string, jsonKey?: string): s
   return password;
 }
 
-/** The Redis user (REDIS_USERNAME, empty for the default user) and the password from REDIS_SECRET_ARN. */
-export async function resolveRedisSecret(
-  s: RedisSecretSettings & { REDIS_SECRET_ARN: string },
-  source: SecretSource,
-): Promise<{ user: string; password: string }> {
-  const text = await readSecretString(source, s.REDIS_SECRET_ARN, 'the Redis secret');
-  return {
-    user: s.REDIS_USERNAME ?? '',
-    password: parseRedisSecret(s.REDIS_SECRET_ARN, text, s.REDIS_SECRET_JSON_KEY),
-  };
+/** The Redis password from the secret `ref` names (REDIS_SECRET_ARN: an ARN, or ARN:json-key::). */
+export async function resolveRedisPassword(ref: SecretReference, source: SecretSource): Promise<string> {
+  const text = await readSecretString(source, ref.arn, 'the Redis secret');
+  return parseRedisSecret(ref.arn, text, ref.jsonKey);
 }
