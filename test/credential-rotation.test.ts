@@ -26,6 +26,7 @@ import { redisAclPermissions } from '../services/core/redis/acl.ts';
 import { startSimulator } from '../services/cli/simulate.ts';
 import type { Simulator } from '../services/cli/simulate.ts';
 import { startFakeSecretsManager } from './support/fake-secrets-manager.ts';
+import { expectNoLeak, jsonLines } from './support/leaks.ts';
 import type { FakeSecretsManager } from './support/fake-secrets-manager.ts';
 import { CLI, preparePipeline, runCli } from './support/pipeline.ts';
 import { eventually, suiteEnv, suiteRedis } from './support/stack.ts';
@@ -39,11 +40,6 @@ const mysqlPw = (g: number) => `My"Sql\\${run}-g${g}`;
 const redisPw = (g: number) => `Re"dis\\${run}-g${g}`;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Every form a secret could take in a log line: as is and JSON-escaped. */
-function leakForms(secret: string): string[] {
-  return [...new Set([secret, JSON.stringify(secret).slice(1, -1)])];
-}
 
 /** A service as a child process with its whole stderr kept (the log lines are part of the assertions). */
 interface Service {
@@ -69,13 +65,6 @@ function startService(env: Env, args: string[]): Service {
     }),
   );
   return { child, pid: child.pid as number, stderr: () => err, exitCode: () => code, exited };
-}
-
-function jsonLines(text: string): Record<string, unknown>[] {
-  return text
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 describe('credential rotation', () => {
@@ -265,10 +254,10 @@ describe('credential rotation', () => {
     expect(fake.reads(REDIS_ARN)).toBeGreaterThanOrEqual(4);
     // no secret in any log line of any process
     const output = [reader.stderr(), embedder.stderr(), verdict.stdout, verdict.stderr].join('\n');
-    for (const g of [1, 2, 3]) {
-      for (const form of [...leakForms(mysqlPw(g)), ...leakForms(redisPw(g))])
-        expect(output.includes(form), `a log line shows ${form}`).toBe(false);
-    }
+    expectNoLeak(
+      output,
+      [1, 2, 3].flatMap((g) => [mysqlPw(g), redisPw(g)]),
+    );
   }, 420_000);
 
   it('a MySQL pool moves to the new password; a connection lent before the rotation finishes on the old pool', async () => {

@@ -25,6 +25,7 @@ import {
 } from '../services/core/clients/secrets.ts';
 import type { SecretSource } from '../services/core/clients/secrets.ts';
 import { startFakeSecretsManager } from './support/fake-secrets-manager.ts';
+import { expectNoLeak, jsonLines } from './support/leaks.ts';
 import type { FakeSecretsManager } from './support/fake-secrets-manager.ts';
 import { createSuiteDatabase, suiteEnv } from './support/stack.ts';
 import type { Env } from '../services/core/config.ts';
@@ -40,22 +41,6 @@ const SECRETS = {
   both: `Bo"th\\${run}\\"x"`,
   unicode: `Ünï✓${run}密码🔑`,
 };
-
-/** Every form in which a secret could show up in output: as is, JSON-escaped, \u-escaped. */
-function leakForms(secret: string): string[] {
-  const escaped = JSON.stringify(secret).slice(1, -1);
-  const ascii = escaped.replace(
-    /[\u007f-\uffff]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
-  return [...new Set([secret, escaped, ascii])];
-}
-
-function expectNoLeak(output: string, secrets: string[]): void {
-  for (const secret of secrets) {
-    for (const form of leakForms(secret)) expect(output.includes(form), `output shows ${form}`).toBe(false);
-  }
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // The CLI as a child process (asynchronous: the fake server answers from this process).
@@ -80,14 +65,6 @@ function runCli(args: string[], env: Env): Promise<CliResult> {
       resolve({ code, stdout, stderr });
     });
   });
-}
-
-/** JSON log lines of a run (the lines of stderr that parse as objects with a level). */
-function jsonLines(stderr: string): Record<string, unknown>[] {
-  return stderr
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 describe('secrets', () => {

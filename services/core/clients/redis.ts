@@ -68,6 +68,11 @@ export function redisTlsOptions(
   return ca === undefined ? tls : { ...tls, ca };
 }
 
+/** The user AUTH names: none for the default user ("default" is what a password-only AUTH logs in as). */
+function aclUser(user: string): string | undefined {
+  return user && user !== 'default' ? user : undefined;
+}
+
 export function redisOptions(
   s: RedisSettings,
   extra: Partial<RedisOptions> = {},
@@ -77,8 +82,7 @@ export function redisOptions(
   return {
     host: s.REDIS_HOST,
     port: s.REDIS_PORT,
-    // "default" is Redis' own name of the user a password-only AUTH logs in as (and what Redis < 6 knows)
-    ...(login.user && login.user !== 'default' ? { username: login.user } : {}),
+    username: aclUser(login.user),
     password: login.password || undefined,
     protocol: 2,
     ...(tls ? { tls } : {}),
@@ -198,11 +202,12 @@ function isTlsCertFailure(e: Error | undefined): boolean {
  */
 function watchConnection(client: RedisClient, creds: CredentialsProvider, log: Logger): void {
   const logged = new Map<string, number>();
+  client.on('ready', () => lastConnectionError.delete(client));
   client.on('error', (e: Error) => {
     lastConnectionError.set(client, e);
     if (isRedisLoginRefused(e)) {
       void creds.refresh(e).then((c) => {
-        client.options.username = c.user || undefined;
+        client.options.username = aclUser(c.user);
         client.options.password = c.password || undefined;
       });
       return;
