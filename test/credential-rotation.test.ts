@@ -176,8 +176,9 @@ describe('credential rotation', () => {
     const count = (p: Service, text: string) => p.stderr().split(text).length - 1;
     const redisRotations = (p: Service) => count(p, 'the Redis secret holds new credentials');
     const mysqlRotations = (p: Service) => count(p, 'the MySQL secret holds new credentials');
-    const refused = (p: Service, what: string) =>
-      count(p, `${what} refused the login: re-reading the secret`);
+    // a re-read that found the password the server just refused (the secret has not moved yet)
+    const inVain = (p: Service, what: string) =>
+      count(p, `the ${what} secret holds the credentials already in use: retrying later`);
     await sleep(3_000);
 
     // Act 1: servers and secrets at the same moment, then every connection of the user ends
@@ -191,19 +192,19 @@ describe('credential rotation', () => {
     );
     await sleep(3_000);
     // Act 2: the servers first; each secret follows once its clients were refused and re-read it in vain
-    const before = [refused(reader, 'Redis'), refused(embedder, 'Redis'), refused(reader, 'MySQL')];
+    const before = [inVain(reader, 'Redis'), inVain(embedder, 'Redis'), inVain(reader, 'MySQL')];
     await rotateServers(3);
     const killed2 = await killConnections();
     await eventually(
-      async () => refused(reader, 'Redis') > before[0]! && refused(embedder, 'Redis') > before[1]!,
+      async () => inVain(reader, 'Redis') > before[0]! && inVain(embedder, 'Redis') > before[1]!,
       60_000,
-      'both services to be refused by Redis',
+      'both services to re-read the Redis secret in vain',
     );
     rotateSecrets(3, 'redis');
     await eventually(
-      async () => refused(reader, 'MySQL') > before[2]!,
+      async () => inVain(reader, 'MySQL') > before[2]!,
       60_000,
-      'the reader to be refused by MySQL',
+      'the reader to re-read the MySQL secret in vain',
     );
     rotateSecrets(3, 'mysql');
     await eventually(
@@ -244,12 +245,6 @@ describe('credential rotation', () => {
       expect(rereads(lines, 'Redis').length).toBeGreaterThan(0);
       for (const l of rereads(lines, 'Redis')) expect(l.secret_arn).toBe(`${REDIS_ARN}:password::`);
     }
-    // in the lagging rotation the reader read the old secret at least once more before the new one
-    expect(
-      readerLines.some(
-        (l) => l.msg === 'the MySQL secret holds the credentials already in use: retrying later',
-      ),
-    ).toBe(true);
     expect(fake.reads(DB_ARN)).toBeGreaterThanOrEqual(4);
     expect(fake.reads(REDIS_ARN)).toBeGreaterThanOrEqual(4);
     // no secret in any log line of any process
@@ -261,7 +256,7 @@ describe('credential rotation', () => {
   }, 420_000);
 
   it('a MySQL pool moves to the new password; a connection lent before the rotation finishes on the old pool', async () => {
-    // Prepare: a pool on the provider (this process' own), one connection held across the rotation
+    // Prepare: a pool on the provider (this process' own), its one connection held across the rotation
     rotateSecrets(4);
     await rotateServers(4);
     const settings = {
@@ -278,15 +273,10 @@ describe('credential rotation', () => {
     });
     const pool = createMysqlPool(settings, creds);
     const held = await pool.getConnection();
-    const before = await pool.query<{ n: number }>('SELECT COUNT(*) AS n FROM rndc14');
-    // Act: rotate, end the pool's idle connections (not the held one), query again
+    const [before] = await held.query('SELECT COUNT(*) AS n FROM rndc14');
+    // Act: rotate; the next query needs a new connection (the only one is lent out)
     await rotateServers(5);
     fake.put(settings.DB_SECRET_ARN, JSON.stringify({ username: USER, password: mysqlPw(5) }));
-    const [rows] = await admin.query(
-      `SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ? AND ID <> ?`,
-      [USER, held.threadId],
-    );
-    for (const r of rows as { ID: number }[]) await admin.query(`KILL CONNECTION ${Number(r.ID)}`);
     const after = await pool.query<{ n: number }>('SELECT COUNT(*) AS n FROM rndc14');
     const [onHeld] = await held.query('SELECT CURRENT_USER() AS u');
     held.release();
@@ -303,7 +293,7 @@ describe('credential rotation', () => {
     await pool.end();
 
     // Assess
-    expect(Number(after[0]?.n)).toBe(Number(before[0]?.n));
+    expect(Number(after[0]?.n)).toBe(Number((before as { n: number }[])[0]?.n));
     expect(creds.version).toBe(1);
     expect(creds.cached?.password).toBe(mysqlPw(5));
     expect((onHeld as { u: string }[])[0]?.u).toBe(`${USER}@%`);
