@@ -3,9 +3,12 @@
  * CLI (`node /app/dist/drugsync.mjs`); a task passes only the command. Every task has the same environment
  * contract as the services (services/core/config.ts): MySQL over TLS with the RDS CA bundle baked into the
  * image, a read-only root filesystem with one writable `/tmp` volume (DRUGSYNC_STATE_DIR lives there), an
- * init process so SIGTERM reaches node and zombies are reaped. The Redis password is injected from Secrets
- * Manager by ECS (`secrets`), never a plain environment value; the replication user's secret is named by
- * ARN (DB_SECRET_ARN) and read by the service itself.
+ * init process so SIGTERM reaches node and zombies are reaped. No password is an environment value: both
+ * secrets are named by ARN (DB_SECRET_ARN, REDIS_SECRET_ARN) and read by the services themselves, which
+ * re-read them when a server refuses a rotated password (an ECS-injected value would be fixed until the
+ * task restarts). Optional settings are always passed, with a value that means "unset" (REDIS_USERNAME
+ * "default", REDIS_TLS_CA_FILE "system"): ECS drops an empty value, and Terraform would then see a change to
+ * the task definition on every plan.
  */
 import { Construct } from 'constructs';
 import { Fn, Token } from 'cdktf';
@@ -33,8 +36,12 @@ export interface ServiceEnvironment {
   redisHost: string;
   redisPort: number;
   redisTls: string;
-  /** `valueFrom` of the Redis password: the secret ARN, or ARN:json-key:: */
-  redisPasswordValueFrom: string;
+  /** REDIS_TLS_CA_FILE: a PEM file in the image, or "system" (Node's CAs) */
+  redisTlsCaFile: string;
+  /** REDIS_USERNAME: the ACL user, or "default" */
+  redisUsername: string;
+  /** REDIS_SECRET_ARN: the Redis password's secret ARN, or ARN:json-key:: (ECS valueFrom form) */
+  redisSecretRef: string;
   streamName: string;
   titanModelId: string;
   embeddingDimensions: number;
@@ -63,6 +70,9 @@ export function containerEnvironment(e: ServiceEnvironment): Record<string, stri
     REDIS_HOST: e.redisHost,
     REDIS_PORT: num(e.redisPort),
     REDIS_TLS: e.redisTls,
+    REDIS_TLS_CA_FILE: e.redisTlsCaFile,
+    REDIS_USERNAME: e.redisUsername,
+    REDIS_SECRET_ARN: e.redisSecretRef,
     KINESIS_STREAM: e.streamName,
     EMBEDDING_PROVIDER: 'titan',
     EMBEDDING_MODEL: e.titanModelId,
@@ -109,7 +119,6 @@ export function containerDefinition(p: TaskProps): Record<string, unknown> {
     essential: true,
     command: p.command,
     environment: Object.entries(env).map(([name, value]) => ({ name, value })),
-    secrets: [{ name: 'REDIS_PASSWORD', valueFrom: p.env.redisPasswordValueFrom }],
     stopTimeout: p.stopTimeout,
     readonlyRootFilesystem: true,
     mountPoints: [{ sourceVolume: TMP_VOLUME, containerPath: TMP_MOUNT, readOnly: false }],

@@ -178,18 +178,24 @@ export class ServiceRoles extends Construct {
       actions: ['secretsmanager:GetSecretValue'],
       resources: [i.dbSecretArn],
     };
+    // every service reads the Redis password itself (and again after a rotation)
+    const readRedisSecret: Statement = {
+      sid: 'ReadRedisPassword',
+      actions: ['secretsmanager:GetSecretValue'],
+      resources: [i.redisSecretArn],
+    };
     const invokeTitan: Statement = {
       sid: 'InvokeTitanEmbeddings',
       actions: ['bedrock:InvokeModel'],
       resources: [titanArn],
     };
 
-    /** ECS execution role: pull the image, write its log group, inject the Redis password. */
+    /** ECS execution role: pull the image, write its log group (no secret: the services read their own). */
     const execution = (what: string, logGroupArn: string) =>
       new ServiceRole(this, `${what}-execution`, {
         ...base,
         what: `${what}-exec`,
-        description: `ECS execution role of drugsync ${what}: image pull, logs, Redis password injection`,
+        description: `ECS execution role of drugsync ${what}: image pull, logs`,
         service: 'ecs-tasks.amazonaws.com',
         statements: [
           {
@@ -211,11 +217,6 @@ export class ServiceRoles extends Construct {
             resources: [logStreams(logGroupArn)],
             wildcardAllowance: 'log-streams-of-own-group',
           },
-          {
-            sid: 'InjectRedisPassword',
-            actions: ['secretsmanager:GetSecretValue'],
-            resources: [i.redisSecretArn],
-          },
         ],
       });
 
@@ -228,10 +229,11 @@ export class ServiceRoles extends Construct {
       ...base,
       what: 'reader',
       guardSourceAccount: true,
-      description: 'drugsync binlog reader: replication user secret, put to the change stream',
+      description: 'drugsync binlog reader: replication user and Redis secrets, put to the change stream',
       service: 'ecs-tasks.amazonaws.com',
       statements: [
         readDbSecret,
+        readRedisSecret,
         {
           sid: 'PublishChanges',
           actions: [
@@ -248,17 +250,18 @@ export class ServiceRoles extends Construct {
       ...base,
       what: 'backfill',
       guardSourceAccount: true,
-      description: 'drugsync backfill: replication user secret, Titan embeddings',
+      description: 'drugsync backfill: replication user and Redis secrets, Titan embeddings',
       service: 'ecs-tasks.amazonaws.com',
-      statements: [readDbSecret, invokeTitan],
+      statements: [readDbSecret, readRedisSecret, invokeTitan],
     });
     this.verifyTask = new ServiceRole(this, 'verify-task', {
       ...base,
       what: 'verify',
       guardSourceAccount: true,
-      description: 'drugsync verify (and verify --repair): replication user secret, Titan embeddings',
+      description:
+        'drugsync verify (and verify --repair): replication user and Redis secrets, Titan embeddings',
       service: 'ecs-tasks.amazonaws.com',
-      statements: [readDbSecret, invokeTitan],
+      statements: [readDbSecret, readRedisSecret, invokeTitan],
     });
     // construct id 'embedder' kept: upgrading a deployment that ran the Lambda driver updates this role in
     // place rather than creating a second role of the same name
@@ -282,12 +285,8 @@ export class ServiceRoles extends Construct {
           resources: [i.streamArn],
         },
         readDbSecret,
+        readRedisSecret,
         invokeTitan,
-        {
-          sid: 'ReadRedisPassword',
-          actions: ['secretsmanager:GetSecretValue'],
-          resources: [i.redisSecretArn],
-        },
         {
           sid: 'DeadLetters',
           actions: ['sqs:SendMessage'],

@@ -28,6 +28,9 @@ export class Inputs extends Construct {
   readonly redisEndpoint: TerraformVariable;
   readonly redisPort: TerraformVariable;
   readonly redisTls: TerraformVariable;
+  readonly redisTlsDisabledReason: TerraformVariable;
+  readonly redisTlsCaFile: TerraformVariable;
+  readonly redisUsername: TerraformVariable;
   readonly redisAuthSecretArn: TerraformVariable;
   readonly redisAuthSecretJsonKey: TerraformVariable;
   readonly redisSecurityGroupId: TerraformVariable;
@@ -155,8 +158,35 @@ export class Inputs extends Construct {
       'Host name of the Redis (8.2+, RediSearch + RedisJSON) server.',
     );
     this.redisPort = num('redis_port', 'Redis port.', 6379, 1, 65535);
-    this.redisTls = bool('redis_tls', 'Connect to Redis with TLS.', true);
-    this.redisAuthSecretArn = arn('redis_auth_secret_arn', 'Secrets Manager ARN of the Redis password.');
+    ({ tls: this.redisTls, reason: this.redisTlsDisabledReason } = redisTransport(v, naming));
+    this.redisTlsCaFile = v('redis_tls_ca_file', {
+      type: VariableType.STRING,
+      description:
+        'PEM bundle, inside the image, of the CA that signed the Redis server certificate (a private CA, e.g. a self-managed Redis on EC2; docs/deploy.md "Redis transport"); "system" (default): the public CAs Node trusts (ElastiCache).',
+      default: 'system',
+      validation: [
+        {
+          condition: '${var.redis_tls_ca_file == "system" || startswith(var.redis_tls_ca_file, "/")}',
+          errorMessage: 'redis_tls_ca_file must be "system" or an absolute path inside the image.',
+        },
+      ],
+    });
+    this.redisUsername = v('redis_username', {
+      type: VariableType.STRING,
+      description:
+        'Redis ACL user of the services: give it the least-privilege rule `drugsync redis-acl` prints (docs/deploy.md "Redis ACL"). "default" (default): the default user, every command allowed.',
+      default: 'default',
+      validation: [
+        {
+          condition: '${length(var.redis_username) > 0}',
+          errorMessage: 'redis_username must name a user ("default" for the default user).',
+        },
+      ],
+    });
+    this.redisAuthSecretArn = arn(
+      'redis_auth_secret_arn',
+      'Secrets Manager ARN of the Redis password, read by the services themselves (they re-read it when Redis refuses a rotated password).',
+    );
     this.redisAuthSecretJsonKey = str(
       'redis_auth_secret_json_key',
       'If the Redis secret is JSON, the key holding the password (e.g. "password"); empty: the whole secret string is the password.',
@@ -376,4 +406,41 @@ function alarmSubscriptionsVariable(
       },
     ],
   });
+}
+
+/**
+ * `redis_tls`, and in prod the override that alone lets it be false: `redis_tls_disabled_reason` must say
+ * why (a validation naming another variable: Terraform ≥ 1.9, as iterator_age_alarm_ms).
+ */
+function redisTransport(
+  v: (name: string, config: TerraformVariableConfig) => TerraformVariable,
+  naming: Naming,
+): { tls: TerraformVariable; reason: TerraformVariable } {
+  const prod = naming.stage === 'prod';
+  const reason = v('redis_tls_disabled_reason', {
+    type: VariableType.STRING,
+    description: prod
+      ? 'Why this stage connects to Redis without TLS: the only way redis_tls = false is accepted in prod (passwords and drug data would cross the network in clear).'
+      : 'Why Redis is reached without TLS (required only in prod when redis_tls = false).',
+    default: '',
+  });
+  const tls = v('redis_tls', {
+    type: VariableType.BOOL,
+    description: prod
+      ? 'Connect to Redis with TLS. prod refuses false unless redis_tls_disabled_reason says why.'
+      : 'Connect to Redis with TLS.',
+    default: true,
+    ...(prod
+      ? {
+          validation: [
+            {
+              condition: '${var.redis_tls || length(trimspace(var.redis_tls_disabled_reason)) > 0}',
+              errorMessage:
+                'prod connects to Redis with TLS: redis_tls = false needs redis_tls_disabled_reason to say why (and redis_tls_ca_file serves a private CA).',
+            },
+          ],
+        }
+      : {}),
+  });
+  return { tls, reason };
 }

@@ -89,10 +89,10 @@ export class DrugsyncStack extends TerraformStack {
     ).asString;
     const redisSecretArn = vars.redisAuthSecretArn.stringValue;
     const redisJsonKey = vars.redisAuthSecretJsonKey.stringValue;
-    // ECS `valueFrom`: the whole secret string, or one key of a JSON secret (ARN:key::)
-    const redisPasswordValueFrom = new TerraformLocal(
+    // REDIS_SECRET_ARN in ECS' `valueFrom` form: the whole secret string, or one key of a JSON secret (ARN:key::)
+    const redisSecretRef = new TerraformLocal(
       this,
-      'redis_password_value_from',
+      'redis_secret_ref',
       Fn.conditional(
         Op.lt(Fn.lengthOf(redisJsonKey), 1),
         redisSecretArn,
@@ -156,7 +156,9 @@ export class DrugsyncStack extends TerraformStack {
       redisHost: vars.redisEndpoint.stringValue,
       redisPort: vars.redisPort.numberValue,
       redisTls: Fn.tostring(vars.redisTls.booleanValue),
-      redisPasswordValueFrom,
+      redisTlsCaFile: vars.redisTlsCaFile.stringValue,
+      redisUsername: vars.redisUsername.stringValue,
+      redisSecretRef,
       streamName: stream.name,
       titanModelId: vars.titanModelId.stringValue,
       embeddingDimensions: vars.embeddingDimensions.numberValue,

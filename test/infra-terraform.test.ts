@@ -197,16 +197,21 @@ function prepareStageForMirror(file: string, stage: string, mirror: Mirror): voi
   fs.writeFileSync(file, JSON.stringify(tf, null, 2));
 }
 
-/** The expressions behind the variables work as written (validations, the Redis valueFrom), in `dir`. */
+/** The expressions behind the variables work as written (validations, REDIS_SECRET_ARN), in `dir`. */
 function assessExpressions(terraform: string, dir: string, stage: string): void {
   fs.writeFileSync(path.join(dir, 'drugsync.tfvars'), TFVARS);
-  const both = evaluate(terraform, dir, '"${var.stage} ${local.redis_password_value_from}"');
+  const both = evaluate(terraform, dir, '"${var.stage} ${local.redis_secret_ref}"');
   expect(both.out).toBe(
     `"${stage} arn:aws:secretsmanager:us-east-1:123456789012:secret:redis-auth-GhIjKl:password::"`,
   );
   expect(
-    evaluate(terraform, dir, 'local.redis_password_value_from', ['-var', 'redis_auth_secret_json_key=']).out,
+    evaluate(terraform, dir, 'local.redis_secret_ref', ['-var', 'redis_auth_secret_json_key=']).out,
   ).toBe('"arn:aws:secretsmanager:us-east-1:123456789012:secret:redis-auth-GhIjKl"');
+  const caFile = evaluate(terraform, dir, 'var.redis_tls_ca_file', [
+    '-var',
+    'redis_tls_ca_file=certs/ca.pem',
+  ]);
+  expect(caFile.err).toContain('redis_tls_ca_file must be "system" or an absolute path inside the image');
   const other = STAGES.find((s) => s !== stage) as string;
   const refused = evaluate(terraform, dir, 'var.stage', [
     '-var',
@@ -290,6 +295,37 @@ describe.skipIf(missing !== undefined)(
       initAndValidate(bin, tfMirror, dir, 'dev');
       // Act + Assess
       assessExpressions(bin, dir, 'dev');
+      // dev may reach Redis without TLS, no reason asked
+      expect(evaluate(bin, dir, 'var.redis_tls', ['-var', 'redis_tls=false']).out).toBe('false');
+    });
+
+    it('prod refuses redis_tls = false unless redis_tls_disabled_reason says why', () => {
+      // Prepare
+      const dir = path.join(outdir, 'stacks', 'drugsync-prod');
+      initAndValidate(bin, tfMirror, dir, 'prod');
+      fs.writeFileSync(path.join(dir, 'drugsync.tfvars'), TFVARS);
+      // Act
+      const plain = evaluate(bin, dir, 'var.redis_tls', ['-var', 'redis_tls=false']);
+      const blank = evaluate(bin, dir, 'var.redis_tls', [
+        '-var',
+        'redis_tls=false',
+        '-var',
+        'redis_tls_disabled_reason= ',
+      ]);
+      const said = evaluate(bin, dir, 'var.redis_tls', [
+        '-var',
+        'redis_tls=false',
+        '-var',
+        'redis_tls_disabled_reason=stunnel sidecar on the Redis host until INC-4711 is closed',
+      ]);
+      const tls = evaluate(bin, dir, 'var.redis_tls');
+      // Assess
+      // (terraform wraps its message in a box: compare the words)
+      for (const r of [plain, blank])
+        expect(r.err.replace(/[│\s]+/g, ' ')).toContain(
+          'prod connects to Redis with TLS: redis_tls = false needs redis_tls_disabled_reason to say why',
+        );
+      expect([said.out, tls.out]).toEqual(['false', 'true']);
     });
 
     it('requires someone to receive prod’s alarms, and refuses subscriptions SNS would not deliver', () => {

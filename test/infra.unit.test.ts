@@ -404,7 +404,7 @@ describe('singleton services (reader, embedder)', () => {
     expect(containerOf(taskDef(j, 'embedder')).command).toEqual(['embedder']);
   });
 
-  it('runs binlog-reader with the services’ environment and the Redis password from Secrets Manager', () => {
+  it('runs binlog-reader with the services’ environment, the Redis secret named by ARN (read by the service)', () => {
     const j = tf('dev');
     const td = taskDef(j, 'reader');
     expect(td.requires_compatibilities).toEqual(['FARGATE']);
@@ -420,6 +420,9 @@ describe('singleton services (reader, embedder)', () => {
       REDIS_HOST: '${var.redis_endpoint}',
       REDIS_PORT: '${tostring(var.redis_port)}',
       REDIS_TLS: '${tostring(var.redis_tls)}',
+      REDIS_TLS_CA_FILE: '${var.redis_tls_ca_file}',
+      REDIS_USERNAME: '${var.redis_username}',
+      REDIS_SECRET_ARN: '${local.redis_secret_ref}',
       AWS_REGION: '${var.region}',
       EMBEDDING_PROVIDER: 'titan',
       EMBEDDING_MODEL: '${var.titan_model_id}',
@@ -430,8 +433,9 @@ describe('singleton services (reader, embedder)', () => {
     expect(env.DLQ_QUEUE_URL).toBeUndefined();
     // secrets are never plain values
     for (const name of Object.keys(env)) expect(name).not.toMatch(/PASSWORD/);
-    expect(c.secrets).toEqual([{ name: 'REDIS_PASSWORD', valueFrom: '${local.redis_password_value_from}' }]);
-    expect(j.locals.redis_password_value_from).toContain('var.redis_auth_secret_arn');
+    // ECS injects no secret: a value it injected would stay the same after a rotation until the task restarts
+    expect(c.secrets).toBeUndefined();
+    expect(j.locals.redis_secret_ref).toContain('var.redis_auth_secret_arn');
     expect(c.logConfiguration.logDriver).toBe('awslogs');
   });
 
@@ -448,7 +452,7 @@ describe('singleton services (reader, embedder)', () => {
     expect(rest).toEqual(readerEnv);
     expect(DLQ_QUEUE_URL).toMatch(/^\$\{aws_sqs_queue\.[^.]+\.url\}$/);
     expect(env.DB_SECRET_ARN).toBe('${var.aurora_secret_arn}');
-    expect(c.secrets).toEqual([{ name: 'REDIS_PASSWORD', valueFrom: '${local.redis_password_value_from}' }]);
+    expect(c.secrets).toBeUndefined();
     expect(c.logConfiguration.options['awslogs-group']).toMatch(/aws_cloudwatch_log_group\.logs_embedder_/);
     const svc = service(j, 'embedder');
     const sg = one(j, 'aws_security_group', (s) => s.name === 'drugsync-dev-embedder');
@@ -554,6 +558,65 @@ describe('nothing dropped by the platform', () => {
       expect(checks.map((c) => c.condition as string)).toContain(
         `\${var.iterator_age_alarm_ms <= var.kinesis_retention_hours * ${3_600_000 * ITERATOR_AGE_MAX_RETENTION_FRACTION}}`,
       );
+    }
+  });
+});
+
+describe('Redis transport and credentials', () => {
+  it('every task gets the Redis TLS CA, ACL user and secret reference, never an empty value', () => {
+    for (const stage of STAGES) {
+      const j = tf(stage);
+      for (const td of resources(j, 'aws_ecs_task_definition')) {
+        const env = envOf(containerOf(td));
+        expect(env, td.family as string).toMatchObject({
+          REDIS_TLS: '${tostring(var.redis_tls)}',
+          REDIS_TLS_CA_FILE: '${var.redis_tls_ca_file}',
+          REDIS_USERNAME: '${var.redis_username}',
+          REDIS_SECRET_ARN: '${local.redis_secret_ref}',
+        });
+        // ECS drops an empty value and Terraform would then see a change on every plan: "unset" has a name
+        for (const [name, value] of Object.entries(env)) expect(value, `${td.family} ${name}`).not.toBe('');
+      }
+      expect(j.variable.redis_tls_ca_file.default).toBe('system');
+      expect(j.variable.redis_username.default).toBe('default');
+      expect(j.variable.redis_tls_ca_file.validation[0].condition).toBe(
+        '${var.redis_tls_ca_file == "system" || startswith(var.redis_tls_ca_file, "/")}',
+      );
+    }
+  });
+
+  it('prod refuses redis_tls = false unless redis_tls_disabled_reason says why; dev does not ask', () => {
+    // Act
+    const prod = tf('prod').variable as Json;
+    const dev = tf('dev').variable as Json;
+    // Assess
+    expect(prod.redis_tls.default).toBe(true);
+    expect(prod.redis_tls.validation).toEqual([
+      {
+        condition: '${var.redis_tls || length(trimspace(var.redis_tls_disabled_reason)) > 0}',
+        error_message:
+          'prod connects to Redis with TLS: redis_tls = false needs redis_tls_disabled_reason to say why (and redis_tls_ca_file serves a private CA).',
+      },
+    ]);
+    expect(prod.redis_tls_disabled_reason.default).toBe('');
+    expect(dev.redis_tls.validation).toBeUndefined();
+    expect(dev.redis_tls_disabled_reason).toBeDefined();
+  });
+
+  it('every task role reads the Redis secret itself; no execution role reads any secret', () => {
+    const j = tf('dev');
+    for (const what of ['reader', 'backfill', 'verify', 'embedder']) {
+      const reads = grants(j, `drugsync-dev-${what}`)
+        .filter((g) => g.actions.includes('secretsmanager:GetSecretValue'))
+        .flatMap((g) => g.resources);
+      expect(new Set(reads), what).toEqual(
+        new Set(['${var.aurora_secret_arn}', '${var.redis_auth_secret_arn}']),
+      );
+      const exec = grants(j, `drugsync-dev-${what}-exec`).flatMap((g) => g.actions);
+      expect(
+        exec.filter((a) => a.startsWith('secretsmanager:')),
+        `${what} exec`,
+      ).toEqual([]);
     }
   });
 });

@@ -5,8 +5,6 @@
  * 127.0.0.1 through the real AWS SDK client (SECRETS_MANAGER_ENDPOINT); MySQL and Redis are the real stack.
  */
 import { spawn } from 'node:child_process';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Connection } from 'mysql2/promise';
@@ -26,6 +24,9 @@ import {
   secretsManagerSource,
 } from '../services/core/clients/secrets.ts';
 import type { SecretSource } from '../services/core/clients/secrets.ts';
+import { startFakeSecretsManager } from './support/fake-secrets-manager.ts';
+import { expectNoLeak, jsonLines } from './support/leaks.ts';
+import type { FakeSecretsManager } from './support/fake-secrets-manager.ts';
 import { createSuiteDatabase, suiteEnv } from './support/stack.ts';
 import type { Env } from '../services/core/config.ts';
 
@@ -40,82 +41,6 @@ const SECRETS = {
   both: `Bo"th\\${run}\\"x"`,
   unicode: `Ünï✓${run}密码🔑`,
 };
-
-/** Every form in which a secret could show up in output: as is, JSON-escaped, \u-escaped. */
-function leakForms(secret: string): string[] {
-  const escaped = JSON.stringify(secret).slice(1, -1);
-  const ascii = escaped.replace(
-    /[\u007f-\uffff]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
-  return [...new Set([secret, escaped, ascii])];
-}
-
-function expectNoLeak(output: string, secrets: string[]): void {
-  for (const secret of secrets) {
-    for (const form of leakForms(secret)) expect(output.includes(form), `output shows ${form}`).toBe(false);
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// A fake Secrets Manager (JSON 1.1 protocol: POST /, X-Amz-Target: secretsmanager.GetSecretValue).
-
-interface FakeSecretsManager {
-  endpoint: string;
-  /** SecretString per ARN; an ARN not present answers ResourceNotFoundException. */
-  secrets: Map<string, string>;
-  requests: string[];
-  close(): Promise<void>;
-}
-
-async function startFakeSecretsManager(): Promise<FakeSecretsManager> {
-  const secrets = new Map<string, string>();
-  const requests: string[] = [];
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const target = String(req.headers['x-amz-target'] ?? '');
-      const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as { SecretId?: string };
-      const id = body.SecretId ?? '';
-      requests.push(`${target} ${id}`);
-      const value = secrets.get(id);
-      res.setHeader('content-type', 'application/x-amz-json-1.1');
-      if (target !== 'secretsmanager.GetSecretValue' || value === undefined) {
-        res.statusCode = 400;
-        res.setHeader('x-amzn-errortype', 'ResourceNotFoundException');
-        res.end(
-          JSON.stringify({
-            __type: 'ResourceNotFoundException',
-            message: `Secrets Manager can't find ${id}`,
-          }),
-        );
-        return;
-      }
-      res.end(
-        JSON.stringify({
-          ARN: id,
-          Name: 'drugsync-db',
-          SecretString: value,
-          VersionId: 'v1',
-          CreatedDate: 1,
-        }),
-      );
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    secrets,
-    requests,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // The CLI as a child process (asynchronous: the fake server answers from this process).
@@ -140,14 +65,6 @@ function runCli(args: string[], env: Env): Promise<CliResult> {
       resolve({ code, stdout, stderr });
     });
   });
-}
-
-/** JSON log lines of a run (the lines of stderr that parse as objects with a level). */
-function jsonLines(stderr: string): Record<string, unknown>[] {
-  return stderr
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 describe('secrets', () => {

@@ -4,8 +4,9 @@
  * connects MySQL and Redis, and returns `runBackfill` / `retryFailed` bound to them plus `close()`.
  */
 import path from 'node:path';
-import { createMysqlPool, resolveMysqlCredentials } from '../core/clients/mysql.ts';
-import { createRedis, waitForRedis } from '../core/clients/redis.ts';
+import { createMysqlPool, mysqlCredentials } from '../core/clients/mysql.ts';
+import { openRedis, waitForRedis } from '../core/clients/redis.ts';
+import type { RedisClient } from '../core/clients/redis.ts';
 import {
   configFields,
   decodeConfig,
@@ -70,13 +71,15 @@ export function backfillOptions(cfg: BackfillConfig): BackfillOptions {
 export async function openBackfillRuntime(env?: Env, log?: Logger): Promise<BackfillRuntime> {
   const config = env ? decodeConfig(backfillShape, env) : decodeConfig(backfillShape);
   const logger = log ?? createLogger({ service: 'backfill' });
-  const mysql = createMysqlPool(config, await resolveMysqlCredentials(config, config.AWS_REGION));
-  const redis = createRedis(config);
+  // both logins follow a rotation of their secrets (core/clients/credentials.ts)
+  const mysql = createMysqlPool(config, mysqlCredentials(config, { region: config.AWS_REGION, log: logger }));
+  let redis: RedisClient | null = null;
   try {
+    redis = await openRedis(config, {}, { log: logger });
     await waitForRedis(redis);
   } catch (e) {
     await mysql.end();
-    redis.disconnect();
+    redis?.disconnect();
     throw e;
   }
   const keys = makeKeys(config);

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { redisCredentials } from '../core/clients/redis.ts';
 import { decodeConfig } from '../core/config.ts';
 import { DrugsyncError } from '../core/errors.ts';
 import { createLogger } from '../core/log.ts';
@@ -41,6 +42,8 @@ export function registerBinlogReaderCommands(program: Command): void {
       const config = decodeConfig(readerConfigShape);
       const from = o.from ? parseBinlogPosition(o.from) : undefined;
       const log = createLogger({ service: 'binlog-reader' });
+      // the Redis secret (REDIS_SECRET_ARN) is read before the reader's client connects with it
+      await redisCredentials(config, { log }).current();
       const reader = startBinlogReader(
         config,
         { log },

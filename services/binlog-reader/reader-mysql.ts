@@ -1,18 +1,25 @@
 /**
- * The reader's MySQL side: the credentials (resolved once), the binlog source (zongji), the control queries
- * (SHOW BINARY LOGS, the stall probe) and the classification of a failed binlog stream.
+ * The reader's MySQL side: the credentials, the binlog source (zongji), the control queries (SHOW BINARY
+ * LOGS, the stall probe) and the classification of a failed binlog stream.
+ *
+ * Credentials come from the process' provider (core/clients/mysql.ts `mysqlCredentials`): every session's
+ * two zongji connections and every control connection log in with what it holds now. A login the server
+ * refuses (a rotated password) re-reads the secret before the failure ends the session, so the reader's
+ * restart, after its backoff, logs in with the new password; the process keeps running.
  *
  * Control queries each run on a short-lived connection with a timeout: a pooled connection could sit on the
  * very network fault the probe is meant to detect.
  */
 import mysql from 'mysql2/promise';
 import {
+  isMysqlLoginRefused,
   mysqlConnectError,
   mysqlConnectionOptions,
+  mysqlCredentials,
   mysqlTlsOptions,
-  resolveMysqlCredentials,
 } from '../core/clients/mysql.ts';
-import type { MysqlCredentials, MysqlPool } from '../core/clients/mysql.ts';
+import type { MysqlPool } from '../core/clients/mysql.ts';
+import type { CredentialsProvider } from '../core/clients/credentials.ts';
 import { DrugsyncError, isDrugsyncError, wrapError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { compareBinlogPositions, formatBinlogPosition } from '../core/position.ts';
@@ -28,7 +35,7 @@ const CONNECT_TIMEOUT_MS = 10_000;
 const QUERY_TIMEOUT_MS = 15_000;
 
 export class ReaderMysql {
-  private creds: MysqlCredentials | null = null;
+  private readonly creds: CredentialsProvider;
   /** Control queries: `pool` when given (tests), else a short-lived connection per query. */
   readonly sql: ControlSql;
 
@@ -37,13 +44,14 @@ export class ReaderMysql {
     private readonly log: Logger,
     pool?: ControlSql,
   ) {
+    this.creds = mysqlCredentials(config, { region: config.AWS_REGION, log });
     this.sql = pool ?? { query: <T>(text: string, params?: unknown[]) => this.queryOnce<T>(text, params) };
   }
 
-  /** A zongji source on the configured table with the reader's credentials. */
+  /** A zongji source on the configured table with the credentials in force. */
   async openSource(): Promise<BinlogSource> {
     const c = this.config;
-    const creds = await this.credentials();
+    const creds = await this.creds.current();
     return createZongjiSource({
       host: c.DB_HOST,
       port: c.DB_PORT,
@@ -99,8 +107,9 @@ export class ReaderMysql {
    */
   async streamError(e: unknown, start: StartFrom): Promise<DrugsyncError> {
     if (isDrugsyncError(e)) return e;
-    const config = await mysqlConnectError(e, this.config, this.creds);
+    const config = await mysqlConnectError(e, this.config, this.creds.cached);
     if (config) return config;
+    if (isMysqlLoginRefused(e)) return this.loginRefused(e, 'binlog stream');
     const err = e as { errno?: number; code?: string; message?: string };
     const text = err?.message ?? String(e);
     const where = 'file' in start ? `${start.file}:${start.pos}` : `gtid ${start.gtid}`;
@@ -119,13 +128,25 @@ export class ReaderMysql {
     });
   }
 
-  private async credentials(): Promise<MysqlCredentials> {
-    if (!this.creds) this.creds = await resolveMysqlCredentials(this.config, this.config.AWS_REGION);
-    return this.creds;
+  /**
+   * A refused login: the secret is re-read (at most once per CREDENTIALS_REFRESH_MIN_SECONDS) before the
+   * retryable error ends the session, so the next session logs in with what the secret holds now.
+   */
+  private async loginRefused(e: unknown, where: string): Promise<DrugsyncError> {
+    await this.creds.refresh(e);
+    const arn = this.creds.secretArn;
+    return wrapError(e, 'MYSQL_QUERY_FAILED', `MySQL refused the reader's login (${where})`, {
+      context: { host: this.config.DB_HOST, port: this.config.DB_PORT, secret_arn: arn },
+      retryable: true,
+      remedy: arn
+        ? 'the reader re-reads the secret and retries; if this repeats, check that the secret and the ' +
+          'server hold the same password for the replication user (a rotation that did not finish)'
+        : 'check DB_USER / DB_PASSWORD (or name a Secrets Manager secret with DB_SECRET_ARN)',
+    });
   }
 
   private async queryOnce<T>(text: string, params: unknown[] = []): Promise<T[]> {
-    const creds = await this.credentials();
+    const creds = await this.creds.current();
     const { connectionLimit: _limit, ...opts } = mysqlConnectionOptions(this.config, creds);
     let conn: mysql.Connection | null = null;
     let timer: NodeJS.Timeout | undefined;
@@ -137,14 +158,14 @@ export class ReaderMysql {
       const [rows] = await Promise.race([conn.query(text, params), timeout]);
       return rows as T[];
     } catch (e) {
-      throw (
-        (await mysqlConnectError(e, this.config, creds)) ??
-        wrapError(e, 'MYSQL_QUERY_FAILED', `MySQL query failed (${text.slice(0, 40)})`, {
-          context: { host: this.config.DB_HOST, port: this.config.DB_PORT },
-          retryable: true,
-          remedy: "check that MySQL is reachable with the reader's credentials",
-        })
-      );
+      const config = await mysqlConnectError(e, this.config, creds);
+      if (config) throw config;
+      if (isMysqlLoginRefused(e)) throw await this.loginRefused(e, 'control connection');
+      throw wrapError(e, 'MYSQL_QUERY_FAILED', `MySQL query failed (${text.slice(0, 40)})`, {
+        context: { host: this.config.DB_HOST, port: this.config.DB_PORT },
+        retryable: true,
+        remedy: "check that MySQL is reachable with the reader's credentials",
+      });
     } finally {
       clearTimeout(timer);
       conn?.destroy();

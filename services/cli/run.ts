@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { decodeConfig, embeddingShape, kinesisShape, redisShape } from '../core/config.ts';
-import { createRedis, waitForRedis } from '../core/clients/redis.ts';
+import { openRedis, waitForRedis } from '../core/clients/redis.ts';
 import { assertMinilmInstalled, installMinilm, minilmDir } from '../core/embedding/minilm-files.ts';
 import { DrugsyncError } from '../core/errors.ts';
 import { makeKeys } from '../core/keys.ts';
@@ -31,7 +31,7 @@ function lockPipeline(command: string, log: Logger): SupervisorLock {
 
 async function streamUntilSignal(log: Logger, simulateRate: number): Promise<void> {
   const redisCfg = decodeConfig(redisShape);
-  const redis = createRedis(redisCfg);
+  const redis = await openRedis(redisCfg, {}, { log });
   await waitForRedis(redis);
   const keys = makeKeys(redisCfg);
   // Off a terminal the children's JSON log lines join this process' own (warnings and errors included); on
@@ -195,7 +195,7 @@ async function runMainJob(log: Logger, rows: number, simulateChanges: number): P
   } else log.info('table already has rows; not seeding', { rows: count });
 
   const redisCfg = decodeConfig(redisShape);
-  const redis = createRedis(redisCfg);
+  const redis = await openRedis(redisCfg, {}, { log });
   const hasCheckpoint = (await redis.exists(makeKeys(redisCfg).readerCheckpoint)) === 1;
   redis.disconnect();
   if (hasCheckpoint) log.info('the binlog reader has a checkpoint: resuming the stream, no backfill');

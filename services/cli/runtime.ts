@@ -4,9 +4,9 @@
  */
 import { configFields, decodeConfig, sharedShape } from '../core/config.ts';
 import type { Decoded } from '../core/config.ts';
-import { createMysqlPool, resolveMysqlCredentials } from '../core/clients/mysql.ts';
+import { createMysqlPool, mysqlCredentials } from '../core/clients/mysql.ts';
 import type { MysqlPool } from '../core/clients/mysql.ts';
-import { createRedis, waitForRedis } from '../core/clients/redis.ts';
+import { openRedis, waitForRedis } from '../core/clients/redis.ts';
 import type { RedisClient } from '../core/clients/redis.ts';
 import { createKinesis } from '../core/clients/kinesis.ts';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
@@ -42,8 +42,9 @@ export interface OpsRuntime {
 export async function opsRuntime(service: string): Promise<OpsRuntime> {
   const config = decodeConfig(opsShape);
   const log = createLogger({ service });
-  const mysql = createMysqlPool(config, await resolveMysqlCredentials(config, config.AWS_REGION));
-  const redis = createRedis(config);
+  // the Redis secret is read before anything is opened: its failure leaves nothing to close
+  const redis = await openRedis(config, {}, { log });
+  const mysql = createMysqlPool(config, mysqlCredentials(config, { region: config.AWS_REGION, log }));
   const kinesis = createKinesis(config);
   const close = async () => {
     await mysql.end();
@@ -53,7 +54,7 @@ export async function opsRuntime(service: string): Promise<OpsRuntime> {
   try {
     await waitForRedis(redis);
     const keys = makeKeys(config);
-    const store = createRedisDrugStore(redis, keys, config);
+    const store = createRedisDrugStore(redis, keys, config, { log });
     const embeddings = createEmbeddingService(config, redis, keys, { logger: log });
     return { config, mysql, redis, kinesis, keys, store, embeddings, log, close };
   } catch (e) {

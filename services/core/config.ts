@@ -13,6 +13,8 @@ import { DrugsyncError } from './errors.ts';
 import { LOG_LEVELS, registerSecret } from './log.ts';
 import { LOCAL_STAGE } from './metrics.ts';
 import { DEFAULT_ENV_FILE } from './paths.ts';
+import { SYSTEM_CAS } from './clients/ca-file.ts';
+import { parseSecretReference } from './clients/secret-reference.ts';
 
 export type Env = Record<string, string | undefined>;
 
@@ -94,6 +96,8 @@ export const mysqlShape = {
   DB_TLS: bool(true),
   /** PEM file of the CA(s) that sign the server's certificate (the RDS bundle in the image); unset → Node's CAs. */
   DB_TLS_CA_FILE: optStr(),
+  /** Least time between two re-reads of DB_SECRET_ARN / REDIS_SECRET_ARN after refused logins (rotation). */
+  CREDENTIALS_REFRESH_MIN_SECONDS: num(5, 0),
   /** How a consistent snapshot finds its binlog position: auto (MariaDB → binlog-snapshot, MySQL → table-lock). */
   SNAPSHOT_METHOD: z
     .string()
@@ -109,7 +113,17 @@ export const redisShape = {
   REDIS_HOST: str('127.0.0.1'),
   REDIS_PORT: int(6379, 1, 65535),
   REDIS_PASSWORD: optStr(),
+  /** ACL user (unset: the default user); its rule: `drugsync redis-acl`, docs/deploy.md. */
+  REDIS_USERNAME: optStr(),
+  /**
+   * Secrets Manager secret of the Redis password: its ARN, or ARN:json-key:: for a field of a JSON secret
+   * (ECS' valueFrom form). Wins over REDIS_PASSWORD; re-read after a refused login.
+   */
+  REDIS_SECRET_ARN: optStr(),
   REDIS_TLS: bool(false),
+  /** PEM file of the CA(s) that sign the Redis server's certificate (a private CA); unset or "system" → Node's CAs. */
+  REDIS_TLS_CA_FILE: optStr(),
+  CREDENTIALS_REFRESH_MIN_SECONDS: num(5, 0),
   /** Name of the RediSearch index and prefix of the documents. Tests use their own. */
   REDIS_INDEX: identifier('drugs_idx'),
   REDIS_DOC_PREFIX: str('drug:'),
@@ -174,6 +188,30 @@ export const sharedShape = {
 export type Shape = Record<string, z.ZodType<unknown, string | undefined>>;
 export type Decoded<S extends Shape> = { [K in keyof S]: z.output<S[K]> };
 
+/**
+ * A setting whose value is a secret (masked everywhere): names with PASSWORD or SECRET, except those that
+ * only point at a secret (`…_ARN`).
+ */
+export function isSecretSetting(key: string): boolean {
+  return /PASSWORD|SECRET/.test(key) && !/_ARN$/.test(key);
+}
+
+/** Cross-field rules of the Redis transport settings (only when the shape has them). */
+function redisTransportProblems(shape: Shape, raw: (k: string) => string | undefined): string[] {
+  const problems: string[] = [];
+  if (
+    'REDIS_TLS_CA_FILE' in shape &&
+    raw('REDIS_TLS_CA_FILE') &&
+    raw('REDIS_TLS_CA_FILE') !== SYSTEM_CAS &&
+    !/^(1|true|yes|on)$/i.test(raw('REDIS_TLS') ?? '')
+  )
+    problems.push('REDIS_TLS_CA_FILE: set while REDIS_TLS is not true (a CA file only applies to TLS)');
+  const ref = 'REDIS_SECRET_ARN' in shape ? raw('REDIS_SECRET_ARN') : undefined;
+  const parsed = ref === undefined ? undefined : parseSecretReference(ref);
+  if (typeof parsed === 'string') problems.push(`REDIS_SECRET_ARN: ${parsed}`);
+  return problems;
+}
+
 /** Reads a KEY=value file (comments and blank lines ignored, optional quotes). Missing file → {}. */
 export function readEnvFile(file: string): Env {
   if (!fs.existsSync(file)) return {};
@@ -205,7 +243,7 @@ export function decodeConfig<S extends Shape>(shape: S, env: Env = resolveEnv())
   // Secret values (not the ARNs that merely name a secret) are registered for masking before anything is
   // decoded or reported, so no log line or error shows them.
   for (const key of Object.keys(shape)) {
-    if (/PASSWORD|SECRET/.test(key) && !/_ARN$/.test(key)) registerSecret(env[key]);
+    if (isSecretSetting(key)) registerSecret(env[key]);
   }
   const schema = z.object(shape as Record<string, z.ZodType>);
   const result = schema.safeParse(env);
@@ -224,6 +262,7 @@ export function decodeConfig<S extends Shape>(shape: S, env: Env = resolveEnv())
       'DB_USER/DB_PASSWORD: both are required unless DB_SECRET_ARN names a Secrets Manager secret',
     );
   }
+  problems.push(...redisTransportProblems(shape, raw));
   if ('EMBEDDING_PROVIDER' in shape && raw('EMBEDDING_PROVIDER') === 'titan') {
     const dims = Number(raw('EMBEDDING_DIMENSIONS') ?? 1024);
     if (![256, 512, 1024].includes(dims)) {

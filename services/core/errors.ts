@@ -33,6 +33,8 @@ export const ErrorCodes = {
   DLQ_REMOVE_FAILED: 'DLQ_REMOVE_FAILED',
   REDIS_UNAVAILABLE: 'REDIS_UNAVAILABLE',
   REDIS_COMMAND_FAILED: 'REDIS_COMMAND_FAILED',
+  /** a command outside the Redis user's ACL (NOPERM): names the user, the command, the rule to apply */
+  REDIS_ACL_DENIED: 'REDIS_ACL_DENIED',
   INDEX_SCHEMA_MISMATCH: 'INDEX_SCHEMA_MISMATCH',
   /** a warning, not thrown: the server built the vector index otherwise than asked (LeanVec4x8 → GlobalSQ8) */
   INDEX_VECTOR_SUBSTITUTED: 'INDEX_VECTOR_SUBSTITUTED',

@@ -18,18 +18,18 @@ import type { EmbedderRuntime, EmbedderWithSourceConfig } from './runtime.ts';
 import { createResyncRunner } from './resync.ts';
 import { createSourceProbe } from './source-probe.ts';
 import type { ResyncRunner } from './resync.ts';
-import { createMysqlPool, resolveMysqlCredentials } from '../core/clients/mysql.ts';
+import { createMysqlPool, mysqlCredentials } from '../core/clients/mysql.ts';
 import type { MysqlPool } from '../core/clients/mysql.ts';
 import { createRedisDrugStore } from '../core/redis/drug-store.ts';
 import type { Logger } from '../core/log.ts';
 
-/** The re-sync runner with its own read-only MySQL pool (the DB_* settings). */
+/** The re-sync runner with its own read-only MySQL pool (the DB_* settings; follows a password rotation). */
 async function resyncRunnerFor(
   rt: EmbedderRuntime,
   c: EmbedderWithSourceConfig,
   log: Logger,
 ): Promise<{ runner: ResyncRunner; mysql: MysqlPool }> {
-  const mysql = createMysqlPool(c, await resolveMysqlCredentials(c, c.AWS_REGION));
+  const mysql = createMysqlPool(c, mysqlCredentials(c, { region: c.AWS_REGION, log }));
   const runner = createResyncRunner({
     mysql,
     redis: rt.redis,

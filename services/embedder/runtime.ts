@@ -14,7 +14,7 @@ import {
   resolveEnv,
 } from '../core/config.ts';
 import type { Decoded, Env } from '../core/config.ts';
-import { createRedis } from '../core/clients/redis.ts';
+import { openRedis } from '../core/clients/redis.ts';
 import type { RedisClient } from '../core/clients/redis.ts';
 import { makeKeys } from '../core/keys.ts';
 import type { Keys } from '../core/keys.ts';
@@ -131,8 +131,9 @@ export async function createEmbedderRuntime(
   over: RuntimeOverrides = {},
 ): Promise<EmbedderRuntime> {
   const keys = makeKeys(config);
-  // lazy: connects on first use, so a runtime whose parts are all given never opens a connection
-  const redis = over.redis ?? createRedis(config, { lazyConnect: true });
+  // lazy: connects on first use, so a runtime whose parts are all given never opens a connection (the
+  // Redis secret, when REDIS_SECRET_ARN names one, is read first)
+  const redis = over.redis ?? (await openRedis(config, { lazyConnect: true }, { log }));
   const store = over.store ?? createRedisDrugStore(redis, keys, config, { log });
   const embeddings = over.embeddings ?? createEmbeddingService(config, redis, keys, { logger: log });
   const dlq =

@@ -7,13 +7,24 @@
  * the server name checked when DB_HOST is a name (mysql2 cannot check an IP address), CA = DB_TLS_CA_FILE or
  * Node's CAs. `mysqlConnectError` turns the connection failures that configuration causes (a server that
  * requires TLS, a certificate that does not verify, a server without TLS) into CONFIG_INVALID with the remedy.
+ *
+ * Credentials: `mysqlCredentials` is the process' one provider of the replication user's login
+ * (./credentials.ts). A pool built on it survives a rotation: a login the server refuses
+ * (`isMysqlLoginRefused`) re-reads the secret and, when it changed, opens new connections with the new
+ * password in a new pool; connections still lent out of the old pool finish their work there, and the old
+ * pool is closed once the last one comes back.
  */
-import fs from 'node:fs';
 import mysql from 'mysql2/promise';
 import type { Connection, ConnectionOptions, Pool, PoolConnection, PoolOptions } from 'mysql2/promise';
 import type { SslOptions } from 'mysql2';
+import { backoffDelay, sleep } from '../backoff.ts';
 import { DrugsyncError, wrapError } from '../errors.ts';
-import { resolveDbCredentials } from './secrets.ts';
+import type { Logger } from '../log.ts';
+import { readCaFile } from './ca-file.ts';
+import { secretCredentials, sharedCredentials, staticCredentials } from './credentials.ts';
+import type { CredentialsProvider } from './credentials.ts';
+import { resolveDbCredentials, secretsManagerSource } from './secrets.ts';
+import type { SecretSource } from './secrets.ts';
 
 export interface MysqlSettings {
   DB_HOST: string;
@@ -26,6 +37,8 @@ export interface MysqlSettings {
   DB_TLS: boolean;
   /** PEM bundle of the CA(s) that signed the server's certificate (default: Node's CAs). */
   DB_TLS_CA_FILE?: string | undefined;
+  /** Least time between two re-reads of DB_SECRET_ARN after refused logins (config default: 5). */
+  CREDENTIALS_REFRESH_MIN_SECONDS?: number | undefined;
 }
 
 export interface MysqlCredentials {
@@ -33,10 +46,64 @@ export interface MysqlCredentials {
   password: string;
 }
 
+/** What a pool or connection logs in with: fixed credentials, or a provider that follows a rotation. */
+export type MysqlLogin = MysqlCredentials | CredentialsProvider;
+
+export const DEFAULT_CREDENTIALS_REFRESH_MIN_SECONDS = 5;
+
 /** Reads user/password from Secrets Manager (RDS secret JSON: {"username","password"}) or the settings. */
 export async function resolveMysqlCredentials(s: MysqlSettings, region?: string): Promise<MysqlCredentials> {
   return resolveDbCredentials(s, { region });
 }
+
+export interface CredentialsOptions {
+  region?: string | undefined;
+  log?: Logger | undefined;
+  /** another secret source (tests); default: Secrets Manager (SECRETS_MANAGER_ENDPOINT, else AWS) */
+  source?: SecretSource | undefined;
+}
+
+/**
+ * The replication user's login: this process' one provider of DB_SECRET_ARN (re-read after a refused login,
+ * at most once per CREDENTIALS_REFRESH_MIN_SECONDS), or DB_USER / DB_PASSWORD as they are.
+ */
+export function mysqlCredentials(s: MysqlSettings, o: CredentialsOptions = {}): CredentialsProvider {
+  const arn = s.DB_SECRET_ARN;
+  if (!arn) return staticCredentials('MySQL', { user: s.DB_USER ?? '', password: s.DB_PASSWORD ?? '' });
+  return sharedCredentials(`mysql ${arn} ${s.DB_USER ?? ''}`, () => {
+    const source = o.source ?? secretsManagerSource({ region: o.region });
+    return secretCredentials({
+      what: 'MySQL',
+      secretArn: arn,
+      read: () => resolveDbCredentials(s, { source }),
+      minIntervalMs: 1000 * (s.CREDENTIALS_REFRESH_MIN_SECONDS ?? DEFAULT_CREDENTIALS_REFRESH_MIN_SECONDS),
+      log: o.log,
+    });
+  });
+}
+
+function providerOf(login: MysqlLogin): CredentialsProvider {
+  return 'current' in login ? login : staticCredentials('MySQL', login);
+}
+
+/**
+ * The server refused the login itself (wrong password, user unknown or locked, password expired): MySQL
+ * and MariaDB ER_ACCESS_DENIED_ERROR 1045, ER_ACCESS_DENIED_NO_PASSWORD_ERROR 1698,
+ * ER_MUST_CHANGE_PASSWORD_LOGIN 1862, ER_ACCOUNT_HAS_BEEN_LOCKED 3118 — the errors a rotated password gives.
+ */
+export function isMysqlLoginRefused(e: unknown): boolean {
+  const err = e as { errno?: unknown; code?: unknown } | null;
+  if (typeof err?.errno === 'number' && LOGIN_REFUSED.has(err.errno)) return true;
+  return typeof err?.code === 'string' && LOGIN_REFUSED_CODES.has(err.code);
+}
+
+const LOGIN_REFUSED = new Set([1045, 1698, 1862, 3118]);
+const LOGIN_REFUSED_CODES = new Set([
+  'ER_ACCESS_DENIED_ERROR',
+  'ER_ACCESS_DENIED_NO_PASSWORD_ERROR',
+  'ER_MUST_CHANGE_PASSWORD_LOGIN',
+  'ER_ACCOUNT_HAS_BEEN_LOCKED',
+]);
 
 export type MysqlTlsSettings = Pick<MysqlSettings, 'DB_TLS' | 'DB_TLS_CA_FILE'>;
 
@@ -48,27 +115,8 @@ export function mysqlTlsOptions(s: MysqlTlsSettings): SslOptions | undefined {
   if (!s.DB_TLS) return undefined;
   const tls: SslOptions = { rejectUnauthorized: true, verifyIdentity: true, minVersion: 'TLSv1.2' };
   if (!s.DB_TLS_CA_FILE) return tls;
-  let ca: string;
-  try {
-    ca = fs.readFileSync(s.DB_TLS_CA_FILE, 'utf8');
-  } catch (e) {
-    throw new DrugsyncError('CONFIG_INVALID', `DB_TLS_CA_FILE: cannot read ${s.DB_TLS_CA_FILE}`, {
-      context: { variable: 'DB_TLS_CA_FILE', file: s.DB_TLS_CA_FILE },
-      cause: e,
-      remedy: "point DB_TLS_CA_FILE at a readable PEM bundle of the server's CA (Aurora: the RDS CA bundle)",
-    });
-  }
-  if (!ca.includes('-----BEGIN CERTIFICATE-----')) {
-    throw new DrugsyncError(
-      'CONFIG_INVALID',
-      `DB_TLS_CA_FILE: ${s.DB_TLS_CA_FILE} holds no PEM certificate`,
-      {
-        context: { variable: 'DB_TLS_CA_FILE', file: s.DB_TLS_CA_FILE },
-        remedy: "point DB_TLS_CA_FILE at a PEM bundle of the server's CA (Aurora: the RDS CA bundle)",
-      },
-    );
-  }
-  return { ...tls, ca };
+  const ca = readCaFile('DB_TLS_CA_FILE', s.DB_TLS_CA_FILE, "the server's CA (Aurora: the RDS CA bundle)");
+  return ca === undefined ? tls : { ...tls, ca };
 }
 
 /** MySQL ER_SECURE_TRANSPORT_REQUIRED (3159) and MariaDB's (4036): the server refuses a plain connection. */
@@ -194,26 +242,103 @@ export interface MysqlPool {
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
   getConnection(): Promise<PoolConnection>;
   end(): Promise<void>;
-  readonly raw: Pool;
+}
+
+/** Retries of an operation whose login was refused: 0.5 s, 1 s, 2 s, 4 s (the secret re-read meanwhile). */
+const LOGIN_RETRIES = 4;
+const LOGIN_BACKOFF = { baseMs: 500, maxMs: 4_000 } as const;
+
+/**
+ * A mysql2 pool on the credentials in force. When they change (a re-read after a refused login), the next
+ * operation gets a new pool; the old one is closed as soon as none of its connections is lent out.
+ */
+class LoginPool {
+  private pool: Pool | null = null;
+  private version = -1;
+  private readonly lent = new Map<Pool, number>();
+  private readonly retired = new Set<Pool>();
+
+  constructor(
+    private readonly s: MysqlSettings,
+    readonly creds: CredentialsProvider,
+    private readonly extra: Partial<PoolOptions>,
+  ) {}
+
+  async current(): Promise<Pool> {
+    const cred = await this.creds.current();
+    if (this.pool && this.version === this.creds.version) return this.pool;
+    if (this.pool) this.retire(this.pool);
+    this.version = this.creds.version;
+    const pool = mysql.createPool({ ...mysqlConnectionOptions(this.s, cred), ...this.extra });
+    this.lent.set(pool, 0);
+    pool.on('acquire', () => this.lent.set(pool, (this.lent.get(pool) ?? 0) + 1));
+    pool.on('release', () => {
+      const n = (this.lent.get(pool) ?? 1) - 1;
+      this.lent.set(pool, n);
+      if (n === 0 && this.retired.has(pool)) void this.close(pool);
+    });
+    this.pool = pool;
+    return pool;
+  }
+
+  /**
+   * Runs `op` on the current pool. A refused login re-reads the secret and runs it again (up to
+   * LOGIN_RETRIES times, backing off while the secret still holds the refused credentials).
+   */
+  async run<T>(op: (pool: Pool) => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const pool = await this.current();
+      try {
+        return await op(pool);
+      } catch (e) {
+        if (!isMysqlLoginRefused(e) || !this.creds.secretArn || attempt >= LOGIN_RETRIES) throw e;
+        const before = this.creds.version;
+        await this.creds.refresh(e);
+        if (this.creds.version === before) await sleep(backoffDelay(attempt, LOGIN_BACKOFF));
+      }
+    }
+  }
+
+  private retire(pool: Pool): void {
+    this.retired.add(pool);
+    if ((this.lent.get(pool) ?? 0) === 0) void this.close(pool);
+  }
+
+  private async close(pool: Pool): Promise<void> {
+    this.retired.delete(pool);
+    this.lent.delete(pool);
+    await pool.end().catch(() => undefined);
+  }
+
+  async end(): Promise<void> {
+    const all = [...this.retired, ...(this.pool ? [this.pool] : [])];
+    this.retired.clear();
+    this.pool = null;
+    await Promise.all(all.map((p) => p.end()));
+  }
+}
+
+/** The MySQL secret in an error's context (which secret the refused credentials came from). */
+function secretContext(creds: CredentialsProvider): { secret_arn?: string } {
+  return creds.secretArn ? { secret_arn: creds.secretArn } : {};
 }
 
 export function createMysqlPool(
   s: MysqlSettings,
-  cred: MysqlCredentials,
+  login: MysqlLogin,
   extra: Partial<PoolOptions> = {},
 ): MysqlPool {
-  const pool = mysql.createPool({ ...mysqlConnectionOptions(s, cred), ...extra });
+  const pools = new LoginPool(s, providerOf(login), extra);
+  const configError = (e: unknown) => mysqlConnectError(e, s, pools.creds.cached);
   return {
-    raw: pool,
     async query<T>(sql: string, params: unknown[] = []): Promise<T[]> {
       try {
-        const [rows] = await pool.query(sql, params);
-        return rows as T[];
+        return await pools.run(async (pool) => (await pool.query(sql, params))[0] as T[]);
       } catch (e) {
         throw (
-          (await mysqlConnectError(e, s, cred)) ??
+          (await configError(e)) ??
           wrapError(e, 'MYSQL_QUERY_FAILED', `MySQL query failed (${sql.slice(0, 60)})`, {
-            context: { host: s.DB_HOST, port: s.DB_PORT, database: s.DB_NAME },
+            context: { host: s.DB_HOST, port: s.DB_PORT, database: s.DB_NAME, ...secretContext(pools.creds) },
             retryable: true,
             remedy:
               'check that MySQL is reachable with these credentials (`npx drugsync stack status` locally)',
@@ -223,25 +348,32 @@ export function createMysqlPool(
     },
     async getConnection(): Promise<PoolConnection> {
       try {
-        return await pool.getConnection();
+        return await pools.run((pool) => pool.getConnection());
       } catch (e) {
-        throw (await mysqlConnectError(e, s, cred)) ?? e;
+        throw (await configError(e)) ?? e;
       }
     },
-    end: () => pool.end(),
+    end: () => pools.end(),
   };
 }
 
-/** One connection with drugsync's options (TLS included); configuration failures mapped as for the pool. */
+/**
+ * One connection with drugsync's options (TLS included); configuration failures mapped as for the pool. A
+ * refused login re-reads the provider's secret before the error is thrown (the caller's retry then logs
+ * in with what the secret holds now).
+ */
 export async function createMysqlConnection(
   s: MysqlSettings,
-  cred: MysqlCredentials,
+  login: MysqlLogin,
   extra: Partial<ConnectionOptions> = {},
 ): Promise<Connection> {
+  const creds = providerOf(login);
+  const cred = await creds.current();
   const { connectionLimit: _limit, ...opts } = mysqlConnectionOptions(s, cred);
   try {
     return await mysql.createConnection({ ...opts, ...extra });
   } catch (e) {
+    if (isMysqlLoginRefused(e)) await creds.refresh(e);
     throw (await mysqlConnectError(e, s, cred)) ?? e;
   }
 }

@@ -7,6 +7,9 @@
  * SECRET_INVALID naming the secret ARN and the format expected; never the text, never JSON.parse's message
  * (which quotes the text), and never that error as cause (describe() and toJSON() print causes).
  *
+ * The Redis secret is the password itself, or JSON holding it under the key REDIS_SECRET_ARN names after
+ * the ARN (`ARN:password::`, ECS' `valueFrom` form; ./secret-reference.ts).
+ *
  * `SECRETS_MANAGER_ENDPOINT` points the client at another endpoint (a local fake in tests); the client then
  * signs with placeholder credentials, as the Kinesis client does for kinesalite.
  */
@@ -15,6 +18,7 @@ import type { SecretsManagerClientConfig } from '@aws-sdk/client-secrets-manager
 import { DrugsyncError } from '../errors.ts';
 import { redact, registerSecret } from '../log.ts';
 import { keepAliveHandler } from './http.ts';
+import type { SecretReference } from './secret-reference.ts';
 
 /** The subset of Secrets Manager drugsync uses: a secret's string value, undefined when it has none. */
 export interface SecretSource {
@@ -165,4 +169,44 @@ export async function resolveDbCredentials(
   const user = secret.username ?? s.DB_USER;
   if (!user) throw invalidDbSecret(s.DB_SECRET_ARN, 'has no "username" and DB_USER is not set');
   return { user, password: secret.password };
+}
+
+function invalidRedisSecret(arn: string, problem: string, expected: string): DrugsyncError {
+  return new DrugsyncError('SECRET_INVALID', `the Redis secret ${arn} ${problem}; expected ${expected}`, {
+    context: { secret_arn: arn },
+    remedy:
+      'store the Redis password as the whole secret string (REDIS_SECRET_ARN = the ARN), or as JSON with ' +
+      'the password under the key REDIS_SECRET_ARN names after the ARN (ARN:key::)',
+  });
+}
+
+/** Decodes the Redis secret's text: the password itself, or JSON with the password under `jsonKey`. */
+export function parseRedisSecret(arn: string, text: string, jsonKey?: string): string {
+  registerSecret(text);
+  if (!jsonKey) return text;
+  const expected = `JSON with a string "${jsonKey}" (the key after the ARN in REDIS_SECRET_ARN)`;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // JSON.parse's message quotes the text: neither it nor the error goes any further.
+    throw invalidRedisSecret(arn, 'is not JSON', expected);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw invalidRedisSecret(arn, `is JSON but ${kindOf(parsed)}, not an object`, expected);
+  }
+  const password = (parsed as Record<string, unknown>)[jsonKey];
+  if (typeof password === 'number' || typeof password === 'boolean') registerSecret(String(password));
+  if (typeof password !== 'string' || password === '') {
+    const found = password === undefined ? `has no "${jsonKey}"` : `has a "${jsonKey}" that is not a string`;
+    throw invalidRedisSecret(arn, found, expected);
+  }
+  registerSecret(password);
+  return password;
+}
+
+/** The Redis password from the secret `ref` names (REDIS_SECRET_ARN: an ARN, or ARN:json-key::). */
+export async function resolveRedisPassword(ref: SecretReference, source: SecretSource): Promise<string> {
+  const text = await readSecretString(source, ref.arn, 'the Redis secret');
+  return parseRedisSecret(ref.arn, text, ref.jsonKey);
 }
