@@ -3,11 +3,7 @@
  * record, the error and the time, so the rest of the batch proceeds and nothing is lost.
  * Locally a Redis stream (keys.deadLetters, XADD); in production SQS (DLQ_QUEUE_URL) — same interface.
  *
- * The queue may hold three kinds of message, and every one is decoded by `decodeQueueMessage`:
- * - our own dead letter (`toDeadLetter`: the record's bytes and the error);
- * - a Lambda on-failure record: what a Kinesis event source mapping sends to its on-failure destination
- *   when it gives up on a batch (no data: the shard and the sequence-number range, to re-read);
- * - anything else: malformed (DLQ_MESSAGE_INVALID naming the message id), reported, never fatal.
+ * The message format (our letters, Lambda on-failure records, malformed messages) is dlq-codec.ts's.
  *
  * Dead letters are idempotent per record (shard + sequence number): a marker key beside the queue
  * (`<deadLetters>:seen:<shard>:<sequence number>`, under the state prefix, with a TTL of the tombstone
@@ -23,59 +19,22 @@ import {
 import { DrugsyncError, wrapError } from '../core/errors.ts';
 import type { ErrorCode } from '../core/errors.ts';
 import type { RedisClient } from '../core/clients/redis.ts';
-import type { StreamRecord } from './types.ts';
+import { decodeQueueMessage, encodeDeadLetter, malformedMessage } from './dlq-codec.ts';
+import type { DeadLetter, DeadLetterInput, QueueMessage } from './dlq-codec.ts';
 
-export interface DeadLetterInput {
-  record: StreamRecord;
-  error: DrugsyncError;
-  /** what we know of the change, when it decoded */
-  ndc?: string | null | undefined;
-  pos?: string | null | undefined;
-  stream?: string | undefined;
-}
-
-export interface DeadLetter {
-  /** queue-specific id: Redis stream entry id, or the SQS message id */
-  id: string;
-  time: string;
-  stream: string | null;
-  shardId: string;
-  sequenceNumber: string;
-  partitionKey: string;
-  approximateArrivalTimestamp: number | null;
-  /** the record's bytes, base64 */
-  data: string;
-  ndc: string | null;
-  pos: string | null;
-  error: { code: string; message: string; retryable: boolean; context: Record<string, unknown> };
-}
-
-/**
- * A Lambda Kinesis event source mapping's on-failure record, flattened: the batch it gave up on
- * (`KinesisBatchInfo`) and why (`requestContext.condition`: RetryAttemptsExhausted, RecordAgeExceeded, …).
- */
-export interface LambdaBatchRecord {
-  shardId: string;
-  startSequenceNumber: string;
-  endSequenceNumber: string;
-  batchSize: number | null;
-  streamArn: string | null;
-  approximateArrivalOfFirstRecord: string | null;
-  approximateArrivalOfLastRecord: string | null;
-  condition: string | null;
-  requestId: string | null;
-  functionArn: string | null;
-  approximateInvokeCount: number | null;
-  functionError: string | null;
-  /** when Lambda wrote the record */
-  timestamp: string | null;
-}
-
-/** One message of the queue, decoded. */
-export type QueueMessage =
-  | { kind: 'letter'; id: string; letter: DeadLetter }
-  | { kind: 'lambda_batch'; id: string; batch: LambdaBatchRecord }
-  | { kind: 'malformed'; id: string; error: DrugsyncError; body: string };
+export {
+  deadLetterBodySchema,
+  deadLetterRecord,
+  decodeQueueMessage,
+  encodeDeadLetter,
+  lambdaOnFailureSchema,
+  letterMessage,
+  lettersOf,
+  malformedMessage,
+  peekDeadLetterRecord,
+  toDeadLetter,
+} from './dlq-codec.ts';
+export type { DeadLetter, DeadLetterInput, LambdaBatchRecord, QueueMessage } from './dlq-codec.ts';
 
 export interface DeadLetterQueue {
   readonly kind: 'redis' | 'sqs';
@@ -93,139 +52,6 @@ export interface DeadLetterQueue {
 export async function queueMessages(q: DeadLetterQueue, limit?: number): Promise<QueueMessage[]> {
   if (q.messages) return q.messages(limit);
   return (await q.list(limit)).map((letter) => ({ kind: 'letter', id: letter.id, letter }));
-}
-
-export function toDeadLetter(input: DeadLetterInput, id: string, time: Date): DeadLetter {
-  const e = input.error;
-  return {
-    id,
-    time: time.toISOString(),
-    stream: input.stream ?? null,
-    shardId: input.record.shardId,
-    sequenceNumber: input.record.sequenceNumber,
-    partitionKey: input.record.partitionKey,
-    approximateArrivalTimestamp: input.record.approximateArrivalTimestamp ?? null,
-    data: Buffer.from(input.record.data).toString('base64'),
-    ndc: input.ndc ?? null,
-    pos: input.pos ?? null,
-    error: { code: e.code, message: e.message, retryable: e.retryable, context: { ...e.context } },
-  };
-}
-
-export function deadLetterRecord(d: DeadLetter): StreamRecord {
-  return {
-    sequenceNumber: d.sequenceNumber,
-    partitionKey: d.partitionKey,
-    shardId: d.shardId,
-    data: Buffer.from(d.data, 'base64'),
-    approximateArrivalTimestamp: d.approximateArrivalTimestamp ?? undefined,
-  };
-}
-
-// ---------------------------------------------------------------- decoding
-
-type Json = Record<string, unknown>;
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
-const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
-const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
-const DIGITS = /^\d+$/;
-
-function invalid(id: string, body: string, reason: string): QueueMessage {
-  const error = new DrugsyncError('DLQ_MESSAGE_INVALID', `dead-letter queue message ${id}: ${reason}`, {
-    context: { message_id: id, reason, body: body.slice(0, 200) },
-    remedy:
-      'inspect it with `drugsync dlq list --json`; it is kept in the queue and skipped by replay (delete it ' +
-      'from the queue by hand once understood)',
-  });
-  return { kind: 'malformed', id, error, body };
-}
-
-function decodeLetter(id: string, body: string, o: Json): QueueMessage {
-  const missing = ['shardId', 'sequenceNumber', 'partitionKey', 'data'].filter((k) => str(o[k]) === null);
-  const err = o.error;
-  if (!isObject(err) || str(err.code) === null || str(err.message) === null) missing.push('error');
-  if (missing.length > 0) return invalid(id, body, `dead letter without ${missing.join(', ')}`);
-  if (!BASE64.test(o.data as string)) return invalid(id, body, 'dead letter whose data is not base64');
-  const e = err as Json;
-  const letter: DeadLetter = {
-    id,
-    time: str(o.time) ?? '',
-    stream: str(o.stream),
-    shardId: o.shardId as string,
-    sequenceNumber: o.sequenceNumber as string,
-    partitionKey: o.partitionKey as string,
-    approximateArrivalTimestamp: num(o.approximateArrivalTimestamp),
-    data: o.data as string,
-    ndc: str(o.ndc),
-    pos: str(o.pos),
-    error: {
-      code: e.code as string,
-      message: e.message as string,
-      retryable: e.retryable === true,
-      context: isObject(e.context) ? e.context : {},
-    },
-  };
-  return { kind: 'letter', id, letter };
-}
-
-function decodeLambdaBatch(id: string, body: string, o: Json): QueueMessage {
-  const info = o.KinesisBatchInfo;
-  if (!isObject(info)) return invalid(id, body, 'KinesisBatchInfo is not an object');
-  const [shardId, start, end] = [
-    str(info.shardId),
-    str(info.startSequenceNumber),
-    str(info.endSequenceNumber),
-  ];
-  if (!shardId || !start || !end || !DIGITS.test(start) || !DIGITS.test(end)) {
-    return invalid(id, body, 'Lambda on-failure record without shardId and a numeric sequence-number range');
-  }
-  if (BigInt(start) > BigInt(end)) {
-    return invalid(id, body, 'Lambda on-failure record whose startSequenceNumber is after its end');
-  }
-  const req = isObject(o.requestContext) ? o.requestContext : {};
-  const res = isObject(o.responseContext) ? o.responseContext : {};
-  const batch: LambdaBatchRecord = {
-    shardId,
-    startSequenceNumber: start,
-    endSequenceNumber: end,
-    batchSize: num(info.batchSize),
-    streamArn: str(info.streamArn),
-    approximateArrivalOfFirstRecord: str(info.approximateArrivalOfFirstRecord),
-    approximateArrivalOfLastRecord: str(info.approximateArrivalOfLastRecord),
-    condition: str(req.condition),
-    requestId: str(req.requestId),
-    functionArn: str(req.functionArn),
-    approximateInvokeCount: num(req.approximateInvokeCount),
-    functionError: str(res.functionError),
-    timestamp: str(o.timestamp),
-  };
-  return { kind: 'lambda_batch', id, batch };
-}
-
-/**
- * The one decoder of queue messages: our dead letter, a Lambda on-failure record (Kinesis), or malformed
- * (never throws: a malformed message is reported beside the others, with the reason).
- */
-export function decodeQueueMessage(id: string, body: string | null | undefined): QueueMessage {
-  const text = body ?? '';
-  let o: unknown;
-  try {
-    o = JSON.parse(text);
-  } catch {
-    return invalid(id, text, 'body is not JSON');
-  }
-  if (!isObject(o)) return invalid(id, text, 'body is not a JSON object');
-  if ('KinesisBatchInfo' in o) return decodeLambdaBatch(id, text, o);
-  if ('DDBStreamBatchInfo' in o) {
-    return invalid(id, text, 'a Lambda on-failure record of a DynamoDB stream, not of our Kinesis stream');
-  }
-  if ('sequenceNumber' in o || 'error' in o || 'data' in o) return decodeLetter(id, text, o);
-  return invalid(
-    id,
-    text,
-    'neither a drugsync dead letter nor a Lambda on-failure record (KinesisBatchInfo)',
-  );
 }
 
 // ---------------------------------------------------------------- per-record markers
@@ -285,7 +111,7 @@ function entryMessage(id: string, fields: string[]): QueueMessage {
   const i = fields.indexOf(FIELD);
   if (i < 0 || i % 2 !== 0) {
     const names = fields.filter((_, k) => k % 2 === 0).join(', ');
-    return invalid(
+    return malformedMessage(
       id,
       fields.join(' '),
       `stream entry without a "${FIELD}" field (fields: ${names || 'none'})`,
@@ -326,7 +152,7 @@ export function createRedisDeadLetterQueue(
       const now = new Date();
       const pipe = redis.pipeline();
       for (const entry of uniqueEntries(entries, prefix)) {
-        const letter = JSON.stringify(toDeadLetter(entry, '', now));
+        const letter = encodeDeadLetter(entry, now);
         pipe.eval(PUT_ONCE, 2, key, markerKey(prefix, entry.record), String(ttl), String(maxLen), letter);
       }
       let res: [Error | null, unknown][] | null;
@@ -469,7 +295,7 @@ class SqsDeadLetterQueue implements DeadLetterQueue {
         QueueUrl: this.queueUrl,
         Entries: chunk.map((entry, j) => ({
           Id: String(j),
-          MessageBody: JSON.stringify(toDeadLetter(entry, '', now)),
+          MessageBody: encodeDeadLetter(entry, now),
         })),
       }),
     );
