@@ -34,6 +34,39 @@ export interface CliBundle {
   /** optional dependencies left to node_modules (the image leaves them out) */
   optionalExternals: string[];
   metafile: Metafile;
+  /** the worker threads' modules beside the bundle (`WORKER_ENTRIES`) */
+  workers: string[];
+}
+
+/**
+ * Worker threads the CLI starts from a module file of their own (`new Worker(new URL('./<name>.mjs',
+ * import.meta.url))`): each is a second entry point, built beside the bundle under that name. Node built-ins
+ * only, so they bundle to one small file each.
+ */
+export const WORKER_ENTRIES: Record<string, string> = {
+  'compressor-worker': 'services/core/compressor-worker.ts',
+};
+
+async function buildWorkers(outDir: string): Promise<string[]> {
+  const result = await build({
+    entryPoints: Object.fromEntries(
+      Object.entries(WORKER_ENTRIES).map(([name, src]) => [name, path.join(PROJECT_ROOT, src)]),
+    ),
+    outdir: outDir,
+    outExtension: { '.js': '.mjs' },
+    bundle: true,
+    platform: 'node',
+    target: 'node22',
+    format: 'esm',
+    sourcemap: 'linked',
+    sourcesContent: false,
+    metafile: true,
+    legalComments: 'none',
+    logLevel: 'silent',
+  });
+  const inlined = bundledPackages(result.metafile);
+  if (inlined.length > 0) throw new Error(`a worker imports from node_modules: ${inlined.join(', ')}`);
+  return Object.keys(WORKER_ENTRIES).map((name) => path.join(outDir, `${name}.mjs`));
 }
 
 /** One package the bundle imports from node_modules, and how: `static` ones must be there at start. */
@@ -113,6 +146,7 @@ export async function buildCliBundle(outDir = path.join(PROJECT_ROOT, 'dist')): 
   const file = path.join(outDir, BUNDLE_NAME);
   fs.mkdirSync(outDir, { recursive: true });
   let metafile: Metafile;
+  let workers: string[];
   try {
     const result = await build({
       stdin: {
@@ -134,6 +168,7 @@ export async function buildCliBundle(outDir = path.join(PROJECT_ROOT, 'dist')): 
       logLevel: 'silent',
     });
     metafile = result.metafile;
+    workers = await buildWorkers(outDir);
   } catch (e) {
     throw new DrugsyncError('CONFIG_INVALID', `esbuild could not bundle the CLI: ${errorMessage(e)}`, {
       context: { entry: 'services/cli/main.ts', out: file },
@@ -152,7 +187,14 @@ export async function buildCliBundle(outDir = path.join(PROJECT_ROOT, 'dist')): 
       },
     );
   }
-  return { file, bytes: fs.statSync(file).size, externals: deps, optionalExternals: optional, metafile };
+  return {
+    file,
+    bytes: fs.statSync(file).size,
+    externals: deps,
+    optionalExternals: optional,
+    metafile,
+    workers,
+  };
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -209,6 +209,9 @@ describe('bundle: dist/drugsync.mjs with production dependencies only', () => {
   it('has only production dependencies beside it, and runs on Node 22', () => {
     for (const dev of ['tsx', 'esbuild', 'vitest', 'kinesalite', 'typescript'])
       expect(fs.existsSync(path.join(dir, 'node_modules', dev, 'package.json')), dev).toBe(false);
+    expect(fs.existsSync(path.join(dir, 'dist', 'compressor-worker.mjs')), 'the compression worker').toBe(
+      true,
+    );
     for (const prod of ['@vlasky/zongji', 'ioredis', 'mysql2', '@aws-sdk/client-kinesis'])
       expect(fs.existsSync(path.join(dir, 'node_modules', prod, 'package.json')), prod).toBe(true);
     expect(Number(process.versions.node.split('.')[0])).toBeGreaterThanOrEqual(22);
@@ -309,6 +312,16 @@ describe('bundle: dist/drugsync.mjs with production dependencies only', () => {
     expect(src.status, src.stderr).toBe(0);
     const srcRecords = await drain(sides.srcReader.KINESIS_STREAM as string);
     const reader = start('bundle', sides.bunReader, ['binlog-reader', '--from', fromArg]);
+    // its zstd frames are made on the worker thread started from dist/compressor-worker.mjs (the engine the
+    // worker reports), not on the reader's thread
+    await eventually(
+      async () =>
+        /"msg":"record compression: zstd frames of the aggregates on the worker thread"/.test(
+          reader.stderr(),
+        ),
+      60_000,
+      'the bundled reader reported its compression worker',
+    );
     const bunRecords = await eventually(
       async () => {
         const r = await drain(sides.bunReader.KINESIS_STREAM as string);
@@ -325,6 +338,7 @@ describe('bundle: dist/drugsync.mjs with production dependencies only', () => {
     expect(comparable(bunRecords)).toEqual(comparable(srcRecords));
     expect(code, reader.stderr()).toBe(0);
     expect(reader.stderr()).toMatch(/"msg":"binlog reader stopped"/);
+    expect(reader.stderr()).not.toMatch(/record compression worker (stopped|did not start)/);
     const config = decodeConfig(readerConfigShape, sides.bunReader);
     const cp = await createRedisCheckpointStore(redis, makeKeys(config)).load();
     const last = bunRecords

@@ -1,15 +1,21 @@
 /**
  * The binlog reader's batch compressor: a real worker thread, realistic change events.
  */
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { createWorkerCompressor } from '../services/core/compressor.ts';
+import { COMPRESSOR_WORKER_URL, createWorkerCompressor } from '../services/core/compressor.ts';
 import { compressRecord, decodeChangeEvent, encodeChangeEvent } from '../services/core/events.ts';
 import { encodeAggregate } from '../services/core/kpl.ts';
 import { createLogger } from '../services/core/log.ts';
 import { AGGREGATE_ZSTD_LEVEL, decodeStreamRecord, frameAggregate } from '../services/core/stream-record.ts';
 import { generateCatalogue } from '../services/seed/generator.ts';
 import { EventFactory } from './support/events.ts';
+
+/** Workers that fail on their first batch, or never answer (TypeScript modules, started like the real one). */
+const FAILING_WORKER = new URL('./support/failing-compressor-worker.ts', import.meta.url);
+const SILENT_WORKER = new URL('./support/silent-compressor-worker.ts', import.meta.url);
 
 function catalogueEvents(n: number) {
   const f = new EventFactory('binlog.000031');
@@ -106,8 +112,7 @@ describe('record compressor (worker thread)', () => {
     const subs = catalogueEvents(300).map((e) => ({ partitionKey: e.ndc ?? '', data: encodeChangeEvent(e) }));
     const kpl = encodeAggregate(subs);
     const { log, lines } = capturingLogger();
-    const failing = `require('node:worker_threads').parentPort.on('message', () => { throw new Error('worker lost'); });`;
-    const compressor = createWorkerCompressor(log, { zstd: true, workerSource: failing });
+    const compressor = createWorkerCompressor(log, { zstd: true, workerUrl: FAILING_WORKER });
     try {
       // Act
       const [framed] = await compressor.compress([kpl]);
@@ -124,8 +129,7 @@ describe('record compressor (worker thread)', () => {
     const events = catalogueEvents(600);
     const records = events.map(encodeChangeEvent);
     const { log, lines } = capturingLogger();
-    const failing = `require('node:worker_threads').parentPort.on('message', () => { throw new Error('zlib worker out of memory'); });`;
-    const compressor = createWorkerCompressor(log, { workerSource: failing });
+    const compressor = createWorkerCompressor(log, { workerUrl: FAILING_WORKER });
     try {
       // Act
       const first = await compressor.compress(records.slice(0, 500));
@@ -148,8 +152,7 @@ describe('record compressor (worker thread)', () => {
     // Prepare: a worker that takes batches and never answers
     const records = catalogueEvents(300).map(encodeChangeEvent);
     const { log, lines } = capturingLogger();
-    const silent = `require('node:worker_threads').parentPort.on('message', () => {});`;
-    const compressor = createWorkerCompressor(log, { workerSource: silent, answerTimeoutMs: 200 });
+    const compressor = createWorkerCompressor(log, { workerUrl: SILENT_WORKER, answerTimeoutMs: 200 });
     try {
       // Act
       const out = await compressor.compress(records);
@@ -160,6 +163,31 @@ describe('record compressor (worker thread)', () => {
       expect(JSON.stringify(warnings[0])).toMatch(/no answer for a batch of 300 records in 200 ms/);
     } finally {
       await compressor.close();
+    }
+  });
+
+  it('starts its worker from compressor-worker.ts, also on a Node without type stripping (through tsx)', () => {
+    // Prepare: the worker is a TypeScript module of its own beside the compressor (no code string, no eval)
+    expect(fileURLToPath(COMPRESSOR_WORKER_URL)).toBe(
+      fileURLToPath(new URL('../services/core/compressor-worker.ts', import.meta.url)),
+    );
+    const child = fileURLToPath(new URL('./support/compress-in-child.ts', import.meta.url));
+    const runs = [
+      ['--import', 'tsx'], // as `npm run bench` and `npx tsx` start it: Node strips the worker's types itself
+      ['--no-experimental-strip-types', '--import', 'tsx'], // a Node 22 before 22.18: tsx in the worker
+    ];
+    for (const flags of runs) {
+      // Act
+      const r = spawnSync(process.execPath, [...flags, child], { encoding: 'utf8', timeout: 60_000 });
+      // Assess: the worker ran (its engine, not the inline fallback) and made compressRecord's bytes
+      expect(r.status, r.stderr).toBe(0);
+      const out = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as Record<string, unknown>;
+      expect(out, flags.join(' ')).toEqual({
+        engine: 'reused',
+        sameBytes: true,
+        typescript: flags.includes('--no-experimental-strip-types') ? false : 'strip',
+        warnings: [],
+      });
     }
   });
 });

@@ -1,7 +1,7 @@
 /**
- * The dead-letter queue holds three kinds of message and every one is recoverable or reported:
- * - the decoder beside the encoder (`toDeadLetter` → `decodeQueueMessage`), the documented Lambda
- *   on-failure record of a Kinesis event source mapping, malformed messages;
+ * The dead-letter queue holds three kinds of message and every one is recoverable or reported (the
+ * format itself, without a server: test/dlq-codec.unit.test.ts; the two transports held to one error
+ * vocabulary: test/dlq-transports.test.ts):
  * - on the real stack (kinesalite + Redis): `drugsync dlq list` shows all three kinds and `drugsync dlq
  *   replay` re-reads a Lambda batch range from Kinesis and applies it (documents appear), turns the poison
  *   record of that range into our own letter, replays our letter and reports (keeps) the malformed one;
@@ -9,9 +9,6 @@
  * - idempotent dead letters: a poison record read twice by the consumer (checkpoint reset) is one letter;
  * - the SQS queue against a loopback fake SQS (JSON protocol, through the real AWS SDK).
  */
-import { createHash, randomUUID } from 'node:crypto';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   DescribeStreamSummaryCommand,
@@ -36,138 +33,21 @@ import {
   deadLetterMarkerPrefix,
   decodeQueueMessage,
   queueMessages,
-  toDeadLetter,
 } from '../services/embedder/dlq.ts';
-import type { QueueMessage } from '../services/embedder/dlq.ts';
 import { replayDeadLetters } from '../services/embedder/replay.ts';
 import { consumerDeps, createEmbedderRuntime, decodeEmbedderConfig } from '../services/embedder/runtime.ts';
 import type { EmbedderRuntime } from '../services/embedder/runtime.ts';
 import { EventFactory, RecordFactory, makeRow } from './support/events.ts';
+import { startFakeSqs } from './support/fake-sqs.ts';
+import { lambdaOnFailure } from './support/lambda-on-failure.ts';
 import { putEvents } from './support/put-events.ts';
 import { runCli } from './support/pipeline.ts';
 import { resetSuiteRedis, resetSuiteStream, suiteEnv, suiteRedis } from './support/stack.ts';
 
 const SHARD = 'shardId-000000000000';
 
-/** The on-failure record a Lambda Kinesis event source mapping sends when it gives up on a batch. */
-function lambdaOnFailure(o: {
-  shardId: string;
-  start: string;
-  end: string;
-  batchSize: number;
-  streamArn: string;
-  condition?: string;
-}) {
-  return {
-    requestContext: {
-      requestId: randomUUID(),
-      functionArn: 'arn:aws:lambda:us-east-1:123456789012:function:drugsync-prod-embedder',
-      condition: o.condition ?? 'RetryAttemptsExhausted',
-      approximateInvokeCount: 4,
-    },
-    responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' },
-    version: '1.0',
-    timestamp: '2026-11-14T00:38:06.021Z',
-    KinesisBatchInfo: {
-      shardId: o.shardId,
-      startSequenceNumber: o.start,
-      endSequenceNumber: o.end,
-      approximateArrivalOfFirstRecord: '2026-11-14T00:38:04.835Z',
-      approximateArrivalOfLastRecord: '2026-11-14T00:38:05.580Z',
-      batchSize: o.batchSize,
-      streamArn: o.streamArn,
-    },
-  };
-}
-
 /** A change event cut short: the kind of record the embedder dead-letters as undecodable. */
 const poison = (i: number) => Buffer.from(`{"v":1,"type":"insert","ndc":"${i}","after":{"NDC":`);
-
-describe('decodeQueueMessage (beside toDeadLetter)', () => {
-  it('decodes our letter as toDeadLetter wrote it, byte for byte', () => {
-    // Prepare
-    const ev = new EventFactory();
-    const row = makeRow(7);
-    const record = new RecordFactory('shardId-000000000001').record(ev.insert(row));
-    const written = toDeadLetter(
-      {
-        record,
-        error: new DrugsyncError('EMBEDDING_FAILED', 'ValidationException: input rejected', {
-          context: { ndc: String(row.NDC) },
-        }),
-        ndc: String(row.NDC),
-        pos: ev.insert(row).pos,
-        stream: 'drugsync-changes',
-      },
-      '',
-      new Date('2026-12-01T10:00:00.000Z'),
-    );
-    // Act
-    const m = decodeQueueMessage('1765-0', JSON.stringify(written));
-    // Assess
-    expect(m.kind).toBe('letter');
-    const letter = (m as Extract<QueueMessage, { kind: 'letter' }>).letter;
-    expect(letter).toEqual({ ...written, id: '1765-0' });
-    expect(Buffer.from(letter.data, 'base64')).toEqual(Buffer.from(record.data));
-  });
-
-  it('decodes the documented Lambda on-failure record of a Kinesis event source mapping', () => {
-    // Prepare
-    const body = lambdaOnFailure({
-      shardId: 'shardId-000000000001',
-      start: '49601189658422359378836298521827638475320189012309704722',
-      end: '49601189658422359378836298522902373528957594348623495186',
-      batchSize: 500,
-      streamArn: 'arn:aws:kinesis:us-east-1:123456789012:stream/drugsync-prod-changes',
-    });
-    // Act
-    const m = decodeQueueMessage('c9b8fa9f-sqs', JSON.stringify(body));
-    // Assess
-    expect(m).toMatchObject({
-      kind: 'lambda_batch',
-      id: 'c9b8fa9f-sqs',
-      batch: {
-        shardId: 'shardId-000000000001',
-        startSequenceNumber: body.KinesisBatchInfo.startSequenceNumber,
-        endSequenceNumber: body.KinesisBatchInfo.endSequenceNumber,
-        batchSize: 500,
-        condition: 'RetryAttemptsExhausted',
-        functionError: 'Unhandled',
-        approximateInvokeCount: 4,
-        timestamp: body.timestamp,
-        streamArn: body.KinesisBatchInfo.streamArn,
-      },
-    });
-  });
-
-  it('reports anything else as DLQ_MESSAGE_INVALID naming the message and why, without throwing', () => {
-    // Prepare
-    const full = JSON.stringify(
-      lambdaOnFailure({ shardId: SHARD, start: '1', end: '2', batchSize: 2, streamArn: 'x' }),
-    );
-    const ddb = JSON.stringify({ requestContext: {}, DDBStreamBatchInfo: { shardId: 's' } });
-    const noError = JSON.stringify({ shardId: SHARD, sequenceNumber: '1', partitionKey: 'k', data: 'AA==' });
-    const cases: [string, string | undefined, RegExp][] = [
-      ['m-cut', full.slice(0, 90), /not JSON/],
-      ['m-ddb', ddb, /DynamoDB/],
-      ['m-noerr', noError, /without error/],
-      ['m-array', '[1,2]', /not a JSON object/],
-      ['m-empty', undefined, /not JSON/],
-      ['m-other', '{"hello":"world"}', /neither/],
-    ];
-    for (const [id, body, why] of cases) {
-      // Act
-      const m = decodeQueueMessage(id, body);
-      // Assess
-      expect(m.kind, id).toBe('malformed');
-      const err = (m as Extract<QueueMessage, { kind: 'malformed' }>).error;
-      expect(err.code).toBe('DLQ_MESSAGE_INVALID');
-      expect(err.message).toContain(id);
-      expect(err.message).toMatch(why);
-      expect(err.remedy).toBeTruthy();
-    }
-  });
-});
 
 interface Suite {
   env: Env;
@@ -455,79 +335,7 @@ describe('dlq on kinesalite + Redis', () => {
   });
 });
 
-// ---------------------------------------------------------------- SQS, against a loopback fake
-
-interface FakeMessage {
-  id: string;
-  body: string;
-  receipt: string | null;
-  visibleAt: number;
-}
-
-/** A loopback SQS speaking the JSON protocol the SDK uses: SendMessageBatch, ReceiveMessage, DeleteMessageBatch. */
-async function startFakeSqs() {
-  const queue: FakeMessage[] = [];
-  const md5 = (s: string) => createHash('md5').update(s).digest('hex');
-  const handlers: Record<string, (input: Record<string, unknown>) => unknown> = {
-    SendMessageBatch: (input) => ({
-      Successful: (input.Entries as { Id: string; MessageBody: string }[]).map((e) => {
-        const id = randomUUID();
-        queue.push({ id, body: e.MessageBody, receipt: null, visibleAt: 0 });
-        return { Id: e.Id, MessageId: id, MD5OfMessageBody: md5(e.MessageBody) };
-      }),
-      Failed: [],
-    }),
-    ReceiveMessage: (input) => {
-      const now = Date.now();
-      const batch = queue.filter((m) => m.visibleAt <= now).slice(0, Number(input.MaxNumberOfMessages ?? 1));
-      for (const m of batch) {
-        m.receipt = randomUUID();
-        m.visibleAt = now + Number(input.VisibilityTimeout ?? 30) * 1000;
-      }
-      return {
-        Messages: batch.map((m) => ({
-          MessageId: m.id,
-          ReceiptHandle: m.receipt,
-          Body: m.body,
-          MD5OfBody: md5(m.body),
-        })),
-      };
-    },
-    DeleteMessageBatch: (input) => {
-      const ok: { Id: string }[] = [];
-      for (const e of input.Entries as { Id: string; ReceiptHandle: string }[]) {
-        const i = queue.findIndex((m) => m.receipt === e.ReceiptHandle);
-        if (i >= 0) queue.splice(i, 1);
-        ok.push({ Id: e.Id });
-      }
-      return { Successful: ok, Failed: [] };
-    },
-  };
-  const server = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (d: Buffer) => (body += d.toString()));
-    req.on('end', () => {
-      const op = String(req.headers['x-amz-target'] ?? '').split('.')[1] ?? '';
-      const handler = handlers[op];
-      res.setHeader('content-type', 'application/x-amz-json-1.0');
-      if (!handler) {
-        res.statusCode = 400;
-        res.end(JSON.stringify({ __type: 'com.amazonaws.sqs#InvalidAction', message: op }));
-        return;
-      }
-      res.end(JSON.stringify(handler(JSON.parse(body || '{}') as Record<string, unknown>)));
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
-  return {
-    queue,
-    url: `http://127.0.0.1:${port}/123456789012/drugsync-dev-embedder-dlq`,
-    endpoint: `http://127.0.0.1:${port}`,
-    inject: (body: string) => queue.push({ id: randomUUID(), body, receipt: null, visibleAt: 0 }),
-    close: () => new Promise<void>((r) => server.close(() => r())),
-  };
-}
+// ---------------------------------------------------------------- SQS, against a loopback fake (test/support/fake-sqs.ts)
 
 describe('SQS dead-letter queue (loopback fake SQS, real Redis and kinesalite)', () => {
   let s: Suite;

@@ -188,6 +188,7 @@ function capturingQueue(inner: DeadLetterQueue): DeadLetterQueue & { captured: D
     async put(entries) {
       captured.push(...entries);
     },
+    messages: (limit) => inner.messages(limit),
     list: (limit) => inner.list(limit),
     remove: (ids) => inner.remove(ids),
   };
