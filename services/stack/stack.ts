@@ -5,10 +5,7 @@
  * idempotent and waits until each service answers; `down` stops exactly the processes `up` started (pid
  * files, checked against /proc/<pid>/cmdline); `status` reports port, version and health.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
 import { Redis } from 'ioredis';
@@ -19,91 +16,32 @@ import {
 } from '@aws-sdk/client-kinesis';
 import { DrugsyncError, wrapError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
-import { PROJECT_ROOT, STATE_DIR, DEFAULT_ENV_FILE } from '../core/paths.ts';
+import { PROJECT_ROOT, DEFAULT_ENV_FILE } from '../core/paths.ts';
 import { createKinesis } from '../core/clients/kinesis.ts';
+import { saveEnvFile } from './env-file.ts';
+import type { LaunchSpec, ProcessIdentity } from './process.ts';
+import {
+  launchServer,
+  portInUse,
+  runningPid as ourPid,
+  startFailed as failed,
+  stopProcess,
+  waitUntil,
+} from './process.ts';
+import type { StackSecrets as Secrets } from './secrets.ts';
+import { loadSecrets } from './secrets.ts';
+import type { StackSettings } from './settings.ts';
+import { serverFiles, stackSettings, toolsDir } from './settings.ts';
+import { runTool as run, which } from './tools.ts';
+
+export type { StackSettings } from './settings.ts';
+export { stackSettings } from './settings.ts';
 
 export type ServiceName = 'mariadb' | 'redis' | 'kinesis';
 export const SERVICE_NAMES: readonly ServiceName[] = ['mariadb', 'redis', 'kinesis'];
 
-export interface StackSettings {
-  stateDir: string;
-  mysqlPort: number;
-  redisPort: number;
-  kinesisPort: number;
-  kinesisShards: number;
-  stream: string;
-  database: string;
-}
-
-function envInt(name: string, def: number): number {
-  const v = process.env[name];
-  if (v === undefined || v === '') return def;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > 65535) {
-    throw new DrugsyncError(
-      'CONFIG_INVALID',
-      `${name} must be a port or count between 1 and 65535, got "${v}"`,
-      {
-        context: { variable: name },
-      },
-    );
-  }
-  return n;
-}
-
-export function stackSettings(): StackSettings {
-  return {
-    stateDir: STATE_DIR,
-    mysqlPort: envInt('DRUGSYNC_MYSQL_PORT', 13306),
-    redisPort: envInt('DRUGSYNC_REDIS_PORT', 16379),
-    kinesisPort: envInt('DRUGSYNC_KINESIS_PORT', 14567),
-    kinesisShards: envInt('DRUGSYNC_KINESIS_SHARDS', 2),
-    stream: process.env.DRUGSYNC_KINESIS_STREAM || 'drugsync-changes',
-    database: 'fdb',
-  };
-}
-
-interface Secrets {
-  mysqlAdminPassword: string;
-  mysqlReplPassword: string;
-  redisPassword: string;
-}
-
 const ADMIN_USER = 'drugsync_admin';
 const REPL_USER = 'drugsync_repl';
-
-function dirs(s: StackSettings) {
-  return {
-    mariadb: path.join(s.stateDir, 'mariadb'),
-    redis: path.join(s.stateDir, 'redis'),
-    kinesis: path.join(s.stateDir, 'kinesis'),
-    tools: path.join(s.stateDir, 'tools'),
-    run: path.join(s.stateDir, 'run'),
-    logs: path.join(s.stateDir, 'logs'),
-  };
-}
-
-export function logFile(s: StackSettings, svc: ServiceName): string {
-  return path.join(dirs(s).logs, `${svc}.log`);
-}
-
-function pidFile(s: StackSettings, svc: ServiceName): string {
-  return path.join(dirs(s).run, `${svc}.pid`);
-}
-
-function portOf(s: StackSettings, svc: ServiceName): number {
-  return svc === 'mariadb' ? s.mysqlPort : svc === 'redis' ? s.redisPort : s.kinesisPort;
-}
-
-function loadSecrets(s: StackSettings): Secrets {
-  const file = path.join(s.stateDir, 'secrets.json');
-  if (fs.existsSync(file)) return JSON.parse(fs.readFileSync(file, 'utf8')) as Secrets;
-  const gen = () => crypto.randomBytes(18).toString('base64url');
-  const secrets: Secrets = { mysqlAdminPassword: gen(), mysqlReplPassword: gen(), redisPassword: gen() };
-  fs.mkdirSync(s.stateDir, { recursive: true });
-  fs.writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
-  return secrets;
-}
 
 /** The KEY=value settings every drugsync command uses to reach the local stack. */
 export function stackEnvironment(s: StackSettings = stackSettings()): Record<string, string> {
@@ -131,127 +69,67 @@ export function stackEnvironment(s: StackSettings = stackSettings()): Record<str
 }
 
 export function writeEnvFile(s: StackSettings = stackSettings(), file = DEFAULT_ENV_FILE): string {
-  const env = stackEnvironment(s);
-  const text =
-    '# Written by `drugsync stack up`: settings for the local stack. Process environment overrides these.\n' +
-    Object.entries(env)
-      .map(([k, v]) => `${k}=${v}`)
-      .join('\n') +
-    '\n';
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, text, { mode: 0o600 });
-  return file;
+  return saveEnvFile(file, stackEnvironment(s));
 }
 
 // ---------------------------------------------------------------------------------------------- processes
 
-function readPid(s: StackSettings, svc: ServiceName): number | null {
-  const f = pidFile(s, svc);
-  if (!fs.existsSync(f)) return null;
-  const pid = Number(fs.readFileSync(f, 'utf8').trim());
-  return Number.isInteger(pid) && pid > 0 ? pid : null;
+function dirs(s: StackSettings) {
+  return {
+    mariadb: serverFiles(s, 'mariadb').dir,
+    redis: serverFiles(s, 'redis').dir,
+    kinesis: serverFiles(s, 'kinesis').dir,
+    tools: toolsDir(s),
+  };
 }
 
-/** True when `pid` is alive and is our process (its command line names our data directory). */
-function isOurProcess(s: StackSettings, svc: ServiceName, pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
-    if (cmd.trim() === '') return false; // zombie
-    if (cmd.includes(dirs(s)[svc])) return true;
-    if (svc !== 'redis') return false;
-    // redis-server rewrites its command line to "redis-server 127.0.0.1:<port>": match the port and binary.
-    return (
-      cmd.includes(`127.0.0.1:${s.redisPort}`) &&
-      path.basename(fs.readlinkSync(`/proc/${pid}/exe`)) === 'redis-server'
-    );
-  } catch {
-    return false; // the process is gone, or not ours to inspect
-  }
+export function logFile(s: StackSettings, svc: ServiceName): string {
+  return serverFiles(s, svc).logFile;
+}
+
+function pidFile(s: StackSettings, svc: ServiceName): string {
+  return serverFiles(s, svc).pidFile;
+}
+
+function portOf(s: StackSettings, svc: ServiceName): number {
+  return svc === 'mariadb' ? s.mysqlPort : svc === 'redis' ? s.redisPort : s.kinesisPort;
+}
+
+/** How /proc shows our server: its command line names its data directory (redis-server retitles itself). */
+function identity(s: StackSettings, svc: ServiceName): ProcessIdentity {
+  const marker = dirs(s)[svc];
+  if (svc !== 'redis') return { marker };
+  return { marker, retitled: { exe: 'redis-server', title: `127.0.0.1:${s.redisPort}` } };
 }
 
 export function runningPid(s: StackSettings, svc: ServiceName): number | null {
-  const pid = readPid(s, svc);
-  return pid !== null && isOurProcess(s, svc, pid) ? pid : null;
+  return ourPid(pidFile(s, svc), identity(s, svc));
 }
 
-function portInUse(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.once('error', () => resolve(true));
-    srv.once('listening', () => srv.close(() => resolve(false)));
-    srv.listen(port, '127.0.0.1');
-  });
-}
-
-function tail(file: string, lines = 15): string {
-  if (!fs.existsSync(file)) return '(no log yet)';
-  return fs.readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
+function ref(s: StackSettings, svc: ServiceName) {
+  return { name: svc, port: portOf(s, svc), logFile: logFile(s, svc) };
 }
 
 function startFailed(s: StackSettings, svc: ServiceName, why: string, cause?: unknown): DrugsyncError {
-  return new DrugsyncError('STACK_START_FAILED', `${svc} did not start on port ${portOf(s, svc)}: ${why}`, {
-    context: { service: svc, port: portOf(s, svc), log: logFile(s, svc) },
-    remedy: `read ${logFile(s, svc)}; last lines:\n${tail(logFile(s, svc))}`,
-    cause,
+  return failed(ref(s, svc), why, cause);
+}
+
+async function launch(
+  s: StackSettings,
+  svc: ServiceName,
+  p: Pick<LaunchSpec, 'command' | 'args' | 'pidFileBy' | 'ready'>,
+): Promise<void> {
+  await launchServer({
+    ...ref(s, svc),
+    ...p,
+    pidFile: pidFile(s, svc),
+    identity: identity(s, svc),
+    detached: true,
+    cwd: PROJECT_ROOT,
   });
 }
 
-function spawnDetached(
-  s: StackSettings,
-  svc: ServiceName,
-  cmd: string,
-  args: string[],
-  writePid: boolean,
-): number {
-  fs.mkdirSync(dirs(s).logs, { recursive: true });
-  fs.mkdirSync(dirs(s).run, { recursive: true });
-  const out = fs.openSync(logFile(s, svc), 'a');
-  const child = spawn(cmd, args, { detached: true, stdio: ['ignore', out, out], cwd: PROJECT_ROOT });
-  fs.closeSync(out);
-  child.unref();
-  if (child.pid === undefined) throw startFailed(s, svc, `could not spawn ${cmd}`);
-  if (writePid) fs.writeFileSync(pidFile(s, svc), String(child.pid));
-  return child.pid;
-}
-
-async function waitFor(
-  what: () => Promise<boolean>,
-  timeoutMs: number,
-  alive?: () => boolean,
-): Promise<boolean> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (await what().catch(() => false)) return true;
-    if (alive && !alive()) return false;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return false;
-}
-
 // ---------------------------------------------------------------------------------------------- install
-
-function which(bin: string): string | null {
-  for (const d of (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/usr/bin', '/usr/local/bin'])) {
-    const p = path.join(d, bin);
-    if (fs.existsSync(p)) return p;
-  }
-  return null;
-}
-
-function run(cmd: string, args: string[], what: string): void {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  if (r.status !== 0) {
-    throw new DrugsyncError('TOOL_INSTALL_FAILED', `${what} failed (exit ${r.status ?? r.signal})`, {
-      context: { command: `${cmd} ${args.join(' ')}` },
-      remedy: (r.stderr || r.stdout || '').trim().split('\n').slice(-5).join(' | '),
-    });
-  }
-}
 
 function ensureMariadbBinaries(log: Logger): { mariadbd: string; installDb: string } {
   let mariadbd = which('mariadbd');
@@ -421,8 +299,6 @@ async function startMariadb(s: StackSettings, log: Logger): Promise<void> {
   const d = dirs(s);
   const data = path.join(d.mariadb, 'data');
   const mariadbd = prepareMariadbDataDir(data, log);
-  fs.mkdirSync(d.logs, { recursive: true });
-  fs.mkdirSync(d.run, { recursive: true });
   const files: MariadbServerFiles = {
     dataDir: data,
     port: s.mysqlPort,
@@ -431,11 +307,10 @@ async function startMariadb(s: StackSettings, log: Logger): Promise<void> {
     logFile: logFile(s, 'mariadb'),
     binlog: path.join(d.mariadb, 'binlog'),
   };
-  spawnDetached(
-    s,
-    'mariadb',
-    mariadbd,
-    [
+  const sec = loadSecrets(s);
+  await launch(s, 'mariadb', {
+    command: mariadbd,
+    args: [
       ...mariadbServerArgs(files),
       '--max-connections=500',
       '--max-allowed-packet=256M',
@@ -445,22 +320,17 @@ async function startMariadb(s: StackSettings, log: Logger): Promise<void> {
       '--innodb-flush-log-at-trx-commit=2',
       '--sync-binlog=0',
     ],
-    false,
-  );
-  const sec = loadSecrets(s);
-  const ok = await waitFor(
-    async () => {
-      const c = await mysqlSocketRoot(s, sec.mysqlAdminPassword).catch(() => mysqlSocketRoot(s, ''));
-      await c.end();
-      return true;
+    pidFileBy: 'server',
+    ready: {
+      answer: 'answer',
+      timeoutMs: 60_000,
+      probe: async () => {
+        const c = await mysqlSocketRoot(s, sec.mysqlAdminPassword).catch(() => mysqlSocketRoot(s, ''));
+        await c.end();
+        return true;
+      },
     },
-    60_000,
-    () => {
-      const pid = readPid(s, 'mariadb');
-      return pid === null || isOurProcess(s, 'mariadb', pid);
-    },
-  );
-  if (!ok) throw startFailed(s, 'mariadb', 'no answer within 60 s');
+  });
   await configureMariadb(s, sec);
 }
 
@@ -557,53 +427,53 @@ async function startRedis(s: StackSettings, log: Logger): Promise<void> {
     ].join('\n'),
     { mode: 0o600 },
   );
-  spawnDetached(s, 'redis', rs.server, [conf, '--dir', d.redis], true);
-  const ok = await waitFor(
-    async () => (await redisProbe(s, sec.redisPassword, (r) => r.ping())) === 'PONG',
-    180_000, // a Redis replaying a large AOF answers LOADING for a while
-    () => runningPid(s, 'redis') !== null,
-  );
-  if (!ok) throw startFailed(s, 'redis', 'no PONG within 180 s');
+  await launch(s, 'redis', {
+    command: rs.server,
+    args: [conf, '--dir', d.redis],
+    pidFileBy: 'launcher',
+    ready: {
+      answer: 'PONG',
+      timeoutMs: 180_000, // a Redis replaying a large AOF answers LOADING for a while
+      probe: async () => (await redisProbe(s, sec.redisPassword, (r) => r.ping())) === 'PONG',
+    },
+  });
 }
 
 async function startKinesis(s: StackSettings, log: Logger): Promise<void> {
   const d = dirs(s);
   fs.mkdirSync(d.kinesis, { recursive: true });
-  spawnDetached(
-    s,
-    'kinesis',
-    process.execPath,
-    [
-      kinesaliteCli(),
-      '--port',
-      String(s.kinesisPort),
-      '--path',
-      d.kinesis,
-      '--createStreamMs',
-      '0',
-      '--deleteStreamMs',
-      '0',
-      '--updateStreamMs',
-      '0',
-      '--shardLimit',
-      '100',
-    ],
-    true,
-  );
   const client = createKinesis({
     KINESIS_ENDPOINT: `http://127.0.0.1:${s.kinesisPort}`,
     AWS_REGION: 'us-east-1',
   });
   try {
-    const ok = await waitFor(
-      async () => {
-        await client.send(new ListStreamsCommand({}));
-        return true;
+    await launch(s, 'kinesis', {
+      command: process.execPath,
+      args: [
+        kinesaliteCli(),
+        '--port',
+        String(s.kinesisPort),
+        '--path',
+        d.kinesis,
+        '--createStreamMs',
+        '0',
+        '--deleteStreamMs',
+        '0',
+        '--updateStreamMs',
+        '0',
+        '--shardLimit',
+        '100',
+      ],
+      pidFileBy: 'launcher',
+      ready: {
+        answer: 'answer',
+        timeoutMs: 30_000,
+        probe: async () => {
+          await client.send(new ListStreamsCommand({}));
+          return true;
+        },
       },
-      30_000,
-      () => runningPid(s, 'kinesis') !== null,
-    );
-    if (!ok) throw startFailed(s, 'kinesis', 'no answer within 30 s');
+    });
     await ensureStream(s, log);
   } finally {
     client.destroy();
@@ -621,7 +491,7 @@ export async function ensureStream(s: StackSettings, log: Logger): Promise<void>
       log.info('creating Kinesis stream', { stream: s.stream, shards: s.kinesisShards });
       await client.send(new CreateStreamCommand({ StreamName: s.stream, ShardCount: s.kinesisShards }));
     }
-    const ok = await waitFor(async () => {
+    const ok = await waitUntil(async () => {
       const d = await client.send(new DescribeStreamSummaryCommand({ StreamName: s.stream }));
       return d.StreamDescriptionSummary?.StreamStatus === 'ACTIVE';
     }, 30_000);
@@ -778,13 +648,7 @@ export async function stackDown(log: Logger, s: StackSettings = stackSettings())
       continue;
     }
     log.info(`stopping ${svc}`, { service: svc, pid });
-    process.kill(pid, 'SIGTERM');
-    const gone = await waitFor(async () => !isOurProcess(s, svc, pid), 30_000);
-    if (!gone) {
-      log.warn(`${svc} did not stop after SIGTERM within 30 s; sending SIGKILL`, { service: svc, pid });
-      process.kill(pid, 'SIGKILL');
-      await waitFor(async () => !isOurProcess(s, svc, pid), 10_000);
-    }
+    await stopProcess(pid, identity(s, svc), svc, log);
     fs.rmSync(pidFile(s, svc), { force: true });
     results.push({ service: svc, action: 'stopped', pid });
   }
