@@ -18,7 +18,7 @@ import {
   configureMariadbUsers,
   mariadbServerArgs,
   prepareMariadbDataDir,
-} from '../../services/stack/stack.ts';
+} from '../../services/stack/mariadb.ts';
 
 export interface TlsMariadb {
   port: number;
