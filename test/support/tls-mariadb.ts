@@ -1,11 +1,10 @@
 /**
- * A second MariaDB of our own for the TLS tests: the stack's command line (services/stack/stack.ts) plus a
+ * A second MariaDB of our own for the TLS tests: the stack's command line (services/stack/mariadb.ts) plus a
  * server certificate signed by a throw-away CA and `--require-secure-transport=ON`, on its own port and data
- * directory under `.drugsync/tls-test/`, with the stack's users and grants. `stop()` ends exactly that server
- * (its pid) and waits for it.
+ * directory under `.drugsync/tls-test/`, with the stack's users and grants. Launched, waited for and stopped
+ * with the stack's own blocks (services/stack/process.ts): `stop()` ends exactly that server and waits for it.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -16,9 +15,13 @@ import { createLogger } from '../../services/core/log.ts';
 import { STATE_DIR } from '../../services/core/paths.ts';
 import {
   configureMariadbUsers,
+  MARIADB_USERS,
+  mariadbReadiness,
+  mariadbRootBySocket,
   mariadbServerArgs,
   prepareMariadbDataDir,
 } from '../../services/stack/mariadb.ts';
+import { launchServer, runningPid, stopProcess } from '../../services/stack/process.ts';
 
 export interface TlsMariadb {
   port: number;
@@ -131,43 +134,6 @@ function passwords(dir: string): Passwords {
   return p;
 }
 
-/** Ends a server a previous run of these tests left behind (its pid file, checked against its command line). */
-function stopLeftover(pidFile: string, dataDir: string): void {
-  if (!fs.existsSync(pidFile)) return;
-  const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
-  try {
-    const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    if (cmd.includes(dataDir)) process.kill(pid, 'SIGKILL');
-  } catch {
-    // gone already
-  }
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve();
-    else child.once('exit', () => resolve());
-  });
-}
-
-async function rootBySocket(socket: string, p: Passwords): Promise<Connection> {
-  const as = (password: string) =>
-    mysql.createConnection({ socketPath: socket, user: 'root', password, connectTimeout: 2000 });
-  return as(p.admin).catch(() => as(''));
-}
-
-async function waitForServer(child: ChildProcess, socket: string, p: Passwords, log: string) {
-  const until = Date.now() + 60_000;
-  while (Date.now() < until) {
-    if (child.exitCode !== null) break;
-    const conn = await rootBySocket(socket, p).catch(() => null);
-    if (conn) return conn;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  const tail = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').slice(-15).join('\n') : '';
-  throw new Error(`the TLS MariaDB did not start; ${log}:\n${tail}`);
-}
-
 export async function startTlsMariadb(port = 13317): Promise<TlsMariadb> {
   const dir = path.join(STATE_DIR, 'tls-test');
   const dataDir = path.join(dir, 'data');
@@ -179,18 +145,25 @@ export async function startTlsMariadb(port = 13317): Promise<TlsMariadb> {
     logFile: path.join(dir, 'mariadb.log'),
     binlog: path.join(dir, 'binlog'),
   };
+  const identity = { marker: dataDir };
   fs.mkdirSync(dir, { recursive: true });
-  stopLeftover(files.pidFile, dataDir);
+  // A server a previous run of these tests left behind (its pid file, checked against its command line).
+  const leftover = runningPid(files.pidFile, identity);
+  if (leftover !== null) await stopProcess(leftover, identity, 'tls-mariadb');
   const pki = makeCertificates(path.join(dir, 'pki'));
   const mariadbd = prepareMariadbDataDir(
     dataDir,
     createLogger({ service: 'tls-mariadb' }, { level: 'warn' }),
   );
   const p = passwords(dir);
-  const out = fs.openSync(files.logFile, 'a');
-  const child = spawn(
-    mariadbd,
-    [
+  const server = await launchServer({
+    name: 'tls-mariadb',
+    port,
+    logFile: files.logFile,
+    pidFile: files.pidFile,
+    pidFileBy: 'server',
+    command: mariadbd,
+    args: [
       ...mariadbServerArgs(files),
       `--ssl-ca=${pki.ca}`,
       `--ssl-cert=${pki.cert}`,
@@ -199,42 +172,34 @@ export async function startTlsMariadb(port = 13317): Promise<TlsMariadb> {
       '--innodb-buffer-pool-size=64M',
       '--max-connections=100',
     ],
-    { stdio: ['ignore', out, out] },
-  );
-  fs.closeSync(out);
-  const pid = child.pid as number;
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      process.kill(pid, 'SIGTERM');
-      const timer = setTimeout(() => child.exitCode === null && process.kill(pid, 'SIGKILL'), 30_000);
-      await exited(child);
-      clearTimeout(timer);
-    }
-  };
+    identity,
+    ready: mariadbReadiness(files.socket, p.admin),
+    detached: false,
+  });
   try {
-    const root = await waitForServer(child, files.socket, p, files.logFile);
+    const root = await mariadbRootBySocket(files.socket, p.admin);
     try {
       await configureMariadbUsers(root, { adminPassword: p.admin, replPassword: p.repl, database: 'fdb' });
     } finally {
       await root.end();
     }
   } catch (e) {
-    await stop();
+    await server.stop();
     throw e;
   }
   const env: Env = {
     DB_HOST: '127.0.0.1',
     DB_PORT: String(port),
-    DB_USER: 'drugsync_repl',
+    DB_USER: MARIADB_USERS.repl,
     DB_PASSWORD: p.repl,
-    DB_ADMIN_USER: 'drugsync_admin',
+    DB_ADMIN_USER: MARIADB_USERS.admin,
     DB_ADMIN_PASSWORD: p.admin,
     DB_TLS: 'true',
     DB_TLS_CA_FILE: pki.ca,
   };
   return {
     port,
-    pid,
+    pid: server.pid,
     caFile: pki.ca,
     otherCaFile: pki.otherCa,
     env,
@@ -242,7 +207,7 @@ export async function startTlsMariadb(port = 13317): Promise<TlsMariadb> {
       mysql.createConnection({
         host: '127.0.0.1',
         port,
-        user: 'drugsync_admin',
+        user: MARIADB_USERS.admin,
         password: p.admin,
         database,
         ssl: { ca: fs.readFileSync(pki.ca, 'utf8'), rejectUnauthorized: true },
@@ -252,6 +217,6 @@ export async function startTlsMariadb(port = 13317): Promise<TlsMariadb> {
         multipleStatements: true,
         flags: ['+LOCAL_FILES'],
       }),
-    stop,
+    stop: () => server.stop(),
   };
 }
