@@ -1,7 +1,7 @@
 /**
  * kinesalite 3.3 (npm, run by this Node), data on disk, with the stack's stream created and ACTIVE. The
- * stack's server is `kinesalite` below; its command line and readiness are exported for a kinesalite a test
- * starts on its own port.
+ * stack's server is `kinesalite` below; a test that needs a Kinesis it can kill (test/support/private-kinesalite.ts)
+ * launches the same command line and readiness on its own port.
  */
 import fs from 'node:fs';
 import path from 'node:path';
