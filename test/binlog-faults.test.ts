@@ -21,8 +21,8 @@ import { readerConfigShape, startBinlogReader } from '../services/binlog-reader/
 import type { BinlogReaderHandle } from '../services/binlog-reader/reader.ts';
 import { createStreamTail } from '../services/binlog-reader/testing.ts';
 import type { ServerProcess } from '../services/stack/process.ts';
+import { freePort } from '../services/stack/process.ts';
 import { COLUMN_NAMES, makeRow } from './support/factories.ts';
-import { freePort } from './support/ports.ts';
 import { startPrivateKinesalite } from './support/private-kinesalite.ts';
 import { createSuiteDatabase, eventually, resetSuite, suiteEnv, suiteRedis } from './support/stack.ts';
 

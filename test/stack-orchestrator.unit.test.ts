@@ -11,11 +11,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { readEnvFile } from '../services/core/config.ts';
 import { isDrugsyncError } from '../services/core/errors.ts';
 import { createLogger } from '../services/core/log.ts';
-import { portAnswers, portInUse } from '../services/stack/process.ts';
+import { freePorts, portAnswers, portInUse } from '../services/stack/process.ts';
 import type { LocalServer } from '../services/stack/server.ts';
 import type { StackSettings } from '../services/stack/settings.ts';
 import { stackDown, stackEnvironment, stackSettings, stackStatus, stackUp } from '../services/stack/stack.ts';
-import { freePorts } from './support/ports.ts';
 
 const LISTENER = `require('node:net').createServer().listen(Number(process.argv[1]), '127.0.0.1')`;
 const log = createLogger({ service: 'stack-test' }, { level: 'error' });

@@ -10,6 +10,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { isDrugsyncError } from '../services/core/errors.ts';
 import type { LaunchSpec, ServerProcess } from '../services/stack/process.ts';
 import {
+  freePort,
+  freePorts,
   isOurProcess,
   launchServer,
   matchesIdentity,
@@ -17,7 +19,6 @@ import {
   portInUse,
   runningPid,
 } from '../services/stack/process.ts';
-import { freePort } from './support/ports.ts';
 
 const LISTENER = `require('node:net').createServer().listen(Number(process.argv[1]), '127.0.0.1')`;
 const EXITS = `console.error('fatal: cannot open the data directory ' + process.argv[2]); process.exit(3)`;
@@ -93,6 +94,14 @@ describe('runningPid', () => {
     const foreign = runningPid(file, id);
     // Assess
     expect([missing, garbled, foreign]).toEqual([null, null, null]);
+  });
+});
+
+describe('freePorts', () => {
+  it('hands out distinct ports nothing listens on', async () => {
+    const ports = await freePorts(5);
+    expect(new Set(ports).size).toBe(5);
+    for (const port of ports) expect(await portInUse(port)).toBe(false);
   });
 });
 

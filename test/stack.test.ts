@@ -13,7 +13,7 @@ import mysql from 'mysql2/promise';
 import { createKinesis } from '../services/core/clients/kinesis.ts';
 import { listAllShards } from '../services/core/kinesis-shards.ts';
 import { PROJECT_ROOT } from '../services/core/paths.ts';
-import { freePorts } from './support/ports.ts';
+import { freePorts } from '../services/stack/process.ts';
 import { adminConnection, resetSuiteStream, stackEnv, suiteEnv, suiteRedis } from './support/stack.ts';
 
 const CLI = path.join(PROJECT_ROOT, 'bin', 'drugsync.mjs');

@@ -66,6 +66,32 @@ export function portInUse(port: number): Promise<boolean> {
   });
 }
 
+/**
+ * `n` distinct ports free on 127.0.0.1 when asked, as the kernel hands them out (listen on port 0, all held until
+ * each is known, then closed): for a server started on a port of its own beside other stacks. Another process
+ * may still take one before the server binds it: a launch that fails on it can retry on a new one.
+ */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<net.Server>((resolve, reject) => {
+          const srv = net.createServer();
+          srv.once('error', reject);
+          srv.listen(0, '127.0.0.1', () => resolve(srv));
+        }),
+    ),
+  );
+  const ports = servers.map((srv) => (srv.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((srv) => new Promise((r) => srv.close(r))));
+  return ports;
+}
+
+export async function freePort(): Promise<number> {
+  return (await freePorts(1))[0] as number;
+}
+
 /** True when a TCP connection to 127.0.0.1:`port` is accepted. */
 export function portAnswers(port: number): Promise<boolean> {
   return new Promise((resolve) => {

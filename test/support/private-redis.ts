@@ -8,10 +8,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createLogger } from '../../services/core/log.ts';
-import { launchServer } from '../../services/stack/process.ts';
+import { freePort, launchServer } from '../../services/stack/process.ts';
 import { ensureRedisStack, redisConfig, redisIdentity, redisReadiness } from '../../services/stack/redis.ts';
 import { stackSettings, toolsDir } from '../../services/stack/settings.ts';
-import { freePort } from './ports.ts';
 
 export interface PrivateRedis {
   port: number;
