@@ -15,6 +15,7 @@
  *
  * Settings: BENCH_BACKFILL_ROWS (493573), BENCH_BACKFILL_DIMS (256), BENCH_BACKFILL_BIG_ROWS (100000; 0 skips),
  * BENCH_BACKFILL_BIG_DIMS (1024), BENCH_BACKFILL_RAW_DOCS (all: cap on the raw write's documents),
+ * BENCH_REDIS_SERVER (stack; stack,redis82 runs case A on a Redis 8.2.3 with the Stack 7.4 modules too, bench/redis-server.ts),
  * BENCH_BACKFILL_TITAN (1; 0 skips case T), BENCH_BACKFILL_TITAN_CONCURRENCY (32), BENCH_BACKFILL_QUOTA_ROWS
  * (30000), BENCH_BACKFILL_QUOTA_RPM (6000), BENCH_BACKFILL_SPOOL_ONLY (0; 1 = case A's spool vs re-read figures only), BENCH_BACKFILL_TITAN_FULL (1; 0 = only the quota case of T). Own databases, prefixes and index names per process; removed at the end.
  */
@@ -24,6 +25,8 @@ import readline from 'node:readline';
 import path from 'node:path';
 import type { Bench, BenchRow } from './run.ts';
 import { benchNumber } from './settings.ts';
+import { benchRedisServers, onServer, openBenchRedis, STACK_REDIS } from './redis-server.ts';
+import type { BenchRedis } from './redis-server.ts';
 import type { RedisClient } from '../services/core/clients/redis.ts';
 import type { Env } from '../services/core/config.ts';
 import { lexicalVector } from '../services/core/embedding/local.ts';
@@ -237,11 +240,17 @@ async function rawWrite(
   return { docs, rate };
 }
 
-async function localCase(label: string, rows: number, dims: number, out: BenchRow[]): Promise<Env> {
-  const env = envFor(label, dims);
+async function localCase(
+  label: string,
+  rows: number,
+  dims: number,
+  out: BenchRow[],
+  server: BenchRedis = STACK_REDIS,
+): Promise<Env> {
+  const env = envFor(label, dims, server.env);
   const redis = suiteRedis(env);
   const row = (r: Omit<BenchRow, 'bench'>) => {
-    out.push({ bench: 'backfill', ...r });
+    out.push({ bench: 'backfill', ...r, metric: onServer(r.metric, server) });
     say(`${r.metric}: ${r.value.toFixed(r.value < 10 ? 3 : 0)} ${r.unit}${r.note ? ` (${r.note})` : ''}`);
   };
   try {
@@ -400,6 +409,18 @@ async function titanCases(dbEnv: Env | undefined, out: BenchRow[]): Promise<void
   }
 }
 
+/** Case A again on each other server BENCH_REDIS_SERVER names (redis82: Redis 8.2.3 + Stack 7.4 modules). */
+async function otherServers(rows: number, dims: number, out: BenchRow[]): Promise<void> {
+  for (const which of benchRedisServers().filter((x) => x !== 'stack')) {
+    const server = await openBenchRedis(which);
+    try {
+      await dropDatabase(await localCase(`a_${which}`, rows, dims, out, server));
+    } finally {
+      await server.stop();
+    }
+  }
+}
+
 const bench: Bench = {
   name: 'backfill',
   description: `backfill vs raw MySQL read and raw Redis write: ${ROWS.toLocaleString('en-US')} rows at ${DIMS}-d, ${BIG_ROWS.toLocaleString('en-US')} at ${BIG_DIMS}-d; fake Bedrock 70 ms and quota`,
@@ -413,6 +434,7 @@ const bench: Bench = {
     );
     const envA = await localCase('a', ROWS, DIMS, out);
     try {
+      await otherServers(ROWS, DIMS, out);
       if (BIG_ROWS > 0) await dropDatabase(await localCase('b', BIG_ROWS, BIG_DIMS, out));
       if (TITAN) await titanCases(TITAN_FULL && !SPOOL_ONLY ? envA : undefined, out);
     } finally {

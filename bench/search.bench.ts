@@ -3,7 +3,10 @@
  * provider and model are installed) × search mode (vector, text, hybrid), over the relevance set
  * (bench/relevance/queries.json, docs/search.md): recall@10, MRR@10, nDCG@10 and query latency p50/p99
  * (embedding of the query included); per query kind on stderr. Plus the vector index's recall@10 against
- * exact FLAT results for the same query vectors at the EF_RUNTIME the search uses (100) and the default (10).
+ * exact FLAT results for the same query vectors at the breadth the search uses (VECTOR_SEARCH_BREADTH's
+ * default, 100), the servers' default (10) and 1000, for each approximate algorithm the server has. The
+ * search runs on the index production gets on the server at hand (SVS-VAMANA where the search module has
+ * it, HNSW otherwise: services/core/redis/capabilities.ts).
  * Each mode runs as `drugsync search` runs it (GCN-group expansion as expandsByDefault says); text and
  * hybrid run once more with expansion the other way, beside their difference from the default.
  *
@@ -11,21 +14,34 @@
  * of vector and text on every metric. A missed target is printed with by how much.
  *
  * The catalogue is the one the set was written for (20,000 rows, seed 42: ~19.6K documents, ~3.4K distinct
- * names, so MiniLM embeds it in about a minute). Settings: BENCH_SEARCH_EMBEDDERS (default local,minilm).
- * Uses its own prefixes and indexes on the local stack (bench_search_<pid>_*), removed at the end.
+ * names, so MiniLM embeds it in about a minute). Settings: BENCH_SEARCH_EMBEDDERS (default local,minilm),
+ * BENCH_REDIS_SERVER (stack | redis82 | stack,redis82: a Redis 8.2.3 with the Stack 7.4 modules, or both in one
+ * run; bench/redis-server.ts).
+ * Uses its own prefixes and indexes (bench_search_<pid>_*), removed at the end.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Bench, BenchRow } from './run.ts';
 import type { RedisClient } from '../services/core/clients/redis.ts';
-import { decodeConfig, embeddingShape, kinesisShape, redisShape } from '../services/core/config.ts';
+import {
+  DEFAULT_VECTOR_SEARCH_BREADTH,
+  decodeConfig,
+  embeddingShape,
+  kinesisShape,
+  redisShape,
+} from '../services/core/config.ts';
+import type { Env } from '../services/core/config.ts';
 import { createEmbedder } from '../services/core/embedding/service.ts';
 import type { Embedder, EmbeddingService } from '../services/core/embedding/types.ts';
 import { makeKeys } from '../services/core/keys.ts';
 import type { Keys } from '../services/core/keys.ts';
 import { buildDocument, embeddingText, mapRow } from '../services/core/mapping.ts';
 import type { DrugFields } from '../services/core/mapping.ts';
-import { createIndexArgs, ensureIndex, knnSearch } from '../services/core/redis/index.ts';
+import { BREADTH_ATTRIBUTE } from '../services/core/redis/capabilities.ts';
+import { createIndexArgs, describeServer, ensureIndex } from '../services/core/redis/index.ts';
+import type { SearchCapabilities, VectorAlgorithm } from '../services/core/redis/index.ts';
+import { knnSearch } from '../services/core/redis/knn.ts';
+import { benchRedisServers, onServer, openBenchRedis, vectorLabel } from './redis-server.ts';
 import { meanScores, percentile, scoreRanking } from '../services/core/search/metrics.ts';
 import type { RankingScores } from '../services/core/search/metrics.ts';
 import { SEARCH_MODES } from '../services/core/search/query.ts';
@@ -43,7 +59,7 @@ const EMBEDDERS = (process.env.BENCH_SEARCH_EMBEDDERS ?? 'local,minilm').split('
 const DIMS: Record<string, string> = { local: '256', minilm: '384', titan: '1024' };
 const LABEL: Record<string, string> = { local: 'lexical', minilm: 'MiniLM' };
 const PIPE = 500;
-const EF = [10, 100, 1000];
+const BREADTHS = [10, DEFAULT_VECTOR_SEARCH_BREADTH, 1000];
 
 function say(msg: string): void {
   process.stderr.write(`[search bench] ${msg}\n`);
@@ -88,8 +104,10 @@ function direct(embedder: Embedder): Pick<EmbeddingService, 'embedTexts'> {
   };
 }
 
-function keysFor(name: string, dims: string): { env: ReturnType<typeof suiteEnv>; keys: Keys } {
-  const env = suiteEnv(`bench_search_${process.pid}_${name}`, { EMBEDDING_DIMENSIONS: dims });
+type Suite = { env: ReturnType<typeof suiteEnv>; keys: Keys };
+
+function keysFor(name: string, dims: string, server: Env): Suite {
+  const env = suiteEnv(`bench_search_${process.pid}_${name}`, { ...server, EMBEDDING_DIMENSIONS: dims });
   const keys = makeKeys({
     REDIS_INDEX: env.REDIS_INDEX!,
     REDIS_DOC_PREFIX: env.REDIS_DOC_PREFIX!,
@@ -115,8 +133,11 @@ interface ModeResult {
   p99: number;
 }
 
+/** What the searches run on: the production index (its algorithm saves a lookup per query). */
+type SearchOn = Parameters<typeof searchDrugs>[0] & { algorithm: VectorAlgorithm };
+
 async function runMode(
-  deps: Parameters<typeof searchDrugs>[0],
+  deps: SearchOn,
   set: RelevanceSet,
   judged: Map<string, Set<string>>,
   mode: SearchMode,
@@ -127,7 +148,13 @@ async function runMode(
   for (const q of set.queries.slice(0, 5)) await searchDrugs(deps, { text: q.query, mode, k: set.k, expand }); // warm-up
   for (const q of set.queries) {
     const t0 = performance.now();
-    const hits = await searchDrugs(deps, { text: q.query, mode, k: set.k, algorithm: 'HNSW', expand });
+    const hits = await searchDrugs(deps, {
+      text: q.query,
+      mode,
+      k: set.k,
+      algorithm: deps.algorithm,
+      expand,
+    });
     ms.push(performance.now() - t0);
     const s = scoreRanking(
       hits.map((h) => h.ndc),
@@ -141,20 +168,31 @@ async function runMode(
   return { mean: meanScores(scores), byKind, p50: percentile(ms, 50), p99: percentile(ms, 99) };
 }
 
-/** recall@10 of the HNSW index against the FLAT index, by score (ties between packages of one name). */
+/** An approximate index over the documents, compared with FLAT. */
+interface Variant {
+  keys: Keys;
+  algorithm: VectorAlgorithm;
+  label: string;
+}
+
+/** recall@10 of an approximate index against the FLAT index, by score (ties between packages of one name). */
 async function indexRecall(
   redis: RedisClient,
-  hnsw: Keys,
+  approxIndex: Variant,
   flat: Keys,
   vectors: number[][],
-  ef: number,
+  breadth: number,
 ): Promise<number> {
   let found = 0;
   let wanted = 0;
   for (const v of vectors) {
-    const exact = await knnSearch(redis, flat, v, { k: 10, algorithm: 'FLAT' });
+    const exact = await knnSearch(redis, flat, v, { k: 10, breadth, algorithm: 'FLAT' });
     const bound = exact.length ? (exact[exact.length - 1] as { score: number }).score : Infinity;
-    const approx = await knnSearch(redis, hnsw, v, { k: 10, efRuntime: ef, algorithm: 'HNSW' });
+    const approx = await knnSearch(redis, approxIndex.keys, v, {
+      k: 10,
+      breadth,
+      algorithm: approxIndex.algorithm,
+    });
     found += Math.min(exact.length, approx.filter((h) => h.score <= bound + 1e-5).length);
     wanted += exact.length;
   }
@@ -223,7 +261,7 @@ function printKinds(emb: string, results: Map<string, ModeResult>): void {
  */
 async function expansionRows(
   emb: string,
-  deps: Parameters<typeof searchDrugs>[0],
+  deps: SearchOn,
   set: RelevanceSet,
   judged: Map<string, Set<string>>,
   results: Map<SearchMode, ModeResult>,
@@ -250,13 +288,55 @@ async function expansionRows(
   return rows;
 }
 
+/**
+ * The indexes over the documents: production's (the algorithm the server's search module offers first), one
+ * of every other approximate algorithm the server has, and the exact FLAT one.
+ */
+async function buildIndexes(
+  redis: RedisClient,
+  o: {
+    provider: string;
+    dims: number;
+    caps: SearchCapabilities;
+    server: Env;
+    docs: string[];
+    ndcs: string[];
+  },
+  cleanup: Suite[],
+): Promise<{ variants: Variant[]; flat: Keys }> {
+  const defaults = decodeConfig(redisShape, {});
+  const hnsw = { m: defaults.HNSW_M, efConstruction: defaults.HNSW_EF_CONSTRUCTION };
+  const slug = (a: string) => a.toLowerCase().replace('-', '_');
+  const variants: Variant[] = [];
+  for (const algorithm of o.caps.algorithms.filter((a) => a !== 'FLAT')) {
+    const s = keysFor(`${o.provider}_${slug(algorithm)}`, String(o.dims), o.server);
+    cleanup.push(s);
+    await resetSuiteRedis(s.env, redis);
+    const made = await ensureIndex(redis, s.keys, {
+      dimensions: o.dims,
+      hnsw,
+      algorithm,
+      capabilities: o.caps,
+    });
+    await writeDocs(redis, s.keys, o.docs, o.ndcs);
+    const label = vectorLabel(algorithm, made.vector.built, hnsw, made.vector.asked?.compression);
+    variants.push({ keys: s.keys, algorithm, label });
+  }
+  const B = keysFor(`${o.provider}_flat`, String(o.dims), o.server);
+  cleanup.push(B);
+  await resetSuiteRedis(B.env, redis);
+  await redis.call('FT.CREATE', ...createIndexArgs(B.keys, { dimensions: o.dims, hnsw }, 'FLAT'));
+  await writeDocs(redis, B.keys, o.docs, o.ndcs);
+  return { variants, flat: B.keys };
+}
+
 async function benchEmbedder(
   redis: RedisClient,
   provider: string,
-  set: RelevanceSet,
-  fields: DrugFields[],
-  cleanup: ReturnType<typeof keysFor>[],
+  ctx: { set: RelevanceSet; fields: DrugFields[]; caps: SearchCapabilities; server: Env },
+  cleanup: Suite[],
 ): Promise<Omit<BenchRow, 'bench'>[]> {
+  const { set, fields } = ctx;
   const emb = LABEL[provider] ?? provider;
   const embedder = embedderFor(provider);
   if (typeof embedder === 'string') {
@@ -272,22 +352,21 @@ async function benchEmbedder(
   );
   const docs = fields.map((f) => JSON.stringify(buildDocument(f, vectors.get(embeddingText(f)) as number[])));
   const ndcs = fields.map((f) => f.ndc);
-  const dims = String(embedder.dimensions);
-  const A = keysFor(`${provider}_hnsw`, dims);
-  const B = keysFor(`${provider}_flat`, dims);
-  cleanup.push(A, B);
-  for (const s of [A, B]) await resetSuiteRedis(s.env, redis);
-  const defaults = decodeConfig(redisShape, {});
-  const hnsw = { m: defaults.HNSW_M, efConstruction: defaults.HNSW_EF_CONSTRUCTION };
-  await ensureIndex(redis, A.keys, { dimensions: embedder.dimensions, hnsw, algorithm: 'HNSW' });
-  await redis.call(
-    'FT.CREATE',
-    ...createIndexArgs(B.keys, { dimensions: embedder.dimensions, hnsw }, 'FLAT'),
+  const dims = embedder.dimensions;
+  const { variants, flat } = await buildIndexes(
+    redis,
+    { provider, dims, caps: ctx.caps, server: ctx.server, docs, ndcs },
+    cleanup,
   );
-  await writeDocs(redis, A.keys, docs, ndcs);
-  await writeDocs(redis, B.keys, docs, ndcs);
+  const production = variants[0] as Variant;
+  say(`${emb}: searching the production index here, ${production.label}`);
   const judged = judgeAll(set, fields);
-  const deps = { redis, keys: A.keys, embeddings: direct(embedder) };
+  const deps = {
+    redis,
+    keys: production.keys,
+    embeddings: direct(embedder),
+    algorithm: production.algorithm,
+  };
   const results = new Map<SearchMode, ModeResult>();
   for (const mode of SEARCH_MODES) results.set(mode, await runMode(deps, set, judged, mode));
   printKinds(emb, results);
@@ -296,16 +375,23 @@ async function benchEmbedder(
     ...modeRows(emb, results, provider),
     ...(await expansionRows(emb, deps, set, judged, results)),
   ];
-  const qv = await embedAll(
-    embedder,
-    set.queries.map((q) => q.query.toUpperCase()),
-  );
-  for (const ef of EF) {
-    rows.push({
-      metric: `${emb}: HNSW (M ${hnsw.m}, EF_CONSTRUCTION ${hnsw.efConstruction}) recall@10 vs FLAT, EF_RUNTIME ${ef}${ef === 100 ? ' (used by search)' : ''}`,
-      value: await indexRecall(redis, A.keys, B.keys, [...qv.values()], ef),
-      unit: '',
-    });
+  const qv = [
+    ...(
+      await embedAll(
+        embedder,
+        set.queries.map((q) => q.query.toUpperCase()),
+      )
+    ).values(),
+  ];
+  for (const v of variants) {
+    for (const breadth of BREADTHS) {
+      const used = breadth === DEFAULT_VECTOR_SEARCH_BREADTH && v === production ? ' (used by search)' : '';
+      rows.push({
+        metric: `${emb}: ${v.label} recall@10 vs FLAT, ${BREADTH_ATTRIBUTE[v.algorithm]} ${breadth}${used}`,
+        value: await indexRecall(redis, v, flat, qv, breadth),
+        unit: '',
+      });
+    }
   }
   return rows;
 }
@@ -313,7 +399,7 @@ async function benchEmbedder(
 const bench: Bench = {
   name: 'search',
   description:
-    'relevance of vector / text / hybrid search per embedder on the relevance set, latency, HNSW vs FLAT',
+    'relevance of vector / text / hybrid search per embedder on the relevance set, latency, each vector algorithm vs FLAT',
   async run(): Promise<BenchRow[]> {
     const set = loadRelevanceSet(SET_FILE);
     const fields: DrugFields[] = [];
@@ -324,18 +410,29 @@ const bench: Bench = {
     say(
       `${set.queries.length} queries over ${fields.length} documents (catalogue ${set.catalogue.rows} rows, seed ${set.catalogue.seed})`,
     );
-    const redis = suiteRedis(suiteEnv('bench_search'));
-    const cleanup: ReturnType<typeof keysFor>[] = [];
     const rows: BenchRow[] = [];
-    try {
-      for (const provider of EMBEDDERS)
-        for (const r of await benchEmbedder(redis, provider, set, fields, cleanup))
-          rows.push({ bench: 'search', ...r });
-      return rows;
-    } finally {
-      for (const s of cleanup) await resetSuiteRedis(s.env, redis);
-      await redis.quit();
+    for (const which of benchRedisServers()) {
+      const server = await openBenchRedis(which);
+      const redis = suiteRedis(suiteEnv('bench_search', server.env));
+      const cleanup: Suite[] = [];
+      try {
+        const caps = await describeServer(redis);
+        say(`${server.label || 'stack Redis'}: ${caps.summary}`);
+        for (const provider of EMBEDDERS)
+          for (const r of await benchEmbedder(
+            redis,
+            provider,
+            { set, fields, caps, server: server.env },
+            cleanup,
+          ))
+            rows.push({ bench: 'search', ...r, metric: onServer(r.metric, server) });
+      } finally {
+        for (const s of cleanup) await resetSuiteRedis(s.env, redis);
+        await redis.quit();
+        await server.stop();
+      }
     }
+    return rows;
   },
 };
 export default bench;

@@ -12,6 +12,12 @@ export interface StageDefaults {
   logRetentionDays: number;
   kinesisRetentionHours: number;
   readerLagAlarmSeconds: number;
+  /** ReaderStallSeconds above this (2 of 3 minutes, missing data breaching) alarms */
+  readerStallAlarmSeconds: number;
+  /** EmbedderStallSeconds above this (likewise) alarms */
+  embedderStallAlarmSeconds: number;
+  /** the oldest dead letter older than this alarms (someone was told, nobody replayed it) */
+  dlqAgeAlarmSeconds: number;
   iteratorAgeAlarmMs: number;
   verifyScheduleEnabled: boolean;
 }
@@ -22,11 +28,17 @@ export interface StageDefaults {
  */
 export const ITERATOR_AGE_MAX_RETENTION_FRACTION = 0.25;
 
+/** The dead-letter age alarm may be at most this (half the queue's 14-day retention, infra/dlq.ts). */
+export const DLQ_AGE_ALARM_MAX_SECONDS = 7 * 86_400;
+
 export const STAGE_DEFAULTS: Record<Stage, StageDefaults> = {
   dev: {
     logRetentionDays: 14,
     kinesisRetentionHours: 48,
     readerLagAlarmSeconds: 300,
+    readerStallAlarmSeconds: 300,
+    embedderStallAlarmSeconds: 600,
+    dlqAgeAlarmSeconds: 3 * 86_400,
     iteratorAgeAlarmMs: 300_000,
     verifyScheduleEnabled: false,
   },
@@ -34,6 +46,9 @@ export const STAGE_DEFAULTS: Record<Stage, StageDefaults> = {
     logRetentionDays: 90,
     kinesisRetentionHours: 48,
     readerLagAlarmSeconds: 60,
+    readerStallAlarmSeconds: 120,
+    embedderStallAlarmSeconds: 300,
+    dlqAgeAlarmSeconds: 86_400,
     iteratorAgeAlarmMs: 60_000,
     verifyScheduleEnabled: true,
   },

@@ -6,7 +6,7 @@
 import { Construct } from 'constructs';
 import { TerraformVariable, VariableType } from 'cdktf';
 import type { TerraformVariableConfig } from 'cdktf';
-import { ITERATOR_AGE_MAX_RETENTION_FRACTION } from './config.ts';
+import { DLQ_AGE_ALARM_MAX_SECONDS, ITERATOR_AGE_MAX_RETENTION_FRACTION } from './config.ts';
 import type { Naming, StageDefaults } from './config.ts';
 
 export class Inputs extends Construct {
@@ -54,6 +54,10 @@ export class Inputs extends Construct {
   readonly verifyMemory: TerraformVariable;
 
   readonly logRetentionDays: TerraformVariable;
+  readonly alarmSubscriptions: TerraformVariable;
+  readonly readerStallAlarmSeconds: TerraformVariable;
+  readonly embedderStallAlarmSeconds: TerraformVariable;
+  readonly dlqAgeAlarmSeconds: TerraformVariable;
   readonly readerLagAlarmSeconds: TerraformVariable;
   readonly iteratorAgeAlarmMs: TerraformVariable;
   readonly verifyScheduleEnabled: TerraformVariable;
@@ -265,6 +269,28 @@ export class Inputs extends Construct {
         },
       ],
     });
+    this.alarmSubscriptions = alarmSubscriptionsVariable(v, naming);
+    this.readerStallAlarmSeconds = num(
+      'reader_stall_alarm_seconds',
+      'Alarm when the reader has made no progress this long although the binlog is ahead of it, or cannot tell (ReaderStallSeconds; a reader that emits nothing alarms too).',
+      d.readerStallAlarmSeconds,
+      30,
+      86_400,
+    );
+    this.embedderStallAlarmSeconds = num(
+      'embedder_stall_alarm_seconds',
+      'Alarm when the embedder has applied nothing and not polled a shard at its tip for this long (EmbedderStallSeconds; an embedder that emits nothing alarms too).',
+      d.embedderStallAlarmSeconds,
+      30,
+      86_400,
+    );
+    this.dlqAgeAlarmSeconds = num(
+      'dlq_age_alarm_seconds',
+      'Alarm when the oldest dead letter is this old (seconds): it was notified and nobody replayed it. At most 7 days: letters expire after 14.',
+      d.dlqAgeAlarmSeconds,
+      300,
+      DLQ_AGE_ALARM_MAX_SECONDS,
+    );
     this.readerLagAlarmSeconds = num(
       'reader_lag_alarm_seconds',
       'Alarm when the reader is this far behind the binlog.',
@@ -301,4 +327,53 @@ export class Inputs extends Construct {
       'rate(1 day)',
     );
   }
+}
+
+/** One e-mail or HTTPS endpoint the alarm topic notifies. */
+export const ALARM_SUBSCRIPTION_PROTOCOLS = ['email', 'https'] as const;
+
+/**
+ * `alarm_subscriptions`: who the alarm topic notifies. Required with at least one entry in prod (an alarm
+ * nobody receives is the silent failure this stack exists to prevent); optional in dev, where the apply
+ * output `alarm_recipients` then says NOBODY.
+ */
+function alarmSubscriptionsVariable(
+  v: (name: string, config: TerraformVariableConfig) => TerraformVariable,
+  naming: Naming,
+): TerraformVariable {
+  const name = 'alarm_subscriptions';
+  const required = naming.stage === 'prod';
+  const protocols = ALARM_SUBSCRIPTION_PROTOCOLS.map((p) => `"${p}"`).join(', ');
+  return v(name, {
+    type: VariableType.list(
+      VariableType.object({ protocol: VariableType.STRING, endpoint: VariableType.STRING }),
+    ),
+    description:
+      'Who receives the alarms: a list of {protocol = "email" | "https", endpoint = address or https:// URL}. ' +
+      'E-mail recipients confirm the link AWS sends them; an HTTPS endpoint (pager, chat webhook) must confirm the subscription itself. ' +
+      (required ? 'Required in prod (at least one).' : 'Optional in dev (default: nobody).'),
+    ...(required ? {} : { default: [] }),
+    validation: [
+      ...(required
+        ? [
+            {
+              condition: `\${length(var.${name}) > 0}`,
+              errorMessage: `${name} needs at least one e-mail or HTTPS endpoint in prod: an alarm nobody receives is no alarm.`,
+            },
+          ]
+        : []),
+      {
+        condition: `\${alltrue([for s in var.${name} : contains([${protocols}], s.protocol)])}`,
+        errorMessage: `every ${name} entry needs protocol "email" or "https".`,
+      },
+      {
+        condition: `\${alltrue([for s in var.${name} : s.protocol != "https" || startswith(s.endpoint, "https://")])}`,
+        errorMessage: `an https entry of ${name} needs an https:// URL as its endpoint.`,
+      },
+      {
+        condition: `\${alltrue([for s in var.${name} : s.protocol != "email" || can(regex("^[^@ ]+@[^@ ]+$", s.endpoint))])}`,
+        errorMessage: `an email entry of ${name} needs an e-mail address as its endpoint.`,
+      },
+    ],
+  });
 }

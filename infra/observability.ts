@@ -1,31 +1,37 @@
 /**
  * Alarms on everything that means "Redis is falling behind or losing changes", all notifying one SNS topic
- * per stage (subscribe e-mail/pager to it): Kinesis iterator age (kept well under the stream's retention by
- * a validation of iterator_age_alarm_ms, infra/inputs.ts),
- * dead letters, the reader's own lag metric, the reader or embedder task not running, and a verify run that
- * found drift, failed, never started, or could not be launched by its schedule.
+ * per stage, subscribed to by the `alarm_subscriptions` variable (e-mail, HTTPS; required in prod): the
+ * reader's and the embedder's progress heartbeats (ReaderStallSeconds, EmbedderStallSeconds: missing data is
+ * breaching, so a dead or silent process alarms too), the reader's lag, Kinesis iterator age (kept well under
+ * the stream's retention by a validation of iterator_age_alarm_ms, infra/inputs.ts), dead letters (depth,
+ * and the age of the oldest: notified and never replayed), the reader or embedder task not running, and a
+ * verify run that found drift, failed, never started, or could not be launched by its schedule. Our metric
+ * names, units and dimensions come from services/core/metrics.ts, as the services emit them.
  *
  * The topic is not KMS-encrypted on purpose: CloudWatch alarms cannot publish to a topic under the
  * AWS-managed SNS key, and alarm notifications carry no data (names and thresholds only).
  */
 import { Construct } from 'constructs';
+import { TerraformIterator } from 'cdktf';
+import type { IResolvable } from 'cdktf';
 import { SnsTopic } from '@cdktf/provider-aws/lib/sns-topic/index.js';
+import { SnsTopicSubscription } from '@cdktf/provider-aws/lib/sns-topic-subscription/index.js';
 import { CloudwatchMetricAlarm } from '@cdktf/provider-aws/lib/cloudwatch-metric-alarm/index.js';
 import type { CloudwatchMetricAlarmConfig } from '@cdktf/provider-aws/lib/cloudwatch-metric-alarm/index.js';
 import { SnsTopicPolicy } from '@cdktf/provider-aws/lib/sns-topic-policy/index.js';
 import { CloudwatchEventRule } from '@cdktf/provider-aws/lib/cloudwatch-event-rule/index.js';
 import { CloudwatchEventTarget } from '@cdktf/provider-aws/lib/cloudwatch-event-target/index.js';
-import { METRIC_NAMESPACE, METRICS, READER_METRIC_DIMENSIONS } from '../services/core/metrics.ts';
+import { METRIC_NAMESPACE, METRICS, metricDimensions } from '../services/core/metrics.ts';
+import type { MetricName, MetricService } from '../services/core/metrics.ts';
 import type { Naming } from './config.ts';
 import { tfJson } from './json.ts';
 import { checkovSkip } from './checkov.ts';
 
-/** What the binlog reader publishes (EMF log lines, services/binlog-reader/status.ts): names from core/metrics.ts. */
-export const READER_LAG_METRIC = {
-  namespace: METRIC_NAMESPACE,
-  metricName: METRICS.ReaderLagSeconds,
-  dimensions: { ...READER_METRIC_DIMENSIONS } as Record<string, string>,
-};
+/** The progress heartbeats: their alarms treat a minute without a datapoint as breaching. */
+export const STALL_METRICS: readonly MetricName[] = [
+  METRICS.ReaderStallSeconds,
+  METRICS.EmbedderStallSeconds,
+];
 
 export interface ObservabilityProps {
   naming: Naming;
@@ -41,6 +47,11 @@ export interface ObservabilityProps {
   verifyScheduleRuleName: string;
   iteratorAgeAlarmMs: number;
   readerLagAlarmSeconds: number;
+  readerStallAlarmSeconds: number;
+  embedderStallAlarmSeconds: number;
+  dlqAgeAlarmSeconds: number;
+  /** the `alarm_subscriptions` variable: a list of {protocol, endpoint} */
+  alarmSubscriptions: IResolvable;
   accountId: string;
 }
 
@@ -63,6 +74,8 @@ export class Observability extends Construct {
       reason:
         'CloudWatch alarms and EventBridge cannot publish to a topic under the AWS-managed SNS key (its key policy admits no service), and a key of our own only for notifications is not worth its key policy: they carry alarm names, states and thresholds and ECS task state changes (ARNs, exit codes), no catalogue row and no secret',
     });
+    this.subscriptions();
+    this.progressAlarms();
     this.pipelineAlarms();
     this.serviceAlarms();
     this.verifyFailed = this.verifyAlerts();
@@ -80,6 +93,60 @@ export class Observability extends Construct {
     });
     this.alarms[what] = a;
     return a;
+  }
+
+  /** One subscription per `alarm_subscriptions` entry, keyed by its endpoint. */
+  private subscriptions(): void {
+    const each = TerraformIterator.fromComplexList(this.p.alarmSubscriptions, 'endpoint');
+    new SnsTopicSubscription(this, 'subscription', {
+      forEach: each,
+      topicArn: this.topic.arn,
+      protocol: each.getString('protocol'),
+      endpoint: each.getString('endpoint'),
+    });
+  }
+
+  /** A drugsync metric of `service`, under the dimensions that service publishes it with. */
+  private ours(service: MetricService, metricName: MetricName) {
+    return {
+      namespace: METRIC_NAMESPACE,
+      metricName,
+      dimensions: metricDimensions(service, this.p.naming.stage),
+    };
+  }
+
+  /**
+   * The progress heartbeats (services/binlog-reader/progress.ts, services/embedder/progress.ts): the highest
+   * stall of a minute above the threshold in 2 of 3 minutes; a minute without a datapoint (process dead,
+   * wedged, not logging) counts as above.
+   */
+  private progressAlarms(): void {
+    const p = this.p;
+    const stall = (what: string, service: MetricService, name: MetricName, threshold: number, text: string) =>
+      this.alarm(what, text, {
+        ...this.ours(service, name),
+        statistic: 'Maximum',
+        period: 60,
+        evaluationPeriods: 3,
+        datapointsToAlarm: 2,
+        threshold,
+        comparisonOperator: 'GreaterThanThreshold',
+        treatMissingData: 'breaching',
+      });
+    stall(
+      'reader-stall',
+      'reader',
+      METRICS.ReaderStallSeconds,
+      p.readerStallAlarmSeconds,
+      `The binlog reader makes no progress although the binlog is ahead of it, or cannot tell (${METRICS.ReaderStallSeconds}; no datapoint = breaching): changes are not captured. Run \`drugsync status\`.`,
+    );
+    stall(
+      'embedder-stall',
+      'embedder',
+      METRICS.EmbedderStallSeconds,
+      p.embedderStallAlarmSeconds,
+      `The embedder applies nothing and does not reach the tip of its shards (${METRICS.EmbedderStallSeconds}; no datapoint = breaching): Redis goes stale. Run \`drugsync status\`.`,
+    );
   }
 
   /** The stream falling behind, dead letters, the reader's lag. */
@@ -117,17 +184,31 @@ export class Observability extends Construct {
         treatMissingData: 'notBreaching',
       },
     );
+    this.alarm(
+      'dlq-age',
+      'The oldest dead letter has waited this long: it was notified and nobody replayed it (letters expire after 14 days). Run `drugsync dlq list`.',
+      {
+        namespace: 'AWS/SQS',
+        metricName: 'ApproximateAgeOfOldestMessage',
+        dimensions: { QueueName: p.dlqName },
+        statistic: 'Maximum',
+        period: 300,
+        evaluationPeriods: 1,
+        threshold: p.dlqAgeAlarmSeconds,
+        comparisonOperator: 'GreaterThanThreshold',
+        // SQS publishes for a queue that holds messages: no data means an empty, quiet queue
+        treatMissingData: 'notBreaching',
+      },
+    );
     this.alarm('reader-lag', `The binlog reader is behind the source (${METRICS.ReaderLagSeconds}).`, {
-      namespace: READER_LAG_METRIC.namespace,
-      metricName: READER_LAG_METRIC.metricName,
-      dimensions: READER_LAG_METRIC.dimensions,
+      ...this.ours('reader', METRICS.ReaderLagSeconds),
       statistic: 'Maximum',
       period: 60,
       evaluationPeriods: 5,
       datapointsToAlarm: 3,
       threshold: p.readerLagAlarmSeconds,
       comparisonOperator: 'GreaterThanThreshold',
-      // no metric means no reader: the reader-not-running alarm covers that
+      // no metric means no reader: the reader-stall alarm (missing = breaching) covers that
       treatMissingData: 'notBreaching',
     });
   }

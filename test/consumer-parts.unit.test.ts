@@ -401,6 +401,8 @@ describe('status hash', () => {
             idle: true,
             batches: 3,
             errors: 0,
+            progressAt: T0,
+            readAt: T0,
           },
         ],
       ]),

@@ -292,6 +292,40 @@ describe.skipIf(missing !== undefined)(
       assessExpressions(bin, dir, 'dev');
     });
 
+    it('requires someone to receive prod’s alarms, and refuses subscriptions SNS would not deliver', () => {
+      // Prepare
+      const prod = path.join(outdir, 'stacks', 'drugsync-prod');
+      initAndValidate(bin, tfMirror, prod, 'prod');
+      fs.writeFileSync(path.join(prod, 'drugsync.tfvars'), TFVARS);
+      const subs = (list: string) => ['-var', `alarm_subscriptions=${list}`];
+      // Act
+      const none = evaluate(bin, prod, 'length(var.alarm_subscriptions)', subs('[]'));
+      const oncall = evaluate(
+        bin,
+        prod,
+        'length(var.alarm_subscriptions)',
+        subs(
+          '[{protocol="email",endpoint="oncall@example.com"},' +
+            '{protocol="https",endpoint="https://events.pagerduty.com/integration/abc123/enqueue"}]',
+        ),
+      );
+      const undeliverable = evaluate(
+        bin,
+        prod,
+        'var.alarm_subscriptions',
+        subs(
+          '[{protocol="sms",endpoint="+15555550100"},{protocol="https",endpoint="http://hooks.example.com/alarms"},' +
+            '{protocol="email",endpoint="on call"}]',
+        ),
+      );
+      // Assess (prod's variable has no default either, and dev's is empty: test/infra.test.ts)
+      expect(none.err).toContain('needs at least one e-mail or HTTPS endpoint in prod');
+      expect(oncall.out).toBe('2');
+      expect(undeliverable.err).toContain('needs protocol "email" or "https"');
+      expect(undeliverable.err).toContain('needs an https:// URL');
+      expect(undeliverable.err).toContain('needs an e-mail address');
+    });
+
     it('validates the HCL export (cdk.tf): a second exit to plain Terraform', () => {
       // Prepare
       const hclDir = synthHcl(path.join(outdir, 'hcl'));

@@ -26,8 +26,11 @@ import {
 import { policyDocument } from '../infra/iam.ts';
 import { ATTACH_SCRIPT, BINLOG_RETENTION_SQL } from '../infra/aurora.ts';
 import { RDS_CA_FILE, STATE_DIR } from '../infra/container.ts';
-import { READER_LAG_METRIC } from '../infra/observability.ts';
 import { synthStacks } from './support/synth.ts';
+import { STAGE_DEFAULTS } from '../infra/config.ts';
+import { STALL_METRICS } from '../infra/observability.ts';
+import { METRICS, METRIC_NAMESPACE, SERVICE_METRICS, metricDimensions } from '../services/core/metrics.ts';
+import type { MetricName } from '../services/core/metrics.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -586,15 +589,18 @@ describe('network', () => {
 });
 
 describe('observability', () => {
-  it('alarms on iterator age, DLQ depth, reader lag, a stopped reader or embedder, a verify not launched', () => {
+  it('alarms on stalls, iterator age, DLQ depth and age, reader lag, a stopped reader or embedder, a verify not launched', () => {
     const j = tf('dev');
     const alarms = resources(j, 'aws_cloudwatch_metric_alarm');
     expect(alarms.map((a) => a.alarm_name as string).sort()).toEqual(
       [
+        'dlq-age',
         'dlq-depth',
         'embedder-not-running',
+        'embedder-stall',
         'reader-lag',
         'reader-not-running',
+        'reader-stall',
         'stream-iterator-age',
         'verify-not-launched',
       ].map((n) => `drugsync-dev-${n}`),
@@ -611,9 +617,19 @@ describe('observability', () => {
       'GreaterThanThreshold',
       0,
     ]);
+    const age2 = named('dlq-age');
+    expect([age2.namespace, age2.metric_name, age2.dimensions.QueueName]).toEqual([
+      'AWS/SQS',
+      'ApproximateAgeOfOldestMessage',
+      '${aws_sqs_queue.dlq_queue_2E673ECB.name}',
+    ]);
+    expect([age2.threshold, age2.treat_missing_data]).toEqual([
+      '${var.dlq_age_alarm_seconds}',
+      'notBreaching',
+    ]);
     const lag = named('reader-lag');
-    expect([lag.namespace, lag.metric_name]).toEqual(['drugsync', READER_LAG_METRIC.metricName]);
-    expect(lag.dimensions).toEqual(READER_LAG_METRIC.dimensions);
+    expect([lag.namespace, lag.metric_name]).toEqual([METRIC_NAMESPACE, METRICS.ReaderLagSeconds]);
+    expect(lag.dimensions).toEqual(metricDimensions('reader', 'dev'));
     expect(lag.threshold).toBe('${var.reader_lag_alarm_seconds}');
     for (const what of ['reader', 'embedder']) {
       const running = named(`${what}-not-running`);
@@ -630,6 +646,73 @@ describe('observability', () => {
     const cluster = one(j, 'aws_ecs_cluster');
     expect(cluster.setting).toEqual([{ name: 'containerInsights', value: 'enabled' }]);
     for (const a of alarms) expect(a.alarm_actions).toHaveLength(1);
+  });
+
+  it('watches exactly the stall metrics the services emit, a missing datapoint counting as a stall', () => {
+    // Prepare
+    const j = tf('prod');
+    const named = (n: string) =>
+      one(j, 'aws_cloudwatch_metric_alarm', (a) => a.alarm_name === `drugsync-prod-${n}`);
+    // Act
+    const reader = named('reader-stall');
+    const embedder = named('embedder-stall');
+    // Assess: the names and dimensions the services emit them with (services/core/metrics.ts)
+    expect(STALL_METRICS).toEqual([METRICS.ReaderStallSeconds, METRICS.EmbedderStallSeconds]);
+    expect([reader.namespace, reader.metric_name, reader.dimensions]).toEqual([
+      METRIC_NAMESPACE,
+      METRICS.ReaderStallSeconds,
+      metricDimensions('reader', 'prod'),
+    ]);
+    expect([embedder.namespace, embedder.metric_name, embedder.dimensions]).toEqual([
+      METRIC_NAMESPACE,
+      METRICS.EmbedderStallSeconds,
+      metricDimensions('embedder', 'prod'),
+    ]);
+    expect(SERVICE_METRICS.reader).toContain(reader.metric_name);
+    expect(SERVICE_METRICS.embedder).toContain(embedder.metric_name);
+    for (const a of [reader, embedder]) {
+      expect([a.statistic, a.period, a.evaluation_periods, a.datapoints_to_alarm]).toEqual([
+        'Maximum',
+        60,
+        3,
+        2,
+      ]);
+      expect([a.comparison_operator, a.treat_missing_data]).toEqual(['GreaterThanThreshold', 'breaching']);
+      expect(a.alarm_actions).toEqual(['${aws_sns_topic.observability_alarms_32EEF168.arn}']);
+    }
+    expect(reader.threshold).toBe('${var.reader_stall_alarm_seconds}');
+    expect(embedder.threshold).toBe('${var.embedder_stall_alarm_seconds}');
+    const vars = j.variable as Json;
+    expect(vars.reader_stall_alarm_seconds.default).toBe(STAGE_DEFAULTS.prod.readerStallAlarmSeconds);
+    expect(vars.embedder_stall_alarm_seconds.default).toBe(STAGE_DEFAULTS.prod.embedderStallAlarmSeconds);
+    expect(vars.dlq_age_alarm_seconds.default).toBe(STAGE_DEFAULTS.prod.dlqAgeAlarmSeconds);
+    // only our progress heartbeats breach on missing data (the lag, the queue, the stream: their own reasons)
+    const ours = resources(j, 'aws_cloudwatch_metric_alarm').filter((a) => a.namespace === METRIC_NAMESPACE);
+    for (const a of ours)
+      expect(a.treat_missing_data).toBe(STALL_METRICS.includes(a.metric_name) ? 'breaching' : 'notBreaching');
+  });
+
+  it('subscribes every alarm_subscriptions entry to the topic; prod requires at least one, dev says nobody', () => {
+    // Prepare
+    const dev = tf('dev');
+    const prod = tf('prod');
+    // Act
+    const sub = one(dev, 'aws_sns_topic_subscription');
+    const devVar = (dev.variable as Json).alarm_subscriptions;
+    const prodVar = (prod.variable as Json).alarm_subscriptions;
+    // Assess: one subscription per entry, keyed by endpoint, on the alarm topic
+    expect(sub.for_each).toBe('${{ for key, val in var.alarm_subscriptions: val.endpoint => val }}');
+    expect([sub.protocol, sub.endpoint]).toEqual(['${each.value.protocol}', '${each.value.endpoint}']);
+    expect(sub.topic_arn).toBe('${aws_sns_topic.observability_alarms_32EEF168.arn}');
+    expect(devVar.type).toBe('list(object({protocol=string, endpoint=string}))');
+    expect(devVar.default).toEqual([]);
+    expect(prodVar.default).toBeUndefined();
+    const messages = (v: Json) => (v.validation as Json[]).map((x) => x.error_message as string);
+    expect(messages(prodVar).some((m) => m.includes('at least one'))).toBe(true);
+    expect(messages(devVar).some((m) => m.includes('at least one'))).toBe(false);
+    expect(messages(prodVar).filter((m) => !m.includes('at least one'))).toEqual(messages(devVar));
+    // the apply output says who receives them, or NOBODY
+    expect((dev.output as Json).alarm_recipients.value).toContain('NOBODY');
   });
 
   it('notifies the alarm topic when a verify run exits non-zero, fails to start, or is not launched', () => {
@@ -682,8 +765,10 @@ describe('observability', () => {
     const out = tf('dev').output as Json;
     expect(Object.keys(out).sort()).toEqual(
       [
+        'alarm_recipients',
         'alarm_topic_arn',
         'aurora_parameter_group',
+        'dashboard_url',
         'backfill_run_task_network',
         'backfill_task_definition_arn',
         'cluster_name',
@@ -823,6 +908,114 @@ describe('IAM', () => {
   });
 });
 
+/**
+ * The dashboard body parsed: each unquoted Terraform reference (a threshold: `"value":${…}`) becomes the
+ * number -(i + 1), its expression kept in `refs[i]`.
+ */
+function dashboardOf(j: Json): { name: string; widgets: Json[]; refs: string[] } {
+  const d = one(j, 'aws_cloudwatch_dashboard');
+  const refs: string[] = [];
+  const text = (d.dashboard_body as string).replace(/:\$\{([^}]+)\}/g, (_m, expr: string) => {
+    refs.push(expr);
+    return `:${-refs.length}`;
+  });
+  return { name: d.dashboard_name as string, widgets: (JSON.parse(text) as Json).widgets as Json[], refs };
+}
+
+/** Every metric line of the dashboard's graphs: namespace, name, dimensions, and the graph it is on. */
+function plotted(widgets: Json[]) {
+  return widgets
+    .filter((w) => w.type === 'metric')
+    .flatMap((w) =>
+      (w.properties.metrics as unknown[][]).map((line) => {
+        const parts = line.filter((x) => typeof x === 'string') as string[];
+        const [namespace, name, ...dims] = parts as [string, string, ...string[]];
+        const dimensions: Record<string, string> = {};
+        for (let i = 0; i + 1 < dims.length; i += 2) dimensions[dims[i] as string] = dims[i + 1] as string;
+        return { namespace, name, dimensions, widget: w };
+      }),
+    );
+}
+
+describe('dashboard', () => {
+  it('is one per stage, named for it, with the alarm states on top and every alarm of the stage in them', () => {
+    for (const stage of STAGES) {
+      // Act
+      const { name, widgets } = dashboardOf(tf(stage));
+      // Assess
+      expect(name).toBe(`drugsync-${stage}-pipeline`);
+      expect(widgets[0]?.type).toBe('alarm');
+      const alarmIds = Object.keys(tf(stage).resource.aws_cloudwatch_metric_alarm as Json);
+      expect([...(widgets[0]?.properties.alarms as string[])].sort()).toEqual(
+        alarmIds.map((id) => `\${aws_cloudwatch_metric_alarm.${id}.arn}`).sort(),
+      );
+      for (const w of widgets.filter((x) => x.type === 'metric')) {
+        expect(w.properties.region).toBe('${var.region}');
+        expect(w.properties.view).toBe('timeSeries');
+      }
+    }
+  });
+
+  it('plots only metrics a service emits (with its dimensions) or AWS publishes, and every one we emit', () => {
+    // Prepare
+    const serviceOf = Object.fromEntries(
+      (['reader', 'embedder', 'verify'] as const).map((s) => [metricDimensions(s).Service, s]),
+    );
+    // Act
+    const lines = plotted(dashboardOf(tf('prod')).widgets);
+    // Assess
+    const ours = lines.filter((l) => l.namespace === METRIC_NAMESPACE);
+    for (const l of ours) {
+      const service = serviceOf[l.dimensions.Service as string];
+      expect(service, `${l.name}: Service ${l.dimensions.Service}`).toBeDefined();
+      expect(SERVICE_METRICS[service as 'reader']).toContain(l.name as MetricName);
+      expect(l.dimensions).toEqual(metricDimensions(service as 'reader', 'prod'));
+    }
+    for (const l of lines.filter((x) => x.namespace !== METRIC_NAMESPACE))
+      expect(['AWS/Kinesis', 'AWS/SQS', 'ECS/ContainerInsights'], `${l.namespace} ${l.name}`).toContain(
+        l.namespace,
+      );
+    expect([...new Set(ours.map((l) => l.name))].sort()).toEqual(
+      Object.values(SERVICE_METRICS).flat().sort(),
+    );
+    expect(lines.map((l) => l.name)).toEqual(
+      expect.arrayContaining([
+        'GetRecords.IteratorAgeMilliseconds',
+        'ApproximateNumberOfMessagesVisible',
+        'ApproximateAgeOfOldestMessage',
+        'RunningTaskCount',
+      ]),
+    );
+  });
+
+  it('draws each alarm’s own threshold on the graph of the metric it watches', () => {
+    // Prepare
+    const j = tf('dev');
+    const { widgets, refs } = dashboardOf(j);
+    const lines = plotted(widgets);
+    const alarms = Object.entries(j.resource.aws_cloudwatch_metric_alarm as Record<string, Json>);
+    // Act: the alarms whose metric is plotted
+    const drawn = alarms.filter(([, a]) =>
+      lines.some((l) => l.namespace === a.namespace && l.name === a.metric_name),
+    );
+    // Assess: all but the verify schedule's (EventBridge invocations) are plotted
+    expect(alarms.length - drawn.length).toBe(1);
+    for (const [id, a] of drawn) {
+      const graphs = lines
+        .filter((l) => l.namespace === a.namespace && l.name === a.metric_name)
+        .map((l) => l.widget);
+      const values = graphs.flatMap((w) =>
+        ((w.properties.annotations?.horizontal ?? []) as Json[]).map((h) => h.value as number),
+      );
+      const expr = `aws_cloudwatch_metric_alarm.${id}.threshold`;
+      expect(
+        values.some((v) => v < 0 && refs[-v - 1] === expr),
+        `${a.alarm_name as string} threshold on its graph`,
+      ).toBe(true);
+    }
+  });
+});
+
 describe('snapshot', () => {
   it('matches the committed dev stack (asset hashes masked)', () => {
     const masked = rawDev.text
@@ -833,6 +1026,11 @@ describe('snapshot', () => {
 });
 
 /** Heredoc attributes of the HCL export: `type.name.attribute` → the document they hold. */
+/** A JSON-valued attribute as Terraform reads it: a number that is a reference (`:${…}`) is kept as its text. */
+function parseTemplateJson(text: string): unknown {
+  return JSON.parse(text.replace(/(":\s*)(\$\{[^}]+\})/g, '$1"$2"'));
+}
+
 function hclHeredocs(hcl: string): Map<string, unknown> {
   const docs = new Map<string, unknown>();
   let block = '';
@@ -840,7 +1038,7 @@ function hclHeredocs(hcl: string): Map<string, unknown> {
     /^resource "([a-z0-9_]+)" "([^"]+)" \{$|^([a-z_]+) = <<EOF\n([\s\S]*?)\nEOF$/gm,
   )) {
     if (m[1]) block = `${m[1]}.${m[2]}`;
-    else docs.set(`${block}.${m[3]}`, JSON.parse(m[4] as string));
+    else docs.set(`${block}.${m[3]}`, parseTemplateJson(m[4] as string));
   }
   return docs;
 }
@@ -862,11 +1060,12 @@ describe('HCL export', () => {
         for (const [name, body] of Object.entries(byName)) {
           for (const [attr, v] of Object.entries(body)) {
             if (typeof v === 'string' && /^[[{]/.test(v))
-              expected.set(`${type}.${name}.${attr}`, JSON.parse(v));
+              expected.set(`${type}.${name}.${attr}`, parseTemplateJson(v));
           }
         }
       }
-      expect(expected.size).toBeGreaterThanOrEqual(24); // 19 IAM documents, 4 container definitions, 1 event pattern
+      // 19 IAM documents, 4 container definitions, 1 event pattern, 1 dashboard
+      expect(expected.size).toBeGreaterThanOrEqual(25);
       expect(Object.fromEntries(hclHeredocs(hcl))).toEqual(Object.fromEntries(expected));
       // a reference must never end up as the literal text "var.x"
       expect(hcl).not.toMatch(/"(var|local|aws_[a-z_]+)\.[a-z_]+"/);

@@ -31,8 +31,8 @@ import type { Embedder } from '../services/core/embedding/types.ts';
 import { DrugsyncError } from '../services/core/errors.ts';
 import { makeKeys } from '../services/core/keys.ts';
 import { mapRow } from '../services/core/mapping.ts';
-import { knnSearch } from '../services/core/redis/index.ts';
-import type { KnnHit } from '../services/core/redis/index.ts';
+import { knnSearch } from '../services/core/redis/knn.ts';
+import type { KnnHit } from '../services/core/redis/knn.ts';
 import type { Rndc14Row } from '../services/core/rndc14.ts';
 import { COLUMN_NAMES, makeRow } from './support/factories.ts';
 import { preparePipeline, runCli, startProc } from './support/pipeline.ts';
@@ -157,7 +157,7 @@ describe('MiniLM provider on the stack: backfill, semantic search, a streamed ch
 
   const search = async (text: string, k = 5): Promise<KnnHit[]> => {
     const [v] = await embedder.embed([text.toUpperCase()]);
-    return knnSearch(redis, keys, v as number[], { k, efRuntime: 100 });
+    return knnSearch(redis, keys, v as number[], { k, breadth: 100 });
   };
 
   beforeAll(async () => {

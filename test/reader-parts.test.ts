@@ -12,7 +12,7 @@ import { idleExitDue } from '../services/binlog-reader/session.ts';
 import { StallWatchdog, serverMovedOn } from '../services/binlog-reader/stall-watchdog.ts';
 import type { FilePos } from '../services/binlog-reader/stall-watchdog.ts';
 import { resolveStart } from '../services/binlog-reader/start-position.ts';
-import { lagSeconds, measureStatus } from '../services/binlog-reader/status.ts';
+import { measureStatus } from '../services/binlog-reader/status.ts';
 import { isDrugsyncError } from '../services/core/errors.ts';
 import type { BinlogPosition } from '../services/core/position.ts';
 
@@ -105,6 +105,7 @@ describe('stall watchdog', () => {
     let now = 1_764_000_000_000;
     const failures: unknown[] = [];
     let probes = 0;
+    let atEnd = 0;
     const w = new StallWatchdog(
       {
         stallMs: 30_000,
@@ -115,6 +116,7 @@ describe('stall watchdog', () => {
           return over.server === undefined ? { file: 'binlog.000042', pos: 9_000 } : over.server;
         },
         finished: () => failures.length > 0,
+        atServerEnd: () => (atEnd += 1),
         paused: () => over.paused ?? false,
         putStalledMs: () => over.putStalledMs ?? 0,
         queuedRecords: () => 1_200,
@@ -123,7 +125,7 @@ describe('stall watchdog', () => {
       },
       { file: 'binlog.000042', pos: 4 },
     );
-    return { w, failures, probes: () => probes, advance: (ms: number) => (now += ms) };
+    return { w, failures, probes: () => probes, atEnd: () => atEnd, advance: (ms: number) => (now += ms) };
   }
   const settle = () => new Promise<void>((r) => setImmediate(r));
 
@@ -152,6 +154,23 @@ describe('stall watchdog', () => {
     w.tick();
     await settle();
     expect(probes()).toBe(1);
+  });
+
+  it('tells the session the server is at the stream’s end only when the server says so', async () => {
+    // Prepare: an idle server, one that moved on, one that does not answer with a position
+    const idle = watchdog({ server: { file: 'binlog.000042', pos: 8_000 } });
+    const ahead = watchdog({ server: { file: 'binlog.000043', pos: 4 } });
+    const mute = watchdog({ server: null });
+    // Act
+    for (const x of [idle, ahead, mute]) {
+      x.w.seen('binlog.000042', 8_000);
+      x.advance(31_000);
+      x.w.tick();
+    }
+    await settle();
+    // Assess
+    expect([idle.atEnd(), ahead.atEnd(), mute.atEnd()]).toEqual([1, 0, 0]);
+    expect([idle.failures.length, ahead.failures.length, mute.failures.length]).toEqual([0, 1, 0]);
   });
 
   it('does not probe while reading is paused, and a packet resets the silence', async () => {
@@ -185,7 +204,7 @@ describe('stall watchdog', () => {
 });
 
 describe('status', () => {
-  it('turns totals into rates since the previous mark and reports the lag only when behind', () => {
+  it('turns totals into rates since the previous mark and carries the lag and the stall it is given', () => {
     // Prepare
     const totals = new PublisherTotals();
     const stats = createReaderStats(totals);
@@ -205,7 +224,8 @@ describe('status', () => {
       {
         stats,
         owner: 'reader-1:4242:ab12cd34',
-        idle: false,
+        lag: 2,
+        stall: 0.5,
         now: t0 + 2_000,
       },
     );
@@ -218,11 +238,11 @@ describe('status', () => {
       state: 'streaming',
       events_total: '501',
       lag_seconds: '2.0',
+      stall_seconds: '0.5',
       owner: 'reader-1:4242:ab12cd34',
     });
     expect(m.fields.checkpoint).toContain('binlog.000042');
     expect(m.mark).toEqual({ at: t0 + 2_000, events: 501, tx: 50, putMs: 0, batches: 0 });
-    expect(lagSeconds(stats, true, t0 + 2_000)).toBe(0);
   });
 
   it('sums the publisher counters of finished sessions and the running one', () => {
@@ -256,8 +276,13 @@ describe('once-idle and start position', () => {
   it('starts from the checkpoint, else the snapshot, else --from, else --from-gtid, else refuses', async () => {
     const cp = { file: 'binlog.000042', pos: 9_000 };
     const snap = { file: 'binlog.000040', pos: 4 };
-    const keys = { readerCheckpoint: 'ds:reader:checkpoint', backfillSnapshot: 'ds:backfill:snapshot' };
-    const store = (p: BinlogPosition | null) => ({ load: async () => p });
+    const keys = {
+      readerCheckpoint: 'ds:reader:checkpoint',
+      backfillSnapshot: 'ds:backfill:snapshot',
+      docPrefix: 'drug:',
+      metaPrefix: 'ds:meta:',
+    };
+    const store = (p: BinlogPosition | null) => ({ load: async () => p, save: async () => {} });
     const from = { file: 'binlog.000039', pos: 120 };
     const start = (c: BinlogPosition | null, s: BinlogPosition | null, options = {}) =>
       resolveStart({ checkpoints: store(c), snapshots: store(s), options, keys });

@@ -7,18 +7,17 @@ import { makeKeys } from '../services/core/keys.ts';
 import type { Keys } from '../services/core/keys.ts';
 import { buildDocument, embeddingText, mapRow } from '../services/core/mapping.ts';
 import type { DrugFields } from '../services/core/mapping.ts';
+import { capabilitiesFrom, parseModuleList, probeSvs } from '../services/core/redis/capabilities.ts';
 import {
-  chooseVectorAlgorithm,
   createIndexArgs,
   describeServer,
   ensureIndex,
-  knnQuery,
-  knnSearch,
   schemaDifferences,
   toFloat32Bytes,
   vectorSpec,
   vectorSpecKey,
 } from '../services/core/redis/index.ts';
+import { knnQuery, knnSearch } from '../services/core/redis/knn.ts';
 import { generateCatalogue, makeRow } from './support/factories.ts';
 import type { PrivateRedis } from './support/private-redis.ts';
 import { startPrivateRedis } from './support/private-redis.ts';
@@ -28,18 +27,7 @@ const DIMS = 32;
 const HNSW = { m: 16, efConstruction: 200 };
 const cosine = (a: number[], b: number[]) => a.reduce((s, x, i) => s + x * (b[i] as number), 0);
 
-describe('vector algorithm by server version (Redis ≥ 8.2 → SVS-VAMANA)', () => {
-  it.each([
-    ['7.4.1', 'HNSW'],
-    ['8.0.3', 'HNSW'],
-    ['8.1.9', 'HNSW'],
-    ['8.2.0', 'SVS-VAMANA'],
-    ['8.10.1', 'SVS-VAMANA'],
-    ['9.0.0', 'SVS-VAMANA'],
-  ])('Redis %s → %s', (version, algorithm) => {
-    expect(chooseVectorAlgorithm(version)).toBe(algorithm);
-  });
-
+describe('FT.CREATE arguments and the KNN query text per vector algorithm', () => {
   it('writes SVS-VAMANA with LeanVec4x8 compression, HNSW with M and EF_CONSTRUCTION', () => {
     const keys = makeKeys({ REDIS_INDEX: 'drugs_idx', REDIS_DOC_PREFIX: 'drug:', REDIS_STATE_PREFIX: 'ds:' });
     const svs = createIndexArgs(keys, { dimensions: 256, hnsw: HNSW }, 'SVS-VAMANA').join(' ');
@@ -80,8 +68,8 @@ describe('vector algorithm by server version (Redis ≥ 8.2 → SVS-VAMANA)', ()
     expect(args).not.toContain('REDUCE');
   });
 
-  it('asks for search breadth in the attribute each algorithm accepts', () => {
-    const opts = { k: 5, filter: '@is_generic:{true}', efRuntime: 120 };
+  it('asks for search breadth in the attribute each algorithm accepts, never below k', () => {
+    const opts = { k: 5, filter: '@is_generic:{true}', breadth: 120 };
     expect(knnQuery(opts, 'HNSW')).toBe(
       '(@is_generic:{true})=>[KNN 5 @embedding $v EF_RUNTIME 120 AS score]',
     );
@@ -89,7 +77,10 @@ describe('vector algorithm by server version (Redis ≥ 8.2 → SVS-VAMANA)', ()
       '(@is_generic:{true})=>[KNN 5 @embedding $v SEARCH_WINDOW_SIZE 120 AS score]',
     );
     expect(knnQuery(opts, 'FLAT')).toBe('(@is_generic:{true})=>[KNN 5 @embedding $v AS score]');
-    expect(knnQuery({ k: 3 }, undefined)).toBe('*=>[KNN 3 @embedding $v AS score]');
+    expect(knnQuery({ k: 300, breadth: 100 }, 'HNSW')).toBe(
+      '*=>[KNN 300 @embedding $v EF_RUNTIME 300 AS score]',
+    );
+    expect(knnQuery({ k: 3, breadth: 100 }, undefined)).toBe('*=>[KNN 3 @embedding $v AS score]');
   });
 });
 
@@ -117,13 +108,29 @@ describe('RediSearch index on JSON documents with a VECTOR field (real Redis)', 
     await redis.quit();
   });
 
-  it('describes the server: version, search and JSON module versions, the algorithm it will use', async () => {
+  it('describes the server: version, search and JSON module versions, the algorithm MODULE LIST decides', async () => {
+    // Act
     const info = await redis.info('server');
     const s = await describeServer(redis);
+    // Assess
     expect(s.version).toBe(/redis_version:(\S+)/.exec(info)?.[1]);
-    expect(s.searchVersion).toMatch(/^\d+\.\d+\.\d+$|^built-in$/);
-    expect(s.jsonVersion).toMatch(/^\d+\.\d+\.\d+$|^built-in$/);
-    expect(s.vectorAlgorithm).toBe(chooseVectorAlgorithm(s.version));
+    expect(s.searchVersion).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(s.jsonVersion).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(s.detectedBy).toBe('MODULE LIST');
+    expect(s).toEqual(
+      capabilitiesFrom({ version: s.version, modules: parseModuleList(await redis.call('MODULE', 'LIST')) }),
+    );
+    expect(s.algorithms[0]).toBe(s.vectorAlgorithm);
+  });
+
+  it('the SVS-VAMANA probe (for servers without MODULE LIST) agrees with MODULE LIST and leaves no index', async () => {
+    // Act
+    const s = await describeServer(redis);
+    const accepted = await probeSvs(redis);
+    // Assess
+    expect(accepted).toBe(s.vectorAlgorithm === 'SVS-VAMANA');
+    const listed = (await redis.call('FT._LIST')) as string[];
+    expect(listed.filter((name) => name.startsWith('drugsync_probe_'))).toEqual([]);
   });
 
   it('creates the index with FT.CREATE … ON JSON … VECTOR, then finds it again unchanged', async () => {
@@ -190,7 +197,7 @@ describe('RediSearch index on JSON documents with a VECTOR field (real Redis)', 
 
   it('answers a hybrid query: KNN restricted by TAG filters', async () => {
     const q = lexicalVector(docs[0]!.fields.drug_name, DIMS);
-    const hits = await knnSearch(redis, keys, q, { k: 5, filter: '@is_generic:{true}', efRuntime: 200 });
+    const hits = await knnSearch(redis, keys, q, { k: 5, filter: '@is_generic:{true}', breadth: 200 });
     const generic = docs.filter((d) => d.fields.is_generic === 'true');
     const exact = generic.sort((a, b) => cosine(q, b.vector) - cosine(q, a.vector))[0]!;
     expect(hits.length).toBeGreaterThan(0);
@@ -225,7 +232,7 @@ describe('RediSearch index on JSON documents with a VECTOR field (real Redis)', 
       );
       const exact = [...some].sort((a, b) => cosine(q, b.vector) - cosine(q, a.vector)).slice(0, 3);
       // Act
-      const hits = await knnSearch(redis, flat, q, { k: 3, efRuntime: 100 });
+      const hits = await knnSearch(redis, flat, q, { k: 3, breadth: 100 });
       // Assess: the exact top 3 distances (ties between packages of one name make the keys ambiguous).
       expect(hits.map((h) => h.score)).toEqual(exact.map((d) => expect.closeTo(1 - cosine(q, d.vector), 4)));
     } finally {

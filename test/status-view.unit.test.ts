@@ -3,8 +3,10 @@
  * gathering it (status.ts). Reports are shaped like the ones the running pipeline produces (the e2e suite's
  * `status --json`), with the clock fixed by `collectedAt`.
  */
+import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { ShardStatus, StatusReport } from '../services/cli/status.ts';
+import { builtVector, vectorSpec, vectorSubstitutions } from '../services/core/redis/index.ts';
 import { binlogBytesBehind, binlogTiming, loadStatus } from '../services/cli/status.ts';
 import {
   bytes,
@@ -418,5 +420,45 @@ describe('status gathering, pure parts', () => {
       last: null,
     });
     expect(unknown).toMatchObject({ inProgress: false, rowsBehind: null, last: null });
+  });
+});
+
+describe('status: the vector index as the server built it', () => {
+  it('shows the algorithm and compression built, and warns when the server substituted the compression', () => {
+    // Prepare: the real FT.INFO of Redis 8.2.3 / search 8.2.5 (LeanVec4x8 asked, GlobalSQ8 built), read back
+    // the way `status` reads it.
+    const replies = JSON.parse(
+      fs.readFileSync(new URL('./fixtures/redis-8.2/replies.json', import.meta.url), 'utf8'),
+    ) as { ft_info_drugs_idx: unknown[] };
+    const info: Record<string, unknown> = {};
+    for (let i = 0; i + 1 < replies.ft_info_drugs_idx.length; i += 2)
+      info[String(replies.ft_info_drugs_idx[i])] = replies.ft_info_drugs_idx[i + 1];
+    const asked = vectorSpec({ dimensions: 256, hnsw: { m: 16, efConstruction: 200 } }, 'SVS-VAMANA');
+    const built = builtVector(info);
+    const r = drainedReport();
+    const substituted: StatusReport = {
+      ...r,
+      redis: {
+        ...r.redis,
+        vectorIndex: {
+          index: 'drugs_idx',
+          asked,
+          built,
+          substitutions: vectorSubstitutions(asked, built!),
+          server: 'Redis 8.2.3, search 8.2.5 (MODULE LIST) has SVS-VAMANA (search ≥ 8.1.90) → SVS-VAMANA',
+        },
+      },
+    };
+    // Act
+    const lines = renderStatus(substituted, { color: false });
+    const plain = renderStatus(drainedReport(), { color: false });
+    // Assess
+    expect(rowOf(lines, 'redis')).toContain('vector SVS-VAMANA GlobalSQ8 (LeanVec4x8 asked)');
+    expect(statusWarnings(substituted)).toEqual([
+      expect.stringMatching(
+        /^vector index drugs_idx built otherwise than asked: compression GlobalSQ8 built, LeanVec4x8 asked/,
+      ),
+    ]);
+    expect(plain.some((l) => l.startsWith('WARNING'))).toBe(false);
   });
 });

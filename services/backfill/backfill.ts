@@ -47,6 +47,7 @@ import { upsertOp } from '../core/drug-store.ts';
 import type { StoreOp } from '../core/drug-store.ts';
 import type { EmbeddingResult } from '../core/embedding/types.ts';
 import { openSnapshot } from '../core/snapshot.ts';
+import { stampPosition } from '../core/source-identity.ts';
 import type { SnapshotMethod } from '../core/snapshot.ts';
 
 /** Windows embedded ahead of the one being written (each window's texts are one embedding call). */
@@ -335,7 +336,7 @@ async function handOff(d: BackfillDeps, part: Part, position: BinlogPosition): P
     .map(([, v]) => deserializePosition(v));
   const oldest = all.sort(compareBinlogPositions)[0] as BinlogPosition;
   const checkpoint = await readReaderCheckpoint(d.redis, d.keys);
-  await saveBackfillSnapshot(d.redis, d.keys, oldest);
+  await saveBackfillSnapshot(d.redis, d.keys, await stampPosition(d.mysql, oldest));
   if (checkpoint) {
     d.log.info('the binlog reader already streams: its checkpoint stays where it is', {
       checkpoint: serializePosition(checkpoint),

@@ -85,7 +85,7 @@ export async function openBackfillRuntime(env?: Env, log?: Logger): Promise<Back
     redis,
     keys,
     log: logger,
-    store: createRedisDrugStore(redis, keys, config),
+    store: createRedisDrugStore(redis, keys, config, { log: logger }),
     embeddings: createEmbeddingService(config, redis, keys, { logger }),
   };
   return {

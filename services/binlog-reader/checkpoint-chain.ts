@@ -1,7 +1,9 @@
 /**
  * Writes checkpoints one at a time, always the newest offered: while a write is in flight, newer commits
  * only replace the next target, so a burst of acknowledgements costs one write per round trip, never a
- * queue of them, and writes land in order. A failed write is reported to `onError` (the session ends).
+ * queue of them, and writes land in order. A failed write is reported to `onError` (the session ends): in
+ * the reader, the store is fenced on the lease (core/checkpoint.ts), so a write refused because the lease
+ * was lost ends the session with READER_LEASE_HELD and the reader waits for the lease again.
  */
 import type { CheckpointStore } from '../core/checkpoint.ts';
 import type { CommitPoint } from './commit-tracker.ts';

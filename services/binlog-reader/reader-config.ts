@@ -7,6 +7,7 @@ import type { createKinesis } from '../core/clients/kinesis.ts';
 import type { MysqlPool } from '../core/clients/mysql.ts';
 import type { RedisClient } from '../core/clients/redis.ts';
 import type { Logger } from '../core/log.ts';
+import type { MetricEmitter } from '../core/metrics.ts';
 import type { BinlogPosition } from '../core/position.ts';
 import type { KinesisSink } from './publisher.ts';
 import type { BinlogSource } from './source.ts';
@@ -36,7 +37,11 @@ export const readerShape = {
   READER_STALL_SECONDS: int(30, 1, 3600),
   /** Heartbeat period asked of the server while idle (0: none). */
   READER_HEARTBEAT_SECONDS: int(5, 0, 3600),
-  READER_METRICS_SECONDS: int(10, 1, 3600),
+  /**
+   * Period of the metrics line and its EMF record (ReaderLagSeconds, ReaderStallSeconds): at most a minute,
+   * since the stall alarm treats a minute without a datapoint as breaching.
+   */
+  READER_METRICS_SECONDS: int(10, 1, 60),
   /** Kinesis may fail this long before the session restarts from the checkpoint. */
   READER_KINESIS_OUTAGE_SECONDS: int(120, 1, 86_400),
   READER_MAX_BACKOFF_SECONDS: int(30, 1, 3600),
@@ -51,6 +56,7 @@ export const readerConfigShape = {
   ...redisShape,
   ...kinesisShape,
   LOG_LEVEL: generalShape.LOG_LEVEL,
+  DRUGSYNC_STAGE: generalShape.DRUGSYNC_STAGE,
   ...readerShape,
 };
 
@@ -77,4 +83,8 @@ export interface ReaderDeps {
   sink?: KinesisSink;
   checkpoints?: CheckpointStore;
   log?: Logger;
+  /** Where the metrics go (default: EMF lines on stderr under LOG_FORMAT=json; tests capture them). */
+  metrics?: MetricEmitter;
+  /** The clock of the progress metrics (tests: a clock that jumps ahead); Date.now by default. */
+  clock?: () => number;
 }

@@ -19,6 +19,11 @@ export interface ReaderStats {
   checkpointCommitTs: number | null;
   /** header time (ms) of the newest decoded event */
   lastEventTs: number | null;
+  /**
+   * times the server confirmed the reader caught up: a heartbeat (or the stall probe) found it at the end of
+   * the binlog with everything read checkpointed (./progress.ts)
+   */
+  caughtUp: number;
   restarts: number;
   lastError: string | null;
   paused: boolean;
@@ -36,10 +41,18 @@ function zeroPublisherStats(): PublisherStats {
 export class PublisherTotals {
   private readonly finished = zeroPublisherStats();
   private live: { readonly stats: PublisherStats } | null = null;
+  /** sessions tracked so far (each one's publisher starts at the checkpoint) */
+  sessions = 0;
 
   /** The running session's publisher (null between sessions). */
   track(publisher: { readonly stats: PublisherStats } | null): void {
     this.live = publisher;
+    if (publisher) this.sessions += 1;
+  }
+
+  /** Records the running session's publisher had acknowledged (0 between sessions). */
+  get liveRecords(): number {
+    return this.live?.stats.records ?? 0;
   }
 
   /** Adds the running publisher's counters to the finished sessions' and stops tracking it. */
@@ -71,6 +84,7 @@ export function createReaderStats(totals: PublisherTotals): ReaderStats {
     checkpoint: null,
     checkpointCommitTs: null,
     lastEventTs: null,
+    caughtUp: 0,
     restarts: 0,
     lastError: null,
     paused: false,

@@ -22,7 +22,7 @@
  * The status hash and the metrics line: ./status.ts.
  */
 import { backoffDelay, sleep } from '../core/backoff.ts';
-import { createBackfillSnapshotStore, createRedisCheckpointStore } from '../core/checkpoint.ts';
+import { createBackfillSnapshotStore, createRedisCheckpointStore, withSource } from '../core/checkpoint.ts';
 import type { CheckpointStore } from '../core/checkpoint.ts';
 import { createKinesis } from '../core/clients/kinesis.ts';
 import { createRedis } from '../core/clients/redis.ts';
@@ -33,9 +33,13 @@ import type { ErrorCode } from '../core/errors.ts';
 import { makeKeys } from '../core/keys.ts';
 import type { Keys } from '../core/keys.ts';
 import { createRedisLease, leaseOwnerId } from '../core/lease.ts';
+import type { Lease } from '../core/lease.ts';
 import { createLogger, describeErrorMasked } from '../core/log.ts';
 import type { Logger } from '../core/log.ts';
+import { createMetricEmitter } from '../core/metrics.ts';
 import { formatBinlogPosition } from '../core/position.ts';
+import type { BinlogPosition } from '../core/position.ts';
+import { probeSource } from '../core/source-identity.ts';
 import { ReaderLease } from './lease-keeper.ts';
 import { preflight, preflightError } from './preflight.ts';
 import { Publisher, createKinesisSink } from './publisher.ts';
@@ -70,6 +74,7 @@ export interface BinlogReaderHandle {
 const FATAL: ErrorCode[] = [
   'BINLOG_PURGED',
   'BINLOG_NO_START_POSITION',
+  'BINLOG_SOURCE_CHANGED',
   'KINESIS_RECORD_TOO_LARGE',
   'MYSQL_PREFLIGHT_FAILED',
   'BINLOG_DECODE_FAILED',
@@ -88,6 +93,8 @@ const RESTART_BASE_MS = 500;
 interface ReaderClients {
   redis: RedisClient;
   sink: KinesisSink;
+  /** the reader lease; the checkpoint writes are fenced on its token */
+  lease: Lease;
   checkpoints: CheckpointStore;
   snapshots: CheckpointStore;
   /** closers of the clients created here (not those passed in deps), in opening order */
@@ -114,8 +121,9 @@ function openClients(config: ReaderConfig, deps: ReaderDeps, keys: Keys, log: Lo
     owned.push(() => void s.close?.());
     sink = s;
   }
-  const checkpoints = deps.checkpoints ?? createRedisCheckpointStore(redis, keys);
-  return { redis, sink, checkpoints, snapshots: createBackfillSnapshotStore(redis, keys), owned };
+  const lease = createRedisLease(redis, keys.readerLease, leaseOwnerId(), config.READER_LEASE_TTL_MS);
+  const checkpoints = deps.checkpoints ?? createRedisCheckpointStore(redis, keys, lease);
+  return { redis, sink, lease, checkpoints, snapshots: createBackfillSnapshotStore(redis, keys), owned };
 }
 
 /** The aggregating sink's options: zstd frames are made on a worker thread, closed with the sink. */
@@ -143,8 +151,6 @@ class BinlogReader {
   private readonly stopSignal = new AbortController();
   /** the running session (null between sessions) */
   private session: ReaderSession | null = null;
-  /** the latest session, running or ended: whether it was caught up (status lag) */
-  private lastSession: ReaderSession | null = null;
   private preflightDone: boolean;
 
   constructor(
@@ -157,21 +163,17 @@ class BinlogReader {
     this.stats = createReaderStats(this.totals);
     this.clients = openClients(config, deps, this.keys, this.log);
     this.mysql = new ReaderMysql(config, this.log, deps.pool);
-    const owner = leaseOwnerId();
-    const lease = createRedisLease(
-      this.clients.redis,
-      this.keys.readerLease,
-      owner,
-      config.READER_LEASE_TTL_MS,
-    );
-    this.lease = new ReaderLease(lease, config.READER_LEASE_TTL_MS, this.log);
+    const owner = this.clients.lease.owner;
+    this.lease = new ReaderLease(this.clients.lease, config.READER_LEASE_TTL_MS, this.log);
     this.status = new StatusPublisher({
       stats: this.stats,
+      totals: this.totals,
       owner,
       log: this.log,
       redis: this.clients.redis,
       key: this.keys.serviceStatus('binlog-reader'),
-      idle: () => this.lastSession?.idle() ?? true,
+      metrics: deps.metrics ?? createMetricEmitter('reader', config.DRUGSYNC_STAGE),
+      ...(deps.clock ? { now: deps.clock } : {}),
     });
     this.preflightDone = !!options.skipPreflight;
   }
@@ -255,7 +257,16 @@ class BinlogReader {
   private async startSession(): Promise<SessionEnd> {
     this.stats.state = 'starting';
     if (!this.preflightDone) await this.runPreflight();
-    const start = await resolveStart({ ...this.clients, options: this.options, keys: this.keys });
+    const probe = this.deps.createSource
+      ? undefined
+      : (at: BinlogPosition | null) => probeSource(this.mysql.sql, at);
+    const start = await resolveStart({
+      ...this.clients,
+      options: this.options,
+      keys: this.keys,
+      probe,
+      log: this.log,
+    });
     if (start.pos && !this.deps.createSource) await this.mysql.checkNotPurged(start.pos);
     return this.runSession(start);
   }
@@ -314,13 +325,14 @@ class BinlogReader {
         sink: this.clients.sink,
         source,
         publisher,
-        checkpoints: this.clients.checkpoints,
+        checkpoints: start.source
+          ? withSource(this.clients.checkpoints, start.source)
+          : this.clients.checkpoints,
         serverPosition: () => this.mysql.serverPosition(),
         streamError: (e, from) => this.mysql.streamError(e, from),
       },
       start,
     );
-    this.lastSession = session;
     return session;
   }
 

@@ -179,6 +179,7 @@ export class ReaderSession {
         stream: config.KINESIS_STREAM,
         probe: () => this.d.serverPosition(),
         finished: () => this.finished,
+        atServerEnd: () => this.confirmCaughtUp(),
         paused: () => source.paused,
         putStalledMs: () => publisher.stalledMs,
         queuedRecords: () => publisher.queuedRecords,
@@ -222,6 +223,14 @@ export class ReaderSession {
     }
   }
 
+  /**
+   * The server has nothing more to send: with everything read acknowledged and checkpointed, the reader is
+   * caught up, which counts as progress (./progress.ts); otherwise work is pending and it does not.
+   */
+  private confirmCaughtUp(): void {
+    if (this.idle() && this.chain.upToDate && !this.chain.busy) this.d.stats.caughtUp += 1;
+  }
+
   /** A commit point: a checkpoint candidate once every record queued so far is acknowledged. */
   private commitPoint(e: EventPlace): void {
     this.watchdog.seen(e.file, e.next);
@@ -240,6 +249,10 @@ export class ReaderSession {
       onCommit: this.guard((e: EventPlace & { xid: string | null }) => this.onCommit(e)),
       onStatement: this.guard((e: EventPlace & { query: string; schema: string }) => this.onStatement(e)),
       onHeartbeat: this.guard(() => {}),
+      onServerHeartbeat: this.guard((file: string, pos: number) => {
+        this.watchdog.seen(file, pos);
+        this.confirmCaughtUp();
+      }),
       onError: (e) => void this.d.streamError(e, this.start.from).then(this.fail, this.fail),
     };
   }

@@ -59,6 +59,11 @@ export interface BinlogHandler {
   onRotate(file: string, pos: number): void;
   /** The server is alive (heartbeat, or any event that is not passed on). */
   onHeartbeat(): void;
+  /**
+   * A heartbeat event: the server has sent everything up to `file`:`pos` and waits for new binlog events
+   * (sent every READER_HEARTBEAT_SECONDS while idle). Called after `onHeartbeat`.
+   */
+  onServerHeartbeat?(file: string, pos: number): void;
   /** The stream failed: the reader restarts from its checkpoint. */
   onError(e: unknown): void;
 }
@@ -371,6 +376,10 @@ class ZongjiSource implements BinlogSource {
       case 'TableMap':
         this.lastTable = `${e.schemaName ?? ''}.${e.tableName ?? ''}`;
         h.onHeartbeat();
+        return;
+      case 'Heartbeat':
+        h.onHeartbeat();
+        h.onServerHeartbeat?.(e.binlogName ?? this.file, e.position ?? e.nextPosition);
         return;
       case 'WriteRows':
       case 'UpdateRows':

@@ -7,7 +7,9 @@
  * - a PutRecords call neither ends nor fails, holding the paused source forever: calls in flight for
  *   `putStallMs` without any outcome → KINESIS_PUT_STALLED.
  *
- * `tick()` is the whole check (clock injected, probe injected); `start()` runs it on a timer.
+ * A probe that finds the server where the stream is tells `atServerEnd` (with heartbeats off, this is how an
+ * idle database is told apart from a stuck reader). `tick()` is the whole check (clock injected, probe
+ * injected); `start()` runs it on a timer.
  */
 import { DrugsyncError } from '../core/errors.ts';
 
@@ -25,6 +27,8 @@ export interface StallWatchdogDeps {
   probe(): Promise<FilePos | null>;
   /** The session ended (nothing to watch). */
   finished(): boolean;
+  /** The probe found the server where the stream is: the silence is an idle server (progress, ./progress.ts). */
+  atServerEnd?(): void;
   /** Reading is paused on purpose (backpressure, a table event): silence is expected. */
   paused(): boolean;
   /** How long PutRecords calls have been in flight without any outcome (ms), and the queue length. */
@@ -94,8 +98,13 @@ export class StallWatchdog {
   private judge(server: FilePos | null): void {
     if (this.d.finished() || !this.silent()) return;
     const seen = this.lastSeen;
-    if (server && seen && serverMovedOn(server, seen)) this.d.fail(this.binlogStalled(server, seen));
-    else this.lastPacketAt = this.now();
+    if (server && seen && serverMovedOn(server, seen)) {
+      this.d.fail(this.binlogStalled(server, seen));
+      return;
+    }
+    this.lastPacketAt = this.now();
+    // only the server's own word that it is not ahead proves the reader caught up
+    if (server && seen) this.d.atServerEnd?.();
   }
 
   private putStalled(): DrugsyncError {

@@ -1,15 +1,19 @@
 /**
  * The reader's status: the hash `keys.serviceStatus('binlog-reader')` (read by `drugsync status` and the
- * supervisor) and, every READER_METRICS_SECONDS, a `metrics` log line; under LOG_FORMAT=json that line also
- * carries CloudWatch Embedded Metric Format fields (ReaderLagSeconds, ReaderEventsPerSecond).
+ * supervisor) and, every READER_METRICS_SECONDS on the reader's own timer (whatever its work loop is doing:
+ * streaming, reconnecting, waiting for its lease, backing off), a `metrics` log line; under LOG_FORMAT=json
+ * an EMF record (ReaderLagSeconds, ReaderStallSeconds, ReaderEventsPerSecond; ../core/metrics.ts) follows it.
+ * Lag and stall come from ./progress.ts, sampled at each publish.
  *
  * `measureStatus` is the pure part: rates since the previous measurement and the hash fields.
  */
 import { errorMessage } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
-import { METRICS, READER_METRIC_DIMENSIONS, emfFields } from '../core/metrics.ts';
+import { METRICS } from '../core/metrics.ts';
+import type { MetricEmitter, MetricName } from '../core/metrics.ts';
 import { formatBinlogPosition, serializePosition } from '../core/position.ts';
-import type { ReaderStats } from './reader-stats.ts';
+import { ReaderProgress } from './progress.ts';
+import type { PublisherTotals, ReaderStats } from './reader-stats.ts';
 
 /** Counters at the previous measurement, to turn totals into rates. */
 export interface StatusMark {
@@ -25,6 +29,7 @@ export interface StatusMeasure {
   eventsPerSec: number;
   txPerSec: number;
   lag: number;
+  stall: number;
   putLatency: number;
   /** the mark for the next measurement */
   mark: StatusMark;
@@ -33,15 +38,11 @@ export interface StatusMeasure {
 export interface StatusInput {
   stats: ReaderStats;
   owner: string;
-  /** nothing queued, no commit pending, no open transaction: the reader is caught up (lag 0) */
-  idle: boolean;
+  /** ReaderLagSeconds and ReaderStallSeconds now (./progress.ts) */
+  lag: number;
+  stall: number;
   now: number;
   extra?: Record<string, string>;
-}
-
-/** Seconds between now and the newest event's binlog time; 0 when caught up or nothing was read yet. */
-export function lagSeconds(stats: Pick<ReaderStats, 'lastEventTs'>, idle: boolean, now: number): number {
-  return idle || stats.lastEventTs === null ? 0 : Math.max(0, (now - stats.lastEventTs) / 1000);
 }
 
 /** The status hash fields and the rates since `prev`. */
@@ -55,7 +56,7 @@ export function measureStatus(prev: StatusMark, s: StatusInput): StatusMeasure {
   const batches = ps.batches - prev.batches;
   const putLatency = batches > 0 ? (ps.putMsTotal - prev.putMs) / batches : 0;
   const mark = { at: now, events, tx: stats.transactions, putMs: ps.putMsTotal, batches: ps.batches };
-  const lag = lagSeconds(stats, s.idle, now);
+  const { lag, stall } = s;
   const fields: Record<string, string> = {
     state: stats.state,
     owner: s.owner,
@@ -66,6 +67,7 @@ export function measureStatus(prev: StatusMark, s: StatusInput): StatusMeasure {
     events_per_sec: eventsPerSec.toFixed(1),
     tx_per_sec: txPerSec.toFixed(1),
     lag_seconds: lag.toFixed(1),
+    stall_seconds: stall.toFixed(1),
     put_latency_ms: putLatency.toFixed(1),
     put_retried_records: String(ps.retriedRecords),
     queue_records: String(stats.queueRecords),
@@ -75,57 +77,78 @@ export function measureStatus(prev: StatusMark, s: StatusInput): StatusMeasure {
     ...(stats.lastEventTs ? { last_commit_ts: String(stats.lastEventTs) } : {}),
     ...s.extra,
   };
-  return { fields, eventsPerSec, txPerSec, lag, putLatency, mark };
+  return { fields, eventsPerSec, txPerSec, lag, stall, putLatency, mark };
 }
 
-/** CloudWatch Embedded Metric Format fields for the metrics line (LOG_FORMAT=json only). */
-function metricFields(m: StatusMeasure, now: number): Record<string, unknown> {
-  if (process.env.LOG_FORMAT !== 'json') return {};
-  const values = {
+/** The reader's metric values of one measurement (its SERVICE_METRICS). */
+export function readerMetricValues(m: StatusMeasure): Partial<Record<MetricName, number>> {
+  return {
     [METRICS.ReaderLagSeconds]: Number(m.lag.toFixed(3)),
+    [METRICS.ReaderStallSeconds]: Number(m.stall.toFixed(3)),
     [METRICS.ReaderEventsPerSecond]: Number(m.eventsPerSec.toFixed(1)),
   };
-  return emfFields(READER_METRIC_DIMENSIONS, values, {}, now);
 }
 
 export interface StatusPublisherDeps {
   stats: ReaderStats;
+  /** the sessions' publishers (which session runs, what it had acknowledged) */
+  totals: Pick<PublisherTotals, 'sessions' | 'liveRecords'>;
   owner: string;
   log: Logger;
   redis: { hset(key: string, fields: Record<string, string>): Promise<unknown> };
   key: string;
-  /** see StatusInput.idle */
-  idle(): boolean;
+  /** where the metrics line's EMF record goes (../core/metrics.ts createMetricEmitter) */
+  metrics: MetricEmitter;
   now?: () => number;
 }
 
-/** Writes the status hash (and the metrics line on request); a Redis failure is logged, never thrown. */
+/**
+ * Writes the status hash (and the metrics line on request); a Redis failure is logged, never thrown. Each
+ * call samples the reader's progress first.
+ */
 export class StatusPublisher {
   private mark: StatusMark;
   private readonly now: () => number;
+  private readonly progress: ReaderProgress;
 
   constructor(private readonly d: StatusPublisherDeps) {
     this.now = d.now ?? Date.now;
-    this.mark = { at: this.now(), events: 0, tx: 0, putMs: 0, batches: 0 };
+    const now = this.now();
+    this.mark = { at: now, events: 0, tx: 0, putMs: 0, batches: 0 };
+    this.progress = new ReaderProgress(now);
   }
 
   async publish(extra: Record<string, string> = {}, logLine = false): Promise<void> {
-    const { stats, log } = this.d;
+    const { stats, log, totals } = this.d;
     const now = this.now();
-    const m = measureStatus(this.mark, { stats, owner: this.d.owner, idle: this.d.idle(), now, extra });
+    this.progress.observe(
+      {
+        checkpoint: stats.checkpoint ? serializePosition(stats.checkpoint) : null,
+        checkpointCommitTs: stats.checkpointCommitTs,
+        session: totals.sessions,
+        sessionAcked: totals.liveRecords,
+        caughtUp: stats.caughtUp,
+      },
+      now,
+    );
+    const lag = this.progress.lagSeconds(now);
+    const stall = this.progress.stallSeconds(now);
+    const m = measureStatus(this.mark, { stats, owner: this.d.owner, lag, stall, now, extra });
     this.mark = m.mark;
     if (logLine) {
       log.info('metrics', {
+        state: stats.state,
         events_per_sec: Number(m.eventsPerSec.toFixed(1)),
         tx_per_sec: Number(m.txPerSec.toFixed(1)),
         lag_seconds: Number(m.lag.toFixed(1)),
+        stall_seconds: Number(m.stall.toFixed(1)),
         checkpoint: stats.checkpoint ? formatBinlogPosition(stats.checkpoint) : null,
         put_latency_ms: Number(m.putLatency.toFixed(1)),
         put_retried_records: stats.publisher.retriedRecords,
         queue_records: stats.queueRecords,
         paused: stats.paused,
-        ...metricFields(m, this.now()),
       });
+      this.d.metrics.emit(readerMetricValues(m), now);
     }
     try {
       await this.d.redis.hset(this.d.key, m.fields);

@@ -4,6 +4,7 @@ import type { OpsRuntime } from './runtime.ts';
 import { printStatus, statusDepsOf } from './status.ts';
 import { formatReport, repair, verifyOnce } from '../core/reconcile.ts';
 import type { VerifyReport } from '../core/reconcile.ts';
+import { METRICS, createMetricEmitter } from '../core/metrics.ts';
 
 /** verify, status: the commands an operator runs against a live pipeline. */
 export function registerOpsCommands(program: Command): void {
@@ -24,6 +25,7 @@ function registerVerifyCommand(program: Command): void {
       const rt = await opsRuntime('verify');
       try {
         const report = await verifyAndRepair(rt, !!o.repair);
+        emitVerifyMetric(rt, report);
         if (!o.json || process.stderr.isTTY) process.stderr.write(formatReport(report) + '\n');
         if (o.json) process.stdout.write(JSON.stringify(verifyJson(report)) + '\n');
         process.exitCode = report.ok ? 0 : 1;
@@ -47,6 +49,12 @@ async function verifyAndRepair(rt: OpsRuntime, repairing: boolean): Promise<Veri
   const fixed = await repair(deps, first.diff);
   rt.log.info('repair finished', { ...fixed });
   return (await verifyOnce(deps, { repair: false })).report;
+}
+
+/** VerifyDifferences (an EMF line under LOG_FORMAT=json): the dashboard's last verify result. */
+function emitVerifyMetric(rt: OpsRuntime, report: VerifyReport): void {
+  const differences = report.missing + report.extra + report.stale;
+  createMetricEmitter('verify', rt.config.DRUGSYNC_STAGE).emit({ [METRICS.VerifyDifferences]: differences });
 }
 
 /** The `verify --json` line: the counts, the verdict, and where the snapshot was taken. */

@@ -83,7 +83,7 @@ export function registerSearchCommands(program: Command): void {
       const rt = await opsRuntime('search');
       try {
         const req = parseSearchOptions(o, rt.config.EMBEDDING_PROVIDER);
-        const hits = await searchDrugs(rt, { text, ...req });
+        const hits = await searchDrugs(rt, { text, ...req, breadth: rt.config.VECTOR_SEARCH_BREADTH });
         if (o.json) {
           process.stdout.write(
             JSON.stringify(

@@ -271,6 +271,14 @@ function embedderRow(r: StatusReport, now: number, staleAfter: number): StatusRo
   });
 }
 
+/** "vector HNSW", "vector SVS-VAMANA GlobalSQ8 (LeanVec4x8 asked)": the index as the server built it. */
+function vectorDetail(v: StatusReport['redis']['vectorIndex']): string | null {
+  if (!v?.built) return null;
+  const asked = v.asked?.compression;
+  const built = v.built.compression;
+  return `vector ${v.built.algorithm ?? 'unreported'}${built ? ` ${built}` : ''}${asked && asked !== built ? ` (${asked} asked)` : ''}`;
+}
+
 function redisRow(r: StatusReport): StatusRow {
   const x = r.redis;
   const diff = x.documents !== null && x.eligibleRows !== null ? x.documents - x.eligibleRows : null;
@@ -282,6 +290,7 @@ function redisRow(r: StatusReport): StatusRow {
       `${x.documents === null ? '?' : count(x.documents)} documents / ${x.eligibleRows === null ? '?' : count(x.eligibleRows)} eligible rows`,
       count(x.embeddingCache, 'cached embeddings'),
       count(x.deadLetters, 'dead letters'),
+      vectorDetail(x.vectorIndex),
     ]),
   });
 }
@@ -465,6 +474,10 @@ export function statusWarnings(r: StatusReport, o: Pick<ViewOptions, 'staleAfter
   if (r.services.backfill?.completed === 'false')
     out.push('the last backfill did not complete: run it again (it resumes) or see `drugsync status --json`');
   if (r.table.resync.error) out.push(`re-sync failed: ${r.table.resync.error}`);
+  const v = r.redis.vectorIndex;
+  for (const s of v?.substitutions ?? [])
+    out.push(`vector index ${v?.index} built otherwise than asked: ${s}`);
+  if (v?.error) out.push(`vector index ${v.index} unreadable: ${v.error}`);
   if (r.redis.deadLetters > 0)
     out.push(`${count(r.redis.deadLetters)} dead-lettered record(s): see \`drugsync dlq list\``);
   return out;

@@ -18,6 +18,8 @@ import { describeErrorMasked } from '../core/log.ts';
 import { sleep } from '../core/backoff.ts';
 import { isOpenShard, listAllShards } from '../core/kinesis-shards.ts';
 import { createRedisTableState } from '../embedder/table-state.ts';
+import { describeServer, readVectorIndex } from '../core/redis/index.ts';
+import type { VectorIndexState } from '../core/redis/index.ts';
 import { resyncKeys } from '../embedder/resync.ts';
 import type { OpsRuntime } from './runtime.ts';
 import { colorWanted, redrawPrefix, renderStatus } from './status-view.ts';
@@ -49,6 +51,14 @@ export interface ShardStatus {
   lagBounded: boolean;
 }
 
+/** The vector index as the server built it beside what was asked, and what the server's search module offers. */
+export interface VectorIndexStatus extends VectorIndexState {
+  /** the detected capabilities in one line (capabilities.ts): versions, how SVS-VAMANA support was decided */
+  server: string | null;
+  /** why it could not be read (the rest is then empty) */
+  error?: string;
+}
+
 export interface StatusReport {
   /** when the report was gathered (ms since the epoch): every age in the view is taken from here */
   collectedAt: number;
@@ -59,6 +69,8 @@ export interface StatusReport {
     eligibleRows: number | null;
     embeddingCache: number;
     deadLetters: number;
+    /** null when there is no index yet */
+    vectorIndex?: VectorIndexStatus | null;
   };
   services: Record<string, Record<string, string>>;
   /** table events: a truncate waiting for its reload to settle, resyncs pending, the re-sync's progress */
@@ -281,6 +293,16 @@ async function documentCount(d: StatusDeps): Promise<number | null> {
   }
 }
 
+async function vectorIndexStatus(d: StatusDeps): Promise<VectorIndexStatus | null> {
+  try {
+    const state = await readVectorIndex(d.redis, d.keys);
+    return state && { ...state, server: (await describeServer(d.redis)).summary };
+  } catch (e) {
+    const empty = { asked: null, built: null, substitutions: [], server: null };
+    return { index: d.keys.index, ...empty, error: describeErrorMasked(e) };
+  }
+}
+
 async function redisStatus(d: StatusDeps): Promise<StatusReport['redis']> {
   return {
     documents: await documentCount(d),
@@ -290,6 +312,7 @@ async function redisStatus(d: StatusDeps): Promise<StatusReport['redis']> {
       `${d.keys.embeddingPrefix(d.embedding.model, d.embedding.dimensions)}*`,
     ),
     deadLetters: await d.redis.xlen(d.keys.deadLetters),
+    vectorIndex: await vectorIndexStatus(d),
   };
 }
 

@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { MINILM_DIMENSIONS, MINILM_MODEL_ID } from './embedding/minilm-files.ts';
 import { DrugsyncError } from './errors.ts';
 import { registerSecret } from './log.ts';
+import { LOCAL_STAGE } from './metrics.ts';
 import { DEFAULT_ENV_FILE } from './paths.ts';
 
 export type Env = Record<string, string | undefined>;
@@ -101,6 +102,9 @@ export const mysqlShape = {
     .pipe(z.enum(['auto', 'binlog-snapshot', 'table-lock'])),
 };
 
+/** VECTOR_SEARCH_BREADTH's default: recall@10 0.98 (SVS-VAMANA) / 0.99 (HNSW) on the full catalogue. */
+export const DEFAULT_VECTOR_SEARCH_BREADTH = 100;
+
 export const redisShape = {
   REDIS_HOST: str('127.0.0.1'),
   REDIS_PORT: int(6379, 1, 65535),
@@ -115,6 +119,11 @@ export const redisShape = {
   /** HNSW build parameters (ignored where SVS-VAMANA is used). */
   HNSW_M: int(16, 2, 512),
   HNSW_EF_CONSTRUCTION: int(200, 1, 4096),
+  /**
+   * How widely a KNN query searches: EF_RUNTIME on HNSW, SEARCH_WINDOW_SIZE on SVS-VAMANA (FLAT is exact);
+   * raised to k when k is larger. The servers' own default (10) misses neighbours (docs/search.md).
+   */
+  VECTOR_SEARCH_BREADTH: int(DEFAULT_VECTOR_SEARCH_BREADTH, 1, 10_000),
 };
 
 export const kinesisShape = {
@@ -139,6 +148,8 @@ export const embeddingShape = {
 };
 
 export const generalShape = {
+  /** The stage a deployed task runs in (set by infra/container.ts): the Stage dimension of every metric. */
+  DRUGSYNC_STAGE: str(LOCAL_STAGE),
   BATCH_SIZE: int(500, 1, 100000),
   MAX_DRUGS: int(0, 0),
   LOG_LEVEL: z

@@ -14,8 +14,14 @@ import { DrugsyncError } from './errors.ts';
 export interface BinlogPosition {
   file: string;
   pos: number;
-  /** GTID set (MySQL) or MariaDB GTID position, when the server has GTIDs. Informational for ordering. */
+  /**
+   * When the server has GTIDs: a reader checkpoint's last transaction (MariaDB domain-server-seq, MySQL
+   * uuid:N), a snapshot's GTID position (MariaDB) or executed set (MySQL). Not used for ordering; it proves
+   * the position on its server and lets a failover resume by GTID (./source-identity.ts).
+   */
   gtid?: string | undefined;
+  /** The server the position belongs to: a `sourceKey` (./source-identity.ts); absent in older checkpoints. */
+  source?: string | undefined;
 }
 
 export type SourcePosition = string & { readonly __brand?: 'SourcePosition' };
@@ -82,9 +88,14 @@ export function formatBinlogPosition(p: BinlogPosition): string {
   return `${p.file}:${p.pos}${p.gtid ? ` (gtid ${p.gtid})` : ''}`;
 }
 
-/** Checkpoints are stored as this JSON text. */
+/** Checkpoints are stored as this JSON text: {file, pos, gtid?, source?}. */
 export function serializePosition(p: BinlogPosition): string {
-  return JSON.stringify({ file: p.file, pos: p.pos, ...(p.gtid ? { gtid: p.gtid } : {}) });
+  return JSON.stringify({
+    file: p.file,
+    pos: p.pos,
+    ...(p.gtid ? { gtid: p.gtid } : {}),
+    ...(p.source ? { source: p.source } : {}),
+  });
 }
 
 export function deserializePosition(text: string): BinlogPosition {
@@ -101,5 +112,10 @@ export function deserializePosition(text: string): BinlogPosition {
     throw new DrugsyncError('CHECKPOINT_INVALID', `checkpoint lacks file/pos: ${text.slice(0, 80)}`);
   }
   binlogSequence(o.file);
-  return { file: o.file, pos: o.pos, gtid: typeof o.gtid === 'string' ? o.gtid : undefined };
+  return {
+    file: o.file,
+    pos: o.pos,
+    gtid: typeof o.gtid === 'string' ? o.gtid : undefined,
+    ...(typeof o.source === 'string' ? { source: o.source } : {}),
+  };
 }

@@ -5,6 +5,7 @@ import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { Lease, LeaseHolder } from '../core/lease.ts';
 import type { RedisClient } from '../core/clients/redis.ts';
 import type { Logger } from '../core/log.ts';
+import type { MetricEmitter } from '../core/metrics.ts';
 import type { ApplyDeps } from './apply.ts';
 import type { DeferredDeletes } from './deferred.ts';
 import type { BatchStats } from './types.ts';
@@ -26,6 +27,10 @@ export interface ConsumerConfig {
   EMBEDDER_LEASE_TTL_MS?: number;
   /** the longest backoff between retries of a failing shard (ms, default 30,000); retries never give up */
   EMBEDDER_MAX_BACKOFF_MS?: number;
+  /** how often the progress heartbeat is emitted (seconds, default 10; ./progress.ts) */
+  EMBEDDER_METRICS_SECONDS?: number;
+  /** the Stage dimension of the metrics (default `local`) */
+  DRUGSYNC_STAGE?: string;
 }
 
 export interface ConsumerDeps {
@@ -41,6 +46,8 @@ export interface ConsumerDeps {
   deferred?: DeferredDeletes | undefined;
   /** The one-consumer-per-stream lease (default: a Redis lease at `<checkpointKey>:lease`, owner host:pid). */
   lease?: Lease | undefined;
+  /** Where the metrics go (default: EMF lines on stderr under LOG_FORMAT=json; tests capture them). */
+  metrics?: MetricEmitter | undefined;
 }
 
 export interface ConsumerOptions {
@@ -54,6 +61,8 @@ export interface ConsumerOptions {
   maintenanceEveryMs?: number | undefined;
   /** Called after every applied batch (tests, progress bars). */
   onBatch?: ((shardId: string, stats: BatchStats) => void) | undefined;
+  /** The clock of the progress metrics and the consumer's timing (tests: one that jumps ahead). */
+  clock?: (() => number) | undefined;
 }
 
 export interface ShardProgress {
@@ -63,6 +72,10 @@ export interface ShardProgress {
   closed: boolean;
   /** the last GetRecords returned nothing and nothing is held back */
   idle: boolean;
+  /** when the shard last proved progress: a batch applied, or a read at the tip with nothing to do (./progress.ts) */
+  progressAt: number;
+  /** when its last GetRecords answered (null: not read yet) */
+  readAt: number | null;
   batches: number;
   errors: number;
 }

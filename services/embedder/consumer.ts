@@ -12,12 +12,15 @@
  *   `<checkpoint key>:lease`); a second consumer waits, logging who holds it (host, pid, since), and takes
  *   over when the lease expires (its holder died) or is released (clean stop). On a loss the holder stops
  *   applying at once, writes no checkpoint after it, and waits to take the lease again.
- * - consumer-status.ts / load-tracker.ts: the status hash, progress logs and load summaries.
+ * - consumer-status.ts / load-tracker.ts: the status hash, progress logs and load summaries; progress.ts: the
+ *   metrics (a progress heartbeat on its own timer, per-batch counts).
  *
  * stop() (SIGTERM/SIGINT in the CLI): each shard finishes its in-flight batch and checkpoint, then exits.
  */
 import { DrugsyncError, errorMessage } from '../core/errors.ts';
 import { createRedisLease, leaseOwnerId } from '../core/lease.ts';
+import { createMetricEmitter } from '../core/metrics.ts';
+import type { MetricEmitter } from '../core/metrics.ts';
 import { runMaintenance } from './apply.ts';
 import { readCheckpoints } from './checkpoint-writer.ts';
 import type { CheckpointStore } from './checkpoint-writer.ts';
@@ -32,6 +35,7 @@ import type {
 } from './consumer-types.ts';
 import { listAllShards } from '../core/kinesis-shards.ts';
 import { createDeferredDeletes } from './deferred.ts';
+import { EmbedderHeartbeat } from './progress.ts';
 import { shardsToStart } from './shard-discovery.ts';
 import { runShard } from './shard-runner.ts';
 import type { ShardContext } from './shard-runner.ts';
@@ -67,6 +71,8 @@ export const CONSUMER_DEFAULTS = {
   maxBackoffMs: 30_000,
   discoverEveryMs: 10_000,
   maintenanceEveryMs: 1_000,
+  /** EMBEDDER_METRICS_SECONDS: the progress heartbeat's period */
+  metricsEverySeconds: 10,
 } as const;
 /** the supervising loop's tick (at most; shorter when maintenance runs more often) */
 const TICK_MS = 250;
@@ -113,6 +119,7 @@ class Consumer {
   readonly stats: ConsumerStats;
   readonly gate: ConsumerGate;
   private readonly status: StatusPublisher;
+  private readonly metrics: MetricEmitter;
   private readonly shardCtx: ShardContext;
   /** set when a shard closes: its children may start now */
   private rediscover = false;
@@ -135,6 +142,7 @@ class Consumer {
         'embedder consumer lease',
       );
     this.gate = new ConsumerGate(lease, ttl, this.stats, deps.log);
+    this.metrics = deps.metrics ?? createMetricEmitter('embedder', config.DRUGSYNC_STAGE);
     this.status = new StatusPublisher(
       {
         redis: deps.redis,
@@ -172,12 +180,21 @@ class Consumer {
       maxBackoffMs: config.EMBEDDER_MAX_BACKOFF_MS ?? CONSUMER_DEFAULTS.maxBackoffMs,
       onShardClosed: () => (this.rediscover = true),
       clock: this.clock,
+      metrics: this.metrics,
     };
   }
 
   /** Holds the lease and runs the shards, again after every loss, until stop(). */
   async main(): Promise<ConsumerStats> {
     const { gate, deps } = this;
+    // the progress heartbeat runs whatever the loops below do (./progress.ts)
+    const heartbeat = new EmbedderHeartbeat({
+      stats: this.stats,
+      metrics: this.metrics,
+      everyMs: (this.config.EMBEDDER_METRICS_SECONDS ?? CONSUMER_DEFAULTS.metricsEverySeconds) * 1000,
+      clock: this.clock,
+    });
+    heartbeat.start();
     try {
       while (!gate.stopped) {
         if (!(await gate.acquire())) break;
@@ -189,6 +206,8 @@ class Consumer {
           });
       }
     } finally {
+      heartbeat.stop();
+      heartbeat.beat();
       await gate.end();
     }
     const t = this.stats.totals;
@@ -300,7 +319,7 @@ export function startEmbedderConsumer(
   deps: ConsumerDeps,
   opts: ConsumerOptions = {},
 ): EmbedderConsumer {
-  const c = new Consumer(config, deps, opts);
+  const c = new Consumer(config, deps, opts, opts.clock);
   const done = c.main();
   return { stop: () => c.gate.stop(), stats: c.stats, done, owner: c.gate.lease.owner };
 }

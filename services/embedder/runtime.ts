@@ -51,6 +51,11 @@ export const embedderShape = {
   /** Longest pause between retries of a failing shard (ms); a shard retries until it succeeds. */
   EMBEDDER_MAX_BACKOFF_MS: int(CONSUMER_DEFAULTS.maxBackoffMs, 100, 600_000),
   /**
+   * Period of the progress heartbeat (EmbedderStallSeconds, EmbedderMillisBehindLatest as EMF lines under
+   * LOG_FORMAT=json); the stall alarm treats a missing minute as breaching.
+   */
+  EMBEDDER_METRICS_SECONDS: int(CONSUMER_DEFAULTS.metricsEverySeconds, 1, 60),
+  /**
    * The local/ECS consumer runs the re-sync by difference itself when the table is replaced (needs the
    * DB_* settings of a read-only user). 0 → resyncs stay pending until `drugsync resync`.
    */
@@ -128,7 +133,7 @@ export async function createEmbedderRuntime(
   const keys = makeKeys(config);
   // lazy: connects on first use, so a runtime whose parts are all given never opens a connection
   const redis = over.redis ?? createRedis(config, { lazyConnect: true });
-  const store = over.store ?? createRedisDrugStore(redis, keys, config);
+  const store = over.store ?? createRedisDrugStore(redis, keys, config, { log });
   const embeddings = over.embeddings ?? createEmbeddingService(config, redis, keys, { logger: log });
   const dlq =
     over.dlq ??

@@ -10,9 +10,12 @@
  *   is skipped. Retries never give up.
  * - No batch starts once the consumer halts (a stop, or a lease loss); on a stop the shard finishes its
  *   in-flight batch and checkpoint first.
+ * - The shard's progress (`progressAt`: a batch applied, or a read at the tip with nothing to do) and the
+ *   per-batch metrics feed ./progress.ts.
  */
 import { DrugsyncError, errorMessage } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
+import type { MetricEmitter } from '../core/metrics.ts';
 import { applyBatch, firstFailurePerShard } from './apply.ts';
 import { ShardCheckpoints, isLeaseError } from './checkpoint-writer.ts';
 import type { CheckpointStore } from './checkpoint-writer.ts';
@@ -29,6 +32,7 @@ import type { DeferredDeletes } from './deferred.ts';
 import { ShardReader, toStreamRecord } from './shard-reader.ts';
 import { decideHold, emptyHold, holdRecords, splitOpenDeletes, takeHeld } from './tx-hold.ts';
 import type { HeldRecord, TxHoldState } from './tx-hold.ts';
+import { batchMetricValues } from './progress.ts';
 import { mergeStats } from './types.ts';
 import type { RecordResult } from './types.ts';
 
@@ -49,6 +53,8 @@ export interface ShardContext {
   /** a shard closed (resharding): its children may start */
   onShardClosed: () => void;
   clock: () => number;
+  /** the per-batch metrics (./progress.ts) */
+  metrics: MetricEmitter;
 }
 
 type Step = 'next' | 'halt' | 'closed';
@@ -87,6 +93,9 @@ class ShardRunner {
       idle: false,
       batches: 0,
       errors: 0,
+      // a shard started again (after a lease loss, an ended reader) keeps the time of its last progress
+      progressAt: ctx.stats.shards.get(shardId)?.progressAt ?? ctx.clock(),
+      readAt: null,
     };
     ctx.stats.shards.set(shardId, this.p);
     this.log = ctx.deps.log.child({ shard: shardId });
@@ -136,8 +145,11 @@ class ShardRunner {
     const read = await this.reader.read();
     if (read.kind === 'retry') return 'next';
     this.p.millisBehindLatest = read.millisBehindLatest;
+    this.p.readAt = clock();
     holdRecords(this.hold, read.records, clock());
     this.p.idle = read.records.length === 0 && this.hold.pending.length === 0;
+    // Kinesis says the shard has nothing more: caught up is progress (./progress.ts)
+    if (this.p.idle && read.millisBehindLatest === 0) this.p.progressAt = clock();
     if (read.records.length > 0) stats.lastRecordAt = clock();
     const decision = decideHold(this.hold, {
       hasIterator: this.reader.iterator !== null,
@@ -178,10 +190,12 @@ class ShardRunner {
       // written while the next batch is read and decoded; the shard stops at the next batch if it failed
       this.cps.queue(last);
       this.p.checkpoint = last;
+      this.p.progressAt = this.ctx.clock();
     }
     stats.totals = mergeStats(stats.totals, bs);
     stats.lastRecordAt = this.ctx.clock();
     this.p.batches++;
+    this.ctx.metrics.emit(batchMetricValues(bs), this.ctx.clock());
     opts.onBatch?.(this.shardId, bs);
     if (!failed) return 'applied';
     // re-read from the first failed record after a backoff; nothing after it is skipped

@@ -4,7 +4,7 @@
  * document and state prefixes, Kinesis stream, and small vectors.
  */
 import mysql from 'mysql2/promise';
-import type { Connection } from 'mysql2/promise';
+import type { Connection, ConnectionOptions } from 'mysql2/promise';
 import {
   CreateStreamCommand,
   DeleteStreamCommand,
@@ -52,8 +52,12 @@ export function suiteEnv(suite: string, over: Env = {}, opts: SuiteOptions = {})
   };
 }
 
-/** An admin connection (root) to the stack's MariaDB, optionally on one database. */
-export async function adminConnection(env: Env, database?: string): Promise<Connection> {
+/** An admin connection (root) to the stack's MariaDB (or the server `env` names), optionally on one database. */
+export async function adminConnection(
+  env: Env,
+  database?: string,
+  extra: ConnectionOptions = {},
+): Promise<Connection> {
   return mysql.createConnection({
     host: env.DB_HOST,
     port: Number(env.DB_PORT),
@@ -66,6 +70,7 @@ export async function adminConnection(env: Env, database?: string): Promise<Conn
     multipleStatements: true,
     flags: ['+LOCAL_FILES'],
     infileStreamFactory: undefined,
+    ...extra,
   });
 }
 

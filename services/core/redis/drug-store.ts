@@ -9,6 +9,7 @@ import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from '../clients/redis.ts';
 import { wrapError } from '../errors.ts';
 import type { Keys } from '../keys.ts';
+import type { Logger } from '../log.ts';
 import { buildDocument } from '../mapping.ts';
 import type { DrugDocument } from '../mapping.ts';
 import type { SourcePosition } from '../position.ts';
@@ -110,15 +111,24 @@ interface StoreState {
   settings: StoreSettings;
   /** tombstone TTL in seconds, as the script's argument */
   ttl: string;
+  /** where ensureIndex reports a vector index built otherwise than asked */
+  log?: Pick<Logger, 'warn'>;
 }
 
 export function createRedisDrugStore(
   redis: RedisClient,
   keys: Keys,
   settings: StoreSettings,
+  opts: { log?: Pick<Logger, 'warn'> } = {},
 ): RedisDrugStore {
   ensureCommand(redis);
-  const st: StoreState = { redis, keys, settings, ttl: String(settings.TOMBSTONE_TTL_SECONDS) };
+  const st: StoreState = {
+    redis,
+    keys,
+    settings,
+    ttl: String(settings.TOMBSTONE_TTL_SECONDS),
+    log: opts.log,
+  };
   return {
     getDocuments: (ndcs) => getDocuments(st, ndcs),
     ensureIndex: () => ensureStoreIndex(st),
@@ -150,6 +160,7 @@ async function ensureStoreIndex(st: StoreState): Promise<void> {
   await ensureIndex(st.redis, st.keys, {
     dimensions: st.settings.EMBEDDING_DIMENSIONS,
     hnsw: { m: st.settings.HNSW_M, efConstruction: st.settings.HNSW_EF_CONSTRUCTION },
+    log: st.log,
   });
 }
 

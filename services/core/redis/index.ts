@@ -1,94 +1,36 @@
 /**
  * The RediSearch index `drugs_idx` over `drug:{ndc}` JSON documents, created idempotently. The vector field
- * uses SVS-VAMANA with LeanVec4x8 compression where the server has it (Redis ≥ 8.2, detected at runtime)
- * and HNSW otherwise. An existing index whose schema differs from ours is reported, never silently reused.
+ * uses the algorithm the server's search module offers (capabilities.ts: SVS-VAMANA with LeanVec4x8
+ * compression from search 8.1.90 on, HNSW before; never decided by the server's version). An existing index
+ * whose schema differs from ours is reported, never silently reused; what the server really built (FT.INFO's
+ * vector attribute: an open-source build turns LeanVec4x8 into GlobalSQ8) is read back and a difference from
+ * what was asked is logged (INDEX_VECTOR_SUBSTITUTED) and shown by `drugsync status`.
  */
 import type { RedisClient } from '../clients/redis.ts';
-import { DrugsyncError, wrapError } from '../errors.ts';
+import { DrugsyncError, ErrorCodes, wrapError } from '../errors.ts';
 import type { Keys } from '../keys.ts';
+import type { Logger } from '../log.ts';
+import { describeServer } from './capabilities.ts';
+import type { SearchCapabilities, VectorAlgorithm } from './capabilities.ts';
 
-export type VectorAlgorithm = 'SVS-VAMANA' | 'HNSW' | 'FLAT';
-
-export interface ServerInfo {
-  version: string;
-  major: number;
-  minor: number;
-  /** module name → version as MODULE LIST reports it (e.g. search → 21005 for RediSearch 2.10.5) */
-  modules: Record<string, string>;
-  /** RediSearch / RedisJSON versions, dotted ('2.10.5'), or 'built-in' when the server has them built in */
-  searchVersion: string;
-  jsonVersion: string;
-  /** the algorithm ensureIndex uses on this server */
-  vectorAlgorithm: 'SVS-VAMANA' | 'HNSW';
-}
+export { describeServer } from './capabilities.ts';
+export type { SearchCapabilities, ServerInfo, VectorAlgorithm } from './capabilities.ts';
 
 export interface IndexOptions {
   dimensions: number;
   hnsw: { m: number; efConstruction: number };
-  /** Force an algorithm (tests, benchmarks); default: detected from the server. */
+  /** Force an algorithm (tests, benchmarks); default: the one the server's search module offers. */
   algorithm?: VectorAlgorithm;
+  /** The server's capabilities when the caller has them already (default: detected here). */
+  capabilities?: SearchCapabilities;
+  /** Where a vector index built otherwise than asked is reported (INDEX_VECTOR_SUBSTITUTED). */
+  log?: Pick<Logger, 'warn'>;
 }
 
 function pairs(list: unknown[]): Record<string, unknown> {
   const o: Record<string, unknown> = {};
   for (let i = 0; i + 1 < list.length; i += 2) o[String(list[i])] = list[i + 1];
   return o;
-}
-
-/** SVS-VAMANA (with LeanVec4x8 compression) exists from Redis 8.2 on; HNSW before. */
-export function chooseVectorAlgorithm(redisVersion: string): 'SVS-VAMANA' | 'HNSW' {
-  const [major = 0, minor = 0] = redisVersion.split('.').map((x) => Number.parseInt(x, 10) || 0);
-  return major > 8 || (major === 8 && minor >= 2) ? 'SVS-VAMANA' : 'HNSW';
-}
-
-/** MODULE LIST encodes versions as MMmmpp (20803 → 2.8.3). */
-function dotted(ver: string | undefined): string | undefined {
-  if (ver === undefined) return undefined;
-  const n = Number(ver);
-  if (!Number.isInteger(n) || n <= 0) return ver;
-  return `${Math.floor(n / 10000)}.${Math.floor(n / 100) % 100}.${n % 100}`;
-}
-
-export async function describeServer(redis: RedisClient): Promise<ServerInfo> {
-  const info = await redis.info('server');
-  const version = /redis_version:(\S+)/.exec(info)?.[1] ?? '0.0.0';
-  const [major = 0, minor = 0] = version.split('.').map(Number);
-  const modules: Record<string, string> = {};
-  try {
-    for (const m of (await redis.call('MODULE', 'LIST')) as unknown[][]) {
-      const o = pairs(m);
-      modules[String(o.name)] = String(o.ver);
-    }
-  } catch (e) {
-    // MODULE LIST may be disabled (managed Redis); probe the commands instead.
-    if (!/unknown command|not allowed|no permissions/i.test((e as Error).message)) throw e;
-  }
-  const hasSearch = 'search' in modules || (await commandExists(redis, 'FT.INFO'));
-  const hasJson = 'ReJSON' in modules || (await commandExists(redis, 'JSON.GET'));
-  if (!hasSearch || !hasJson) {
-    const missing = [!hasSearch ? 'RediSearch (FT.*)' : '', !hasJson ? 'RedisJSON (JSON.*)' : '']
-      .filter(Boolean)
-      .join(' and ');
-    throw new DrugsyncError('REDIS_MODULE_MISSING', `Redis ${version} lacks ${missing}`, {
-      context: { version, modules: Object.keys(modules) },
-      remedy:
-        'use Redis 8 (search and JSON built in) or Redis Stack / Redis Cloud with both modules (locally: `npx drugsync stack up` starts one)',
-    });
-  }
-  return {
-    version,
-    major,
-    minor,
-    modules,
-    searchVersion: dotted(modules.search) ?? 'built-in',
-    jsonVersion: dotted(modules.ReJSON) ?? 'built-in',
-    vectorAlgorithm: chooseVectorAlgorithm(version),
-  };
-}
-
-async function commandExists(redis: RedisClient, name: string): Promise<boolean> {
-  const r = (await redis.call('COMMAND', 'INFO', name)) as unknown[];
-  return Array.isArray(r) && r[0] !== null;
 }
 
 interface FieldSpec {
@@ -182,7 +124,10 @@ const FLAGS = new Set([
   'INDEXMISSING',
 ]);
 
-/** FT.INFO `attributes` → name → {key: value}; lone flags (SORTABLE, UNF, ...) become `true`. */
+/**
+ * FT.INFO `attributes` → name → {key: value}. Flags become `true`: lone ones (search 2.10: `… NUMERIC
+ * SORTABLE UNF`) and those listed under `flags` (search 8.2: `… NUMERIC flags [SORTABLE, UNF]`).
+ */
 export function parseAttributes(info: Record<string, unknown>): Map<string, Record<string, unknown>> {
   const attrs = new Map<string, Record<string, unknown>>();
   for (const a of (info.attributes as unknown[][]) ?? []) {
@@ -192,9 +137,89 @@ export function parseAttributes(info: Record<string, unknown>): Map<string, Reco
       if (FLAGS.has(k)) o[k] = true;
       else if (i + 1 < a.length) o[k] = a[++i];
     }
+    if (Array.isArray(o.flags)) for (const f of o.flags) o[String(f)] = true;
     attrs.set(String(o.attribute), o);
   }
   return attrs;
+}
+
+/** What FT.INFO says the server built for the vector field (null: not reported by this server). */
+export interface BuiltVector {
+  algorithm: string | null;
+  dim: number | null;
+  metric: string | null;
+  type: string | null;
+  /** SVS-VAMANA's compression as built (GlobalSQ8 where LeanVec/LVQ are not in the build); absent on HNSW */
+  compression?: string;
+  /** every other parameter FT.INFO reports (M, ef_construction, graph_max_degree, training_threshold, ...) */
+  params: Record<string, string | number>;
+}
+
+const VECTOR_KEYS = new Set([
+  'identifier',
+  'attribute',
+  'type',
+  'algorithm',
+  'ALGORITHM',
+  'data_type',
+  'TYPE',
+  'dim',
+  'DIM',
+  'distance_metric',
+  'DISTANCE_METRIC',
+  'compression',
+  'flags',
+]);
+
+/** A vector attribute of FT.INFO (parseAttributes' record) as built; search 2.10 and 8.2 use lower-case keys. */
+function builtVectorOf(a: Record<string, unknown>): BuiltVector {
+  const text = (v: unknown) => (v === undefined ? null : String(v).toUpperCase());
+  const dim = a.dim ?? a.DIM;
+  const params: Record<string, string | number> = {};
+  for (const [k, v] of Object.entries(a))
+    if (!VECTOR_KEYS.has(k) && (typeof v === 'string' || typeof v === 'number')) params[k] = v;
+  return {
+    algorithm: text(a.algorithm ?? a.ALGORITHM)?.replace('_', '-') ?? null,
+    dim: dim === undefined ? null : Number(dim),
+    metric: text(a.distance_metric ?? a.DISTANCE_METRIC),
+    type: text(a.data_type ?? a.TYPE),
+    ...(a.compression !== undefined ? { compression: String(a.compression) } : {}),
+    params,
+  };
+}
+
+/** How the vector field differs from ours: what FT.INFO reports wins, the rest comes from our creation record. */
+function vectorDifferences(
+  name: string,
+  built: BuiltVector,
+  want: VectorSpec,
+  recorded: VectorSpec | null,
+): string[] {
+  const diffs: string[] = [];
+  const seen = {
+    algorithm: built.algorithm ?? recorded?.algorithm,
+    dim: built.dim ?? recorded?.dim,
+    metric: built.metric ?? recorded?.metric,
+    type: built.type ?? recorded?.type,
+  };
+  const unknown = (['algorithm', 'dim', 'metric', 'type'] as const).filter((k) => seen[k] === undefined);
+  if (unknown.length)
+    diffs.push(
+      `vector field ${name}: ${unknown.join(', ')} not reported by FT.INFO and not recorded at creation (cannot verify)`,
+    );
+  if (seen.dim !== undefined && seen.dim !== want.dim)
+    diffs.push(`vector dimension ${seen.dim}, expected ${want.dim}`);
+  if (seen.metric !== undefined && seen.metric !== want.metric)
+    diffs.push(`vector metric ${seen.metric}, expected ${want.metric}`);
+  if (seen.type !== undefined && seen.type !== want.type)
+    diffs.push(`vector type ${seen.type}, expected ${want.type}`);
+  if (seen.algorithm !== undefined && seen.algorithm !== want.algorithm)
+    diffs.push(`vector algorithm ${seen.algorithm}, expected ${want.algorithm}`);
+  else if (recorded && recorded.compression !== want.compression)
+    diffs.push(
+      `vector compression ${recorded.compression ?? 'none'}, expected ${want.compression ?? 'none'}`,
+    );
+  return diffs;
 }
 
 /** Every way the existing index differs from ours (empty: same schema). */
@@ -227,39 +252,7 @@ export function schemaDifferences(
     if (f.type === 'TEXT' && Number(a.WEIGHT ?? 1) !== f.weight)
       diffs.push(`field ${f.name} weight ${String(a.WEIGHT ?? 1)}, expected ${f.weight}`);
     if (f.sortable && !a.SORTABLE) diffs.push(`field ${f.name} is not SORTABLE`);
-    if (f.type === 'VECTOR') {
-      // What FT.INFO reports wins; what it does not report is taken from our record of the creation.
-      const algoRaw = a.algorithm ?? a.ALGORITHM;
-      const dimRaw = a.dim ?? a.DIM;
-      const metricRaw = a.distance_metric ?? a.DISTANCE_METRIC;
-      const typeRaw = a.data_type ?? a.TYPE;
-      const seen = {
-        algorithm:
-          algoRaw !== undefined ? String(algoRaw).toUpperCase().replace('_', '-') : recorded?.algorithm,
-        dim: dimRaw !== undefined ? Number(dimRaw) : recorded?.dim,
-        metric: metricRaw !== undefined ? String(metricRaw).toUpperCase() : recorded?.metric,
-        type: typeRaw !== undefined ? String(typeRaw).toUpperCase() : recorded?.type,
-        compression: recorded ? recorded.compression : undefined,
-      };
-      const unknown = (['algorithm', 'dim', 'metric', 'type'] as const).filter((k) => seen[k] === undefined);
-      if (unknown.length) {
-        diffs.push(
-          `vector field ${f.name}: ${unknown.join(', ')} not reported by FT.INFO and not recorded at creation (cannot verify)`,
-        );
-      }
-      if (seen.dim !== undefined && seen.dim !== want.dim)
-        diffs.push(`vector dimension ${seen.dim}, expected ${want.dim}`);
-      if (seen.metric !== undefined && seen.metric !== want.metric)
-        diffs.push(`vector metric ${seen.metric}, expected ${want.metric}`);
-      if (seen.type !== undefined && seen.type !== want.type)
-        diffs.push(`vector type ${seen.type}, expected ${want.type}`);
-      if (seen.algorithm !== undefined && seen.algorithm !== want.algorithm)
-        diffs.push(`vector algorithm ${seen.algorithm}, expected ${want.algorithm}`);
-      else if (recorded && recorded.compression !== want.compression)
-        diffs.push(
-          `vector compression ${recorded.compression ?? 'none'}, expected ${want.compression ?? 'none'}`,
-        );
-    }
+    if (f.type === 'VECTOR') diffs.push(...vectorDifferences(f.name, builtVectorOf(a), want, recorded));
   }
   for (const name of attrs.keys())
     if (!FIELDS.some((f) => f.name === name)) diffs.push(`unexpected field ${name}`);
@@ -279,142 +272,163 @@ async function readRecordedSpec(redis: RedisClient, keys: Keys): Promise<VectorS
   }
 }
 
-/**
- * Creates the index if missing; verifies it if present (fields, types, weights, vector algorithm, dimension,
- * metric) and throws INDEX_SCHEMA_MISMATCH naming every difference, never reusing another schema.
- */
-export async function ensureIndex(
-  redis: RedisClient,
-  keys: Keys,
-  opts: IndexOptions,
-): Promise<{ action: 'created' | 'exists'; algorithm: VectorAlgorithm; server: ServerInfo }> {
-  const server = await describeServer(redis);
-  const algorithm = opts.algorithm ?? server.vectorAlgorithm;
-  const want = vectorSpec(opts, algorithm);
-  const existing = await readIndex(redis, keys.index);
-  if (existing) {
-    const diffs = schemaDifferences(existing, keys, want, await readRecordedSpec(redis, keys));
-    if (diffs.length) {
-      throw new DrugsyncError(
-        'INDEX_SCHEMA_MISMATCH',
-        `index ${keys.index} exists with another schema: ${diffs.join('; ')}`,
-        {
-          context: { index: keys.index, differences: diffs },
-          remedy:
-            `drop the index only (documents stay): \`redis-cli FT.DROPINDEX ${keys.index}\`, then run ` +
-            '`drugsync backfill` (it recreates the index and re-embeds where the dimension changed); ' +
-            'or set REDIS_INDEX / REDIS_DOC_PREFIX to new names to build a second index beside it',
-        },
-      );
-    }
-    return { action: 'exists', algorithm, server };
-  }
-  try {
-    await redis.call('FT.CREATE', ...createIndexArgs(keys, opts, algorithm));
-  } catch (e) {
-    if (/index already exists/i.test((e as Error).message)) return ensureIndex(redis, keys, opts); // raced
-    throw wrapError(e, 'REDIS_COMMAND_FAILED', `FT.CREATE ${keys.index} failed`, {
-      context: { index: keys.index, algorithm, dimensions: opts.dimensions },
-      remedy:
-        algorithm === 'SVS-VAMANA'
-          ? 'the server was detected as Redis ≥ 8.2; if it rejects SVS-VAMANA, report the server version'
-          : 'check the Redis log and the FT.CREATE arguments',
-    });
-  }
-  await redis.set(vectorSpecKey(keys), JSON.stringify(want));
-  return { action: 'created', algorithm, server };
-}
-
+/** A vector as the index's FLOAT32 field and KNN's PARAMS take it: little-endian float32 bytes. */
 export function toFloat32Bytes(v: readonly number[]): Buffer {
   const b = Buffer.allocUnsafe(v.length * 4);
   for (let i = 0; i < v.length; i++) b.writeFloatLE(v[i] as number, i * 4);
   return b;
 }
 
-export interface KnnHit {
-  key: string;
-  ndc: string;
-  score: number;
-  fields: Record<string, string>;
+/** The vector field of an FT.INFO reply (as `pairs`), or null when the index has none. */
+export function builtVector(info: Record<string, unknown>, field = 'embedding'): BuiltVector | null {
+  const a = parseAttributes(info).get(field);
+  return a && String(a.type) === 'VECTOR' ? builtVectorOf(a) : null;
 }
 
 /**
- * The KNN query text. `efRuntime` is the search breadth: EF_RUNTIME on HNSW, SEARCH_WINDOW_SIZE on
- * SVS-VAMANA (which rejects EF_RUNTIME), nothing on FLAT (exact; it rejects both). Unknown algorithm: HNSW.
+ * How the built vector index differs from what was asked where the server substitutes silently (not a
+ * schema mismatch: the index works, at another memory/recall trade-off): today the compression, which
+ * open-source builds of search 8.2 turn from LeanVec/LVQ into GlobalSQ8.
  */
-export function knnQuery(
-  opts: { k: number; filter?: string; efRuntime?: number },
-  algorithm?: VectorAlgorithm,
-): string {
-  const filter = opts.filter && opts.filter.trim() ? `(${opts.filter})` : '*';
-  const breadth =
-    !opts.efRuntime || algorithm === 'FLAT'
-      ? ''
-      : algorithm === 'SVS-VAMANA'
-        ? ` SEARCH_WINDOW_SIZE ${opts.efRuntime}`
-        : ` EF_RUNTIME ${opts.efRuntime}`;
-  return `${filter}=>[KNN ${opts.k} @embedding $v${breadth} AS score]`;
+export function vectorSubstitutions(asked: VectorSpec, built: BuiltVector): string[] {
+  if (asked.compression === undefined || built.compression === undefined) return [];
+  if (built.compression === asked.compression) return [];
+  return [
+    `compression ${built.compression} built, ${asked.compression} asked` +
+      (built.compression === 'GlobalSQ8'
+        ? ' (this build of the search module has no Intel LVQ/LeanVec: it falls back to 8-bit scalar quantization)'
+        : ''),
+  ];
+}
+
+export interface VectorIndexState {
+  index: string;
+  /** the spec recorded when drugsync created the index (null: created elsewhere, or before the record) */
+  asked: VectorSpec | null;
+  built: BuiltVector | null;
+  substitutions: string[];
+}
+
+function vectorState(keys: Keys, info: Record<string, unknown>, asked: VectorSpec | null): VectorIndexState {
+  const built = builtVector(info);
+  return {
+    index: keys.index,
+    asked,
+    built,
+    substitutions: asked && built ? vectorSubstitutions(asked, built) : [],
+  };
+}
+
+/** What the server built for our index's vector field beside what was asked; null when there is no index. */
+export async function readVectorIndex(redis: RedisClient, keys: Keys): Promise<VectorIndexState | null> {
+  const info = await readIndex(redis, keys.index);
+  return info ? vectorState(keys, info, await readRecordedSpec(redis, keys)) : null;
+}
+
+/** Logs each substitution once per ensureIndex: a warning with its code and context. */
+function reportSubstitutions(state: VectorIndexState, server: SearchCapabilities, opts: IndexOptions): void {
+  for (const s of state.substitutions) {
+    opts.log?.warn(`vector index ${state.index} built otherwise than asked: ${s}`, {
+      code: ErrorCodes.INDEX_VECTOR_SUBSTITUTED,
+      index: state.index,
+      asked: state.asked,
+      built: state.built,
+      server: server.summary,
+    });
+  }
+}
+
+/** FT.CREATE's failure, naming what was detected (the algorithm follows the search module's version). */
+export function createIndexError(
+  e: unknown,
+  ctx: { index: string; algorithm: VectorAlgorithm; dimensions: number; server: SearchCapabilities },
+): DrugsyncError {
+  const refused = /bad arguments for vector similarity|unknown argument/i.test((e as Error)?.message ?? '');
+  const offered = ctx.server.algorithms.includes(ctx.algorithm);
+  const remedy = !offered
+    ? `${ctx.algorithm} was forced, but this server's search module offers ${ctx.server.algorithms.join(', ')} ` +
+      `(${ctx.server.summary}): leave the algorithm to the detection`
+    : refused
+      ? `detected: ${ctx.server.summary}, yet FT.CREATE refused the ${ctx.algorithm} field. Check \`MODULE LIST\` ` +
+        "and the search module build; the detection reads MODULE LIST's search version (SVS-VAMANA from 8.1.90 on)"
+      : `check the Redis log and the FT.CREATE arguments (detected: ${ctx.server.summary})`;
+  return wrapError(e, 'REDIS_COMMAND_FAILED', `FT.CREATE ${ctx.index} failed`, {
+    context: {
+      index: ctx.index,
+      algorithm: ctx.algorithm,
+      dimensions: ctx.dimensions,
+      redis_version: ctx.server.version,
+      search_version: ctx.server.searchVersion,
+      detected_by: ctx.server.detectedBy,
+    },
+    remedy,
+  });
+}
+
+function schemaMismatch(keys: Keys, diffs: string[]): DrugsyncError {
+  return new DrugsyncError(
+    'INDEX_SCHEMA_MISMATCH',
+    `index ${keys.index} exists with another schema: ${diffs.join('; ')}`,
+    {
+      context: { index: keys.index, differences: diffs },
+      remedy:
+        `drop the index only (documents stay): \`redis-cli FT.DROPINDEX ${keys.index}\`, then run ` +
+        '`drugsync backfill` (it recreates the index and re-embeds where the dimension changed); ' +
+        'or set REDIS_INDEX / REDIS_DOC_PREFIX to new names to build a second index beside it',
+    },
+  );
+}
+
+export interface EnsureIndexResult {
+  action: 'created' | 'exists';
+  algorithm: VectorAlgorithm;
+  server: SearchCapabilities;
+  /** what the server built for the vector field, beside what was asked */
+  vector: VectorIndexState;
+}
+
+/**
+ * Creates the index if missing; verifies it if present (fields, types, weights, vector algorithm, dimension,
+ * metric) and throws INDEX_SCHEMA_MISMATCH naming every difference, never reusing another schema. Then reads
+ * back what the server built and logs where it differs from what was asked.
+ */
+export async function ensureIndex(
+  redis: RedisClient,
+  keys: Keys,
+  opts: IndexOptions,
+): Promise<EnsureIndexResult> {
+  const server = opts.capabilities ?? (await describeServer(redis));
+  const algorithm = opts.algorithm ?? server.vectorAlgorithm;
+  const want = vectorSpec(opts, algorithm);
+  let info = await readIndex(redis, keys.index);
+  let recorded = await readRecordedSpec(redis, keys);
+  let action: EnsureIndexResult['action'] = 'exists';
+  if (info) {
+    const diffs = schemaDifferences(info, keys, want, recorded);
+    if (diffs.length) throw schemaMismatch(keys, diffs);
+  } else {
+    try {
+      await redis.call('FT.CREATE', ...createIndexArgs(keys, opts, algorithm));
+    } catch (e) {
+      if (/index already exists/i.test((e as Error).message))
+        return ensureIndex(redis, keys, { ...opts, capabilities: server }); // raced
+      throw createIndexError(e, { index: keys.index, algorithm, dimensions: opts.dimensions, server });
+    }
+    await redis.set(vectorSpecKey(keys), JSON.stringify(want));
+    action = 'created';
+    recorded = want;
+    info = await readIndex(redis, keys.index);
+  }
+  const vector = vectorState(keys, info ?? {}, recorded ?? want);
+  reportSubstitutions(vector, server, opts);
+  return { action, algorithm, server, vector };
 }
 
 /** The vector algorithm of the existing index: as recorded at creation, else as FT.INFO reports it. */
-async function indexedAlgorithm(redis: RedisClient, keys: Keys): Promise<VectorAlgorithm | undefined> {
+export async function indexedAlgorithm(redis: RedisClient, keys: Keys): Promise<VectorAlgorithm | undefined> {
   const recorded = await readRecordedSpec(redis, keys);
   if (recorded) return recorded.algorithm;
   const info = await readIndex(redis, keys.index);
-  const raw = info ? parseAttributes(info).get('embedding')?.algorithm : undefined;
-  const algo = raw === undefined ? undefined : String(raw).toUpperCase().replace('_', '-');
+  const algo = info ? builtVector(info)?.algorithm : undefined;
   return algo === 'HNSW' || algo === 'FLAT' || algo === 'SVS-VAMANA' ? algo : undefined;
-}
-
-/**
- * KNN query with an optional pre-filter (hybrid query), DIALECT 2.
- * `filter` is RediSearch syntax, e.g. `@is_generic:{true} @dea_schedule:{2|3}`; '*' for none.
- */
-/** The document fields a search returns (KNN here, and every mode of ../search/search.ts). */
-export const RETURN_FIELDS = [
-  'ndc',
-  'drug_name',
-  'brand_name',
-  'generic_name',
-  'dosage_form',
-  'dea_schedule',
-  'gcn_seqno',
-] as const;
-
-export async function knnSearch(
-  redis: RedisClient,
-  keys: Keys,
-  vector: readonly number[],
-  opts: { k: number; filter?: string; efRuntime?: number; algorithm?: VectorAlgorithm },
-): Promise<KnnHit[]> {
-  // The search-breadth attribute depends on the algorithm (a wrong one is a query error), so learn it
-  // when a breadth is asked for and the caller did not say.
-  const algorithm = opts.efRuntime && !opts.algorithm ? await indexedAlgorithm(redis, keys) : opts.algorithm;
-  const query = knnQuery(opts, algorithm);
-  const fields = [...RETURN_FIELDS, 'score'];
-  const reply = (await redis.call(
-    'FT.SEARCH',
-    keys.index,
-    query,
-    'PARAMS',
-    '2',
-    'v',
-    toFloat32Bytes(vector),
-    'SORTBY',
-    'score',
-    'RETURN',
-    String(fields.length),
-    ...fields,
-    'LIMIT',
-    '0',
-    String(opts.k),
-    'DIALECT',
-    '2',
-  )) as unknown[];
-  const hits: KnnHit[] = [];
-  for (let i = 1; i + 1 < reply.length; i += 2) {
-    const f = pairs(reply[i + 1] as unknown[]) as Record<string, string>;
-    hits.push({ key: String(reply[i]), ndc: f.ndc ?? '', score: Number(f.score), fields: f });
-  }
-  return hits;
 }

@@ -6,13 +6,14 @@
  * With `expand` (text and hybrid), the top k is then expanded over the GCN_SEQNO groups of the hits that
  * match every typed word (expand.ts): brand LIPITOR brings the ATORVASTATIN labels of its groups.
  */
-import { RETURN_FIELDS } from '../redis/index.ts';
 import type { RedisClient } from '../clients/redis.ts';
+import { DEFAULT_VECTOR_SEARCH_BREADTH } from '../config.ts';
 import { DrugsyncError } from '../errors.ts';
 import type { Keys } from '../keys.ts';
 import type { EmbeddingService } from '../embedding/types.ts';
-import { knnSearch } from '../redis/index.ts';
-import type { VectorAlgorithm } from '../redis/index.ts';
+import type { VectorAlgorithm } from '../redis/capabilities.ts';
+import { knnSearch, RETURN_FIELDS } from '../redis/knn.ts';
+import { parseSearchReply } from '../redis/search-reply.ts';
 import { expandByGroup, planExpansion } from './expand.ts';
 import type { ExpansionPlan } from './expand.ts';
 import { reciprocalRankFusion } from './fusion.ts';
@@ -30,8 +31,11 @@ export interface SearchRequest {
   mode: SearchMode;
   k: number;
   filters?: SearchFilters;
-  /** KNN search breadth (EF_RUNTIME on HNSW); default max(100, depth) */
-  efRuntime?: number;
+  /**
+   * KNN search breadth (EF_RUNTIME on HNSW, SEARCH_WINDOW_SIZE on SVS-VAMANA), never below the list's depth;
+   * default VECTOR_SEARCH_BREADTH's (100)
+   */
+  breadth?: number;
   /** depth of each list before fusion (hybrid); default max(50, k) */
   candidates?: number;
   /** the index's vector algorithm when the caller knows it (saves a lookup per query) */
@@ -76,16 +80,10 @@ async function vectorHits(deps: SearchDeps, req: SearchRequest, depth: number): 
   const hits = await knnSearch(deps.redis, deps.keys, v, {
     k: depth,
     filter: filterClause(req.filters ?? {}),
-    efRuntime: req.efRuntime ?? Math.max(100, depth),
+    breadth: req.breadth ?? DEFAULT_VECTOR_SEARCH_BREADTH,
     algorithm: req.algorithm,
   });
   return hits.map((h) => ({ ndc: h.ndc, score: h.score, fields: h.fields }));
-}
-
-function pairs(list: unknown[]): Record<string, string> {
-  const o: Record<string, string> = {};
-  for (let i = 0; i + 1 < list.length; i += 2) o[String(list[i])] = String(list[i + 1]);
-  return o;
 }
 
 /** Full-text hits, best BM25 first ([] when the text has no searchable word). */
@@ -102,7 +100,7 @@ async function ftSearchHits(
   limit: number,
   scored: boolean,
 ): Promise<SearchHit[]> {
-  const reply = (await deps.redis.call(
+  const reply = await deps.redis.call(
     'FT.SEARCH',
     deps.keys.index,
     query,
@@ -115,14 +113,12 @@ async function ftSearchHits(
     String(limit),
     'DIALECT',
     '2',
-  )) as unknown[];
-  const step = scored ? 3 : 2; // key, [score,] fields
-  const hits: SearchHit[] = [];
-  for (let i = 1; i + step - 1 < reply.length; i += step) {
-    const fields = pairs(reply[i + step - 1] as unknown[]);
-    hits.push({ ndc: fields.ndc ?? '', score: scored ? Number(reply[i + 1]) : 0, fields });
-  }
-  return hits;
+  );
+  return parseSearchReply(reply, { withScores: scored }).hits.map((h) => ({
+    ndc: h.fields.ndc ?? '',
+    score: h.score ?? 0,
+    fields: h.fields,
+  }));
 }
 
 function fuse(vector: SearchHit[], text: SearchHit[], k: number): SearchHit[] {
