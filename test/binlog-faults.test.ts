@@ -3,13 +3,10 @@
  * restarted on the same data directory), the MySQL connection cut, and a stalled binlog socket (a TCP
  * proxy that stops forwarding without closing). Each ends with every change on the stream.
  */
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Connection } from 'mysql2/promise';
 import { decodeConfig } from '../services/core/config.ts';
@@ -23,10 +20,12 @@ import type { Rndc14Row } from '../services/core/rndc14.ts';
 import { readerConfigShape, startBinlogReader } from '../services/binlog-reader/reader.ts';
 import type { BinlogReaderHandle } from '../services/binlog-reader/reader.ts';
 import { createStreamTail } from '../services/binlog-reader/testing.ts';
+import type { ServerProcess } from '../services/stack/process.ts';
+import { freePort } from '../services/stack/process.ts';
 import { COLUMN_NAMES, makeRow } from './support/factories.ts';
+import { startPrivateKinesalite } from './support/private-kinesalite.ts';
 import { createSuiteDatabase, eventually, resetSuite, suiteEnv, suiteRedis } from './support/stack.ts';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const log = createLogger(
   { service: 'binlog-faults-test' },
   { level: (process.env.TEST_LOG_LEVEL as 'warn') ?? 'error' },
@@ -114,41 +113,18 @@ afterAll(async () => {
 });
 
 describe('binlog reader faults', () => {
-  let kinesalite: ChildProcess | null = null;
+  let kinesalite: ServerProcess | null = null;
   let reader: BinlogReaderHandle | null = null;
   afterAll(async () => {
     await reader?.stop().catch(() => undefined);
-    kinesalite?.kill('SIGKILL');
+    await kinesalite?.stop();
   });
 
   it('Kinesis unavailable for 30 s: reading pauses at the queue bound, nothing is lost, it catches up', async () => {
     // Prepare: a private kinesalite (the shared one is never stopped)
-    const port = 14600 + Math.floor(Math.random() * 300);
+    const port = await freePort();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'drugsync-kinesalite-'));
-    const startKinesalite = async () => {
-      const child = spawn(
-        process.execPath,
-        [
-          path.join(root, 'node_modules/kinesalite/cli.js'),
-          ...['--port', String(port), '--path', dir, '--createStreamMs', '0', '--deleteStreamMs', '0'],
-          ...['--updateStreamMs', '0', '--shardLimit', '100'],
-        ],
-        { stdio: 'ignore' },
-      );
-      await eventually(
-        () =>
-          new Promise<boolean>((resolve) => {
-            const s = net.connect(port, '127.0.0.1', () => {
-              s.destroy();
-              resolve(true);
-            });
-            s.on('error', () => resolve(false));
-          }),
-        30_000,
-        `kinesalite on ${port}`,
-      );
-      return child;
-    };
+    const startKinesalite = () => startPrivateKinesalite(port, dir);
     kinesalite = await startKinesalite();
     const env: Env = suiteEnv('binlog_faults', {
       KINESIS_ENDPOINT: `http://127.0.0.1:${port}`,
@@ -181,7 +157,7 @@ describe('binlog reader faults', () => {
       60_000,
       'rows before the outage',
     );
-    kinesalite.kill('SIGKILL');
+    process.kill(kinesalite.pid, 'SIGKILL');
     const during: Rndc14Row[] = [];
     for (let i = 0; i < 15; i++) {
       const rows = freshRows(200, '2');

