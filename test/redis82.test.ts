@@ -28,7 +28,9 @@ const SEED = 82;
 const NEW_NDC = '90000008201';
 const NEW_NAME = 'ZEPBOUND 5 MG/0.5 ML VIAL';
 
-type SearchJson = { ndc: string; drug_name: string; score: number; vector?: number; text?: number }[];
+type SearchHit = { ndc: string; drug_name: string; score: number; vector?: number; text?: number };
+/** `search --json`: one object, the hits in `results` */
+type SearchJson = { results: SearchHit[] };
 
 describe(`the pipeline on Redis ${REDIS82_VERSION} with Redis Stack 7.4's modules (search 2.10 → HNSW)`, () => {
   let server: Redis82Server;
@@ -50,7 +52,7 @@ describe(`the pipeline on Redis ${REDIS82_VERSION} with Redis Stack 7.4's module
   const search = async (text: string, mode: string) => {
     const r = await runCli(env, ['search', text, '--mode', mode, '--k', '5', '--json']);
     expect(r.status, r.stderr.slice(-2000)).toBe(0);
-    return JSON.parse(r.stdout.trim().split('\n').at(-1) as string) as SearchJson;
+    return (JSON.parse(r.stdout.trim().split('\n').at(-1) as string) as SearchJson).results;
   };
 
   beforeAll(async () => {
