@@ -9,7 +9,7 @@ import { field, statusHash } from './hash.ts';
 import type { StatusOf } from './hash.ts';
 
 /** What a backfill run did (services/backfill's `BackfillSummary`). */
-export const backfillSummarySchema = z.looseObject({
+export const backfillSummarySchema = z.object({
   total_processed: z.number().int(),
   successful: z.number().int(),
   failed: z.number().int(),
