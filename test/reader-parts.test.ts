@@ -225,6 +225,7 @@ describe('status', () => {
       {
         stats,
         owner: 'reader-1:4242:ab12cd34',
+        periodSeconds: 10,
         lag: 2,
         stall: 0.5,
         now: t0 + 2_000,
@@ -241,6 +242,7 @@ describe('status', () => {
       events_total: '501',
       lag_seconds: '2.0',
       stall_seconds: '0.5',
+      period_seconds: '10',
       owner: 'reader-1:4242:ab12cd34',
     });
     expect(fields.checkpoint).toContain('binlog.000042');

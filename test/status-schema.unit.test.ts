@@ -48,6 +48,7 @@ const READER: ReaderStatus = {
   put_retried_records: 3,
   queue_records: 250,
   restarts: 1,
+  period_seconds: 10,
   checkpoint: serializePosition({ file: 'mysql-bin.000007', pos: 1843211 }),
   checkpoint_commit_ts: T0 - 1_400,
   last_commit_ts: T0 - 900,
@@ -185,7 +186,13 @@ describe('status schemas: codecs', () => {
     const reader = readerStatus.decode(readerStatus.encode(READER))!.value;
     const embedder = { updated_at: T0, stall_seconds: 0.4, millis_behind_latest: 2400 };
     // Act / Assess
-    expect(readerProgressAt(reader, T0 + 90_000)).toEqual({ lagSeconds: 91.8, stallSeconds: 90.2 });
+    // within its 10 s period the reader's word stands; past it, each second of silence counts
+    expect(readerProgressAt(reader, T0 + 9_000)).toEqual({ lagSeconds: 1.8, stallSeconds: 0.2 });
+    expect(readerProgressAt(reader, T0 + 90_000)).toEqual({ lagSeconds: 81.8, stallSeconds: 80.2 });
+    expect(readerProgressAt({ ...reader, period_seconds: undefined }, T0 + 90_000)).toEqual({
+      lagSeconds: 91.8,
+      stallSeconds: 90.2,
+    });
     expect(readerProgressAt(reader, T0 - 5_000)).toEqual({ lagSeconds: 1.8, stallSeconds: 0.2 });
     expect(readerProgressAt({ ...reader, stall_seconds: undefined }, T0)).toBeNull();
     expect(embedderProgressAt(embedder, T0 + 10_000)).toEqual({
@@ -234,6 +241,7 @@ async function readerHash(): Promise<HashRecorder> {
     redis,
     key: 'drugsync:status:binlog-reader',
     metrics: createMetricEmitter('reader', 'prod', { enabled: true, write: (l) => lines.push(l) }),
+    periodSeconds: 10,
     now: () => now,
   });
   now += 1_000;
@@ -407,17 +415,18 @@ describe('status schemas: every field status reads is one its publisher writes',
     }
     expect([...reads[readerStatus.name]!].filter((f) => !reader.written.has(f))).toEqual([]);
     expect([...reads[embedderStatus.name]!].filter((f) => !embedder.written.has(f))).toEqual([]);
-    // and what they wrote shows, aged to the report 2 s after the reader's last write: its checkpoint moved
-    // at T0+11 s (commit T0+9.6 s), so stall 10 + 2 s and lag 11.4 + 2 s; the embedder's shard was read and
-    // progressed at T0+1 s (1.2 s behind then): stall 22 s, 1.2 + 22 s behind, during the load and after it
+    // and what they wrote shows, 2 s after the reader's last write (within its 10 s period: as written): its
+    // checkpoint moved at T0+11 s (commit T0+9.6 s), so at T0+21 s stall 10 s and lag 11.4 s; the embedder's
+    // shard was read and progressed at T0+1 s (1.2 s behind then), its status aged to the report: stall
+    // 22 s, 1.2 + 22 s behind, during the load and after it
     const [duringLoad, afterLoad] = renders.map((r) => r.text);
-    expect(duringLoad).toMatch(/^binlog-reader +backoff +0 B · 13 s · stall 12 s +0 events\/s · 0 tx\/s /m);
+    expect(duringLoad).toMatch(/^binlog-reader +backoff +0 B · 11 s · stall 10 s +0 events\/s · 0 tx\/s /m);
     expect(duringLoad).toContain('binlog-reader last error (2 s ago): KINESIS_PUT_FAILED');
     expect(duringLoad).toMatch(/^embedder +loading +0 records · 23 s · stall 22 s +3,000 records\/s /m);
     expect(duringLoad).toMatch(/^load +in progress .* 3,000 row events applied$/m);
     expect(duringLoad).toContain('1 shard errors · latency p50 240 ms, p99 900 ms');
     expect(duringLoad).toMatch(
-      /^reader 0\.0 ev\/s, lag 13\.4 s, stall 12\.0 s \| embedder 3000 rec\/s, stall 22\.0 s, latency p50 240 ms p99 900 ms \| embeddings 0\.0\/s, cache hits 99% \| dead letters 0$/m,
+      /^reader 0\.0 ev\/s, lag 11\.4 s, stall 10\.0 s \| embedder 3000 rec\/s, stall 22\.0 s, latency p50 240 ms p99 900 ms \| embeddings 0\.0\/s, cache hits 99% \| dead letters 0$/m,
     );
     expect(afterLoad).toMatch(/^embedder +idle +0 records · 23 s · stall 22 s +0 records\/s /m);
     expect(afterLoad).toMatch(

@@ -63,6 +63,7 @@ const READER: ReaderStatus = {
   put_retried_records: 0,
   queue_records: 0,
   restarts: 1,
+  period_seconds: 10,
   checkpoint: serializePosition(CHECKPOINT),
   checkpoint_commit_ts: ago(95),
   last_commit_ts: ago(95),
@@ -243,9 +244,9 @@ describe('status table', () => {
     expect(rowOf(lines, 'binlog')).toContain('server mysql-bin.000007:1843211');
     expect(rowOf(lines, 'binlog')).toContain('retention 7 d, 6 d 23 h left for the checkpoint');
     expect(rowOf(lines, 'binlog')).toContain('98,234 eligible rows');
-    // lag and stall are the reader's heartbeats, aged by the 4 s since it wrote them
+    // lag and stall are the reader's heartbeats as written 4 s ago (its next write is due in 6 s)
     expect(rowOf(lines, 'binlog-reader')).toMatch(
-      /^binlog-reader +streaming +0 B · 5.8 s · stall 4.2 s +0.4 events\/s · 0.1 tx\/s/,
+      /^binlog-reader +streaming +0 B · 1.8 s · stall 0.2 s +0.4 events\/s · 0.1 tx\/s/,
     );
     expect(rowOf(lines, 'binlog-reader')).toContain('mysql-bin.000007:1843211, commit 1 min 35 s ago');
     expect(rowOf(lines, 'binlog-reader')).toContain('1,234,567 events, 45,210 transactions');
@@ -273,7 +274,7 @@ describe('status table', () => {
     const lines = renderStatus(model(troubledSources()), { color: false });
     // Assess
     expect(rowOf(lines, 'binlog-reader')).toMatch(
-      /^binlog-reader +backoff, stale +3.3 MiB · 6 min 52 s · stall 6 min 50 s /,
+      /^binlog-reader +backoff, stale +3.3 MiB · 6 min 42 s · stall 6 min 40 s /,
     );
     expect(rowOf(lines, 'kinesis')).toMatch(/^kinesis +ok +≥ 14,321 records/);
     expect(rowOf(lines, 'kinesis')).toContain('3 shards (2 open)');
@@ -322,18 +323,18 @@ describe('status table', () => {
     // Assess
     const reader = rows.find((x) => x.part === 'binlog-reader');
     expect(reader).toMatchObject({ state: 'waiting-lease, stalled', level: 'bad' });
-    expect(reader?.lag).toBe('0 B · 4 min 9 s · stall 4 min 3 s');
+    expect(reader?.lag).toBe('0 B · 4 min 5 s · stall 3 min 59 s');
     expect(reader?.details).toContain('lease held by ip-10-0-2-9:77:0c1d2e3f');
     const embedder = rows.find((x) => x.part === 'embedder');
     expect(embedder).toMatchObject({ state: 'waiting-lease, stalled', level: 'bad' });
     expect(embedder?.lag).toBe('0 records · stall 6 min');
     expect(embedder?.details).toContain('lease held by ip-10-0-2-9:78:aa00bb11');
     expect(m.report.progress).toEqual({
-      reader: { lagSeconds: 249, stallSeconds: 243 },
+      reader: { lagSeconds: 245, stallSeconds: 239 },
       embedder: { stallSeconds: 360, millisBehindLatest: null },
     });
     expect(statusWarnings(m)).toEqual([
-      'binlog-reader has made no progress for 4 min 3 s (ReaderStallSeconds): see docs/deploy.md, alarms',
+      'binlog-reader has made no progress for 3 min 59 s (ReaderStallSeconds): see docs/deploy.md, alarms',
       'embedder has made no progress for 6 min (EmbedderStallSeconds): see docs/deploy.md, alarms',
     ]);
   });
@@ -539,9 +540,10 @@ describe('status report, pure parts', () => {
     expect(r.services).toEqual(troubledSources().services);
     expect(r.table.resync).toEqual({ phase: 'compare', done: '40000', total: '98234', updated_at: iso(1) });
     expect(r.binlog).toMatchObject({ behindBytes: 3_500_000, retentionLeftSeconds: 4900 });
-    expect(r.binlog.behindSeconds).toBeCloseTo(412.4, 6);
-    expect(r.progress.reader?.lagSeconds).toBeCloseTo(412.4, 6);
-    expect(r.progress.reader?.stallSeconds).toBe(410);
+    // written 400 s ago, due every 10 s: 390 s of silence added
+    expect(r.binlog.behindSeconds).toBeCloseTo(402.4, 6);
+    expect(r.progress.reader?.lagSeconds).toBeCloseTo(402.4, 6);
+    expect(r.progress.reader?.stallSeconds).toBe(400);
     expect(r.problems).toEqual([]);
     expect(JSON.parse(JSON.stringify(r))).toEqual(r);
   });

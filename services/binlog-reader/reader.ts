@@ -174,6 +174,7 @@ class BinlogReader {
       redis: this.clients.redis,
       key: this.keys.serviceStatus('binlog-reader'),
       metrics: deps.metrics ?? createMetricEmitter('reader', config.DRUGSYNC_STAGE),
+      periodSeconds: config.READER_METRICS_SECONDS,
       ...(deps.clock ? { now: deps.clock } : {}),
     });
     this.preflightDone = !!options.skipPreflight;

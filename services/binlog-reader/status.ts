@@ -47,6 +47,8 @@ export interface StatusMeasure {
 export interface StatusInput {
   stats: ReaderStats;
   owner: string;
+  /** READER_METRICS_SECONDS: how often the status is published */
+  periodSeconds: number;
   /** ReaderLagSeconds and ReaderStallSeconds now (./progress.ts) */
   lag: number;
   stall: number;
@@ -81,6 +83,7 @@ export function measureStatus(prev: StatusMark, s: StatusInput): StatusMeasure {
     put_retried_records: ps.retriedRecords,
     queue_records: stats.queueRecords,
     restarts: stats.restarts,
+    period_seconds: s.periodSeconds,
     ...(stats.checkpoint ? { checkpoint: serializePosition(stats.checkpoint) } : {}),
     ...(stats.checkpointCommitTs ? { checkpoint_commit_ts: stats.checkpointCommitTs } : {}),
     ...(stats.lastEventTs ? { last_commit_ts: stats.lastEventTs } : {}),
@@ -108,6 +111,8 @@ export interface ReaderStatusPublisherDeps {
   key: string;
   /** where the metrics line's EMF record goes (../core/metrics.ts createMetricEmitter) */
   metrics: MetricEmitter;
+  /** READER_METRICS_SECONDS: how often `publish` is called on the reader's timer */
+  periodSeconds: number;
   now?: () => number;
 }
 
@@ -142,7 +147,8 @@ export class ReaderStatusPublisher {
     );
     const lag = this.progress.lagSeconds(now);
     const stall = this.progress.stallSeconds(now);
-    const m = measureStatus(this.mark, { stats, owner: this.d.owner, lag, stall, now, extra });
+    const { owner, periodSeconds } = this.d;
+    const m = measureStatus(this.mark, { stats, owner, periodSeconds, lag, stall, now, extra });
     this.mark = m.mark;
     if (logLine) {
       log.info('metrics', {

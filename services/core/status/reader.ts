@@ -30,6 +30,8 @@ export const readerStatus = statusHash('binlog-reader status', {
   /** rates since the previous write */
   events_per_sec: field.number(1),
   tx_per_sec: field.number(1),
+  /** how often the reader rewrites this hash (READER_METRICS_SECONDS, besides its state changes) */
+  period_seconds: field.int(),
   /** ReaderLagSeconds at `updated_at` */
   lag_seconds: field.number(1),
   /** ReaderStallSeconds at `updated_at` */
@@ -62,12 +64,13 @@ export interface ReaderProgressNow {
 }
 
 /**
- * The lag and stall the reader last wrote, aged by the time since it wrote them: both are measured from a
- * moment in the past (the last proven progress, the newest point known captured), so a reader that stopped
+ * The lag and stall the reader last wrote, as they read at `now`. Both are measured from a moment in the past
+ * (the last proven progress, the newest point known captured): within one period of the write its word
+ * stands (the next write is not due yet), past it every second of silence is added, so a reader that stopped
  * writing keeps growing, as its alarms do when its metrics go missing. null when the hash does not say.
  */
 export function readerProgressAt(s: Partial<ReaderStatus>, now: number): ReaderProgressNow | null {
   if (s.updated_at === undefined || s.lag_seconds === undefined || s.stall_seconds === undefined) return null;
-  const since = Math.max(0, (now - s.updated_at) / 1000);
-  return { lagSeconds: s.lag_seconds + since, stallSeconds: s.stall_seconds + since };
+  const silent = Math.max(0, (now - s.updated_at) / 1000 - (s.period_seconds ?? 0));
+  return { lagSeconds: s.lag_seconds + silent, stallSeconds: s.stall_seconds + silent };
 }
