@@ -6,7 +6,7 @@
  * finished are part of it (`load_*`, `last_load`).
  */
 import { z } from 'zod';
-import { field, statusHash } from './hash.ts';
+import { field, statusHash, toMs } from './hash.ts';
 import type { StatusOf } from './hash.ts';
 
 /** What the consumer is doing: waiting for the stream's lease, applying (it holds it), stopped. */
@@ -95,7 +95,7 @@ export function embedderProgressAt(s: Partial<EmbedderStatus>, now: number): Emb
   const sinceMs = Math.max(0, now - s.updated_at);
   const behind = s.millis_behind_latest;
   return {
-    stallSeconds: s.stall_seconds + sinceMs / 1000,
+    stallSeconds: toMs(s.stall_seconds + sinceMs / 1000),
     millisBehindLatest: behind === undefined || behind === null ? null : behind + sinceMs,
   };
 }

@@ -161,5 +161,10 @@ export function statusHash<S extends Record<string, FieldSchema>>(name: string, 
   };
 }
 
+/** Seconds rounded to the millisecond (ages computed from written values, without float noise in --json). */
+export function toMs(seconds: number): number {
+  return Math.round(seconds * 1000) / 1000;
+}
+
 /** The value type of a status hash. */
 export type StatusOf<H> = H extends StatusHash<infer S> ? z.output<z.ZodObject<S>> : never;

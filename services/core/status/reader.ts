@@ -4,7 +4,7 @@
  * `drugsync status` and `drugsync stream`. `lag_seconds` and `stall_seconds` are the values of
  * ReaderLagSeconds and ReaderStallSeconds (../metrics.ts) at `updated_at`; `readerProgressAt` ages them.
  */
-import { field, statusHash } from './hash.ts';
+import { field, statusHash, toMs } from './hash.ts';
 import type { StatusOf } from './hash.ts';
 
 /** What the reader is doing (services/binlog-reader/reader-stats.ts). */
@@ -72,5 +72,5 @@ export interface ReaderProgressNow {
 export function readerProgressAt(s: Partial<ReaderStatus>, now: number): ReaderProgressNow | null {
   if (s.updated_at === undefined || s.lag_seconds === undefined || s.stall_seconds === undefined) return null;
   const silent = Math.max(0, (now - s.updated_at) / 1000 - (s.period_seconds ?? 0));
-  return { lagSeconds: s.lag_seconds + silent, stallSeconds: s.stall_seconds + silent };
+  return { lagSeconds: toMs(s.lag_seconds + silent), stallSeconds: toMs(s.stall_seconds + silent) };
 }
