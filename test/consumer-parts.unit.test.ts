@@ -31,7 +31,8 @@ import {
   recordLimit,
 } from '../services/embedder/shard-reader.ts';
 import { createLogger } from '../services/core/log.ts';
-import { statusFields } from '../services/embedder/consumer-status.ts';
+import { embedderStatus } from '../services/core/status/embedder.ts';
+import { consumerStatus } from '../services/embedder/consumer-status.ts';
 import type { ConsumerStats } from '../services/embedder/consumer-types.ts';
 import { emptyStats } from '../services/embedder/types.ts';
 import type { BatchStats } from '../services/embedder/types.ts';
@@ -410,28 +411,40 @@ describe('status hash', () => {
       errors: 0,
     };
     // Act
-    const fields = statusFields(
-      stats,
-      { stream: 'drugsync-changes', leaseOwner: 'ip-10-0-1-7:1:ab12', recordsPerSec: 449.6, now: T0 + 1_000 },
-      { startedAt: T0, rowEvents: 880 },
-      null,
+    const fields = embedderStatus.encode(
+      consumerStatus(
+        stats,
+        {
+          stream: 'drugsync-changes',
+          leaseOwner: 'ip-10-0-1-7:1:ab12',
+          recordsPerSec: 449.6,
+          now: T0 + 1_000,
+        },
+        { startedAt: T0, rowEvents: 880 },
+        null,
+      ),
     );
     // Assess
     expect(fields).toMatchObject({
       updated_at: new Date(T0 + 1_000).toISOString(),
+      state: 'applying',
       stream: 'drugsync-changes',
       lease_owner: 'ip-10-0-1-7:1:ab12',
-      records_per_sec: 450,
-      records: 900,
-      upserted: 700,
-      failed: 2,
-      latency_p50_ms: 120,
+      lease_holder: '',
+      records_per_sec: '450',
+      records: '900',
+      upserted: '700',
+      failed: '2',
+      latency_p50_ms: '120',
       latency_p99_ms: '',
-      load_in_progress: 1,
+      // the shard proved progress and was read at T0: one second of stall, its lag aged by one second
+      stall_seconds: '1.0',
+      millis_behind_latest: '1000',
+      load_in_progress: '1',
       load_started_at: new Date(T0).toISOString(),
-      load_row_events: 880,
+      load_row_events: '880',
       last_load: '',
     });
-    expect(JSON.parse(fields.shards as string)).toEqual([...stats.shards.values()]);
+    expect(JSON.parse(fields.shards!)).toEqual([...stats.shards.values()]);
   });
 });

@@ -171,9 +171,14 @@ describe('end to end: MySQL changes reach Redis', () => {
     expect(s.redis.deadLetters).toBe(0);
     expect(Object.keys(s.services).sort()).toEqual(['backfill', 'binlog-reader', 'embedder']);
     expect(s.table).toMatchObject({ truncatePending: null, resyncsPending: [] });
+    // every status hash the running services wrote reads back whole through its schema (core/status/)
+    expect(s.problems).toEqual([]);
+    expect(s.progress.reader?.stallSeconds).toBeLessThan(120);
+    expect(s.progress.embedder?.stallSeconds).toBeLessThan(300);
     // the text form names each part on its own line
     const text = (await runCli(env, ['status'])).stdout;
     for (const part of ['binlog', 'binlog-reader', 'kinesis', 'embedder', 'redis', 'backfill'])
       expect(text).toMatch(new RegExp(`^${part} `, 'm'));
+    expect(text).toMatch(/^embedder +\S+ +0 records · .*stall [\d.]+ s /m);
   });
 });

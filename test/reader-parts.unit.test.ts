@@ -13,6 +13,7 @@ import { StallWatchdog, serverMovedOn } from '../services/binlog-reader/stall-wa
 import type { FilePos } from '../services/binlog-reader/stall-watchdog.ts';
 import { resolveStart } from '../services/binlog-reader/start-position.ts';
 import { measureStatus } from '../services/binlog-reader/status.ts';
+import { readerStatus } from '../services/core/status/reader.ts';
 import { isDrugsyncError } from '../services/core/errors.ts';
 import type { BinlogPosition } from '../services/core/position.ts';
 
@@ -224,6 +225,7 @@ describe('status', () => {
       {
         stats,
         owner: 'reader-1:4242:ab12cd34',
+        periodSeconds: 10,
         lag: 2,
         stall: 0.5,
         now: t0 + 2_000,
@@ -234,14 +236,16 @@ describe('status', () => {
     expect(m.eventsPerSec).toBeCloseTo(500 / 12);
     expect(m.txPerSec).toBeCloseTo(50 / 12);
     expect(m.lag).toBe(2);
-    expect(m.fields).toMatchObject({
+    const fields = readerStatus.encode(m.status);
+    expect(fields).toMatchObject({
       state: 'streaming',
       events_total: '501',
       lag_seconds: '2.0',
       stall_seconds: '0.5',
+      period_seconds: '10',
       owner: 'reader-1:4242:ab12cd34',
     });
-    expect(m.fields.checkpoint).toContain('binlog.000042');
+    expect(fields.checkpoint).toContain('binlog.000042');
     expect(m.mark).toEqual({ at: t0 + 2_000, events: 501, tx: 50, putMs: 0, batches: 0 });
   });
 

@@ -46,7 +46,7 @@ describe('drugsync status on the running stack', () => {
     await admin.end();
   });
 
-  it('--json keeps every raw field of each part', () => {
+  it('--json keeps every raw field of each part, and what follows from them', () => {
     // Assess
     expect(settled.collectedAt).toBeGreaterThan(0);
     expect(settled.binlog.checkpoint?.file).toMatch(/\.\d{6}$/);
@@ -55,8 +55,17 @@ describe('drugsync status on the running stack', () => {
     expect(settled.services.backfill?.completed).toBe('true');
     expect(JSON.parse(settled.services.backfill?.last_summary ?? '{}')).toMatchObject({ completed: true });
     expect(settled.services['binlog-reader']).toMatchObject({ state: 'streaming' });
+    expect(settled.services['binlog-reader']?.stall_seconds).toMatch(/^\d+\.\d$/);
     expect(settled.services.embedder).toBeUndefined();
     expect(settled.redis.documents).toBe(settled.redis.eligibleRows);
+    // the hashes the real backfill and reader wrote read back whole through their schemas
+    expect(settled.problems).toEqual([]);
+    // the reader's heartbeats at the report: lag is the binlog's seconds behind; caught up, no stall to speak of
+    const reader = settled.progress.reader;
+    expect(reader).not.toBeNull();
+    expect(settled.binlog.behindSeconds).toBe(reader?.lagSeconds);
+    expect(reader?.stallSeconds).toBeLessThan(120);
+    expect(settled.progress.embedder).toBeNull();
   });
 
   it('draws one row per part with state and lag, no colour off a terminal, warnings last', async () => {
@@ -68,7 +77,7 @@ describe('drugsync status on the running stack', () => {
     const row = (part: string) => lines.find((l) => l.startsWith(`${part} `)) ?? '';
     expect(lines[0]).toMatch(/^PART +STATE +LAG +RATE +CHECKPOINT +DETAILS$/);
     expect(row('binlog')).toMatch(/^binlog +ok /);
-    expect(row('binlog-reader')).toMatch(/^binlog-reader +streaming +0 B /);
+    expect(row('binlog-reader')).toMatch(/^binlog-reader +streaming +0 B · [\d.]+ s · stall [\d.]+ s /);
     expect(row('binlog-reader')).toContain(`${settled.binlog.checkpoint?.file}:`);
     expect(row('kinesis')).toMatch(/^kinesis +ok +[\d,]+ records .*2 shards \(2 open\)/);
     expect(row('embedder')).toMatch(/^embedder +no status /);

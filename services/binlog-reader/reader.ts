@@ -54,7 +54,8 @@ import { ReaderSession } from './session.ts';
 import type { SessionEnd } from './session.ts';
 import { resolveStart } from './start-position.ts';
 import type { SessionStart } from './start-position.ts';
-import { StatusPublisher } from './status.ts';
+import { ReaderStatusPublisher } from './status.ts';
+import type { ReaderStatusExtra } from './status.ts';
 
 export { readerConfigShape, readerShape } from './reader-config.ts';
 export type { ReaderConfig, ReaderDeps, ReaderOptions } from './reader-config.ts';
@@ -135,8 +136,8 @@ export function aggregateFraming(config: ReaderConfig, log: Logger): Aggregating
 }
 
 /** The error and its time as status hash fields. */
-function errorFields(err: unknown): Record<string, string> {
-  return { last_error: describeErrorMasked(err).slice(0, 1000), last_error_at: String(Date.now()) };
+function errorFields(err: unknown): ReaderStatusExtra {
+  return { last_error: describeErrorMasked(err).slice(0, 1000), last_error_at: Date.now() };
 }
 
 class BinlogReader {
@@ -146,7 +147,7 @@ class BinlogReader {
   private readonly clients: ReaderClients;
   private readonly mysql: ReaderMysql;
   private readonly lease: ReaderLease;
-  private readonly status: StatusPublisher;
+  private readonly status: ReaderStatusPublisher;
   private readonly totals = new PublisherTotals();
   private readonly stopSignal = new AbortController();
   /** the running session (null between sessions) */
@@ -165,7 +166,7 @@ class BinlogReader {
     this.mysql = new ReaderMysql(config, this.log, deps.pool);
     const owner = this.clients.lease.owner;
     this.lease = new ReaderLease(this.clients.lease, config.READER_LEASE_TTL_MS, this.log);
-    this.status = new StatusPublisher({
+    this.status = new ReaderStatusPublisher({
       stats: this.stats,
       totals: this.totals,
       owner,
@@ -173,6 +174,7 @@ class BinlogReader {
       redis: this.clients.redis,
       key: this.keys.serviceStatus('binlog-reader'),
       metrics: deps.metrics ?? createMetricEmitter('reader', config.DRUGSYNC_STAGE),
+      periodSeconds: config.READER_METRICS_SECONDS,
       ...(deps.clock ? { now: deps.clock } : {}),
     });
     this.preflightDone = !!options.skipPreflight;

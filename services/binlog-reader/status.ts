@@ -1,17 +1,20 @@
 /**
- * The reader's status: the hash `keys.serviceStatus('binlog-reader')` (read by `drugsync status` and the
- * supervisor) and, every READER_METRICS_SECONDS on the reader's own timer (whatever its work loop is doing:
- * streaming, reconnecting, waiting for its lease, backing off), a `metrics` log line; under LOG_FORMAT=json
- * an EMF record (ReaderLagSeconds, ReaderStallSeconds, ReaderEventsPerSecond; ../core/metrics.ts) follows it.
- * Lag and stall come from ./progress.ts, sampled at each publish.
+ * The reader's status: the hash `keys.serviceStatus('binlog-reader')` (its schema, ../core/status/reader.ts,
+ * is what `drugsync status` and the supervisor read it with) and, every READER_METRICS_SECONDS on the
+ * reader's own timer (whatever its work loop is doing: streaming, reconnecting, waiting for its lease, backing
+ * off), a `metrics` log line; under LOG_FORMAT=json an EMF record (ReaderLagSeconds, ReaderStallSeconds,
+ * ReaderEventsPerSecond; ../core/metrics.ts) follows it. Lag and stall come from ./progress.ts, sampled at
+ * each publish.
  *
- * `measureStatus` is the pure part: rates since the previous measurement and the hash fields.
+ * `measureStatus` is the pure part: rates since the previous measurement and the status.
  */
 import { errorMessage } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { METRICS } from '../core/metrics.ts';
 import type { MetricEmitter, MetricName } from '../core/metrics.ts';
 import { formatBinlogPosition, serializePosition } from '../core/position.ts';
+import { readerStatus } from '../core/status/reader.ts';
+import type { ReaderStatus } from '../core/status/reader.ts';
 import { ReaderProgress } from './progress.ts';
 import type { PublisherTotals, ReaderStats } from './reader-stats.ts';
 
@@ -24,8 +27,14 @@ export interface StatusMark {
   batches: number;
 }
 
+/** What the reader adds to its status at a moment of its own: its state, the lease holder, an error. */
+export type ReaderStatusExtra = Partial<
+  Pick<ReaderStatus, 'state' | 'lease_holder' | 'last_error' | 'last_error_at'>
+>;
+
 export interface StatusMeasure {
-  fields: Record<string, string>;
+  /** what the hash gets (encoded by `readerStatus`) */
+  status: ReaderStatus;
   eventsPerSec: number;
   txPerSec: number;
   lag: number;
@@ -38,14 +47,16 @@ export interface StatusMeasure {
 export interface StatusInput {
   stats: ReaderStats;
   owner: string;
+  /** READER_METRICS_SECONDS: how often the status is published */
+  periodSeconds: number;
   /** ReaderLagSeconds and ReaderStallSeconds now (./progress.ts) */
   lag: number;
   stall: number;
   now: number;
-  extra?: Record<string, string>;
+  extra?: ReaderStatusExtra;
 }
 
-/** The status hash fields and the rates since `prev`. */
+/** The status and the rates since `prev`. */
 export function measureStatus(prev: StatusMark, s: StatusInput): StatusMeasure {
   const { stats, now } = s;
   const dt = Math.max(0.001, (now - prev.at) / 1000);
@@ -57,27 +68,28 @@ export function measureStatus(prev: StatusMark, s: StatusInput): StatusMeasure {
   const putLatency = batches > 0 ? (ps.putMsTotal - prev.putMs) / batches : 0;
   const mark = { at: now, events, tx: stats.transactions, putMs: ps.putMsTotal, batches: ps.batches };
   const { lag, stall } = s;
-  const fields: Record<string, string> = {
+  const status: ReaderStatus = {
     state: stats.state,
     owner: s.owner,
-    pid: String(process.pid),
-    updated_at: String(now),
-    events_total: String(events),
-    tx_total: String(stats.transactions),
-    events_per_sec: eventsPerSec.toFixed(1),
-    tx_per_sec: txPerSec.toFixed(1),
-    lag_seconds: lag.toFixed(1),
-    stall_seconds: stall.toFixed(1),
-    put_latency_ms: putLatency.toFixed(1),
-    put_retried_records: String(ps.retriedRecords),
-    queue_records: String(stats.queueRecords),
-    restarts: String(stats.restarts),
+    pid: process.pid,
+    updated_at: now,
+    events_total: events,
+    tx_total: stats.transactions,
+    events_per_sec: eventsPerSec,
+    tx_per_sec: txPerSec,
+    lag_seconds: lag,
+    stall_seconds: stall,
+    put_latency_ms: putLatency,
+    put_retried_records: ps.retriedRecords,
+    queue_records: stats.queueRecords,
+    restarts: stats.restarts,
+    period_seconds: s.periodSeconds,
     ...(stats.checkpoint ? { checkpoint: serializePosition(stats.checkpoint) } : {}),
-    ...(stats.checkpointCommitTs ? { checkpoint_commit_ts: String(stats.checkpointCommitTs) } : {}),
-    ...(stats.lastEventTs ? { last_commit_ts: String(stats.lastEventTs) } : {}),
+    ...(stats.checkpointCommitTs ? { checkpoint_commit_ts: stats.checkpointCommitTs } : {}),
+    ...(stats.lastEventTs ? { last_commit_ts: stats.lastEventTs } : {}),
     ...s.extra,
   };
-  return { fields, eventsPerSec, txPerSec, lag, stall, putLatency, mark };
+  return { status, eventsPerSec, txPerSec, lag, stall, putLatency, mark };
 }
 
 /** The reader's metric values of one measurement (its SERVICE_METRICS). */
@@ -89,7 +101,7 @@ export function readerMetricValues(m: StatusMeasure): Partial<Record<MetricName,
   };
 }
 
-export interface StatusPublisherDeps {
+export interface ReaderStatusPublisherDeps {
   stats: ReaderStats;
   /** the sessions' publishers (which session runs, what it had acknowledged) */
   totals: Pick<PublisherTotals, 'sessions' | 'liveRecords'>;
@@ -99,26 +111,28 @@ export interface StatusPublisherDeps {
   key: string;
   /** where the metrics line's EMF record goes (../core/metrics.ts createMetricEmitter) */
   metrics: MetricEmitter;
+  /** READER_METRICS_SECONDS: how often `publish` is called on the reader's timer */
+  periodSeconds: number;
   now?: () => number;
 }
 
 /**
- * Writes the status hash (and the metrics line on request); a Redis failure is logged, never thrown. Each
- * call samples the reader's progress first.
+ * Writes the reader's status hash (and the metrics line on request); a failure (Redis, a value the schema
+ * refuses) is logged, never thrown. Each call samples the reader's progress first.
  */
-export class StatusPublisher {
+export class ReaderStatusPublisher {
   private mark: StatusMark;
   private readonly now: () => number;
   private readonly progress: ReaderProgress;
 
-  constructor(private readonly d: StatusPublisherDeps) {
+  constructor(private readonly d: ReaderStatusPublisherDeps) {
     this.now = d.now ?? Date.now;
     const now = this.now();
     this.mark = { at: now, events: 0, tx: 0, putMs: 0, batches: 0 };
     this.progress = new ReaderProgress(now);
   }
 
-  async publish(extra: Record<string, string> = {}, logLine = false): Promise<void> {
+  async publish(extra: ReaderStatusExtra = {}, logLine = false): Promise<void> {
     const { stats, log, totals } = this.d;
     const now = this.now();
     this.progress.observe(
@@ -133,7 +147,8 @@ export class StatusPublisher {
     );
     const lag = this.progress.lagSeconds(now);
     const stall = this.progress.stallSeconds(now);
-    const m = measureStatus(this.mark, { stats, owner: this.d.owner, lag, stall, now, extra });
+    const { owner, periodSeconds } = this.d;
+    const m = measureStatus(this.mark, { stats, owner, periodSeconds, lag, stall, now, extra });
     this.mark = m.mark;
     if (logLine) {
       log.info('metrics', {
@@ -151,7 +166,7 @@ export class StatusPublisher {
       this.d.metrics.emit(readerMetricValues(m), now);
     }
     try {
-      await this.d.redis.hset(this.d.key, m.fields);
+      await this.d.redis.hset(this.d.key, readerStatus.encode(m.status));
     } catch (e) {
       log.warn('cannot write the status hash', { error: errorMessage(e) });
     }

@@ -21,6 +21,10 @@ import { DrugsyncError } from '../core/errors.ts';
 import type { Keys } from '../core/keys.ts';
 import type { Logger } from '../core/log.ts';
 import { PROJECT_ROOT, STATE_DIR } from '../core/paths.ts';
+import { embedderProgressAt, embedderStatus } from '../core/status/embedder.ts';
+import type { EmbedderStatus } from '../core/status/embedder.ts';
+import { readerProgressAt, readerStatus } from '../core/status/reader.ts';
+import type { ReaderStatus } from '../core/status/reader.ts';
 
 const CLI = path.join(PROJECT_ROOT, 'bin', 'drugsync.mjs');
 
@@ -94,32 +98,57 @@ export function supervise(
   };
 }
 
-/** The live status line, from the services' status hashes in Redis. */
+/** What the live status line shows: the reader's and the embedder's status (decoded), dead letters. */
+export interface LineSources {
+  reader: Partial<ReaderStatus> | null;
+  embedder: Partial<EmbedderStatus> | null;
+  deadLetters: number;
+}
+
+/** The live status line, from the services' status hashes in Redis (read with their schemas). */
 export async function statusLine(
   redis: RedisClient,
   keys: Keys,
   prev: Record<string, number>,
 ): Promise<string> {
-  const [reader, embedder, dlq] = await Promise.all([
+  const [reader, embedder, deadLetters] = await Promise.all([
     redis.hgetall(keys.serviceStatus('binlog-reader')),
     redis.hgetall(keys.serviceStatus('embedder')),
     redis.xlen(keys.deadLetters),
   ]);
-  const now = Date.now();
-  const num = (v: string | undefined) => (v === undefined || v === '' ? NaN : Number(v));
-  const emb = num(embedder.embeddings_requested);
-  const hits = num(embedder.cache_hits);
+  const sources = {
+    reader: readerStatus.decode(reader)?.value ?? null,
+    embedder: embedderStatus.decode(embedder)?.value ?? null,
+    deadLetters,
+  };
+  return statusLineOf(sources, prev, Date.now());
+}
+
+/** A number with `digits` decimals, `?` when unknown. */
+function shown(v: number | null | undefined, digits = 0): string {
+  return typeof v === 'number' && Number.isFinite(v) ? v.toFixed(digits) : '?';
+}
+
+/**
+ * The line itself (pure): rates, the reader's lag and stall and the embedder's stall as the metrics define
+ * them (../core/metrics.ts; aged since the services wrote them), latency, embeddings, dead letters. `prev`
+ * keeps the previous embeddings count between calls.
+ */
+export function statusLineOf(s: LineSources, prev: Record<string, number>, now: number): string {
+  const { reader, embedder } = s;
+  const emb = embedder?.embeddings_requested ?? NaN;
+  const hits = embedder?.cache_hits ?? NaN;
   const embRate = counterRate(prev.emb, emb, (now - (prev.at ?? now)) / 1000);
   prev.at = now;
   prev.emb = emb;
-  const lastCommit = num(reader.last_commit_ts);
-  const readerLag = Number.isFinite(lastCommit) ? `${((now - lastCommit) / 1000).toFixed(1)} s` : '?';
+  const rp = reader && readerProgressAt(reader, now);
+  const ep = embedder && embedderProgressAt(embedder, now);
   const hitRate = emb + hits > 0 ? `${Math.round((hits / (emb + hits)) * 100)}%` : '—';
-  const fmt = (v: string | undefined) => (v === undefined || v === '' ? '?' : v);
   return (
-    `reader ${fmt(reader.events_per_sec)} ev/s, last commit ${readerLag} ago | ` +
-    `embedder ${fmt(embedder.records_per_sec)} rec/s, latency p50 ${fmt(embedder.latency_p50_ms)} ms p99 ${fmt(embedder.latency_p99_ms)} ms | ` +
-    `embeddings ${embRate.toFixed(1)}/s, cache hits ${hitRate} | dead letters ${dlq}`
+    `reader ${shown(reader?.events_per_sec, 1)} ev/s, lag ${shown(rp?.lagSeconds, 1)} s, stall ${shown(rp?.stallSeconds, 1)} s | ` +
+    `embedder ${shown(embedder?.records_per_sec)} rec/s, stall ${shown(ep?.stallSeconds, 1)} s, ` +
+    `latency p50 ${shown(embedder?.latency_p50_ms)} ms p99 ${shown(embedder?.latency_p99_ms)} ms | ` +
+    `embeddings ${embRate.toFixed(1)}/s, cache hits ${hitRate} | dead letters ${s.deadLetters}`
   );
 }
 

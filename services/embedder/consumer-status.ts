@@ -1,18 +1,21 @@
 /**
  * The consumer's status: every tick it tracks loads (load-tracker.ts), logs progress at most every 10 s,
- * and publishes the status hash (keys.serviceStatus('embedder')) that `drugsync status` reads.
+ * and publishes the status hash (keys.serviceStatus('embedder'); its schema, ../core/status/embedder.ts, is
+ * what `drugsync status` and `drugsync stream` read it with), the stall and lag of ./progress.ts included.
  */
-import type { RedisClient } from '../core/clients/redis.ts';
 import type { Logger } from '../core/log.ts';
+import { embedderStatus } from '../core/status/embedder.ts';
+import type { EmbedderStatus } from '../core/status/embedder.ts';
 import { LoadTracker } from './load-tracker.ts';
 import type { LoadInProgress, LoadSummary, LoadTrackerOptions } from './load-tracker.ts';
 import type { ConsumerStats } from './consumer-types.ts';
+import { millisBehind, stallSeconds } from './progress.ts';
 import type { BatchStats } from './types.ts';
 
 const PROGRESS_LOG_EVERY_MS = 10_000;
 
 export interface StatusTarget {
-  redis: RedisClient;
+  redis: { hset(key: string, fields: Record<string, string>): Promise<unknown> };
   /** the status hash (none: only the progress log and load tracking) */
   statusKey?: string | undefined;
   stream: string;
@@ -35,32 +38,38 @@ function counters(t: BatchStats) {
   };
 }
 
-/** The status hash's fields. */
-export function statusFields(
+/** The status the hash gets (encoded by `embedderStatus`). */
+export function consumerStatus(
   s: ConsumerStats,
   o: { stream: string; leaseOwner: string; recordsPerSec: number; now: number },
   load: LoadInProgress | null,
   lastLoad: LoadSummary | null,
-): Record<string, string | number> {
+): EmbedderStatus {
   const t = s.totals;
+  const behind = millisBehind(s, o.now);
   return {
-    updated_at: new Date(o.now).toISOString(),
+    updated_at: o.now,
+    state: s.state,
     stream: o.stream,
     lease_owner: o.leaseOwner,
+    lease_holder: s.state === 'waiting-lease' ? (s.leaseHolder?.owner ?? null) : null,
     records_per_sec: Math.round(o.recordsPerSec),
     ...counters(t),
     failed: t.failed,
-    latency_p50_ms: t.latencyP50Ms ?? '',
-    latency_p99_ms: t.latencyP99Ms ?? '',
-    shards: JSON.stringify([...s.shards.values()]),
-    load_in_progress: load ? 1 : 0,
-    load_started_at: load ? new Date(load.startedAt).toISOString() : '',
+    latency_p50_ms: t.latencyP50Ms ?? null,
+    latency_p99_ms: t.latencyP99Ms ?? null,
+    stall_seconds: stallSeconds(s, o.now),
+    millis_behind_latest: behind === null ? null : Math.round(behind),
+    shards: [...s.shards.values()],
+    load_in_progress: load !== null,
+    load_started_at: load ? load.startedAt : null,
     load_row_events: load ? load.rowEvents : 0,
-    last_load: lastLoad ? JSON.stringify(lastLoad) : '',
+    last_load: lastLoad,
   };
 }
 
-export class StatusPublisher {
+/** Tracks loads, logs the consumer's progress and writes its status hash. */
+export class ConsumerStatusPublisher {
   private readonly loads: LoadTracker;
   private lastProgressLog: number;
 
@@ -92,12 +101,12 @@ export class StatusPublisher {
     }
     if (!this.target.statusKey) return;
     const { stream, leaseOwner } = this.target;
-    const fields = statusFields(
+    const status = consumerStatus(
       stats,
       { stream, leaseOwner, recordsPerSec, now },
       this.loads.inProgress(t),
       this.loads.lastLoad,
     );
-    await this.target.redis.hset(this.target.statusKey, fields);
+    await this.target.redis.hset(this.target.statusKey, embedderStatus.encode(status));
   }
 }

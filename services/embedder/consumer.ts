@@ -25,7 +25,7 @@ import { runMaintenance } from './apply.ts';
 import { readCheckpoints } from './checkpoint-writer.ts';
 import type { CheckpointStore } from './checkpoint-writer.ts';
 import { ConsumerGate } from './consumer-lease.ts';
-import { StatusPublisher } from './consumer-status.ts';
+import { ConsumerStatusPublisher } from './consumer-status.ts';
 import type {
   ConsumerConfig,
   ConsumerDeps,
@@ -118,7 +118,7 @@ class IdleWatch {
 class Consumer {
   readonly stats: ConsumerStats;
   readonly gate: ConsumerGate;
-  private readonly status: StatusPublisher;
+  private readonly status: ConsumerStatusPublisher;
   private readonly metrics: MetricEmitter;
   private readonly shardCtx: ShardContext;
   /** set when a shard closes: its children may start now */
@@ -143,7 +143,7 @@ class Consumer {
       );
     this.gate = new ConsumerGate(lease, ttl, this.stats, deps.log);
     this.metrics = deps.metrics ?? createMetricEmitter('embedder', config.DRUGSYNC_STAGE);
-    this.status = new StatusPublisher(
+    this.status = new ConsumerStatusPublisher(
       {
         redis: deps.redis,
         statusKey: deps.statusKey,

@@ -3,25 +3,11 @@
  * next pause of `quietSeconds`; when it ends with at least `minRecords` row events, what it did is
  * summarised. Pure: the caller passes the consumer's running totals and the time on every tick.
  */
+import type { LoadSummary } from '../core/status/embedder.ts';
 import type { BatchStats } from './types.ts';
 
-/** What one load did, logged when it ends. */
-export interface LoadSummary {
-  started_at: string;
-  seconds: number;
-  row_events: number;
-  ndcs: number;
-  written: number;
-  fields_updated: number;
-  unchanged: number;
-  deleted: number;
-  stale_refused: number;
-  /** distinct names sent to the embedder (not found in the cache) */
-  names_embedded: number;
-  embeddings_requested: number;
-  cache_hits: number;
-  dead_lettered: number;
-}
+/** What one load did, logged when it ends (its shape is the status hash's `last_load`). */
+export type { LoadSummary };
 
 export interface LoadTrackerOptions {
   /** a run of at least this many row events is a load (default 1000) */

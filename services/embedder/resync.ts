@@ -30,6 +30,8 @@ import { repair, verifyOnce } from '../core/reconcile.ts';
 import type { RepairResult, VerifyReport } from '../core/reconcile.ts';
 import type { RedisDrugStore } from '../core/redis/drug-store.ts';
 import type { SnapshotMethod } from '../core/snapshot.ts';
+import { resyncStatus } from '../core/status/resync.ts';
+import type { ResyncStatus } from '../core/status/resync.ts';
 import type { PendingResync, TableState } from './table-state.ts';
 
 export interface ResyncDeps {
@@ -86,7 +88,8 @@ const FAILURE_BACKOFF: BackoffOptions = { baseMs: 1_000, maxMs: 60_000, jitter: 
 /** The status hash shows the comparison's progress at most this often. */
 const PROGRESS_STATUS_EVERY_MS = 500;
 
-type StatusWriter = (fields: Record<string, string | number>) => Promise<void>;
+/** Adds to the re-sync's status hash (its schema: ../core/status/resync.ts); `updated_at` is the writer's. */
+type StatusWriter = (fields: Omit<ResyncStatus, 'updated_at'>) => Promise<void>;
 
 /**
  * Takes the cross-process re-sync lease and renews it while held. null: another process runs a re-sync.
@@ -171,7 +174,7 @@ async function resyncByDifference(
   const t0 = Date.now();
   const before = d.embeddings.totals();
   const resyncs = pending.map((p) => p.pos);
-  await status({ phase: 'scan', resyncs: resyncs.join(','), started_at: new Date(t0).toISOString() });
+  await status({ phase: 'scan', resyncs, started_at: t0 });
   d.log.warn('re-sync by difference started: the table was replaced', {
     resyncs,
     statements: pending.map((p) => p.statement),
@@ -191,13 +194,7 @@ async function resyncByDifference(
     after: d.embeddings.totals(),
     ms,
   });
-  await status({
-    phase: 'done',
-    ...Object.fromEntries(
-      Object.entries(outcome).map(([key, v]) => [key, Array.isArray(v) ? v.join(',') : v]),
-    ),
-    finished_at: new Date().toISOString(),
-  });
+  await status({ phase: 'done', ...outcome, finished_at: Date.now() });
   d.log.info('re-sync by difference finished', { ...outcome });
   return outcome;
 }
@@ -256,7 +253,7 @@ class Runner implements ResyncRunner {
       return null;
     }
     const status: StatusWriter = async (fields) => {
-      await d.redis.hset(keys.status, { ...fields, updated_at: new Date().toISOString() });
+      await d.redis.hset(keys.status, resyncStatus.encode({ ...fields, updated_at: Date.now() }));
     };
     try {
       await d.redis.del(keys.status);

@@ -1,0 +1,254 @@
+/**
+ * `drugsync status`, the first step: read where every part of the pipeline stands from the sources of truth
+ * — MySQL (binlog position, retention, eligible rows), Kinesis (latest sequence per shard) and Redis
+ * (checkpoints, documents, cache, dead letters, each service's status hash) — as they are, into
+ * `StatusSources`. status-model.ts makes the report of them; status-view.ts draws it.
+ */
+import { GetRecordsCommand, GetShardIteratorCommand } from '@aws-sdk/client-kinesis';
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import type { MysqlPool } from '../core/clients/mysql.ts';
+import type { RedisClient } from '../core/clients/redis.ts';
+import { errorMessage } from '../core/errors.ts';
+import type { Keys } from '../core/keys.ts';
+import { isOpenShard, listAllShards } from '../core/kinesis-shards.ts';
+import { describeErrorMasked } from '../core/log.ts';
+import { binlogSequence, deserializePosition } from '../core/position.ts';
+import type { BinlogPosition } from '../core/position.ts';
+import { describeServer, readVectorIndex } from '../core/redis/index.ts';
+import { isAtOrBefore, iteratorAfter } from '../core/stream-record.ts';
+import { readCheckpoints } from '../embedder/checkpoint-writer.ts';
+import { resyncKeys } from '../embedder/resync.ts';
+import { streamRecordsOf } from '../embedder/shard-reader.ts';
+import { createRedisTableState } from '../embedder/table-state.ts';
+import type { OpsRuntime } from './runtime.ts';
+import { STATUS_SERVICES } from './status-model.ts';
+import type { BinlogSources, ShardStatus, StatusSources, VectorIndexStatus } from './status-model.ts';
+
+export interface StatusDeps {
+  mysql: MysqlPool;
+  redis: RedisClient;
+  kinesis: KinesisClient;
+  keys: Keys;
+  stream: string;
+  table: { schema: string; table: string };
+  embedding: { model: string; dimensions: number };
+  eligibleCount: () => Promise<number>;
+  retentionWarnSeconds: number;
+  /** the clock (tests inject one); Date.now by default */
+  now?: () => number;
+}
+
+/** GetRecords calls of 1,000 records per shard when counting its lag: a bounded look. */
+const SHARD_LAG_PAGES = 10;
+const SHARD_LAG_PAGE_RECORDS = 1000;
+
+// ---------------------------------------------------------------- binlog
+
+/** Bytes from `from` to the server's position, summed over the binary logs still on the server. */
+export function binlogBytesBehind(
+  from: BinlogPosition,
+  server: BinlogPosition,
+  logs: readonly { Log_name: string; File_size: number | string }[],
+): number {
+  const seq = binlogSequence(from.file);
+  let behind = 0;
+  for (const l of logs) {
+    const s = binlogSequence(l.Log_name);
+    if (s < seq) continue;
+    const size = l.Log_name === server.file ? server.pos : Number(l.File_size);
+    behind += s === seq ? Math.max(0, size - from.pos) : size;
+  }
+  return behind;
+}
+
+/** binlog_expire_logs_seconds, or Aurora's 'binlog retention hours'; null when unlimited or unreadable. */
+async function binlogRetentionSeconds(mysql: MysqlPool, warnings: string[]): Promise<number | null> {
+  try {
+    const v = (await mysql.query<Record<string, unknown>>('SELECT @@binlog_expire_logs_seconds AS s'))[0];
+    return v && Number(v.s) > 0 ? Number(v.s) : null;
+  } catch {
+    // Aurora MySQL: retention is an RDS setting, not a server variable.
+    try {
+      const rows = await mysql.query<{ name: string; value: string }>('CALL mysql.rds_show_configuration');
+      const hours = rows.find((r) => r.name === 'binlog retention hours')?.value;
+      return hours && hours !== 'NULL' ? Number(hours) * 3600 : null;
+    } catch (e) {
+      warnings.push(`binlog retention unreadable: ${errorMessage(e)}`);
+      return null;
+    }
+  }
+}
+
+async function readPosition(redis: RedisClient, key: string): Promise<BinlogPosition | null> {
+  const text = await redis.get(key);
+  return text ? deserializePosition(text) : null;
+}
+
+async function binlogSources(d: StatusDeps): Promise<BinlogSources> {
+  const warnings: string[] = [];
+  const checkpoint = await readPosition(d.redis, d.keys.readerCheckpoint);
+  const snapshot = await readPosition(d.redis, d.keys.backfillSnapshot);
+  const master = (await d.mysql.query<Record<string, unknown>>('SHOW MASTER STATUS'))[0];
+  const server = master ? { file: String(master.File), pos: Number(master.Position) } : null;
+  const logs = await d.mysql.query<{ Log_name: string; File_size: number | string }>('SHOW BINARY LOGS');
+  let behindBytes: number | null = null;
+  let checkpointFilePresent: boolean | null = null;
+  const from = checkpoint ?? snapshot;
+  if (from && server) {
+    checkpointFilePresent = logs.some((l) => l.Log_name === from.file);
+    if (!checkpointFilePresent) {
+      warnings.push(`binlog ${from.file} at the reader's start position is purged: re-run the backfill`);
+    }
+    behindBytes = binlogBytesBehind(from, server, logs);
+  }
+  const retentionSeconds = await binlogRetentionSeconds(d.mysql, warnings);
+  return { checkpoint, snapshot, server, behindBytes, retentionSeconds, checkpointFilePresent, warnings };
+}
+
+// ---------------------------------------------------------------- kinesis
+
+/** Counts the events after the checkpoint (from the start without one), up to a bound. */
+async function shardLag(d: StatusDeps, shardId: string, checkpoint: string | null): Promise<ShardStatus> {
+  const it = await d.kinesis.send(
+    new GetShardIteratorCommand({
+      StreamName: d.stream,
+      ShardId: shardId,
+      ...(checkpoint ? iteratorAfter(checkpoint) : { ShardIteratorType: 'TRIM_HORIZON' }),
+    }),
+  );
+  let iterator = it.ShardIterator;
+  let lag = 0;
+  let latest: string | null = checkpoint;
+  let pages = 0;
+  for (; pages < SHARD_LAG_PAGES && iterator; pages++) {
+    const r = await d.kinesis.send(
+      new GetRecordsCommand({ ShardIterator: iterator, Limit: SHARD_LAG_PAGE_RECORDS }),
+    );
+    // events, not records: an aggregate holds many (those at or before the checkpoint are applied)
+    const events = (r.Records ?? [])
+      .flatMap((rec) => streamRecordsOf(rec, shardId))
+      .filter((e) => !checkpoint || !isAtOrBefore(e.sequenceNumber, checkpoint));
+    lag += events.length;
+    const last = events[events.length - 1];
+    if (last) latest = last.sequenceNumber;
+    if (!r.Records?.length || (r.MillisBehindLatest ?? 0) === 0) break;
+    iterator = r.NextShardIterator;
+  }
+  return { shardId, open: true, checkpoint, latest, lagRecords: lag, lagBounded: pages === SHARD_LAG_PAGES };
+}
+
+async function kinesisSources(d: StatusDeps): Promise<StatusSources['kinesis']> {
+  try {
+    const shards = await listAllShards(d.kinesis, d.stream);
+    const checkpoints = await readCheckpoints(d.redis, d.keys.shardCheckpoints(d.stream));
+    const out: ShardStatus[] = [];
+    for (const sh of shards) {
+      const id = sh.ShardId as string;
+      const lag = await shardLag(d, id, checkpoints[id] ?? null);
+      out.push({ ...lag, open: isOpenShard(sh) });
+    }
+    return { stream: d.stream, shards: out };
+  } catch (e) {
+    return { stream: d.stream, shards: [], error: describeErrorMasked(e) };
+  }
+}
+
+// ---------------------------------------------------------------- redis
+
+async function countKeys(redis: RedisClient, pattern: string): Promise<number> {
+  let cursor = '0';
+  let n = 0;
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 5000);
+    cursor = next;
+    n += keys.length;
+  } while (cursor !== '0');
+  return n;
+}
+
+/** The index's num_docs; the documents' keys counted when there is no index yet. */
+async function documentCount(d: StatusDeps): Promise<number | null> {
+  try {
+    const info = (await d.redis.call('FT.INFO', d.keys.index)) as unknown[];
+    const i = info.indexOf('num_docs');
+    return i >= 0 ? Number(info[i + 1]) : null;
+  } catch {
+    return countKeys(d.redis, `${d.keys.docPrefix}*`); // no index yet: count the keys
+  }
+}
+
+async function vectorIndexStatus(d: StatusDeps): Promise<VectorIndexStatus | null> {
+  try {
+    const state = await readVectorIndex(d.redis, d.keys);
+    return state && { ...state, server: (await describeServer(d.redis)).summary };
+  } catch (e) {
+    const empty = { asked: null, built: null, substitutions: [], server: null };
+    return { index: d.keys.index, ...empty, error: describeErrorMasked(e) };
+  }
+}
+
+async function redisSources(d: StatusDeps): Promise<StatusSources['redis']> {
+  return {
+    documents: await documentCount(d),
+    eligibleRows: await d.eligibleCount(),
+    embeddingCache: await countKeys(
+      d.redis,
+      `${d.keys.embeddingPrefix(d.embedding.model, d.embedding.dimensions)}*`,
+    ),
+    deadLetters: await d.redis.xlen(d.keys.deadLetters),
+    vectorIndex: await vectorIndexStatus(d),
+  };
+}
+
+/** Each service's status hash as written (decoded by status-model.ts with the schemas of core/status/). */
+async function serviceHashes(d: StatusDeps): Promise<StatusSources['services']> {
+  const services: Record<string, Record<string, string>> = {};
+  for (const svc of STATUS_SERVICES) {
+    const h = await d.redis.hgetall(d.keys.serviceStatus(svc));
+    if (Object.keys(h).length) services[svc] = h;
+  }
+  return services;
+}
+
+async function tableSources(d: StatusDeps): Promise<StatusSources['table']> {
+  const tables = await createRedisTableState(d.redis, d.keys).read();
+  return {
+    truncatePending: tables.truncate?.pos ?? null,
+    resyncsPending: tables.resyncs.map((x) => ({ pos: x.pos, statement: x.statement })),
+    resync: await d.redis.hgetall(resyncKeys(d.keys).status),
+  };
+}
+
+/** Everything `drugsync status` reads, at one moment. */
+export async function gatherStatus(d: StatusDeps): Promise<StatusSources> {
+  const collectedAt = (d.now ?? Date.now)();
+  const [binlog, kinesis] = await Promise.all([binlogSources(d), kinesisSources(d)]);
+  return {
+    collectedAt,
+    binlog,
+    kinesis,
+    table: await tableSources(d),
+    redis: await redisSources(d),
+    services: await serviceHashes(d),
+  };
+}
+
+/** What `drugsync status` reads, from the operator runtime. */
+export function statusDepsOf(rt: OpsRuntime): StatusDeps {
+  const { DB_NAME, DB_TABLE } = rt.config;
+  return {
+    ...rt,
+    stream: rt.config.KINESIS_STREAM,
+    table: { schema: DB_NAME, table: DB_TABLE },
+    embedding: { model: rt.embeddings.model, dimensions: rt.embeddings.dimensions },
+    retentionWarnSeconds: rt.config.RETENTION_WARN_SECONDS,
+    eligibleCount: async () =>
+      Number(
+        (
+          await rt.mysql.query<{ n: number }>(
+            `SELECT COUNT(*) AS n FROM \`${DB_NAME}\`.\`${DB_TABLE}\` WHERE NDC IS NOT NULL AND LN IS NOT NULL AND LENGTH(TRIM(LN)) > 3`,
+          )
+        )[0]?.n ?? 0,
+      ),
+  };
+}
