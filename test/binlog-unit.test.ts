@@ -16,7 +16,7 @@ import { makeKeys } from '../services/core/keys.ts';
 import { classifyDdl } from '../services/binlog-reader/ddl.ts';
 import { normalizeRow, rowChangeEvents } from '../services/binlog-reader/row-events.ts';
 import { Publisher } from '../services/binlog-reader/publisher.ts';
-import type { KinesisSink, PutResult } from '../services/binlog-reader/publisher.ts';
+import type { KinesisSink, PutResult } from '../services/binlog-reader/kinesis-sink.ts';
 import type { OutRecord } from '../services/core/events.ts';
 import { readerConfigShape, startBinlogReader } from '../services/binlog-reader/reader.ts';
 import type { BinlogHandler, BinlogSource, RowsEvent, StartFrom } from '../services/binlog-reader/source.ts';
