@@ -6,7 +6,8 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { ShardStatus, StatusReport } from '../services/cli/status.ts';
-import { builtVector, vectorSpec, vectorSubstitutions } from '../services/core/redis/index.ts';
+import { builtVector, vectorSubstitutions } from '../services/core/redis/index-info.ts';
+import { vectorSpec } from '../services/core/redis/index-schema.ts';
 import { binlogBytesBehind, binlogTiming, loadStatus } from '../services/cli/status.ts';
 import {
   bytes,
