@@ -27,7 +27,7 @@ import { compressRecord, rowRecord } from '../services/core/events.ts';
 import { compareBinlogPositions } from '../services/core/position.ts';
 import type { BinlogPosition } from '../services/core/position.ts';
 import { rowChangeEvents } from '../services/binlog-reader/row-events.ts';
-import { createKinesisSink } from '../services/binlog-reader/publisher.ts';
+import { createKinesisSink } from '../services/binlog-reader/kinesis-sink.ts';
 import { createAggregatingSink } from '../services/binlog-reader/aggregating-sink.ts';
 import type { AggregationStats } from '../services/binlog-reader/aggregating-sink.ts';
 import type { OutRecord } from '../services/core/events.ts';

@@ -9,7 +9,8 @@
  */
 import type { Env } from '../services/core/config.ts';
 import { createLogger } from '../services/core/log.ts';
-import type { BuiltVector, VectorAlgorithm } from '../services/core/redis/index.ts';
+import type { VectorAlgorithm } from '../services/core/redis/index.ts';
+import type { BuiltVector } from '../services/core/redis/index-info.ts';
 import { startRedis82 } from '../services/stack/redis82.ts';
 
 export interface BenchRedis {

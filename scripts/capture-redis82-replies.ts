@@ -14,7 +14,8 @@ import { createLogger } from '../services/core/log.ts';
 import { makeKeys } from '../services/core/keys.ts';
 import { buildDocument, embeddingText, mapRow } from '../services/core/mapping.ts';
 import { PROJECT_ROOT } from '../services/core/paths.ts';
-import { createIndexArgs, ensureIndex, toFloat32Bytes } from '../services/core/redis/index.ts';
+import { ensureIndex } from '../services/core/redis/index.ts';
+import { createIndexArgs, toFloat32Bytes } from '../services/core/redis/index-schema.ts';
 import { generateCatalogue } from '../services/seed/generator.ts';
 import { REDIS82_VERSION, startRedis82 } from '../services/stack/redis82.ts';
 

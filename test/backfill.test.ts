@@ -11,7 +11,7 @@ import { mapRow } from '../services/core/mapping.ts';
 import type { Rndc14Row } from '../services/core/rndc14.ts';
 import { COLUMN_NAMES, changes, generateCatalogue } from '../services/seed/generator.ts';
 import { lexicalVector } from '../services/core/embedding/local.ts';
-import { toFloat32Bytes } from '../services/core/redis/index.ts';
+import { toFloat32Bytes } from '../services/core/redis/index-schema.ts';
 import { CLI, preparePipeline, runCli } from './support/pipeline.ts';
 import { startFakeBedrock } from './support/fake-bedrock.ts';
 import type { FakeBedrock } from './support/fake-bedrock.ts';

@@ -12,7 +12,7 @@ import { decodeChangeEvent } from '../services/core/events.ts';
 import type { ChangeEvent } from '../services/core/events.ts';
 import { createLogger } from '../services/core/log.ts';
 import { makeKeys } from '../services/core/keys.ts';
-import type { KinesisSink } from '../services/binlog-reader/publisher.ts';
+import type { KinesisSink } from '../services/binlog-reader/kinesis-sink.ts';
 import { readerConfigShape, startBinlogReader } from '../services/binlog-reader/reader.ts';
 import type { BinlogHandler, BinlogSource, StartFrom } from '../services/binlog-reader/source.ts';
 import { makeRow } from './support/factories.ts';

@@ -10,7 +10,7 @@ import { createLogger } from '../services/core/log.ts';
 import { classifyDdl } from '../services/binlog-reader/ddl.ts';
 import { normalizeRow, rowChangeEvents } from '../services/binlog-reader/row-events.ts';
 import { Publisher } from '../services/binlog-reader/publisher.ts';
-import type { KinesisSink, PutResult } from '../services/binlog-reader/publisher.ts';
+import type { KinesisSink, PutResult } from '../services/binlog-reader/kinesis-sink.ts';
 import type { OutRecord } from '../services/core/events.ts';
 import type { RowsEvent } from '../services/binlog-reader/source.ts';
 import { makeRow } from './support/factories.ts';

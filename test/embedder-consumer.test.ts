@@ -12,7 +12,7 @@ import { encodeChangeEvent } from '../services/core/events.ts';
 import type { ChangeEvent } from '../services/core/events.ts';
 import { startEmbedderConsumer } from '../services/embedder/consumer.ts';
 import type { KinesisReader } from '../services/embedder/consumer.ts';
-import type { ApplyDeps } from '../services/embedder/apply.ts';
+import type { ApplyDeps } from '../services/embedder/apply-run.ts';
 import { EventFactory, makeRow } from './support/events.ts';
 import { MemoryDeadLetterQueue } from './support/fake-dlq.ts';
 import { MemoryDrugStore } from './support/fake-drug-store.ts';

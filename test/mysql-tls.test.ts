@@ -22,7 +22,7 @@ import { STATE_DIR } from '../services/core/paths.ts';
 import { createTableSql } from '../services/core/rndc14.ts';
 import { readerConfigShape, startBinlogReader } from '../services/binlog-reader/reader.ts';
 import type { ReaderConfig } from '../services/binlog-reader/reader.ts';
-import { createZongjiSource } from '../services/binlog-reader/source.ts';
+import { createZongjiSource } from '../services/binlog-reader/zongji-source.ts';
 import { createStreamTail } from '../services/binlog-reader/testing.ts';
 import { COLUMN_NAMES, changes, generateCatalogue, loadRows } from './support/factories.ts';
 import { runCli } from './support/pipeline.ts';

@@ -19,15 +19,10 @@ import {
   parseModuleList,
   SVS_MIN_SEARCH_VERSION,
 } from '../services/core/redis/capabilities.ts';
-import {
-  builtVector,
-  createIndexError,
-  ensureIndex,
-  schemaDifferences,
-  vectorSpec,
-  vectorSpecKey,
-  vectorSubstitutions,
-} from '../services/core/redis/index.ts';
+import { createIndexError, ensureIndex } from '../services/core/redis/index.ts';
+import { schemaDifferences } from '../services/core/redis/index-compare.ts';
+import { builtVector, vectorSubstitutions } from '../services/core/redis/index-info.ts';
+import { vectorSpec, vectorSpecKey } from '../services/core/redis/index-schema.ts';
 import { knnError, knnQuery, knnSearch } from '../services/core/redis/knn.ts';
 import { parseSearchReply } from '../services/core/redis/search-reply.ts';
 

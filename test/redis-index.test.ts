@@ -8,15 +8,14 @@ import type { Keys } from '../services/core/keys.ts';
 import { buildDocument, embeddingText, mapRow } from '../services/core/mapping.ts';
 import type { DrugFields } from '../services/core/mapping.ts';
 import { capabilitiesFrom, parseModuleList, probeSvs } from '../services/core/redis/capabilities.ts';
+import { describeServer, ensureIndex } from '../services/core/redis/index.ts';
+import { schemaDifferences } from '../services/core/redis/index-compare.ts';
 import {
   createIndexArgs,
-  describeServer,
-  ensureIndex,
-  schemaDifferences,
   toFloat32Bytes,
   vectorSpec,
   vectorSpecKey,
-} from '../services/core/redis/index.ts';
+} from '../services/core/redis/index-schema.ts';
 import { knnQuery, knnSearch } from '../services/core/redis/knn.ts';
 import { generateCatalogue, makeRow } from './support/factories.ts';
 import { startRedisServer } from './support/redis-server.ts';

@@ -7,7 +7,8 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { serializePosition } from '../services/core/position.ts';
-import { builtVector, vectorSpec, vectorSubstitutions } from '../services/core/redis/index.ts';
+import { builtVector, vectorSubstitutions } from '../services/core/redis/index-info.ts';
+import { vectorSpec } from '../services/core/redis/index-schema.ts';
 import { backfillStatus } from '../services/core/status/backfill.ts';
 import type { BackfillStatus } from '../services/core/status/backfill.ts';
 import { embedderStatus } from '../services/core/status/embedder.ts';

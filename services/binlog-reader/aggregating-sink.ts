@@ -23,7 +23,7 @@ import { ShardMap } from '../core/shard-map.ts';
 import type { ShardRange } from '../core/shard-map.ts';
 import { frameAggregate } from '../core/stream-record.ts';
 import type { AggregateCompression } from '../core/stream-record.ts';
-import type { KinesisSink, PutResult } from './publisher.ts';
+import type { KinesisSink, PutResult } from './kinesis-sink.ts';
 
 /** Uncompressed bound of one aggregate: below Kinesis' 1 MiB record limit whatever compression does. */
 export const MAX_AGGREGATE_BYTES = 1_000_000;

@@ -9,7 +9,7 @@ import type { RedisClient } from '../core/clients/redis.ts';
 import type { Logger } from '../core/log.ts';
 import type { MetricEmitter } from '../core/metrics.ts';
 import type { BinlogPosition } from '../core/position.ts';
-import type { KinesisSink } from './publisher.ts';
+import type { KinesisSink } from './kinesis-sink.ts';
 import type { BinlogSource } from './source.ts';
 
 const { int, bool } = configFields;

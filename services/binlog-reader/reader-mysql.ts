@@ -25,7 +25,7 @@ import type { Logger } from '../core/log.ts';
 import { compareBinlogPositions, formatBinlogPosition } from '../core/position.ts';
 import type { BinlogPosition } from '../core/position.ts';
 import type { ReaderConfig } from './reader-config.ts';
-import { createZongjiSource } from './source.ts';
+import { createZongjiSource } from './zongji-source.ts';
 import type { BinlogSource, StartFrom } from './source.ts';
 import type { FilePos } from './stall-watchdog.ts';
 

@@ -6,7 +6,7 @@ import type { Lease, LeaseHolder } from '../core/lease.ts';
 import type { RedisClient } from '../core/clients/redis.ts';
 import type { Logger } from '../core/log.ts';
 import type { MetricEmitter } from '../core/metrics.ts';
-import type { ApplyDeps } from './apply.ts';
+import type { ApplyDeps } from './apply-run.ts';
 import type { DeferredDeletes } from './deferred.ts';
 import type { BatchStats } from './types.ts';
 

@@ -21,7 +21,7 @@ import { DrugsyncError, errorMessage } from '../core/errors.ts';
 import { createRedisLease, leaseOwnerId } from '../core/lease.ts';
 import { createMetricEmitter } from '../core/metrics.ts';
 import type { MetricEmitter } from '../core/metrics.ts';
-import { runMaintenance } from './apply.ts';
+import { runMaintenance } from './maintenance.ts';
 import { readCheckpoints } from './checkpoint-writer.ts';
 import type { CheckpointStore } from './checkpoint-writer.ts';
 import { ConsumerGate } from './consumer-lease.ts';

@@ -17,7 +17,7 @@ import { GetRecordsCommand, GetShardIteratorCommand } from '@aws-sdk/client-kine
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { DrugsyncError, wrapError } from '../core/errors.ts';
 import { applyBatch } from './apply.ts';
-import type { ApplyDeps } from './apply.ts';
+import type { ApplyDeps } from './apply-run.ts';
 import { deadLetterRecord, queueMessages } from './dlq.ts';
 import type { DeadLetter, DeadLetterInput, DeadLetterQueue, LambdaBatchRecord, QueueMessage } from './dlq.ts';
 import { streamRecordsOf } from './shard-reader.ts';

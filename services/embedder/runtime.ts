@@ -23,7 +23,7 @@ import type { DrugStore } from '../core/drug-store.ts';
 import type { EmbeddingService } from '../core/embedding/types.ts';
 import { createRedisDrugStore } from '../core/redis/drug-store.ts';
 import { createEmbeddingService } from '../core/embedding/service.ts';
-import type { ApplyDeps, SweepCapable } from './apply.ts';
+import type { ApplyDeps, SweepCapable } from './apply-run.ts';
 import { createRedisDeadLetterQueue, createSqsDeadLetterQueue, deadLetterMarkerPrefix } from './dlq.ts';
 import type { DeadLetterQueue } from './dlq.ts';
 import { createRedisTableState } from './table-state.ts';

@@ -16,7 +16,8 @@
 import { DrugsyncError, errorMessage } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { MetricEmitter } from '../core/metrics.ts';
-import { applyBatch, firstFailurePerShard } from './apply.ts';
+import { applyBatch } from './apply.ts';
+import { firstFailurePerShard } from './apply-run.ts';
 import { ShardCheckpoints, isLeaseError } from './checkpoint-writer.ts';
 import type { CheckpointStore } from './checkpoint-writer.ts';
 import type { ConsumerGate } from './consumer-lease.ts';

@@ -3,8 +3,9 @@
  * two things reader tests do on the server: where its binlog ends now, and rows written to the table.
  */
 import type { Connection } from 'mysql2/promise';
-import { createZongjiSource } from '../../services/binlog-reader/source.ts';
-import type { BinlogSource, RowsEvent, ZongjiSourceOptions } from '../../services/binlog-reader/source.ts';
+import { createZongjiSource } from '../../services/binlog-reader/zongji-source.ts';
+import type { ZongjiSourceOptions } from '../../services/binlog-reader/zongji-source.ts';
+import type { BinlogSource, RowsEvent } from '../../services/binlog-reader/source.ts';
 import type { ReaderConfig } from '../../services/binlog-reader/reader.ts';
 import type { BinlogPosition } from '../../services/core/position.ts';
 import type { Rndc14Row } from '../../services/core/rndc14.ts';

@@ -1,5 +1,5 @@
 /** A Kinesis sink fake for the binlog reader's publisher: refuses chosen records, keeps the rest in order. */
-import type { KinesisSink, PutResult } from '../../services/binlog-reader/publisher.ts';
+import type { KinesisSink, PutResult } from '../../services/binlog-reader/kinesis-sink.ts';
 import type { OutRecord } from '../../services/core/events.ts';
 
 /** A Kinesis fake that refuses chosen records, keeping what it accepted in order. */

@@ -18,7 +18,7 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import ZongJi from '@vlasky/zongji';
 import type { ColumnSchema, ZongJiOptions } from '@vlasky/zongji';
-import { createZongjiSource } from '../../services/binlog-reader/source.ts';
+import { createZongjiSource } from '../../services/binlog-reader/zongji-source.ts';
 import type { BinlogHandler, EventPlace, RowsEvent } from '../../services/binlog-reader/source.ts';
 import { wirePacket } from './binlog-bytes.ts';
 import type { BinlogStream } from './binlog-bytes.ts';

@@ -9,7 +9,8 @@ import type { DrugsyncError } from '../errors.ts';
 import type { Keys } from '../keys.ts';
 import { BREADTH_ATTRIBUTE } from './capabilities.ts';
 import type { VectorAlgorithm } from './capabilities.ts';
-import { indexedAlgorithm, toFloat32Bytes, vectorSpecKey } from './index.ts';
+import { indexedAlgorithm } from './index.ts';
+import { toFloat32Bytes, vectorSpecKey } from './index-schema.ts';
 import { parseSearchReply } from './search-reply.ts';
 
 /** The document fields a search returns (KNN here, and every mode of ../search/search.ts). */
