@@ -1,5 +1,5 @@
 /**
- * What the reader's own source (services/binlog-reader/source.ts over zongji) makes of MySQL 8's events, on
+ * What the reader's own source (services/binlog-reader/zongji-source.ts) makes of MySQL 8's events, on
  * real MySQL 8 and Aurora binlogs without a server (test/support/zongji-replay.ts): GTID / ANONYMOUS_GTID /
  * PREVIOUS_GTIDS and the positions it reports, Aurora's event type 100 (skipped), TRANSACTION_PAYLOAD and
  * PARTIAL_UPDATE_ROWS (refused: BINLOG_DECODE_FAILED naming the server setting, never a restart loop or a

@@ -1,7 +1,7 @@
 /**
  * What the Redis server's query engine offers, detected once per use: the one owner of "which vector
  * algorithms exist here", of the algorithm `drugs_idx` gets, and of each algorithm's query-time breadth
- * attribute. Index creation (index.ts), the KNN query text (index.ts, knnQuery), `drugsync status` and the
+ * attribute. Index creation (index.ts), the KNN query text (knn.ts), `drugsync status` and the
  * benches all read it from here.
  *
  * The decision follows the search module, never the server: a Redis 8.2 server may carry an older search

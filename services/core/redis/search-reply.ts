@@ -1,5 +1,5 @@
 /**
- * FT.SEARCH replies, read in one place for every caller (KNN in index.ts, text and group reads in
+ * FT.SEARCH replies, read in one place for every caller (KNN in knn.ts, text and group reads in
  * ../search/search.ts). Two shapes reach us:
  * - the classic array: `[total, key, (score,) [field, value, ...], key, ...]` (RESP2; Redis Stack 7.4 always);
  * - the map-like one: `[attributes, [...], format, STRING, results, [[id, key, extra_attributes, [field,

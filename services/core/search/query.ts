@@ -1,6 +1,6 @@
 /**
  * Query building for `drugsync search`: the filter clause every mode shares, and the full-text query over
- * the TEXT fields `drug_name` and `brand_name` of `drugs_idx` (services/core/redis/index.ts).
+ * the TEXT fields `drug_name` and `brand_name` of `drugs_idx` (services/core/redis/index-schema.ts).
  *
  * The text query is a union of the typed words, so a label matching more of them scores higher (BM25) and
  * one matching only some is still found. Each word of three letters or more also matches as a prefix
