@@ -119,7 +119,7 @@ const bench: Bench = {
         {
           kinesis,
           redis,
-          checkpointKey: keys.shardCheckpoints(config.KINESIS_STREAM),
+          keys,
           apply: rt.deps,
           log,
         },

@@ -10,7 +10,7 @@ import type { Rndc14Row } from '../services/core/rndc14.ts';
 import { COLUMN_NAMES, changes, makeRow } from '../services/seed/generator.ts';
 import { runCli, startStreamingPipeline } from './support/pipeline.ts';
 import type { StreamingPipeline } from './support/pipeline.ts';
-import { eventually, suiteEnv, suiteRedis } from './support/stack.ts';
+import { eventually, suiteEnv, suiteKeys, suiteRedis } from './support/stack.ts';
 import { convergedVerify } from './support/writer.ts';
 import type { StatusReport } from '../services/cli/status.ts';
 
@@ -22,7 +22,7 @@ describe('end to end: MySQL changes reach Redis', () => {
   let pipeline: StreamingPipeline;
 
   const doc = async (ndc: string) => {
-    const raw = (await redis.call('JSON.GET', `${env.REDIS_DOC_PREFIX}${ndc}`)) as string | null;
+    const raw = (await redis.call('JSON.GET', suiteKeys(env).doc(ndc))) as string | null;
     return raw ? (JSON.parse(raw) as Record<string, unknown>) : null;
   };
   const searchCount = async (query: string) =>

@@ -43,7 +43,7 @@ describe('MariaDB → binlog reader → kinesalite → embedder → Redis', () =
     consumer = startEmbedderConsumer(rt.config, {
       kinesis,
       redis,
-      checkpointKey: rt.keys.shardCheckpoints(rt.config.KINESIS_STREAM),
+      keys: rt.keys,
       apply: rt.deps,
       log,
     });

@@ -17,7 +17,6 @@ import type { BinlogPosition } from '../core/position.ts';
 import { describeServer, readVectorIndex } from '../core/redis/index.ts';
 import { isAtOrBefore, iteratorAfter } from '../core/stream-record.ts';
 import { readCheckpoints } from '../embedder/checkpoint-writer.ts';
-import { resyncKeys } from '../embedder/resync.ts';
 import { streamRecordsOf } from '../embedder/shard-reader.ts';
 import { createRedisTableState } from '../embedder/table-state.ts';
 import type { OpsRuntime } from './runtime.ts';
@@ -215,7 +214,7 @@ async function tableSources(d: StatusDeps): Promise<StatusSources['table']> {
   return {
     truncatePending: tables.truncate?.pos ?? null,
     resyncsPending: tables.resyncs.map((x) => ({ pos: x.pos, statement: x.statement })),
-    resync: await d.redis.hgetall(resyncKeys(d.keys).status),
+    resync: await d.redis.hgetall(d.keys.resyncStatus),
   };
 }
 

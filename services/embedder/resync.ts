@@ -76,10 +76,6 @@ export interface ResyncRunner {
   stop(): Promise<void>;
 }
 
-export function resyncKeys(keys: Keys) {
-  return { lease: keys.state('embedder:resync_lease'), status: keys.state('embedder:resync_status') };
-}
-
 const LEASE_MS = 60_000;
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
@@ -204,11 +200,7 @@ class Runner implements ResyncRunner {
   private abort: AbortController | null = null;
   private failures = 0;
   private notBefore = 0;
-  private readonly keys: ReturnType<typeof resyncKeys>;
-
-  constructor(private readonly d: ResyncDeps) {
-    this.keys = resyncKeys(d.keys);
-  }
+  constructor(private readonly d: ResyncDeps) {}
 
   get running(): boolean {
     return this.current !== null;
@@ -244,19 +236,20 @@ class Runner implements ResyncRunner {
   }
 
   private async run(pending: readonly PendingResync[], signal: AbortSignal): Promise<ResyncOutcome | null> {
-    const { d, keys } = this;
-    const release = await takeResyncLease(d, keys.lease);
+    const { d } = this;
+    const { resyncLease, resyncStatus: statusKey } = d.keys;
+    const release = await takeResyncLease(d, resyncLease);
     if (!release) {
       d.log.info('a re-sync is already running in another process; not starting one here', {
-        key: keys.lease,
+        key: resyncLease,
       });
       return null;
     }
     const status: StatusWriter = async (fields) => {
-      await d.redis.hset(keys.status, resyncStatus.encode({ ...fields, updated_at: Date.now() }));
+      await d.redis.hset(statusKey, resyncStatus.encode({ ...fields, updated_at: Date.now() }));
     };
     try {
-      await d.redis.del(keys.status);
+      await d.redis.del(statusKey);
       const outcome = await resyncByDifference(d, status, pending, signal);
       this.failures = 0;
       return outcome;

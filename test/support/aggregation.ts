@@ -34,7 +34,7 @@ import {
   decodeEmbedderConfig,
 } from '../../services/embedder/runtime.ts';
 import type { EmbedderRuntime } from '../../services/embedder/runtime.ts';
-import { eventually } from './stack.ts';
+import { eventually, suiteKeys } from './stack.ts';
 
 export function suiteKinesis(env: Env): KinesisClient {
   return createKinesis({ KINESIS_ENDPOINT: env.KINESIS_ENDPOINT, AWS_REGION: env.AWS_REGION ?? 'us-east-1' });
@@ -256,7 +256,7 @@ export async function docFields(
   env: Env,
   ndc: string,
 ): Promise<Record<string, unknown> | null> {
-  const raw = (await redis.call('JSON.GET', `${env.REDIS_DOC_PREFIX}${ndc}`, '$')) as string | null;
+  const raw = (await redis.call('JSON.GET', suiteKeys(env).doc(ndc), '$')) as string | null;
   const doc = raw ? (JSON.parse(raw) as Record<string, unknown>[])[0] : undefined;
   if (!doc) return null;
   const { embedding: _e, indexed_at: _i, ...fields } = doc;

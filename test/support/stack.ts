@@ -12,6 +12,8 @@ import {
 } from '@aws-sdk/client-kinesis';
 import type { Env } from '../../services/core/config.ts';
 import { readEnvFile } from '../../services/core/config.ts';
+import { makeKeys } from '../../services/core/keys.ts';
+import type { Keys } from '../../services/core/keys.ts';
 import { DEFAULT_ENV_FILE } from '../../services/core/paths.ts';
 import { createRedis } from '../../services/core/clients/redis.ts';
 import type { RedisClient } from '../../services/core/clients/redis.ts';
@@ -50,6 +52,14 @@ export function suiteEnv(suite: string, over: Env = {}, opts: SuiteOptions = {})
     DRUGSYNC_NO_ENV_FILE: '1',
     ...over,
   };
+}
+
+/** The Redis keys of a suite (or of any settings naming the index and both prefixes). */
+export function suiteKeys(env: Env): Keys {
+  const { REDIS_INDEX, REDIS_DOC_PREFIX, REDIS_STATE_PREFIX } = env;
+  if (REDIS_INDEX === undefined || REDIS_DOC_PREFIX === undefined || REDIS_STATE_PREFIX === undefined)
+    throw new Error('suiteKeys: the settings name no REDIS_INDEX, REDIS_DOC_PREFIX or REDIS_STATE_PREFIX');
+  return makeKeys({ REDIS_INDEX, REDIS_DOC_PREFIX, REDIS_STATE_PREFIX });
 }
 
 /** An admin connection (root) to the stack's MariaDB (or the server `env` names), optionally on one database. */
