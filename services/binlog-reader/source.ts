@@ -23,7 +23,8 @@ import ZongJi from '@vlasky/zongji';
 import type { SslOptions } from 'mysql2';
 import { DrugsyncError } from '../core/errors.ts';
 import type { BinlogPosition } from '../core/position.ts';
-import { binlogDecodeError, hookRowsEventClass, undecodedEventError, useFastRowDecoder } from './decoder.ts';
+import { binlogDecodeError, undecodedEventError } from './decode-errors.ts';
+import { hookRowsEventClass, useFastRowDecoder } from './decoder.ts';
 
 export type Row = Record<string, unknown>;
 
