@@ -23,7 +23,7 @@ import {
   deleteAndInsertAll,
   swapInStagingTable,
   truncateAndReload,
-} from '../services/seed/loads.ts';
+} from '../test/support/daily-loads.ts';
 import { runCli, startProc } from '../test/support/pipeline.ts';
 import { waitForLoad } from '../test/support/loads.ts';
 import {
