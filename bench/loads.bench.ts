@@ -16,7 +16,7 @@ import type { Bench, BenchRow } from './run.ts';
 import { encodedRecords, rawPutRecordsRate } from './raw.ts';
 import { EventFactory } from '../test/support/events.ts';
 import { FULL_CATALOGUE_ROWS, generateCatalogue } from '../services/seed/generator.ts';
-import { loadRows } from '../services/seed/load.ts';
+import { loadRows } from '../services/seed/load-data.ts';
 import {
   applyBurst,
   burstPlan,

@@ -12,7 +12,7 @@
 import type { Connection } from 'mysql2/promise';
 import type { Rndc14Row } from '../../services/core/rndc14.ts';
 import { COLUMN_NAMES, changes, generateCatalogue, prng } from '../../services/seed/generator.ts';
-import { loadRows } from '../../services/seed/load.ts';
+import { loadRows } from '../../services/seed/load-data.ts';
 
 export interface BurstPlan {
   /** non-name field changes (price list) */
