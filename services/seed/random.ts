@@ -1,4 +1,7 @@
-/** The seed generator's random draws (deterministic for a seed). */
+/**
+ * The seed generator's random draws (deterministic for a seed) and the zero-padded digits NDCs and dates are
+ * written with.
+ */
 
 /** mulberry32: small, fast, deterministic. */
 export function prng(seed: number): () => number {
@@ -25,3 +28,6 @@ export function weighted(r: Rand, weights: readonly (readonly [string, number])[
   }
   return (weights[weights.length - 1] as readonly [string, number])[0];
 }
+
+/** `n` as `w` digits, zero-padded. */
+export const pad = (n: number, w: number) => String(n).padStart(w, '0');

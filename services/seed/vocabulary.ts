@@ -1,7 +1,7 @@
 /**
  * The words of the synthetic catalogue: real generic ingredients with their DEA schedule, real brand names,
  * the routes each ingredient is sold in, and per route its dosage form code, forms, strengths, package sizes
- * and salts; syllables for synthetic brands. ./generator.ts builds formulations and products from them.
+ * and salts; syllables for synthetic brands. ./catalogue-plan.ts builds formulations and products from them.
  */
 
 /** Ingredient, DEA schedule (0 = none). Real generic names; combined with salts/variants below. */
