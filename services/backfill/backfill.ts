@@ -28,7 +28,7 @@ import crypto from 'node:crypto';
 import type { RedisClient } from '../core/clients/redis.ts';
 import type { MysqlPool } from '../core/clients/mysql.ts';
 import { readReaderCheckpoint, saveBackfillSnapshot } from '../core/checkpoint.ts';
-import { DrugsyncError, errorMessage } from '../core/errors.ts';
+import { errorMessage } from '../core/errors.ts';
 import type { EmbeddingService } from '../core/embedding/types.ts';
 import type { Keys } from '../core/keys.ts';
 import type { Logger } from '../core/log.ts';
@@ -48,96 +48,11 @@ import type { StoreOp } from '../core/drug-store.ts';
 import type { EmbeddingResult } from '../core/embedding/types.ts';
 import { openSnapshot } from '../core/snapshot.ts';
 import type { SnapshotMethod } from '../core/snapshot.ts';
+import { inPart, resolvePart } from './part.ts';
+import type { Part } from './part.ts';
 
 /** Windows embedded ahead of the one being written (each window's texts are one embedding call). */
 const WINDOWS_AHEAD = 2;
-
-export interface Part {
-  index: number;
-  count: number;
-  /** exclusive lower bound ('' = start) and inclusive upper bound (undefined = end) on NDC */
-  after: string;
-  upTo: string | undefined;
-  label: string;
-}
-
-export function parsePart(text: string | undefined): Part {
-  if (!text) return { index: 1, count: 1, after: '', upTo: undefined, label: '1of1' };
-  const m = /^(\d+)\/(\d+)$/.exec(text);
-  const i = Number(m?.[1]);
-  const n = Number(m?.[2]);
-  if (!m || n < 1 || i < 1 || i > n || n > 1000) {
-    throw new DrugsyncError('CONFIG_INVALID', `--part must be i/n with 1 ≤ i ≤ n ≤ 1000, got "${text}"`);
-  }
-  // Equal numeric ranges of the 11-digit NDC space (resolvePart replaces them with sampled boundaries).
-  const bound = (k: number) => String(Math.floor((k * 1e11) / n) - 1).padStart(11, '0');
-  return withBounds(
-    i,
-    n,
-    Array.from({ length: n - 1 }, (_, k) => bound(k + 1)),
-  );
-}
-
-function withBounds(i: number, n: number, bounds: readonly string[]): Part {
-  return {
-    index: i,
-    count: n,
-    after: i === 1 ? '' : (bounds[i - 2] as string),
-    upTo: i === n ? undefined : (bounds[i - 1] as string),
-    label: `${i}of${n}`,
-  };
-}
-
-/**
- * The part's NDC range. Boundaries are n-quantiles of the table's NDCs (one keyset pass over the primary
- * key, NDC only), computed by whichever part starts first and stored in Redis with SET NX, so every part
- * of the split uses the same ones: the ranges never overlap nor leave gaps whatever the data, and are
- * balanced for the data at the time of the split. An empty table falls back to equal numeric ranges.
- */
-export async function resolvePart(
-  d: Pick<BackfillDeps, 'mysql' | 'redis' | 'keys'>,
-  text: string | undefined,
-  table: { schema: string; table: string },
-): Promise<Part> {
-  const equal = parsePart(text);
-  if (equal.count === 1) return equal;
-  const n = equal.count;
-  const key = d.keys.state(`backfill:split:${n}`);
-  const stored = await d.redis.get(key);
-  if (!stored) {
-    const conn = await d.mysql.getConnection();
-    let bounds: string[] = [];
-    try {
-      const from = `\`${table.schema}\`.\`${table.table}\``;
-      const [c] = await conn.query(`SELECT COUNT(*) AS n FROM ${from}`);
-      const count = Number((c as { n: number }[])[0]?.n ?? 0);
-      if (count >= n) {
-        const want = Array.from({ length: n - 1 }, (_, k) => Math.floor(((k + 1) * count) / n));
-        let seen = 0;
-        let last = '';
-        while (bounds.length < want.length) {
-          const [rows] = await conn.query(`SELECT NDC FROM ${from} WHERE NDC > ? ORDER BY NDC LIMIT 20000`, [
-            last,
-          ]);
-          const page = rows as { NDC: string }[];
-          if (page.length === 0) break;
-          for (const r of page) {
-            seen++;
-            if (seen === want[bounds.length]) bounds.push(String(r.NDC));
-          }
-          last = String((page[page.length - 1] as { NDC: string }).NDC);
-        }
-      }
-    } finally {
-      conn.release();
-    }
-    if (bounds.length !== n - 1)
-      bounds = Array.from({ length: n - 1 }, (_, k) => parsePart(`${k + 1}/${n}`).upTo as string);
-    await d.redis.set(key, JSON.stringify(bounds), 'NX');
-  }
-  const bounds = JSON.parse((await d.redis.get(key)) as string) as string[];
-  return withBounds(equal.index, n, bounds);
-}
 
 export interface BackfillOptions {
   part?: string;
@@ -690,10 +605,6 @@ async function finishRun(run: BackfillRun): Promise<BackfillSummary> {
   }
   d.log.info('backfill finished', { ...s });
   return s;
-}
-
-function inPart(ndc: string, part: Pick<Part, 'after' | 'upTo'>): boolean {
-  return ndc > part.after && (part.upTo === undefined || ndc <= part.upTo);
 }
 
 /** The failure list of this part as a JSON file beside the spool (the Redis hash is what --retry-failed reads). */
