@@ -23,7 +23,6 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import readline from 'node:readline';
 import crypto from 'node:crypto';
 import type { RedisClient } from '../core/clients/redis.ts';
 import type { MysqlPool } from '../core/clients/mysql.ts';
@@ -50,6 +49,7 @@ import { openSnapshot } from '../core/snapshot.ts';
 import type { SnapshotMethod } from '../core/snapshot.ts';
 import { inPart, resolvePart } from './part.ts';
 import type { Part } from './part.ts';
+import { environmentDir, newSpoolFile, spoolWindows, spoolWriter } from './spool.ts';
 
 /** Windows embedded ahead of the one being written (each window's texts are one embedding call). */
 const WINDOWS_AHEAD = 2;
@@ -128,8 +128,6 @@ interface RunState {
   cleaned: string;
 }
 
-type SpoolLine = DrugFields;
-
 /** Phase 1: a consistent snapshot of the part's range, eligible rows mapped into a local spool file. */
 async function snapshotToSpool(
   d: BackfillDeps,
@@ -144,13 +142,8 @@ async function snapshotToSpool(
   capped: boolean;
   seconds: number;
 }> {
-  // One directory per environment (state prefix) and part: runs of other environments are never touched.
-  const env = d.keys.state('').replace(/[^A-Za-z0-9_.-]+/g, '_') || 'default';
-  const dir = path.join(o.spoolDir, env, o.dryRun ? `${part.label}-dry-run` : part.label);
-  fs.mkdirSync(dir, { recursive: true });
-  for (const f of fs.readdirSync(dir)) fs.rmSync(path.join(dir, f), { force: true, recursive: true });
-  const spool = path.join(dir, `${Date.now()}-${crypto.randomBytes(3).toString('hex')}.jsonl`);
-  const out = fs.createWriteStream(spool);
+  const spool = newSpoolFile(o.spoolDir, d.keys, part.label, !!o.dryRun);
+  const out = spoolWriter(spool);
   const opened = performance.now();
   const snap = await openSnapshot(d.mysql, {
     method: o.snapshotMethod,
@@ -183,7 +176,7 @@ async function snapshotToSpool(
       upTo: part.upTo,
       pageSize: 5_000,
     })) {
-      let buf = '';
+      const eligible: DrugFields[] = [];
       for (const row of page) {
         read++;
         const f = mapRow(row);
@@ -192,10 +185,10 @@ async function snapshotToSpool(
           capped = true;
           break;
         }
-        buf += JSON.stringify(f) + '\n';
+        eligible.push(f);
         spooled++;
       }
-      if (!out.write(buf)) await new Promise<void>((r) => out.once('drain', () => r()));
+      await out.write(eligible);
       progress.update(read, { eligible: spooled });
       if (capped) break;
     }
@@ -203,7 +196,7 @@ async function snapshotToSpool(
     progress.stop();
     await snap.close(); // the MySQL transaction ends before anything is embedded
     seconds = (performance.now() - opened) / 1000;
-    await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
+    await out.close();
   }
   d.log.info('snapshot spooled', {
     part: part.label,
@@ -217,22 +210,6 @@ async function snapshotToSpool(
     lock_held_ms: snap.lockHeldMs === undefined ? undefined : Math.round(snap.lockHeldMs * 10) / 10,
   });
   return { position: snap.position, exact: snap.exact, method: snap.method, spool, spooled, capped, seconds };
-}
-
-async function* spoolWindows(file: string, skip: number, size: number): AsyncGenerator<SpoolLine[]> {
-  const rl = readline.createInterface({ input: fs.createReadStream(file), crlfDelay: Infinity });
-  let n = 0;
-  let win: SpoolLine[] = [];
-  for await (const line of rl) {
-    if (!line) continue;
-    if (n++ < skip) continue;
-    win.push(JSON.parse(line) as SpoolLine);
-    if (win.length >= size) {
-      yield win;
-      win = [];
-    }
-  }
-  if (win.length) yield win;
 }
 
 /**
@@ -417,7 +394,7 @@ function summarize(run: BackfillRun, completed: boolean): BackfillSummary {
 }
 
 /** Distinct texts of a window, cache first. Never rejects: the error is returned. */
-function embedWindow(run: BackfillRun, win: SpoolLine[]): Promise<Embedded> {
+function embedWindow(run: BackfillRun, win: DrugFields[]): Promise<Embedded> {
   return run.d.embeddings.embedTexts(win.map(embeddingText)).then(
     (r): Embedded => ({ ok: true, r }),
     (error: unknown): Embedded => ({ ok: false, error }),
@@ -427,7 +404,7 @@ function embedWindow(run: BackfillRun, win: SpoolLine[]): Promise<Embedded> {
 /** A window's upserts in batches, and the rows without a vector with their reason. */
 function windowOps(
   run: BackfillRun,
-  win: SpoolLine[],
+  win: DrugFields[],
   emb: EmbeddingResult,
 ): { batches: StoreOp[][]; failures: Record<string, string> } {
   const rows = win.map((f) => ({ ndc: f.ndc, pos: run.P, fields: f }));
@@ -487,7 +464,7 @@ async function writeBatches(run: BackfillRun, batches: StoreOp[][]): Promise<str
   return written;
 }
 
-async function writeWindow(run: BackfillRun, win: SpoolLine[], emb: EmbeddingResult): Promise<void> {
+async function writeWindow(run: BackfillRun, win: DrugFields[], emb: EmbeddingResult): Promise<void> {
   const { d, counters } = run;
   const { batches, failures } = windowOps(run, win, emb);
   const written = await writeBatches(run, batches);
@@ -522,7 +499,7 @@ async function loadSpool(run: BackfillRun): Promise<void> {
   const windows = spoolWindows(run.st.spool as string, run.counters.done, o.windowRows ?? 5_000)[
     Symbol.asyncIterator
   ]();
-  const ahead: { win: SpoolLine[]; emb: Promise<Embedded> | undefined }[] = [];
+  const ahead: { win: DrugFields[]; emb: Promise<Embedded> | undefined }[] = [];
   let spoolEnded = false;
   const fill = async (n: number) => {
     while (!spoolEnded && ahead.length < n) {
@@ -616,7 +593,7 @@ async function writeFailureReport(d: BackfillDeps, part: Part, spoolDir: string)
       const e = JSON.parse(v) as { reason: string; code?: string; pos: string; fields: DrugFields };
       return { ndc, reason: e.reason, code: e.code, pos: e.pos, drug_name: e.fields.drug_name };
     });
-  const dir = path.join(spoolDir, d.keys.state('').replace(/[^A-Za-z0-9_.-]+/g, '_') || 'default');
+  const dir = environmentDir(spoolDir, d.keys);
   const file = path.join(dir, `failures-${part.label}.json`);
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(file, JSON.stringify({ part: part.label, count: rows.length, rows }, null, 2));
