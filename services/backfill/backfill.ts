@@ -26,19 +26,13 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import type { RedisClient } from '../core/clients/redis.ts';
 import type { MysqlPool } from '../core/clients/mysql.ts';
-import { readReaderCheckpoint, saveBackfillSnapshot } from '../core/checkpoint.ts';
 import { errorMessage } from '../core/errors.ts';
 import type { EmbeddingService } from '../core/embedding/types.ts';
 import type { Keys } from '../core/keys.ts';
 import type { Logger } from '../core/log.ts';
 import { embeddingText, mapRow } from '../core/mapping.ts';
 import type { DrugFields, EmbeddingIdentity } from '../core/mapping.ts';
-import {
-  compareBinlogPositions,
-  deserializePosition,
-  serializePosition,
-  snapshotSourcePosition,
-} from '../core/position.ts';
+import { deserializePosition, serializePosition, snapshotSourcePosition } from '../core/position.ts';
 import type { BinlogPosition, SourcePosition } from '../core/position.ts';
 import { createProgress } from '../core/progress.ts';
 import type { RedisDrugStore } from '../core/redis/drug-store.ts';
@@ -49,6 +43,7 @@ import { openSnapshot } from '../core/snapshot.ts';
 import type { SnapshotMethod } from '../core/snapshot.ts';
 import { inPart, resolvePart } from './part.ts';
 import type { Part } from './part.ts';
+import { handOff } from './handoff.ts';
 import { environmentDir, newSpoolFile, spoolWindows, spoolWriter } from './spool.ts';
 
 /** Windows embedded ahead of the one being written (each window's texts are one embedding call). */
@@ -210,31 +205,6 @@ async function snapshotToSpool(
     lock_held_ms: snap.lockHeldMs === undefined ? undefined : Math.round(snap.lockHeldMs * 10) / 10,
   });
   return { position: snap.position, exact: snap.exact, method: snap.method, spool, spooled, capped, seconds };
-}
-
-/**
- * Records the part's snapshot position and the reader's start: the oldest position among the parts of
- * this split (each part writes its documents at its own snapshot's position; a reader starting at the
- * oldest sees every change after any part's snapshot, and the older changes it replays are refused or
- * converge under the position rule). The reader uses keys.backfillSnapshot only when it has no checkpoint
- * of its own: an existing reader checkpoint is never moved.
- */
-async function handOff(d: BackfillDeps, part: Part, position: BinlogPosition): Promise<void> {
-  const partsKey = d.keys.state('backfill:snapshots');
-  await d.redis.hset(partsKey, part.label, serializePosition(position));
-  const all = Object.entries(await d.redis.hgetall(partsKey))
-    .filter(([label]) => label.endsWith(`of${part.count}`))
-    .map(([, v]) => deserializePosition(v));
-  const oldest = all.sort(compareBinlogPositions)[0] as BinlogPosition;
-  const checkpoint = await readReaderCheckpoint(d.redis, d.keys);
-  await saveBackfillSnapshot(d.redis, d.keys, oldest);
-  if (checkpoint) {
-    d.log.info('the binlog reader already streams: its checkpoint stays where it is', {
-      checkpoint: serializePosition(checkpoint),
-    });
-  } else {
-    d.log.info('binlog reader will start at the backfill snapshot', { position: serializePosition(oldest) });
-  }
 }
 
 type Embedded = { ok: true; r: EmbeddingResult } | { ok: false; error: unknown };
