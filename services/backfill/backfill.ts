@@ -23,7 +23,6 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import crypto from 'node:crypto';
 import type { RedisClient } from '../core/clients/redis.ts';
 import type { MysqlPool } from '../core/clients/mysql.ts';
 import { errorMessage } from '../core/errors.ts';
@@ -32,7 +31,7 @@ import type { Keys } from '../core/keys.ts';
 import type { Logger } from '../core/log.ts';
 import { embeddingText, mapRow } from '../core/mapping.ts';
 import type { DrugFields, EmbeddingIdentity } from '../core/mapping.ts';
-import { deserializePosition, serializePosition, snapshotSourcePosition } from '../core/position.ts';
+import { serializePosition, snapshotSourcePosition } from '../core/position.ts';
 import type { BinlogPosition, SourcePosition } from '../core/position.ts';
 import { createProgress } from '../core/progress.ts';
 import type { RedisDrugStore } from '../core/redis/drug-store.ts';
@@ -45,6 +44,17 @@ import { inPart, resolvePart } from './part.ts';
 import type { Part } from './part.ts';
 import { handOff } from './handoff.ts';
 import { environmentDir, newSpoolFile, spoolWindows, spoolWriter } from './spool.ts';
+import {
+  forgetFixedFailures,
+  forgetRun,
+  invalidRunError,
+  newRun,
+  readRun,
+  saveCleanup,
+  saveNewRun,
+  saveProgress,
+} from './run-state.ts';
+import type { Counters, RunState, SpooledSnapshot, StoredRun } from './run-state.ts';
 
 /** Windows embedded ahead of the one being written (each window's texts are one embedding call). */
 const WINDOWS_AHEAD = 2;
@@ -101,42 +111,8 @@ export interface BackfillSummary {
   snapshot_seconds: number;
 }
 
-interface RunState {
-  run: string;
-  snapshot: string;
-  exact: string;
-  method: string;
-  spool: string;
-  spool_complete: string;
-  spooled: string;
-  capped: string;
-  snapshot_seconds: string;
-  /** the part's NDC range: (after, up_to], '' = open */
-  after: string;
-  up_to: string;
-  done: string;
-  successful: string;
-  failed: string;
-  embeddings: string;
-  hits: string;
-  deleted: string;
-  cleaned: string;
-}
-
 /** Phase 1: a consistent snapshot of the part's range, eligible rows mapped into a local spool file. */
-async function snapshotToSpool(
-  d: BackfillDeps,
-  o: BackfillOptions,
-  part: Part,
-): Promise<{
-  position: BinlogPosition;
-  exact: boolean;
-  method: string;
-  spool: string;
-  spooled: number;
-  capped: boolean;
-  seconds: number;
-}> {
+async function snapshotToSpool(d: BackfillDeps, o: BackfillOptions, part: Part): Promise<SpooledSnapshot> {
   const spool = newSpoolFile(o.spoolDir, d.keys, part.label, !!o.dryRun);
   const out = spoolWriter(spool);
   const opened = performance.now();
@@ -209,22 +185,12 @@ async function snapshotToSpool(
 
 type Embedded = { ok: true; r: EmbeddingResult } | { ok: false; error: unknown };
 
-/** Counters of one run, persisted in its Redis hash after every window. */
-interface Counters {
-  done: number;
-  successful: number;
-  failed: number;
-  embeddings: number;
-  hits: number;
-  deleted: number;
-}
-
 /** One run of a part: what every phase after the snapshot needs. */
 interface BackfillRun {
   d: BackfillDeps;
   o: BackfillOptions;
   part: Part;
-  st: Partial<RunState>;
+  state: RunState;
   resumed: boolean;
   runKey: string;
   statusKey: string;
@@ -241,33 +207,24 @@ interface BackfillRun {
 
 export async function runBackfill(d: BackfillDeps, o: BackfillOptions): Promise<BackfillSummary> {
   const t0 = Date.now();
-  const part = await resolvePart(d, o.part, o);
-  const runKey = d.keys.backfillRun(part.label);
-  if (o.restart && !o.dryRun) await d.redis.del(runKey);
+  const split = await resolvePart(d, o.part, o);
+  const runKey = d.keys.backfillRun(split.label);
+  if (o.restart && !o.dryRun) await forgetRun(d.redis, runKey);
   if (!o.dryRun) await d.store.ensureIndex();
-  const { st, resumed } = await openRun(d, o, part, runKey);
-  const position = deserializePosition(st.snapshot as string);
-  const counters: Counters = {
-    done: Number(st.done ?? 0),
-    successful: Number(st.successful ?? 0),
-    failed: Number(st.failed ?? 0),
-    embeddings: Number(st.embeddings ?? 0),
-    hits: Number(st.hits ?? 0),
-    deleted: Number(st.deleted ?? 0),
-  };
+  const { state, resumed, part } = await openRun(d, o, split, runKey);
   const run: BackfillRun = {
     d,
     o,
     part,
-    st,
+    state,
     resumed,
     runKey,
     statusKey: d.keys.serviceStatus('backfill'),
-    position,
-    P: snapshotSourcePosition(position),
-    total: Number(st.spooled),
-    counters,
-    doneAtStart: counters.done,
+    position: state.position,
+    P: snapshotSourcePosition(state.position),
+    total: state.spooled,
+    counters: state.counters,
+    doneAtStart: state.counters.done,
     t0,
     clearFailures: !o.dryRun && (await d.redis.hlen(d.keys.backfillFailures)) > 0,
   };
@@ -279,69 +236,40 @@ export async function runBackfill(d: BackfillDeps, o: BackfillOptions): Promise<
  * The run's state: the stored one when its spool is complete and still on disk (resume), else a new snapshot.
  * Resume only a complete spool: its snapshot's transaction is gone, so an incomplete spool cannot be
  * continued with the same snapshot; a new snapshot (seconds) is correct, continuing with another one is not.
+ * A resumed run keeps the range it was started with (the stored split could have been removed meanwhile).
  */
 async function openRun(
   d: BackfillDeps,
   o: BackfillOptions,
   part: Part,
   runKey: string,
-): Promise<{ st: Partial<RunState>; resumed: boolean }> {
-  const stored = (o.dryRun ? {} : await d.redis.hgetall(runKey)) as Partial<RunState>;
-  const resumed = !o.dryRun && stored.spool_complete === '1' && !!stored.spool && fs.existsSync(stored.spool);
-  if (resumed) {
-    if (stored.after !== undefined) {
-      // the range this run was started with (the stored split could have been removed meanwhile)
-      part.after = stored.after;
-      part.upTo = stored.up_to ? stored.up_to : undefined;
-    }
+): Promise<{ state: RunState; resumed: boolean; part: Part }> {
+  const stored: StoredRun = o.dryRun ? { status: 'none' } : await readRun(d.redis, runKey);
+  if ((stored.status === 'spooled' || stored.status === 'invalid') && fs.existsSync(stored.spool)) {
+    if (stored.status === 'invalid') throw invalidRunError(runKey, stored.problems);
+    const { state } = stored;
     d.log.info('resuming the backfill from its checkpoint', {
       part: part.label,
-      done: stored.done,
-      of: stored.spooled,
-      snapshot: stored.snapshot,
+      done: state.counters.done,
+      of: state.spooled,
+      snapshot: serializePosition(state.position),
     });
-    return { st: stored, resumed };
+    return { state, resumed: true, part: state.range ? { ...part, ...state.range } : part };
   }
-  if (stored.run)
+  if (stored.status !== 'none')
     d.log.warn(
-      stored.spool_complete === '1'
-        ? 'the previous run’s spool file is gone: taking a new snapshot'
-        : 'previous run had not finished spooling its snapshot: taking a new snapshot',
+      stored.status === 'unspooled'
+        ? 'previous run had not finished spooling its snapshot: taking a new snapshot'
+        : 'the previous run’s spool file is gone: taking a new snapshot',
       { part: part.label, spool: stored.spool },
     );
-  const st = newRunState(await snapshotToSpool(d, o, part), part);
-  if (!o.dryRun) {
-    await d.redis.del(runKey);
-    await d.redis.hset(runKey, st as unknown as Record<string, string>);
-  }
-  return { st, resumed };
-}
-
-function newRunState(s: Awaited<ReturnType<typeof snapshotToSpool>>, part: Part): RunState {
-  return {
-    run: crypto.randomUUID(),
-    snapshot: serializePosition(s.position),
-    exact: s.exact ? '1' : '0',
-    method: s.method,
-    spool: s.spool,
-    spool_complete: '1',
-    spooled: String(s.spooled),
-    capped: s.capped ? '1' : '0',
-    snapshot_seconds: s.seconds.toFixed(2),
-    after: part.after,
-    up_to: part.upTo ?? '',
-    done: '0',
-    successful: '0',
-    failed: '0',
-    embeddings: '0',
-    hits: '0',
-    deleted: '0',
-    cleaned: '0',
-  };
+  const state = newRun(await snapshotToSpool(d, o, part), part);
+  if (!o.dryRun) await saveNewRun(d.redis, runKey, state);
+  return { state, resumed: false, part };
 }
 
 function summarize(run: BackfillRun, completed: boolean): BackfillSummary {
-  const { counters, part, st, position } = run;
+  const { counters, part, state, position } = run;
   const secs = (Date.now() - run.t0) / 1000;
   return {
     total_processed: counters.done,
@@ -357,9 +285,9 @@ function summarize(run: BackfillRun, completed: boolean): BackfillSummary {
     part: `${part.index}/${part.count}`,
     resumed: run.resumed,
     dry_run: !!run.o.dryRun,
-    snapshot_method: st.method ?? 'binlog-snapshot',
+    snapshot_method: state.method,
     eligible_in_snapshot: run.total,
-    snapshot_seconds: Number(st.snapshot_seconds ?? 0),
+    snapshot_seconds: state.snapshotSeconds,
   };
 }
 
@@ -466,7 +394,7 @@ async function loadSpool(run: BackfillRun): Promise<void> {
     unit: 'drugs',
     log: run.d.log,
   });
-  const windows = spoolWindows(run.st.spool as string, run.counters.done, o.windowRows ?? 5_000)[
+  const windows = spoolWindows(run.state.spool, run.counters.done, o.windowRows ?? 5_000)[
     Symbol.asyncIterator
   ]();
   const ahead: { win: DrugFields[]; emb: Promise<Embedded> | undefined }[] = [];
@@ -511,8 +439,7 @@ async function windowDone(
   const { d, counters } = run;
   counters.done += rows;
   if (!run.o.dryRun) {
-    const { done, successful, failed, embeddings, hits } = counters;
-    await d.redis.hset(run.runKey, { done, successful, failed, embeddings, hits });
+    await saveProgress(d.redis, run.runKey, counters);
     const s = summarize(run, false);
     await d.redis.hset(run.statusKey, {
       updated_at: new Date().toISOString(),
@@ -534,11 +461,11 @@ async function windowDone(
 
 /** Phase 3 (remove documents of this range that the snapshot does not have; never for a capped run), then the summary. */
 async function finishRun(run: BackfillRun): Promise<BackfillSummary> {
-  const { d, o, st, counters } = run;
-  const capped = st.capped === '1';
-  if (!o.dryRun && !capped && st.cleaned !== '1') {
-    counters.deleted = await cleanUp(d, run.part, st.spool as string, run.P);
-    await d.redis.hset(run.runKey, { deleted: counters.deleted, cleaned: '1' });
+  const { d, o, state, counters } = run;
+  const { capped } = state;
+  if (!o.dryRun && !capped && !state.cleaned) {
+    counters.deleted = await cleanUp(d, run.part, state.spool, run.P);
+    await saveCleanup(d.redis, run.runKey, counters.deleted);
   }
   const completed = !o.dryRun && !capped && counters.failed === 0 && counters.done === run.total;
   const s = summarize(run, completed);
@@ -623,21 +550,7 @@ export async function retryFailed(d: BackfillDeps): Promise<RetrySummary> {
     succeeded += results.length;
   }
   // The runs that listed these rows no longer count them as failed (their `completed` follows).
-  const runPrefix = d.keys.backfillRun('');
-  let cursor = '0';
-  do {
-    const [next, found] = await d.redis.scan(cursor, 'MATCH', `${runPrefix}*`, 'COUNT', 1000);
-    cursor = next;
-    for (const key of found) {
-      const [after, upTo] = await d.redis.hmget(key, 'after', 'up_to');
-      const part = { after: after ?? '', upTo: upTo ? upTo : undefined };
-      const fixed = done.filter((ndc) => inPart(ndc, part)).length;
-      if (fixed) {
-        const left = await d.redis.hincrby(key, 'failed', -fixed);
-        if (left < 0) await d.redis.hset(key, 'failed', 0);
-      }
-    }
-  } while (cursor !== '0');
+  await forgetFixedFailures(d, done);
   if (Object.keys(stillFailing).length) {
     await d.redis.hset(d.keys.backfillFailures, stillFailing);
     d.log.error('rows still fail to embed', {
