@@ -29,7 +29,7 @@ import { errorMessage } from '../core/errors.ts';
 import type { EmbeddingService } from '../core/embedding/types.ts';
 import type { Keys } from '../core/keys.ts';
 import type { Logger } from '../core/log.ts';
-import { embeddingText, mapRow } from '../core/mapping.ts';
+import { embeddingText } from '../core/mapping.ts';
 import type { DrugFields, EmbeddingIdentity } from '../core/mapping.ts';
 import { serializePosition, snapshotSourcePosition } from '../core/position.ts';
 import type { BinlogPosition, SourcePosition } from '../core/position.ts';
@@ -38,12 +38,11 @@ import type { RedisDrugStore } from '../core/redis/drug-store.ts';
 import { upsertOp } from '../core/drug-store.ts';
 import type { StoreOp } from '../core/drug-store.ts';
 import type { EmbeddingResult } from '../core/embedding/types.ts';
-import { openSnapshot } from '../core/snapshot.ts';
 import type { SnapshotMethod } from '../core/snapshot.ts';
 import { inPart, resolvePart } from './part.ts';
 import type { Part } from './part.ts';
-import { handOff } from './handoff.ts';
-import { environmentDir, newSpoolFile, spoolWindows, spoolWriter } from './spool.ts';
+import { snapshotToSpool } from './read-snapshot.ts';
+import { environmentDir, spoolWindows } from './spool.ts';
 import {
   forgetFixedFailures,
   forgetRun,
@@ -54,7 +53,7 @@ import {
   saveNewRun,
   saveProgress,
 } from './run-state.ts';
-import type { Counters, RunState, SpooledSnapshot, StoredRun } from './run-state.ts';
+import type { Counters, RunState, StoredRun } from './run-state.ts';
 
 /** Windows embedded ahead of the one being written (each window's texts are one embedding call). */
 const WINDOWS_AHEAD = 2;
@@ -109,78 +108,6 @@ export interface BackfillSummary {
   eligible_in_snapshot: number;
   /** seconds the MySQL snapshot transaction was open (reading and spooling rows only) */
   snapshot_seconds: number;
-}
-
-/** Phase 1: a consistent snapshot of the part's range, eligible rows mapped into a local spool file. */
-async function snapshotToSpool(d: BackfillDeps, o: BackfillOptions, part: Part): Promise<SpooledSnapshot> {
-  const spool = newSpoolFile(o.spoolDir, d.keys, part.label, !!o.dryRun);
-  const out = spoolWriter(spool);
-  const opened = performance.now();
-  const snap = await openSnapshot(d.mysql, {
-    method: o.snapshotMethod,
-    schema: o.schema,
-    table: o.table,
-  });
-  let spooled = 0;
-  let seconds: number;
-  let read = 0;
-  let capped = false;
-  const max = o.maxDrugs ?? 0;
-  // Rows to read, for the progress bar's ETA (outside the snapshot: an estimate, never used for correctness).
-  const cnt = await d.mysql.query<{ n: number }>(
-    `SELECT COUNT(*) AS n FROM \`${o.schema}\`.\`${o.table}\` WHERE NDC > ?${part.upTo === undefined ? '' : ' AND NDC <= ?'}`,
-    part.upTo === undefined ? [part.after] : [part.after, part.upTo],
-  );
-  const progress = createProgress({
-    label: `backfill ${part.label}: read snapshot`,
-    total: Number(cnt[0]?.n ?? 0),
-    unit: 'rows',
-    log: d.log,
-  });
-  try {
-    // The reader's start is recorded as soon as the snapshot exists (see handOff).
-    if (!o.dryRun) await handOff(d, part, snap.position);
-    for await (const page of snap.rows({
-      schema: o.schema,
-      table: o.table,
-      after: part.after,
-      upTo: part.upTo,
-      pageSize: 5_000,
-    })) {
-      const eligible: DrugFields[] = [];
-      for (const row of page) {
-        read++;
-        const f = mapRow(row);
-        if (!f) continue;
-        if (max > 0 && spooled >= max) {
-          capped = true;
-          break;
-        }
-        eligible.push(f);
-        spooled++;
-      }
-      await out.write(eligible);
-      progress.update(read, { eligible: spooled });
-      if (capped) break;
-    }
-  } finally {
-    progress.stop();
-    await snap.close(); // the MySQL transaction ends before anything is embedded
-    seconds = (performance.now() - opened) / 1000;
-    await out.close();
-  }
-  d.log.info('snapshot spooled', {
-    part: part.label,
-    rows_read: read,
-    eligible: spooled,
-    position: serializePosition(snap.position),
-    exact: snap.exact,
-    transaction_open_seconds: Math.round(seconds * 10) / 10,
-    rows_per_second: Math.round(read / Math.max(seconds, 0.001)),
-    method: snap.method,
-    lock_held_ms: snap.lockHeldMs === undefined ? undefined : Math.round(snap.lockHeldMs * 10) / 10,
-  });
-  return { position: snap.position, exact: snap.exact, method: snap.method, spool, spooled, capped, seconds };
 }
 
 type Embedded = { ok: true; r: EmbeddingResult } | { ok: false; error: unknown };
