@@ -22,27 +22,25 @@
  * snapshot, spool, state and cleanup. The reader's start is the oldest of the parts' snapshot positions.
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import type { RedisClient } from '../core/clients/redis.ts';
 import type { MysqlPool } from '../core/clients/mysql.ts';
-import { errorMessage } from '../core/errors.ts';
 import type { EmbeddingService } from '../core/embedding/types.ts';
 import type { Keys } from '../core/keys.ts';
 import type { Logger } from '../core/log.ts';
 import { embeddingText } from '../core/mapping.ts';
-import type { DrugFields, EmbeddingIdentity } from '../core/mapping.ts';
+import type { DrugFields } from '../core/mapping.ts';
 import { serializePosition, snapshotSourcePosition } from '../core/position.ts';
 import type { BinlogPosition, SourcePosition } from '../core/position.ts';
 import { createProgress } from '../core/progress.ts';
 import type { RedisDrugStore } from '../core/redis/drug-store.ts';
-import { upsertOp } from '../core/drug-store.ts';
 import type { StoreOp } from '../core/drug-store.ts';
 import type { EmbeddingResult } from '../core/embedding/types.ts';
 import type { SnapshotMethod } from '../core/snapshot.ts';
 import { inPart, resolvePart } from './part.ts';
 import type { Part } from './part.ts';
 import { snapshotToSpool } from './read-snapshot.ts';
-import { environmentDir, spoolWindows } from './spool.ts';
+import { embeddedOps, failureReason, listedFailures, writeFailureReport } from './failures.ts';
+import { spoolWindows } from './spool.ts';
 import {
   forgetFixedFailures,
   forgetRun,
@@ -240,38 +238,6 @@ function windowOps(
   return { batches, failures };
 }
 
-/** A row to write at its source position. */
-interface PendingRow {
-  ndc: string;
-  pos: SourcePosition;
-  fields: DrugFields;
-}
-
-/**
- * The upserts of the rows `emb` has a vector for, and for each other row its failure record (the JSON kept
- * in keys.backfillFailures: position, reason, error code and fields, what `--retry-failed` reads back).
- */
-function embeddedOps(
-  rows: PendingRow[],
-  emb: EmbeddingResult,
-  identity: EmbeddingIdentity,
-): { ops: StoreOp[]; failures: Record<string, string> } {
-  const ops: StoreOp[] = [];
-  const failures: Record<string, string> = {};
-  for (const { ndc, pos, fields } of rows) {
-    const text = embeddingText(fields);
-    const embedding = emb.vectors.get(text);
-    if (embedding) {
-      ops.push(upsertOp({ ndc, pos, fields, identity, embedding }));
-      continue;
-    }
-    const err = emb.failures.get(text);
-    const reason = err ? errorMessage(err) : 'no vector';
-    failures[ndc] = JSON.stringify({ pos, reason, code: err?.code, fields });
-  }
-  return { ops, failures };
-}
-
 /** Writes the batches `writeConcurrency` at a time; returns the NDCs written ('stale' counts: a newer change is there). */
 async function writeBatches(run: BackfillRun, batches: StoreOp[][]): Promise<string[]> {
   const writeConcurrency = Math.max(1, run.o.writeConcurrency ?? 2);
@@ -301,7 +267,7 @@ async function writeWindow(run: BackfillRun, win: DrugFields[], emb: EmbeddingRe
     d.log.error('rows failed to embed; listed for `backfill --retry-failed`', {
       count: nFailed,
       example_ndc: Object.keys(failures)[0],
-      reason: (JSON.parse(Object.values(failures)[0] as string) as { reason: string }).reason,
+      reason: failureReason(Object.values(failures)[0] as string),
     });
   }
   counters.embeddings += emb.stats.texts - emb.stats.cacheHits; // texts sent to the embedder (retries not counted)
@@ -408,26 +374,6 @@ async function finishRun(run: BackfillRun): Promise<BackfillSummary> {
   return s;
 }
 
-/** The failure list of this part as a JSON file beside the spool (the Redis hash is what --retry-failed reads). */
-async function writeFailureReport(d: BackfillDeps, part: Part, spoolDir: string): Promise<void> {
-  const all = await d.redis.hgetall(d.keys.backfillFailures);
-  const rows = Object.entries(all)
-    .filter(([ndc]) => inPart(ndc, part))
-    .map(([ndc, v]) => {
-      const e = JSON.parse(v) as { reason: string; code?: string; pos: string; fields: DrugFields };
-      return { ndc, reason: e.reason, code: e.code, pos: e.pos, drug_name: e.fields.drug_name };
-    });
-  const dir = environmentDir(spoolDir, d.keys);
-  const file = path.join(dir, `failures-${part.label}.json`);
-  fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(file, JSON.stringify({ part: part.label, count: rows.length, rows }, null, 2));
-  d.log.error('failure report written; fix the cause, then run `drugsync backfill --retry-failed`', {
-    file,
-    count: rows.length,
-    failures_key: d.keys.backfillFailures,
-  });
-}
-
 async function cleanUp(d: BackfillDeps, part: Part, spool: string, P: SourcePosition): Promise<number> {
   const keep = new Set<string>();
   for await (const win of spoolWindows(spool, 0, 10_000)) for (const f of win) keep.add(f.ndc);
@@ -461,11 +407,7 @@ export interface RetrySummary {
 
 /** `--retry-failed`: rows listed as failed are embedded and written again at their recorded position. */
 export async function retryFailed(d: BackfillDeps): Promise<RetrySummary> {
-  const all = await d.redis.hgetall(d.keys.backfillFailures);
-  const entries = Object.entries(all).map(([ndc, v]) => ({
-    ndc,
-    ...(JSON.parse(v) as { pos: SourcePosition; fields: DrugFields }),
-  }));
+  const entries = await listedFailures(d);
   const emb = await d.embeddings.embedTexts(entries.map((e) => embeddingText(e.fields)));
   const { ops, failures: stillFailing } = embeddedOps(entries, emb, d.embeddings);
   let succeeded = 0;
