@@ -39,10 +39,9 @@ import type { SnapshotMethod } from '../core/snapshot.ts';
 import { inPart, resolvePart } from './part.ts';
 import type { Part } from './part.ts';
 import { snapshotToSpool } from './read-snapshot.ts';
-import { embeddedOps, failureReason, listedFailures, writeFailureReport } from './failures.ts';
+import { embeddedOps, failureReason, writeFailureReport } from './failures.ts';
 import { spoolWindows } from './spool.ts';
 import {
-  forgetFixedFailures,
   forgetRun,
   invalidRunError,
   newRun,
@@ -393,47 +392,4 @@ async function cleanUp(d: BackfillDeps, part: Part, spool: string, P: SourcePosi
   if (deleted)
     d.log.info('removed documents no longer eligible in the snapshot', { part: part.label, deleted });
   return deleted;
-}
-
-export interface RetrySummary {
-  retried: number;
-  succeeded: number;
-  failed: number;
-  /** entries still listed after this retry (all parts) */
-  remaining: number;
-  embeddings_requested: number;
-  completed: boolean;
-}
-
-/** `--retry-failed`: rows listed as failed are embedded and written again at their recorded position. */
-export async function retryFailed(d: BackfillDeps): Promise<RetrySummary> {
-  const entries = await listedFailures(d);
-  const emb = await d.embeddings.embedTexts(entries.map((e) => embeddingText(e.fields)));
-  const { ops, failures: stillFailing } = embeddedOps(entries, emb, d.embeddings);
-  let succeeded = 0;
-  const done: string[] = [];
-  for (let i = 0; i < ops.length; i += 500) {
-    const results = await d.store.apply(ops.slice(i, i + 500));
-    if (results.length) await d.redis.hdel(d.keys.backfillFailures, ...results.map((r) => r.ndc));
-    for (const r of results) done.push(r.ndc);
-    succeeded += results.length;
-  }
-  // The runs that listed these rows no longer count them as failed (their `completed` follows).
-  await forgetFixedFailures(d, done);
-  if (Object.keys(stillFailing).length) {
-    await d.redis.hset(d.keys.backfillFailures, stillFailing);
-    d.log.error('rows still fail to embed', {
-      count: Object.keys(stillFailing).length,
-      example_ndc: Object.keys(stillFailing)[0],
-    });
-  }
-  const remaining = await d.redis.hlen(d.keys.backfillFailures);
-  return {
-    retried: entries.length,
-    succeeded,
-    failed: entries.length - succeeded,
-    remaining,
-    embeddings_requested: emb.stats.texts - emb.stats.cacheHits,
-    completed: remaining === 0,
-  };
 }
