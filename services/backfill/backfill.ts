@@ -36,9 +36,10 @@ import type { RedisDrugStore } from '../core/redis/drug-store.ts';
 import type { StoreOp } from '../core/drug-store.ts';
 import type { EmbeddingResult } from '../core/embedding/types.ts';
 import type { SnapshotMethod } from '../core/snapshot.ts';
-import { inPart, resolvePart } from './part.ts';
+import { resolvePart } from './part.ts';
 import type { Part } from './part.ts';
 import { snapshotToSpool } from './read-snapshot.ts';
+import { cleanUp } from './cleanup.ts';
 import { embeddedOps, failureReason, writeFailureReport } from './failures.ts';
 import { spoolWindows } from './spool.ts';
 import {
@@ -371,25 +372,4 @@ async function finishRun(run: BackfillRun): Promise<BackfillSummary> {
   }
   d.log.info('backfill finished', { ...s });
   return s;
-}
-
-async function cleanUp(d: BackfillDeps, part: Part, spool: string, P: SourcePosition): Promise<number> {
-  const keep = new Set<string>();
-  for await (const win of spoolWindows(spool, 0, 10_000)) for (const f of win) keep.add(f.ndc);
-  let deleted = 0;
-  let cursor = '0';
-  do {
-    const [next, found] = await d.redis.scan(cursor, 'MATCH', `${d.keys.docPrefix}*`, 'COUNT', 2000);
-    cursor = next;
-    const ops: StoreOp[] = [];
-    for (const k of found) {
-      const ndc = k.slice(d.keys.docPrefix.length);
-      if (!inPart(ndc, part) || keep.has(ndc)) continue;
-      ops.push({ kind: 'delete', ndc, pos: P });
-    }
-    for (const r of await d.store.apply(ops)) if (r.outcome === 'deleted') deleted++;
-  } while (cursor !== '0');
-  if (deleted)
-    d.log.info('removed documents no longer eligible in the snapshot', { part: part.label, deleted });
-  return deleted;
 }
