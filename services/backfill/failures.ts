@@ -86,8 +86,14 @@ export async function writeFailureReport(
   const rows = Object.entries(all)
     .filter(([ndc]) => inPart(ndc, part))
     .map(([ndc, listed]) => {
-      const e = JSON.parse(listed) as FailedRow;
-      return { ndc, reason: e.reason, code: e.code, pos: e.pos, drug_name: e.fields.drug_name };
+      const failed = JSON.parse(listed) as FailedRow;
+      return {
+        ndc,
+        reason: failed.reason,
+        code: failed.code,
+        pos: failed.pos,
+        drug_name: failed.fields.drug_name,
+      };
     });
   const dir = environmentDir(spoolDir, keys);
   const file = path.join(dir, `failures-${part.label}.json`);
