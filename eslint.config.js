@@ -1,6 +1,29 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/**
+ * The services/ files allowed past the 400-line rule below, each with why (mirrored in docs/architecture.md,
+ * "Files over 400 lines"). A file leaves this list when it is split; the list only shrinks.
+ */
+const LONG_SERVICE_FILES = [
+  {
+    file: 'services/stack/stack.ts',
+    why: 'per-server `if`s beside a starters table; being split into one module per local server behind one interface (issue 27)',
+  },
+  {
+    file: 'services/embedder/dlq.ts',
+    why: 'three message kinds, a Redis and an SQS queue in one file; being split into codec / redis / sqs (issue 27)',
+  },
+  {
+    file: 'services/cli/status-view.ts',
+    why: 'draws every field of the status report; being reworked with the typed status schema (issue 27)',
+  },
+  {
+    file: 'services/embedder/apply.ts',
+    why: "one batch's path read top to bottom (decode, table events, plan, optimistic write, embed, dead letters), 4 lines over; its table-event half is the cut when it grows",
+  },
+];
+
 export default tseslint.config(
   { ignores: ['node_modules/**', 'cdktf.out/**', '.drugsync/**', '.gen/**', 'dist/**'] },
   js.configs.recommended,
@@ -24,4 +47,11 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // A file is one job a reader can hold: past 400 lines (blank lines and comments not counted), split it by
+    // job (docs/architecture.md). The exceptions, each with its reason, are LONG_SERVICE_FILES above.
+    files: ['services/**/*.ts'],
+    rules: { 'max-lines': ['error', { max: 400, skipBlankLines: true, skipComments: true }] },
+  },
+  { files: LONG_SERVICE_FILES.map((f) => f.file), rules: { 'max-lines': 'off' } },
 );
