@@ -16,14 +16,14 @@ import type { Bench, BenchRow } from './run.ts';
 import { encodedRecords, rawPutRecordsRate } from './raw.ts';
 import { EventFactory } from '../test/support/events.ts';
 import { FULL_CATALOGUE_ROWS, generateCatalogue } from '../services/seed/generator.ts';
-import { loadRows } from '../services/seed/load.ts';
+import { loadRows } from '../services/seed/load-data.ts';
 import {
   applyBurst,
   burstPlan,
   deleteAndInsertAll,
   swapInStagingTable,
   truncateAndReload,
-} from '../services/seed/loads.ts';
+} from '../test/support/daily-loads.ts';
 import { runCli, startProc } from '../test/support/pipeline.ts';
 import { waitForLoad } from '../test/support/loads.ts';
 import {

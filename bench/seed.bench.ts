@@ -13,7 +13,7 @@ import {
   FULL_CATALOGUE_ROWS,
   generateCatalogue,
 } from '../services/seed/generator.ts';
-import { adminConnection, recreateTable, tsvLine } from '../services/seed/load.ts';
+import { adminConnection, recreateTable, tsvLine } from '../services/seed/load-data.ts';
 import { runSeed, seedShape } from '../services/seed/cli.ts';
 import { decodeConfig } from '../services/core/config.ts';
 

@@ -20,7 +20,7 @@ import { SERVICE_METRICS, parseEmfLine } from '../services/core/metrics.ts';
 import type { BinlogPosition } from '../services/core/position.ts';
 import { compareBinlogPositions } from '../services/core/position.ts';
 import { readerConfigShape } from '../services/binlog-reader/reader.ts';
-import { createStreamTail } from '../services/binlog-reader/testing.ts';
+import { createStreamTail } from './support/stream-tail.ts';
 import { COLUMN_NAMES, generateCatalogue, loadRows, makeRow } from './support/factories.ts';
 import { eventually, openSuite, suiteEnv } from './support/stack.ts';
 

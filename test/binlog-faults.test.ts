@@ -19,7 +19,7 @@ import type { BinlogPosition } from '../services/core/position.ts';
 import type { Rndc14Row } from '../services/core/rndc14.ts';
 import { readerConfigShape, startBinlogReader } from '../services/binlog-reader/reader.ts';
 import type { BinlogReaderHandle } from '../services/binlog-reader/reader.ts';
-import { createStreamTail } from '../services/binlog-reader/testing.ts';
+import { createStreamTail } from './support/stream-tail.ts';
 import type { ServerProcess } from '../services/stack/process.ts';
 import { freePort } from '../services/stack/process.ts';
 import { COLUMN_NAMES, makeRow } from './support/factories.ts';

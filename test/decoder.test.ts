@@ -1,5 +1,5 @@
 /**
- * The fast row decoder (services/binlog-reader/decoder.ts) against zongji's own, on real binlog events of
+ * The fast row decoder (services/binlog-reader/row-image.ts, hooked in by decoder.ts) against zongji's own, on real binlog events of
  * the stack's MariaDB: the same binlog range is read by two sources at once, one with each decoder, and
  * every row image must be identical, value for value and key for key. Realistic catalogue rows plus a
  * table of edge values (integer bounds, negative and long DECIMALs, every DATETIME precision, zero dates,
@@ -18,13 +18,9 @@ import { isDrugsyncError } from '../services/core/errors.ts';
 import { createLogger } from '../services/core/log.ts';
 import { readerConfigShape, startBinlogReader } from '../services/binlog-reader/reader.ts';
 import type { ReaderConfig } from '../services/binlog-reader/reader.ts';
-import {
-  hookRowsEventClass,
-  rowDecoderFaults,
-  rowDecoderStats,
-  rowPlan,
-} from '../services/binlog-reader/decoder.ts';
-import type { ZTableMap } from '../services/binlog-reader/decoder.ts';
+import { hookRowsEventClass, rowDecoderFaults, rowDecoderStats } from '../services/binlog-reader/decoder.ts';
+import { rowPlan } from '../services/binlog-reader/row-image.ts';
+import type { ZTableMap } from '../services/binlog-reader/row-image.ts';
 import { readSourceRange, suiteSource } from './support/binlog.ts';
 import { COLUMN_NAMES, changes, generateCatalogue } from './support/factories.ts';
 import {

@@ -28,8 +28,8 @@ import { makeKeys } from '../services/core/keys.ts';
 import { compareBinlogPositions } from '../services/core/position.ts';
 import type { BinlogPosition } from '../services/core/position.ts';
 import { readerConfigShape } from '../services/binlog-reader/reader.ts';
-import { createStreamTail } from '../services/binlog-reader/testing.ts';
-import type { ReadBack } from '../services/binlog-reader/testing.ts';
+import { createStreamTail } from './support/stream-tail.ts';
+import type { ReadBack } from './support/stream-tail.ts';
 import { COLUMN_NAMES, changes, generateCatalogue, loadRows, makeRow } from './support/factories.ts';
 import {
   createSuiteDatabase,

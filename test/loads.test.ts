@@ -24,7 +24,7 @@ import {
   readTable,
   swapInStagingTable,
   truncateAndReload,
-} from '../services/seed/loads.ts';
+} from './support/daily-loads.ts';
 import { waitForLoad } from './support/loads.ts';
 import { runCli, startStreamingPipeline } from './support/pipeline.ts';
 import type { StreamingPipeline } from './support/pipeline.ts';

@@ -23,7 +23,7 @@ import { createTableSql } from '../services/core/rndc14.ts';
 import { readerConfigShape, startBinlogReader } from '../services/binlog-reader/reader.ts';
 import type { ReaderConfig } from '../services/binlog-reader/reader.ts';
 import { createZongjiSource } from '../services/binlog-reader/zongji-source.ts';
-import { createStreamTail } from '../services/binlog-reader/testing.ts';
+import { createStreamTail } from './support/stream-tail.ts';
 import { COLUMN_NAMES, changes, generateCatalogue, loadRows } from './support/factories.ts';
 import { runCli } from './support/pipeline.ts';
 import {

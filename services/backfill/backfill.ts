@@ -2,163 +2,50 @@
  * The backfill: makes Redis a full copy of the eligible catalogue, once, resumably, and records the binlog
  * position its snapshot is consistent with, where the binlog reader continues.
  *
- * 1. Snapshot + spool. A consistent snapshot (../core/snapshot.ts: exact on MariaDB, a sound lower bound via a
- *    millisecond table lock on MySQL 8 / Aurora) is read by keyset pages on NDC (never OFFSET) and every
- *    eligible row, mapped, is spooled to a local JSON-lines file. The MySQL transaction is open only while
- *    rows are read, never while they are embedded, then it ends. The snapshot position is handed to the
- *    binlog reader as soon as the snapshot is open.
- * 2. Load. The spool is processed in windows: distinct texts embedded once (cache first, Bedrock only for
- *    unknown texts, each request's vectors cached as it returns), documents written through the
- *    position-checked store at the snapshot's position, so a backfill beside live streaming never
- *    overwrites a newer change nor resurrects a deleted drug. The next two windows' texts are embedded
- *    while the current window is written (Bedrock latency overlaps Redis indexing, and Bedrock never
- *    waits for a window's last answers before it gets the next window's texts). The run state (snapshot,
- *    spool, lines done, counters) is in Redis after every window: a killed run continues where it stopped;
- *    re-writing the last window is harmless (same content → 'unchanged').
- * 3. Clean up. Documents of this part's key range whose NDC is not an eligible row of the snapshot are
- *    deleted at the snapshot's position (a newer write is kept).
+ * 1. Snapshot + spool (./read-snapshot.ts): a consistent snapshot of the part's range, every eligible row
+ *    mapped into a local spool file (./spool.ts); the MySQL transaction is open only while rows are read.
+ *    Its position is handed to the binlog reader as soon as the snapshot is open (./handoff.ts).
+ * 2. Load (./load.ts): the spool in windows, distinct texts embedded once, documents written through the
+ *    position-checked store at the snapshot's position; rows without a vector listed (./failures.ts). The
+ *    run state (./run-state.ts: snapshot, spool, lines done, counters) is in Redis after every window: a
+ *    killed run continues where it stopped; re-writing the last window is harmless (same content →
+ *    'unchanged').
+ * 3. Clean up (./cleanup.ts): documents of this part's key range whose NDC is not an eligible row of the
+ *    snapshot are deleted at the snapshot's position (a newer write is kept).
  *
- * `--part i/n` splits the 11-digit NDC key space into n equal numeric ranges; each part has its own
- * snapshot, spool, state and cleanup. The reader's start is the oldest of the parts' snapshot positions.
+ * `--part i/n` (./part.ts) splits the NDC key space into n ranges; each part has its own snapshot, spool,
+ * state and cleanup. `--retry-failed`: ./retry.ts.
  */
 import fs from 'node:fs';
-import path from 'node:path';
-import readline from 'node:readline';
-import crypto from 'node:crypto';
-import type { RedisClient } from '../core/clients/redis.ts';
 import type { MysqlPool } from '../core/clients/mysql.ts';
-import { readReaderCheckpoint, saveBackfillSnapshot } from '../core/checkpoint.ts';
-import { DrugsyncError, errorMessage } from '../core/errors.ts';
+import type { RedisClient } from '../core/clients/redis.ts';
 import type { EmbeddingService } from '../core/embedding/types.ts';
 import type { Keys } from '../core/keys.ts';
 import type { Logger } from '../core/log.ts';
-import { embeddingText, mapRow } from '../core/mapping.ts';
-import type { DrugFields, EmbeddingIdentity } from '../core/mapping.ts';
-import {
-  compareBinlogPositions,
-  deserializePosition,
-  serializePosition,
-  snapshotSourcePosition,
-} from '../core/position.ts';
-import type { BinlogPosition, SourcePosition } from '../core/position.ts';
-import { createProgress } from '../core/progress.ts';
+import { serializePosition, snapshotSourcePosition } from '../core/position.ts';
 import type { RedisDrugStore } from '../core/redis/drug-store.ts';
-import { upsertOp } from '../core/drug-store.ts';
-import type { StoreOp } from '../core/drug-store.ts';
-import type { EmbeddingResult } from '../core/embedding/types.ts';
-import { openSnapshot } from '../core/snapshot.ts';
-import { stampPosition } from '../core/source-identity.ts';
-import type { SnapshotMethod } from '../core/snapshot.ts';
+import { cleanUp } from './cleanup.ts';
+import { writeFailureReport } from './failures.ts';
+import { loadSpool } from './load.ts';
+import type { LoadJob, LoadSettings } from './load.ts';
+import { resolvePart } from './part.ts';
+import type { Part } from './part.ts';
+import { snapshotToSpool } from './read-snapshot.ts';
+import type { SnapshotReadSettings } from './read-snapshot.ts';
+import {
+  forgetRun,
+  invalidRunError,
+  newRun,
+  readRun,
+  saveCleanup,
+  saveNewRun,
+  saveProgress,
+} from './run-state.ts';
+import type { RunState, StoredRun } from './run-state.ts';
 
-/** Windows embedded ahead of the one being written (each window's texts are one embedding call). */
-const WINDOWS_AHEAD = 2;
-
-export interface Part {
-  index: number;
-  count: number;
-  /** exclusive lower bound ('' = start) and inclusive upper bound (undefined = end) on NDC */
-  after: string;
-  upTo: string | undefined;
-  label: string;
-}
-
-export function parsePart(text: string | undefined): Part {
-  if (!text) return { index: 1, count: 1, after: '', upTo: undefined, label: '1of1' };
-  const m = /^(\d+)\/(\d+)$/.exec(text);
-  const i = Number(m?.[1]);
-  const n = Number(m?.[2]);
-  if (!m || n < 1 || i < 1 || i > n || n > 1000) {
-    throw new DrugsyncError('CONFIG_INVALID', `--part must be i/n with 1 ≤ i ≤ n ≤ 1000, got "${text}"`);
-  }
-  // Equal numeric ranges of the 11-digit NDC space (resolvePart replaces them with sampled boundaries).
-  const bound = (k: number) => String(Math.floor((k * 1e11) / n) - 1).padStart(11, '0');
-  return withBounds(
-    i,
-    n,
-    Array.from({ length: n - 1 }, (_, k) => bound(k + 1)),
-  );
-}
-
-function withBounds(i: number, n: number, bounds: readonly string[]): Part {
-  return {
-    index: i,
-    count: n,
-    after: i === 1 ? '' : (bounds[i - 2] as string),
-    upTo: i === n ? undefined : (bounds[i - 1] as string),
-    label: `${i}of${n}`,
-  };
-}
-
-/**
- * The part's NDC range. Boundaries are n-quantiles of the table's NDCs (one keyset pass over the primary
- * key, NDC only), computed by whichever part starts first and stored in Redis with SET NX, so every part
- * of the split uses the same ones: the ranges never overlap nor leave gaps whatever the data, and are
- * balanced for the data at the time of the split. An empty table falls back to equal numeric ranges.
- */
-export async function resolvePart(
-  d: Pick<BackfillDeps, 'mysql' | 'redis' | 'keys'>,
-  text: string | undefined,
-  table: { schema: string; table: string },
-): Promise<Part> {
-  const equal = parsePart(text);
-  if (equal.count === 1) return equal;
-  const n = equal.count;
-  const key = d.keys.state(`backfill:split:${n}`);
-  const stored = await d.redis.get(key);
-  if (!stored) {
-    const conn = await d.mysql.getConnection();
-    let bounds: string[] = [];
-    try {
-      const from = `\`${table.schema}\`.\`${table.table}\``;
-      const [c] = await conn.query(`SELECT COUNT(*) AS n FROM ${from}`);
-      const count = Number((c as { n: number }[])[0]?.n ?? 0);
-      if (count >= n) {
-        const want = Array.from({ length: n - 1 }, (_, k) => Math.floor(((k + 1) * count) / n));
-        let seen = 0;
-        let last = '';
-        while (bounds.length < want.length) {
-          const [rows] = await conn.query(`SELECT NDC FROM ${from} WHERE NDC > ? ORDER BY NDC LIMIT 20000`, [
-            last,
-          ]);
-          const page = rows as { NDC: string }[];
-          if (page.length === 0) break;
-          for (const r of page) {
-            seen++;
-            if (seen === want[bounds.length]) bounds.push(String(r.NDC));
-          }
-          last = String((page[page.length - 1] as { NDC: string }).NDC);
-        }
-      }
-    } finally {
-      conn.release();
-    }
-    if (bounds.length !== n - 1)
-      bounds = Array.from({ length: n - 1 }, (_, k) => parsePart(`${k + 1}/${n}`).upTo as string);
-    await d.redis.set(key, JSON.stringify(bounds), 'NX');
-  }
-  const bounds = JSON.parse((await d.redis.get(key)) as string) as string[];
-  return withBounds(equal.index, n, bounds);
-}
-
-export interface BackfillOptions {
+export interface BackfillOptions extends SnapshotReadSettings, LoadSettings {
   part?: string;
   restart?: boolean;
-  dryRun?: boolean;
-  /** stop after this many eligible rows (0 = all); a capped run is never `completed` */
-  maxDrugs?: number;
-  /** rows per window: distinct texts of a window are embedded together */
-  windowRows?: number;
-  /** documents per Redis pipeline */
-  batchSize?: number;
-  /** pipelines in flight at once (default 2: Redis indexes one while the next is prepared and sent) */
-  writeConcurrency?: number;
-  /** embed the next windows while the current one is written (default true) */
-  lookahead?: boolean;
-  /** how the snapshot's binlog position is obtained (default 'auto': by server flavour) */
-  snapshotMethod?: SnapshotMethod;
-  spoolDir: string;
-  schema: string;
-  table: string;
   onProgress?: (s: BackfillSummary) => void;
 }
 
@@ -192,609 +79,147 @@ export interface BackfillSummary {
   snapshot_seconds: number;
 }
 
-interface RunState {
-  run: string;
-  snapshot: string;
-  exact: string;
-  method: string;
-  spool: string;
-  spool_complete: string;
-  spooled: string;
-  capped: string;
-  snapshot_seconds: string;
-  /** the part's NDC range: (after, up_to], '' = open */
-  after: string;
-  up_to: string;
-  done: string;
-  successful: string;
-  failed: string;
-  embeddings: string;
-  hits: string;
-  deleted: string;
-  cleaned: string;
-}
-
-type SpoolLine = DrugFields;
-
-/** Phase 1: a consistent snapshot of the part's range, eligible rows mapped into a local spool file. */
-async function snapshotToSpool(
-  d: BackfillDeps,
-  o: BackfillOptions,
-  part: Part,
-): Promise<{
-  position: BinlogPosition;
-  exact: boolean;
-  method: string;
-  spool: string;
-  spooled: number;
-  capped: boolean;
-  seconds: number;
-}> {
-  // One directory per environment (state prefix) and part: runs of other environments are never touched.
-  const env = d.keys.state('').replace(/[^A-Za-z0-9_.-]+/g, '_') || 'default';
-  const dir = path.join(o.spoolDir, env, o.dryRun ? `${part.label}-dry-run` : part.label);
-  fs.mkdirSync(dir, { recursive: true });
-  for (const f of fs.readdirSync(dir)) fs.rmSync(path.join(dir, f), { force: true, recursive: true });
-  const spool = path.join(dir, `${Date.now()}-${crypto.randomBytes(3).toString('hex')}.jsonl`);
-  const out = fs.createWriteStream(spool);
-  const opened = performance.now();
-  const snap = await openSnapshot(d.mysql, {
-    method: o.snapshotMethod,
-    schema: o.schema,
-    table: o.table,
-  });
-  let spooled = 0;
-  let seconds: number;
-  let read = 0;
-  let capped = false;
-  const max = o.maxDrugs ?? 0;
-  // Rows to read, for the progress bar's ETA (outside the snapshot: an estimate, never used for correctness).
-  const cnt = await d.mysql.query<{ n: number }>(
-    `SELECT COUNT(*) AS n FROM \`${o.schema}\`.\`${o.table}\` WHERE NDC > ?${part.upTo === undefined ? '' : ' AND NDC <= ?'}`,
-    part.upTo === undefined ? [part.after] : [part.after, part.upTo],
-  );
-  const progress = createProgress({
-    label: `backfill ${part.label}: read snapshot`,
-    total: Number(cnt[0]?.n ?? 0),
-    unit: 'rows',
-    log: d.log,
-  });
-  try {
-    // The reader's start is recorded as soon as the snapshot exists (see handOff).
-    if (!o.dryRun) await handOff(d, part, snap.position);
-    for await (const page of snap.rows({
-      schema: o.schema,
-      table: o.table,
-      after: part.after,
-      upTo: part.upTo,
-      pageSize: 5_000,
-    })) {
-      let buf = '';
-      for (const row of page) {
-        read++;
-        const f = mapRow(row);
-        if (!f) continue;
-        if (max > 0 && spooled >= max) {
-          capped = true;
-          break;
-        }
-        buf += JSON.stringify(f) + '\n';
-        spooled++;
-      }
-      if (!out.write(buf)) await new Promise<void>((r) => out.once('drain', () => r()));
-      progress.update(read, { eligible: spooled });
-      if (capped) break;
-    }
-  } finally {
-    progress.stop();
-    await snap.close(); // the MySQL transaction ends before anything is embedded
-    seconds = (performance.now() - opened) / 1000;
-    await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
-  }
-  d.log.info('snapshot spooled', {
-    part: part.label,
-    rows_read: read,
-    eligible: spooled,
-    position: serializePosition(snap.position),
-    exact: snap.exact,
-    transaction_open_seconds: Math.round(seconds * 10) / 10,
-    rows_per_second: Math.round(read / Math.max(seconds, 0.001)),
-    method: snap.method,
-    ...(snap.lockHeldMs === undefined ? {} : { lock_held_ms: Math.round(snap.lockHeldMs * 10) / 10 }),
-  });
-  return { position: snap.position, exact: snap.exact, method: snap.method, spool, spooled, capped, seconds };
-}
-
-async function* spoolWindows(file: string, skip: number, size: number): AsyncGenerator<SpoolLine[]> {
-  const rl = readline.createInterface({ input: fs.createReadStream(file), crlfDelay: Infinity });
-  let n = 0;
-  let win: SpoolLine[] = [];
-  for await (const line of rl) {
-    if (!line) continue;
-    if (n++ < skip) continue;
-    win.push(JSON.parse(line) as SpoolLine);
-    if (win.length >= size) {
-      yield win;
-      win = [];
-    }
-  }
-  if (win.length) yield win;
-}
-
-/**
- * Records the part's snapshot position and the reader's start: the oldest position among the parts of
- * this split (each part writes its documents at its own snapshot's position; a reader starting at the
- * oldest sees every change after any part's snapshot, and the older changes it replays are refused or
- * converge under the position rule). The reader uses keys.backfillSnapshot only when it has no checkpoint
- * of its own: an existing reader checkpoint is never moved.
- */
-async function handOff(d: BackfillDeps, part: Part, position: BinlogPosition): Promise<void> {
-  const partsKey = d.keys.state('backfill:snapshots');
-  await d.redis.hset(partsKey, part.label, serializePosition(position));
-  const all = Object.entries(await d.redis.hgetall(partsKey))
-    .filter(([label]) => label.endsWith(`of${part.count}`))
-    .map(([, v]) => deserializePosition(v));
-  const oldest = all.sort(compareBinlogPositions)[0] as BinlogPosition;
-  const checkpoint = await readReaderCheckpoint(d.redis, d.keys);
-  await saveBackfillSnapshot(d.redis, d.keys, await stampPosition(d.mysql, oldest));
-  if (checkpoint) {
-    d.log.info('the binlog reader already streams: its checkpoint stays where it is', {
-      checkpoint: serializePosition(checkpoint),
-    });
-  } else {
-    d.log.info('binlog reader will start at the backfill snapshot', { position: serializePosition(oldest) });
-  }
-}
-
-type Embedded = { ok: true; r: EmbeddingResult } | { ok: false; error: unknown };
-
-/** Counters of one run, persisted in its Redis hash after every window. */
-interface Counters {
-  done: number;
-  successful: number;
-  failed: number;
-  embeddings: number;
-  hits: number;
-  deleted: number;
-}
-
-/** One run of a part: what every phase after the snapshot needs. */
-interface BackfillRun {
-  d: BackfillDeps;
-  o: BackfillOptions;
+/** One run of a part as its summary, status hash and run state report it. */
+interface RunRecord {
   part: Part;
-  st: Partial<RunState>;
+  state: RunState;
   resumed: boolean;
+  dryRun: boolean;
   runKey: string;
-  statusKey: string;
-  position: BinlogPosition;
-  /** the snapshot's source position: every write of this run is made at it */
-  P: SourcePosition;
-  total: number;
-  counters: Counters;
+  /** spool lines already loaded when this process started (rows per second counts only the new ones) */
   doneAtStart: number;
-  t0: number;
-  /** rows listed as failed by an earlier run leave the list when they are written now */
-  clearFailures: boolean;
+  startedAt: number;
 }
 
-export async function runBackfill(d: BackfillDeps, o: BackfillOptions): Promise<BackfillSummary> {
-  const t0 = Date.now();
-  const part = await resolvePart(d, o.part, o);
-  const runKey = d.keys.backfillRun(part.label);
-  if (o.restart && !o.dryRun) await d.redis.del(runKey);
-  if (!o.dryRun) await d.store.ensureIndex();
-  const { st, resumed } = await openRun(d, o, part, runKey);
-  const position = deserializePosition(st.snapshot as string);
-  const counters: Counters = {
-    done: Number(st.done ?? 0),
-    successful: Number(st.successful ?? 0),
-    failed: Number(st.failed ?? 0),
-    embeddings: Number(st.embeddings ?? 0),
-    hits: Number(st.hits ?? 0),
-    deleted: Number(st.deleted ?? 0),
-  };
-  const run: BackfillRun = {
-    d,
-    o,
+export async function runBackfill(deps: BackfillDeps, options: BackfillOptions): Promise<BackfillSummary> {
+  const startedAt = Date.now();
+  const dryRun = !!options.dryRun;
+  const split = await resolvePart(deps, options.part, options);
+  const runKey = deps.keys.backfillRun(split.label);
+  if (options.restart && !dryRun) await forgetRun(deps.redis, runKey);
+  if (!dryRun) await deps.store.ensureIndex();
+  const { state, resumed, part } = await openRun(deps, options, split, runKey);
+  const record: RunRecord = {
     part,
-    st,
+    state,
     resumed,
+    dryRun,
     runKey,
-    statusKey: d.keys.serviceStatus('backfill'),
-    position,
-    P: snapshotSourcePosition(position),
-    total: Number(st.spooled),
-    counters,
-    doneAtStart: counters.done,
-    t0,
-    clearFailures: !o.dryRun && (await d.redis.hlen(d.keys.backfillFailures)) > 0,
+    doneAtStart: state.counters.done,
+    startedAt,
   };
-  await loadSpool(run);
-  return finishRun(run);
+  const job: LoadJob = {
+    label: part.label,
+    spool: state.spool,
+    total: state.spooled,
+    writePosition: snapshotSourcePosition(state.position),
+    counters: state.counters,
+    startedAt,
+    clearFailures: !dryRun && (await deps.redis.hlen(deps.keys.backfillFailures)) > 0,
+  };
+  await loadSpool(deps, job, options, () => windowDone(deps, record, options.onProgress));
+  return finishRun(deps, record, options.spoolDir);
 }
 
 /**
  * The run's state: the stored one when its spool is complete and still on disk (resume), else a new snapshot.
  * Resume only a complete spool: its snapshot's transaction is gone, so an incomplete spool cannot be
  * continued with the same snapshot; a new snapshot (seconds) is correct, continuing with another one is not.
+ * A resumed run keeps the range it was started with (the stored split could have been removed meanwhile).
  */
 async function openRun(
-  d: BackfillDeps,
-  o: BackfillOptions,
+  deps: BackfillDeps,
+  options: BackfillOptions,
   part: Part,
   runKey: string,
-): Promise<{ st: Partial<RunState>; resumed: boolean }> {
-  const stored = (o.dryRun ? {} : await d.redis.hgetall(runKey)) as Partial<RunState>;
-  const resumed = !o.dryRun && stored.spool_complete === '1' && !!stored.spool && fs.existsSync(stored.spool);
-  if (resumed) {
-    if (stored.after !== undefined) {
-      // the range this run was started with (the stored split could have been removed meanwhile)
-      part.after = stored.after;
-      part.upTo = stored.up_to ? stored.up_to : undefined;
-    }
-    d.log.info('resuming the backfill from its checkpoint', {
+): Promise<{ state: RunState; resumed: boolean; part: Part }> {
+  const stored: StoredRun = options.dryRun ? { status: 'none' } : await readRun(deps.redis, runKey);
+  if ((stored.status === 'spooled' || stored.status === 'invalid') && fs.existsSync(stored.spool)) {
+    if (stored.status === 'invalid') throw invalidRunError(runKey, stored.problems);
+    const { state } = stored;
+    deps.log.info('resuming the backfill from its checkpoint', {
       part: part.label,
-      done: stored.done,
-      of: stored.spooled,
-      snapshot: stored.snapshot,
+      done: state.counters.done,
+      of: state.spooled,
+      snapshot: serializePosition(state.position),
     });
-    return { st: stored, resumed };
+    return { state, resumed: true, part: state.range ? { ...part, ...state.range } : part };
   }
-  if (stored.run)
-    d.log.warn(
-      stored.spool_complete === '1'
-        ? 'the previous run’s spool file is gone: taking a new snapshot'
-        : 'previous run had not finished spooling its snapshot: taking a new snapshot',
+  if (stored.status !== 'none')
+    deps.log.warn(
+      stored.status === 'unspooled'
+        ? 'previous run had not finished spooling its snapshot: taking a new snapshot'
+        : 'the previous run’s spool file is gone: taking a new snapshot',
       { part: part.label, spool: stored.spool },
     );
-  const st = newRunState(await snapshotToSpool(d, o, part), part);
-  if (!o.dryRun) {
-    await d.redis.del(runKey);
-    await d.redis.hset(runKey, st as unknown as Record<string, string>);
-  }
-  return { st, resumed };
+  const state = newRun(await snapshotToSpool(deps, options, part), part);
+  if (!options.dryRun) await saveNewRun(deps.redis, runKey, state);
+  return { state, resumed: false, part };
 }
 
-function newRunState(s: Awaited<ReturnType<typeof snapshotToSpool>>, part: Part): RunState {
-  return {
-    run: crypto.randomUUID(),
-    snapshot: serializePosition(s.position),
-    exact: s.exact ? '1' : '0',
-    method: s.method,
-    spool: s.spool,
-    spool_complete: '1',
-    spooled: String(s.spooled),
-    capped: s.capped ? '1' : '0',
-    snapshot_seconds: s.seconds.toFixed(2),
-    after: part.after,
-    up_to: part.upTo ?? '',
-    done: '0',
-    successful: '0',
-    failed: '0',
-    embeddings: '0',
-    hits: '0',
-    deleted: '0',
-    cleaned: '0',
-  };
-}
-
-function summarize(run: BackfillRun, completed: boolean): BackfillSummary {
-  const { counters, part, st, position } = run;
-  const secs = (Date.now() - run.t0) / 1000;
+function summarize(record: RunRecord, completed: boolean): BackfillSummary {
+  const { part, state } = record;
+  const { counters, position } = state;
+  const seconds = (Date.now() - record.startedAt) / 1000;
   return {
     total_processed: counters.done,
     successful: counters.successful,
     failed: counters.failed,
-    duration_seconds: Math.round(secs * 10) / 10,
-    drugs_per_second: Math.round((counters.done - run.doneAtStart) / Math.max(secs, 0.001)),
+    duration_seconds: Math.round(seconds * 10) / 10,
+    drugs_per_second: Math.round((counters.done - record.doneAtStart) / Math.max(seconds, 0.001)),
     completed,
     embeddings_requested: counters.embeddings,
     embedding_cache_hits: counters.hits,
     snapshot_position: `${position.file}:${position.pos}`,
     deleted_stale: counters.deleted,
     part: `${part.index}/${part.count}`,
-    resumed: run.resumed,
-    dry_run: !!run.o.dryRun,
-    snapshot_method: st.method ?? 'binlog-snapshot',
-    eligible_in_snapshot: run.total,
-    snapshot_seconds: Number(st.snapshot_seconds ?? 0),
+    resumed: record.resumed,
+    dry_run: record.dryRun,
+    snapshot_method: state.method,
+    eligible_in_snapshot: state.spooled,
+    snapshot_seconds: state.snapshotSeconds,
   };
 }
 
-/** Distinct texts of a window, cache first. Never rejects: the error is returned. */
-function embedWindow(run: BackfillRun, win: SpoolLine[]): Promise<Embedded> {
-  return run.d.embeddings.embedTexts(win.map(embeddingText)).then(
-    (r): Embedded => ({ ok: true, r }),
-    (error: unknown): Embedded => ({ ok: false, error }),
-  );
-}
-
-/** A window's upserts in batches, and the rows without a vector with their reason. */
-function windowOps(
-  run: BackfillRun,
-  win: SpoolLine[],
-  emb: EmbeddingResult,
-): { batches: StoreOp[][]; failures: Record<string, string> } {
-  const rows = win.map((f) => ({ ndc: f.ndc, pos: run.P, fields: f }));
-  const { ops, failures } = embeddedOps(rows, emb, run.d.embeddings);
-  const batchSize = Math.max(1, run.o.batchSize ?? 500);
-  const batches: StoreOp[][] = [];
-  for (let i = 0; i < ops.length; i += batchSize) batches.push(ops.slice(i, i + batchSize));
-  return { batches, failures };
-}
-
-/** A row to write at its source position. */
-interface PendingRow {
-  ndc: string;
-  pos: SourcePosition;
-  fields: DrugFields;
-}
-
-/**
- * The upserts of the rows `emb` has a vector for, and for each other row its failure record (the JSON kept
- * in keys.backfillFailures: position, reason, error code and fields, what `--retry-failed` reads back).
- */
-function embeddedOps(
-  rows: PendingRow[],
-  emb: EmbeddingResult,
-  identity: EmbeddingIdentity,
-): { ops: StoreOp[]; failures: Record<string, string> } {
-  const ops: StoreOp[] = [];
-  const failures: Record<string, string> = {};
-  for (const { ndc, pos, fields } of rows) {
-    const text = embeddingText(fields);
-    const embedding = emb.vectors.get(text);
-    if (embedding) {
-      ops.push(upsertOp({ ndc, pos, fields, identity, embedding }));
-      continue;
-    }
-    const err = emb.failures.get(text);
-    const reason = err ? errorMessage(err) : 'no vector';
-    failures[ndc] = JSON.stringify({ pos, reason, code: err?.code, fields });
-  }
-  return { ops, failures };
-}
-
-/** Writes the batches `writeConcurrency` at a time; returns the NDCs written ('stale' counts: a newer change is there). */
-async function writeBatches(run: BackfillRun, batches: StoreOp[][]): Promise<string[]> {
-  const writeConcurrency = Math.max(1, run.o.writeConcurrency ?? 2);
-  let next = 0;
-  const written: string[] = [];
-  await Promise.all(
-    Array.from({ length: Math.min(writeConcurrency, batches.length) }, async () => {
-      for (let b = next++; b < batches.length; b = next++) {
-        const results = await run.d.store.apply(batches[b] as StoreOp[]);
-        run.counters.successful += results.length;
-        if (run.clearFailures) for (const r of results) written.push(r.ndc);
-      }
-    }),
-  );
-  return written;
-}
-
-async function writeWindow(run: BackfillRun, win: SpoolLine[], emb: EmbeddingResult): Promise<void> {
-  const { d, counters } = run;
-  const { batches, failures } = windowOps(run, win, emb);
-  const written = await writeBatches(run, batches);
-  if (run.clearFailures && written.length) await d.redis.hdel(d.keys.backfillFailures, ...written);
-  const nFailed = Object.keys(failures).length;
-  if (nFailed) {
-    counters.failed += nFailed;
-    await d.redis.hset(d.keys.backfillFailures, failures);
-    d.log.error('rows failed to embed; listed for `backfill --retry-failed`', {
-      count: nFailed,
-      example_ndc: Object.keys(failures)[0],
-      reason: (JSON.parse(Object.values(failures)[0] as string) as { reason: string }).reason,
-    });
-  }
-  counters.embeddings += emb.stats.texts - emb.stats.cacheHits; // texts sent to the embedder (retries not counted)
-  counters.hits += emb.stats.cacheHits;
-}
-
-/**
- * Phase 2: load the spool, window by window; the next windows are embedded while this one is written, so
- * the embedder always has work queued (no idle tail at a window's end). A text shared by two windows is
- * embedded once: the service makes the later window await the call already embedding it.
- */
-async function loadSpool(run: BackfillRun): Promise<void> {
-  const { o } = run;
-  const progress = createProgress({
-    label: `backfill ${run.part.label}`,
-    total: run.total,
-    unit: 'drugs',
-    log: run.d.log,
-  });
-  const windows = spoolWindows(run.st.spool as string, run.counters.done, o.windowRows ?? 5_000)[
-    Symbol.asyncIterator
-  ]();
-  const ahead: { win: SpoolLine[]; emb: Promise<Embedded> | undefined }[] = [];
-  let spoolEnded = false;
-  const fill = async (n: number) => {
-    while (!spoolEnded && ahead.length < n) {
-      const r = await windows.next();
-      if (r.done) spoolEnded = true;
-      else ahead.push({ win: r.value, emb: o.dryRun ? undefined : embedWindow(run, r.value) });
-    }
-  };
-  const depth = 1 + ((o.lookahead ?? true) ? WINDOWS_AHEAD : 0);
-  // settle the windows embedding ahead before failing (they never reject; what they embedded is cached)
-  const settleAhead = () => Promise.all(ahead.map((a) => a.emb));
-  for (;;) {
-    await fill(depth);
-    const next = ahead.shift();
-    if (!next) break;
-    if (!o.dryRun) {
-      const e = (await next.emb) as Embedded;
-      if (!e.ok) {
-        await settleAhead();
-        throw e.error;
-      }
-      await fill(depth - 1);
-      await writeWindow(run, next.win, e.r).catch(async (err: unknown) => {
-        await settleAhead();
-        throw err;
-      });
-    }
-    await windowDone(run, next.win.length, progress);
-  }
-  progress.stop();
-}
-
-/** Persists the counters and status after a window, and moves the progress bar. */
+/** After a window: the counters saved, the status published, the caller told (nothing of it in a dry run). */
 async function windowDone(
-  run: BackfillRun,
-  rows: number,
-  progress: ReturnType<typeof createProgress>,
+  deps: BackfillDeps,
+  record: RunRecord,
+  onProgress: ((s: BackfillSummary) => void) | undefined,
 ): Promise<void> {
-  const { d, counters } = run;
-  counters.done += rows;
-  if (!run.o.dryRun) {
-    const { done, successful, failed, embeddings, hits } = counters;
-    await d.redis.hset(run.runKey, { done, successful, failed, embeddings, hits });
-    const s = summarize(run, false);
-    await d.redis.hset(run.statusKey, {
-      updated_at: new Date().toISOString(),
-      part: s.part,
-      done: counters.done,
-      total: run.total,
-      failed: counters.failed,
-      snapshot: s.snapshot_position,
-    });
-    run.o.onProgress?.(s);
-  }
-  const lookups = counters.hits + counters.embeddings;
-  const secs = Math.max(0.001, (Date.now() - run.t0) / 1000);
-  progress.update(counters.done, {
-    'emb/s': Math.round(counters.embeddings / secs),
-    'cache hit': `${lookups ? Math.round((counters.hits / lookups) * 100) : 0}%`,
+  if (record.dryRun) return;
+  const { counters } = record.state;
+  await saveProgress(deps.redis, record.runKey, counters);
+  const summary = summarize(record, false);
+  await deps.redis.hset(deps.keys.serviceStatus('backfill'), {
+    updated_at: new Date().toISOString(),
+    part: summary.part,
+    done: counters.done,
+    total: record.state.spooled,
+    failed: counters.failed,
+    snapshot: summary.snapshot_position,
   });
+  onProgress?.(summary);
 }
 
 /** Phase 3 (remove documents of this range that the snapshot does not have; never for a capped run), then the summary. */
-async function finishRun(run: BackfillRun): Promise<BackfillSummary> {
-  const { d, o, st, counters } = run;
-  const capped = st.capped === '1';
-  if (!o.dryRun && !capped && st.cleaned !== '1') {
-    counters.deleted = await cleanUp(d, run.part, st.spool as string, run.P);
-    await d.redis.hset(run.runKey, { deleted: counters.deleted, cleaned: '1' });
+async function finishRun(deps: BackfillDeps, record: RunRecord, spoolDir: string): Promise<BackfillSummary> {
+  const { state, part, dryRun } = record;
+  const { counters } = state;
+  if (!dryRun && !state.capped && !state.cleaned) {
+    counters.deleted = await cleanUp(deps, part, state.spool, snapshotSourcePosition(state.position));
+    await saveCleanup(deps.redis, record.runKey, counters.deleted);
   }
-  const completed = !o.dryRun && !capped && counters.failed === 0 && counters.done === run.total;
-  const s = summarize(run, completed);
-  if (!o.dryRun) {
-    if (counters.failed > 0) await writeFailureReport(d, run.part, o.spoolDir);
-    await d.redis.hset(run.statusKey, {
+  const completed = !dryRun && !state.capped && counters.failed === 0 && counters.done === state.spooled;
+  const summary = summarize(record, completed);
+  if (!dryRun) {
+    if (counters.failed > 0) await writeFailureReport(deps, part, spoolDir);
+    await deps.redis.hset(deps.keys.serviceStatus('backfill'), {
       updated_at: new Date().toISOString(),
       completed: String(completed),
-      last_summary: JSON.stringify(s),
+      last_summary: JSON.stringify(summary),
     });
   }
-  d.log.info('backfill finished', { ...s });
-  return s;
-}
-
-function inPart(ndc: string, part: Pick<Part, 'after' | 'upTo'>): boolean {
-  return ndc > part.after && (part.upTo === undefined || ndc <= part.upTo);
-}
-
-/** The failure list of this part as a JSON file beside the spool (the Redis hash is what --retry-failed reads). */
-async function writeFailureReport(d: BackfillDeps, part: Part, spoolDir: string): Promise<void> {
-  const all = await d.redis.hgetall(d.keys.backfillFailures);
-  const rows = Object.entries(all)
-    .filter(([ndc]) => inPart(ndc, part))
-    .map(([ndc, v]) => {
-      const e = JSON.parse(v) as { reason: string; code?: string; pos: string; fields: DrugFields };
-      return { ndc, reason: e.reason, code: e.code, pos: e.pos, drug_name: e.fields.drug_name };
-    });
-  const dir = path.join(spoolDir, d.keys.state('').replace(/[^A-Za-z0-9_.-]+/g, '_') || 'default');
-  const file = path.join(dir, `failures-${part.label}.json`);
-  fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(file, JSON.stringify({ part: part.label, count: rows.length, rows }, null, 2));
-  d.log.error('failure report written; fix the cause, then run `drugsync backfill --retry-failed`', {
-    file,
-    count: rows.length,
-    failures_key: d.keys.backfillFailures,
-  });
-}
-
-async function cleanUp(d: BackfillDeps, part: Part, spool: string, P: SourcePosition): Promise<number> {
-  const keep = new Set<string>();
-  for await (const win of spoolWindows(spool, 0, 10_000)) for (const f of win) keep.add(f.ndc);
-  let deleted = 0;
-  let cursor = '0';
-  do {
-    const [next, found] = await d.redis.scan(cursor, 'MATCH', `${d.keys.docPrefix}*`, 'COUNT', 2000);
-    cursor = next;
-    const ops: StoreOp[] = [];
-    for (const k of found) {
-      const ndc = k.slice(d.keys.docPrefix.length);
-      if (!inPart(ndc, part) || keep.has(ndc)) continue;
-      ops.push({ kind: 'delete', ndc, pos: P });
-    }
-    for (const r of await d.store.apply(ops)) if (r.outcome === 'deleted') deleted++;
-  } while (cursor !== '0');
-  if (deleted)
-    d.log.info('removed documents no longer eligible in the snapshot', { part: part.label, deleted });
-  return deleted;
-}
-
-export interface RetrySummary {
-  retried: number;
-  succeeded: number;
-  failed: number;
-  /** entries still listed after this retry (all parts) */
-  remaining: number;
-  embeddings_requested: number;
-  completed: boolean;
-}
-
-/** `--retry-failed`: rows listed as failed are embedded and written again at their recorded position. */
-export async function retryFailed(d: BackfillDeps): Promise<RetrySummary> {
-  const all = await d.redis.hgetall(d.keys.backfillFailures);
-  const entries = Object.entries(all).map(([ndc, v]) => ({
-    ndc,
-    ...(JSON.parse(v) as { pos: SourcePosition; fields: DrugFields }),
-  }));
-  const emb = await d.embeddings.embedTexts(entries.map((e) => embeddingText(e.fields)));
-  const { ops, failures: stillFailing } = embeddedOps(entries, emb, d.embeddings);
-  let succeeded = 0;
-  const done: string[] = [];
-  for (let i = 0; i < ops.length; i += 500) {
-    const results = await d.store.apply(ops.slice(i, i + 500));
-    if (results.length) await d.redis.hdel(d.keys.backfillFailures, ...results.map((r) => r.ndc));
-    for (const r of results) done.push(r.ndc);
-    succeeded += results.length;
-  }
-  // The runs that listed these rows no longer count them as failed (their `completed` follows).
-  const runPrefix = d.keys.backfillRun('');
-  let cursor = '0';
-  do {
-    const [next, found] = await d.redis.scan(cursor, 'MATCH', `${runPrefix}*`, 'COUNT', 1000);
-    cursor = next;
-    for (const key of found) {
-      const [after, upTo] = await d.redis.hmget(key, 'after', 'up_to');
-      const part = { after: after ?? '', upTo: upTo ? upTo : undefined };
-      const fixed = done.filter((ndc) => inPart(ndc, part)).length;
-      if (fixed) {
-        const left = await d.redis.hincrby(key, 'failed', -fixed);
-        if (left < 0) await d.redis.hset(key, 'failed', 0);
-      }
-    }
-  } while (cursor !== '0');
-  if (Object.keys(stillFailing).length) {
-    await d.redis.hset(d.keys.backfillFailures, stillFailing);
-    d.log.error('rows still fail to embed', {
-      count: Object.keys(stillFailing).length,
-      example_ndc: Object.keys(stillFailing)[0],
-    });
-  }
-  const remaining = await d.redis.hlen(d.keys.backfillFailures);
-  return {
-    retried: entries.length,
-    succeeded,
-    failed: entries.length - succeeded,
-    remaining,
-    embeddings_requested: emb.stats.texts - emb.stats.cacheHits,
-    completed: remaining === 0,
-  };
+  deps.log.info('backfill finished', { ...summary });
+  return summary;
 }

@@ -22,8 +22,10 @@ import { createLogger } from '../core/log.ts';
 import type { Logger } from '../core/log.ts';
 import { STATE_DIR } from '../core/paths.ts';
 import { createRedisDrugStore } from '../core/redis/drug-store.ts';
-import { retryFailed, runBackfill } from './backfill.ts';
-import type { BackfillDeps, BackfillOptions, BackfillSummary, RetrySummary } from './backfill.ts';
+import { runBackfill } from './backfill.ts';
+import type { BackfillDeps, BackfillOptions, BackfillSummary } from './backfill.ts';
+import { retryFailed } from './retry.ts';
+import type { RetrySummary } from './retry.ts';
 
 export const backfillShape = {
   ...mysqlShape,

@@ -7,7 +7,7 @@
  * BINLOG_DECODE_FAILED too (`undecodedEventError`).
  */
 import { DrugsyncError } from '../core/errors.ts';
-import { binlogDecodeError, undecodedEventError } from './decoder.ts';
+import { binlogDecodeError, undecodedEventError } from './decode-errors.ts';
 
 /** The first stack frame outside Node's own code lies in zongji's event parsing (not in its protocol code). */
 const ZONGJI_PARSING = /@vlasky[\\/]zongji[\\/]lib[\\/](?!sequence[\\/])/;

@@ -11,7 +11,7 @@ import type { Logger } from '../core/log.ts';
 import { PROJECT_ROOT } from '../core/paths.ts';
 import { stackUp } from '../stack/stack.ts';
 import { runSeed, seedShape } from '../seed/cli.ts';
-import { adminConnection } from '../seed/load.ts';
+import { adminConnection } from '../seed/load-data.ts';
 import { startSimulator } from './simulate.ts';
 import type { Simulator } from './simulate.ts';
 import {

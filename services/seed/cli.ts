@@ -6,7 +6,7 @@ import { DrugsyncError } from '../core/errors.ts';
 import { createLogger } from '../core/log.ts';
 import { createProgress } from '../core/progress.ts';
 import { DEFAULT_SEED, FULL_CATALOGUE_ROWS, generateCatalogue } from './generator.ts';
-import { adminConnection, loadRows, recreateTable } from './load.ts';
+import { adminConnection, loadRows, recreateTable } from './load-data.ts';
 
 /** Settings of `drugsync seed`: where MySQL is and the admin account that may create the table. */
 export const seedShape = {

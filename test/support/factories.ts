@@ -20,4 +20,4 @@ export {
   loadRows,
   recreateTable,
   tsvLine,
-} from '../../services/seed/load.ts';
+} from '../../services/seed/load-data.ts';

@@ -1,6 +1,8 @@
 /**
  * Loading rows into MySQL fast: LOAD DATA LOCAL INFILE fed from a stream of tab-separated lines (mysql2's
- * infileStreamFactory), in chunks so progress is visible and no single statement is unbounded.
+ * infileStreamFactory), in chunks so progress is visible and no single statement is unbounded; and what a
+ * load needs around it: the admin connection that may send LOCAL INFILE data (also `drugsync run`'s) and
+ * the table's DROP + CREATE.
  */
 import { Readable } from 'node:stream';
 import mysql from 'mysql2/promise';

@@ -1,13 +1,13 @@
 /**
- * Reading a stream back (tests and the benchmark): every event of every shard from TRIM_HORIZON (aggregates
- * deaggregated), decoded as change events, with the shard it sat on. Not used by the service itself.
+ * Reading a stream back (tests): every event of every shard from TRIM_HORIZON (aggregates
+ * deaggregated), decoded as change events, with the shard it sat on.
  */
 import { GetRecordsCommand } from '@aws-sdk/client-kinesis';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
-import { decodeChangeEvent } from '../core/events.ts';
-import type { ChangeEvent } from '../core/events.ts';
-import { listAllShards, oldestIterator } from '../core/kinesis-shards.ts';
-import { decodeStreamRecord, eventId } from '../core/stream-record.ts';
+import { decodeChangeEvent } from '../../services/core/events.ts';
+import type { ChangeEvent } from '../../services/core/events.ts';
+import { listAllShards, oldestIterator } from '../../services/core/kinesis-shards.ts';
+import { decodeStreamRecord, eventId } from '../../services/core/stream-record.ts';
 
 export interface ReadBack {
   shardId: string;
@@ -32,7 +32,7 @@ export function createStreamTail(kinesis: KinesisClient, stream: string) {
         while (it) {
           const r = await kinesis.send(new GetRecordsCommand({ ShardIterator: it, Limit: 10_000 }));
           for (const rec of r.Records ?? []) {
-            // an aggregate's events one by one, named sequence:index (../core/stream-record.ts)
+            // an aggregate's events one by one, named sequence:index (services/core/stream-record.ts)
             for (const u of decodeStreamRecord(rec.Data as Uint8Array, rec.PartitionKey as string)) {
               out.push({
                 shardId,

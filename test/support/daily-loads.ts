@@ -10,9 +10,9 @@
  *   `RENAME TABLE rndc14 TO rndc14_old, rndc14_new TO rndc14` (and drop the old one).
  */
 import type { Connection } from 'mysql2/promise';
-import type { Rndc14Row } from '../core/rndc14.ts';
-import { COLUMN_NAMES, changes, generateCatalogue, prng } from './generator.ts';
-import { loadRows } from './load.ts';
+import type { Rndc14Row } from '../../services/core/rndc14.ts';
+import { COLUMN_NAMES, changes, generateCatalogue, prng } from '../../services/seed/generator.ts';
+import { loadRows } from '../../services/seed/load-data.ts';
 
 export interface BurstPlan {
   /** non-name field changes (price list) */
