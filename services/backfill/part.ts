@@ -66,7 +66,7 @@ export async function resolvePart(
   const equal = parsePart(text);
   if (equal.count === 1) return equal;
   const count = equal.count;
-  const key = deps.keys.state(`backfill:split:${count}`);
+  const key = deps.keys.backfillSplit(count);
   if (!(await deps.redis.get(key))) {
     let bounds = await quantileBounds(deps.mysql, table, count);
     if (bounds.length !== count - 1)

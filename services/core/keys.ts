@@ -51,6 +51,8 @@ export interface Keys {
   backfillSplit(parts: number): string;
   /** Backfill run state (hash) and its failure list. */
   backfillRun(part: string): string;
+  /** Every part's run state (SCAN pattern). */
+  backfillRunPrefix: string;
   backfillFailures: string;
   /** Kinesis shard checkpoints of the local consumer (hash shardId → sequence number). */
   shardCheckpoints(stream: string): string;
@@ -77,8 +79,6 @@ export interface Keys {
   deadLetterMarkerPrefix: string;
   /** Service status hashes (last error, counters) for `drugsync status`. */
   serviceStatus(service: string): string;
-  /** Any other state key: only services/backfill still builds keys this way (to be replaced; do not add uses). */
-  state(name: string): string;
 }
 
 export function makeKeys(cfg: KeyConfig): Keys {
@@ -103,6 +103,7 @@ export function makeKeys(cfg: KeyConfig): Keys {
     backfillSnapshots: `${s}backfill:snapshots`,
     backfillSplit: (parts) => `${s}backfill:split:${parts}`,
     backfillRun: (part) => `${s}backfill:run:${part}`,
+    backfillRunPrefix: `${s}backfill:run:`,
     backfillFailures: `${s}backfill:failures`,
     shardCheckpoints: shards,
     consumerLease: (stream) => `${shards(stream)}:lease`,
@@ -117,6 +118,5 @@ export function makeKeys(cfg: KeyConfig): Keys {
     deadLetterMarker: (r) => `${markers}${r.shardId}:${r.sequenceNumber}`,
     deadLetterMarkerPrefix: markers,
     serviceStatus: (service) => `${s}status:${service}`,
-    state: (name) => `${s}${name}`,
   };
 }
