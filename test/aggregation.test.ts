@@ -41,7 +41,7 @@ import {
 } from './support/aggregation.ts';
 import type { NdcEvent } from './support/aggregation.ts';
 import { EventFactory } from './support/events.ts';
-import { COLUMN_NAMES, generateCatalogue } from './support/factories.ts';
+import { generateCatalogue, insertRows } from './support/factories.ts';
 import { startStreamingPipeline } from './support/pipeline.ts';
 import {
   createSuiteDatabase,
@@ -53,6 +53,7 @@ import {
   suiteRedis,
 } from './support/stack.ts';
 import { convergedVerify } from './support/writer.ts';
+import { quoteIdent } from '../services/core/sql.ts';
 
 const log = createLogger({ service: 'aggregation-test' }, { level: 'error' });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -81,7 +82,7 @@ async function freshSuite(env: Env): Promise<{ admin: Connection; redis: RedisCl
 async function teardown(env: Env, admin: Connection, redis: RedisClient): Promise<void> {
   await resetSuiteRedis(env, redis);
   await deleteSuiteStream(env);
-  await admin.query(`DROP DATABASE IF EXISTS \`${env.DB_NAME}\``);
+  await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(env.DB_NAME as string)}`);
   await admin.end();
   redis.disconnect();
 }
@@ -91,12 +92,6 @@ async function masterStatus(admin: Connection): Promise<BinlogPosition> {
     { File: string; Position: number }[],
   ];
   return { file: rows[0]!.File, pos: Number(rows[0]!.Position) };
-}
-
-async function insertRows(admin: Connection, rows: readonly Rndc14Row[]): Promise<void> {
-  await admin.query(`INSERT INTO rndc14 (${COLUMN_NAMES.map((c) => `\`${c}\``).join(',')}) VALUES ?`, [
-    rows.map((r) => COLUMN_NAMES.map((c) => r[c] ?? null)),
-  ]);
 }
 
 /**

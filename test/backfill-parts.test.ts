@@ -19,7 +19,7 @@ import { compareBinlogPositions, deserializePosition, sourcePosition } from '../
 import type { Rndc14Row } from '../services/core/rndc14.ts';
 import { openBackfillRuntime } from '../services/backfill/runtime.ts';
 import type { BackfillRuntime } from '../services/backfill/runtime.ts';
-import { COLUMN_NAMES, generateCatalogue, loadRows } from './support/factories.ts';
+import { generateCatalogue, insertRows, loadRows } from './support/factories.ts';
 import { CLI, runCli } from './support/pipeline.ts';
 import { startFakeBedrock } from './support/fake-bedrock.ts';
 import type { FakeBedrock } from './support/fake-bedrock.ts';
@@ -389,10 +389,7 @@ describe('backfill snapshot by table lock (the MySQL 8 / Aurora method), proven 
     const writes = (async () => {
       for (const r of extra) {
         if (!writing) break;
-        await writer.query(
-          `INSERT INTO rndc14 (${COLUMN_NAMES.map((c) => `\`${c}\``).join(',')}) VALUES (?)`,
-          [COLUMN_NAMES.map((c) => r[c])],
-        );
+        await insertRows(writer, [r]);
         written++;
         await sleep(10);
       }

@@ -9,7 +9,7 @@ import type { Connection } from 'mysql2/promise';
 import type { RedisClient } from '../services/core/clients/redis.ts';
 import { mapRow } from '../services/core/mapping.ts';
 import type { Rndc14Row } from '../services/core/rndc14.ts';
-import { COLUMN_NAMES, changes, generateCatalogue } from '../services/seed/generator.ts';
+import { changes, generateCatalogue, insertRows } from './support/factories.ts';
 import { lexicalVector } from '../services/core/embedding/local.ts';
 import { toFloat32Bytes } from '../services/core/redis/index-schema.ts';
 import { CLI, preparePipeline, runCli } from './support/pipeline.ts';
@@ -79,10 +79,7 @@ describe('backfill (local embedder)', () => {
     const writes = (async () => {
       for (const r of extra) {
         if (!writing) break;
-        await writer.query(
-          `INSERT INTO rndc14 (${COLUMN_NAMES.map((c) => `\`${c}\``).join(',')}) VALUES (?)`,
-          [COLUMN_NAMES.map((c) => r[c])],
-        );
+        await insertRows(writer, [r]);
         written++;
         await sleep(5);
       }

@@ -21,7 +21,7 @@ import type { BinlogPosition } from '../services/core/position.ts';
 import { compareBinlogPositions } from '../services/core/position.ts';
 import { readerConfigShape } from '../services/binlog-reader/reader.ts';
 import { createStreamTail } from './support/stream-tail.ts';
-import { COLUMN_NAMES, generateCatalogue, loadRows, makeRow } from './support/factories.ts';
+import { generateCatalogue, insertRows, loadRows, makeRow } from './support/factories.ts';
 import { eventually, openSuite, suiteEnv } from './support/stack.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -87,9 +87,7 @@ describe('binlog reader process: kill -9 and SIGTERM', () => {
     const reader = spawnReader(['--from', `${start.file}:${start.pos}`]);
     await eventually(async () => (await status()).state === 'streaming', 60_000, 'reader streaming');
     const row = makeRow({ NDC: '99999999901' }, 3);
-    await admin.query(`INSERT INTO rndc14 (${COLUMN_NAMES.map((c) => `\`${c}\``).join(',')}) VALUES (?)`, [
-      COLUMN_NAMES.map((c) => row[c] ?? null),
-    ]);
+    await insertRows(admin, [row]);
     const written = await masterStatus();
     const tail = createStreamTail(kinesis, config.KINESIS_STREAM);
     await eventually(

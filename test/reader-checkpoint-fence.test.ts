@@ -23,7 +23,7 @@ import { compareBinlogPositions } from '../services/core/position.ts';
 import type { BinlogPosition } from '../services/core/position.ts';
 import { readerConfigShape, startBinlogReader } from '../services/binlog-reader/reader.ts';
 import type { BinlogReaderHandle } from '../services/binlog-reader/reader.ts';
-import { COLUMN_NAMES, makeRow } from './support/factories.ts';
+import { insertRows, makeRow } from './support/factories.ts';
 import { eventually, openSuite, suiteEnv } from './support/stack.ts';
 import { startTcpProxy } from './support/tcp-proxy.ts';
 import type { TcpProxy } from './support/tcp-proxy.ts';
@@ -48,8 +48,7 @@ let seq = 0;
 async function insertRow(): Promise<string> {
   seq += 1;
   const row = makeRow({ NDC: `6${String(seq).padStart(10, '0')}` }, seq);
-  const cols = COLUMN_NAMES.map((c) => `\`${c}\``).join(',');
-  await admin.query(`INSERT INTO rndc14 (${cols}) VALUES ?`, [[COLUMN_NAMES.map((c) => row[c] ?? null)]]);
+  await insertRows(admin, [row]);
   return row.NDC as string;
 }
 

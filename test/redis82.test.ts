@@ -16,7 +16,7 @@ import { parseModuleList } from '../services/core/redis/capabilities.ts';
 import { readVectorIndex } from '../services/core/redis/index.ts';
 import { makeKeys } from '../services/core/keys.ts';
 import type { Rndc14Row } from '../services/core/rndc14.ts';
-import { COLUMN_NAMES, changes, makeRow } from '../services/seed/generator.ts';
+import { changes, insertRows, makeRow } from './support/factories.ts';
 import { REDIS82_VERSION, startRedis82 } from '../services/stack/redis82.ts';
 import type { Redis82Server } from '../services/stack/redis82.ts';
 import { preparePipeline, runCli, startProc } from './support/pipeline.ts';
@@ -113,9 +113,7 @@ describe(`the pipeline on Redis ${REDIS82_VERSION} with Redis Stack 7.4's module
       eligible.slice(10, 40).map((r) => r.NDC),
     ])) as unknown as [Rndc14Row[]];
     const rename = changes.rename(renamed as Rndc14Row, 'R82');
-    await admin.query(`INSERT INTO rndc14 (${COLUMN_NAMES.map((c) => `\`${c}\``).join(',')}) VALUES (?)`, [
-      COLUMN_NAMES.map((c) => row[c]),
-    ]);
+    await insertRows(admin, [row]);
     await admin.query('UPDATE rndc14 SET LN = ?, LN60 = ? WHERE NDC = ?', [
       rename.LN,
       rename.LN60,

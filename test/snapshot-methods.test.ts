@@ -33,7 +33,7 @@ import type { SnapshotMethodUsed } from '../services/core/snapshot.ts';
 import { opsShape } from '../services/cli/runtime.ts';
 import { createResyncRunner } from '../services/embedder/resync.ts';
 import { createRedisTableState } from '../services/embedder/table-state.ts';
-import { COLUMN_NAMES, makeRow } from './support/factories.ts';
+import { insertRows, makeRow } from './support/factories.ts';
 import { startStreamingPipeline } from './support/pipeline.ts';
 import type { StreamingPipeline } from './support/pipeline.ts';
 import { adminConnection, eventually, suiteEnv, suiteRedis } from './support/stack.ts';
@@ -131,10 +131,7 @@ describe('snapshot methods: table-lock forced on MariaDB, under a writer and the
       const writes = (async () => {
         for (let i = 0; writing && i < 1_500; i++) {
           const row: Rndc14Row = { ...makeRow({}, i, 53), NDC: marker(i) };
-          await writer.query(
-            `INSERT INTO rndc14 (${COLUMN_NAMES.map((c) => `\`${c}\``).join(',')}) VALUES (?)`,
-            [COLUMN_NAMES.map((c) => row[c])],
-          );
+          await insertRows(writer, [row]);
           written++;
         }
       })();

@@ -33,10 +33,11 @@ import { stampPosition } from '../services/core/source-identity.ts';
 import { readerConfigShape, startBinlogReader } from '../services/binlog-reader/reader.ts';
 import { createStreamTail } from './support/stream-tail.ts';
 import type { ReadBack } from './support/stream-tail.ts';
-import { COLUMN_NAMES, changes, makeRow } from './support/factories.ts';
+import { changes, insertRows, makeRow } from './support/factories.ts';
 import { startPrivateMariadb } from './support/private-mariadb.ts';
 import type { PrivateMariadb } from './support/private-mariadb.ts';
 import { createSuiteDatabase, openSuite, suiteEnv } from './support/stack.ts';
+import { quoteIdent } from '../services/core/sql.ts';
 
 const base = suiteEnv('source_identity', {
   DB_SERVER_ID: String(500_000 + Math.floor(Math.random() * 100_000)),
@@ -66,12 +67,7 @@ function freshRows(n: number): Rndc14Row[] {
   });
 }
 
-async function insert(conn: Connection, rows: Rndc14Row[]): Promise<void> {
-  const cols = COLUMN_NAMES.map((c) => `\`${c}\``).join(',');
-  await conn.query(`INSERT INTO rndc14 (${cols}) VALUES ?`, [
-    rows.map((r) => COLUMN_NAMES.map((c) => r[c] ?? null)),
-  ]);
-}
+const insert = (conn: Connection, rows: Rndc14Row[]): Promise<void> => insertRows(conn, rows);
 
 /** A First Databank rename of `row` (a new label name), written on `conn`. */
 async function rename(conn: Connection, row: Rndc14Row, tag: string): Promise<void> {
@@ -210,7 +206,7 @@ describe('the source server behind the reader’s settings', () => {
 
   it('a failover that keeps GTIDs continuous resumes by GTID on the promoted replica, nothing lost', async () => {
     // Prepare: B replicates A from before the suite's database, binlog numbered from 100
-    await adminB.query(`DROP DATABASE \`${base.DB_NAME}\``);
+    await adminB.query(`DROP DATABASE ${quoteIdent(base.DB_NAME as string)}`);
     await adminB.query('RESET MASTER TO 100');
     await adminB.query('SET GLOBAL gtid_slave_pos = ?', [aBefore]);
     await adminB.query(

@@ -6,8 +6,10 @@
  */
 import type { Connection } from 'mysql2/promise';
 import type { Logger } from '../core/log.ts';
+import { rndc14InsertSql, rndc14Values } from '../core/rndc14.ts';
 import type { Rndc14Row } from '../core/rndc14.ts';
-import { COLUMN_NAMES, changes, generateCatalogue, prng } from '../seed/generator.ts';
+import { quoteTable } from '../core/sql.ts';
+import { changes, generateCatalogue, prng } from '../seed/generator.ts';
 
 export interface SimulatorStats {
   changes: number;
@@ -54,7 +56,7 @@ export async function startSimulator(conn: Connection, o: SimulatorOptions): Pro
     ndcChanges: 0,
     errors: 0,
   };
-  const t = `\`${o.schema}\`.\`${o.table}\``;
+  const t = quoteTable(o.schema, o.table);
   // A pool of fresh rows for inserts, from a different seed than any catalogue.
   const fresh = generateCatalogue({ rows: 50_000, seed: 900_000 + Math.floor(r() * 1000) });
   let stopping = false;
@@ -73,10 +75,7 @@ export async function startSimulator(conn: Connection, o: SimulatorOptions): Pro
       const n = fresh.next();
       if (n.done) return;
       const row: Rndc14Row = { ...n.value, NDC: `9${String(n.value.NDC).slice(1)}` };
-      await conn.query(
-        `INSERT IGNORE INTO ${t} (${COLUMN_NAMES.map((c) => `\`${c}\``).join(',')}) VALUES (?)`,
-        [COLUMN_NAMES.map((c) => row[c])],
-      );
+      await conn.query(rndc14InsertSql(t, { ignore: true }), [[rndc14Values(row)]]);
       o.onChange?.({ kind: 'insert', ndc: String(row.NDC), at: Date.now() });
       stats.inserts++;
       return;

@@ -15,6 +15,7 @@ import { describeErrorMasked } from '../core/log.ts';
 import { binlogSequence, deserializePosition } from '../core/position.ts';
 import type { BinlogPosition } from '../core/position.ts';
 import { describeServer, readVectorIndex } from '../core/redis/index.ts';
+import { quoteTable } from '../core/sql.ts';
 import { isAtOrBefore, iteratorAfter } from '../core/stream-record.ts';
 import { readCheckpoints } from '../embedder/checkpoint-writer.ts';
 import { streamRecordsOf } from '../embedder/shard-reader.ts';
@@ -245,7 +246,7 @@ export function statusDepsOf(rt: OpsRuntime): StatusDeps {
       Number(
         (
           await rt.mysql.query<{ n: number }>(
-            `SELECT COUNT(*) AS n FROM \`${DB_NAME}\`.\`${DB_TABLE}\` WHERE NDC IS NOT NULL AND LN IS NOT NULL AND LENGTH(TRIM(LN)) > 3`,
+            `SELECT COUNT(*) AS n FROM ${quoteTable(DB_NAME, DB_TABLE)} WHERE NDC IS NOT NULL AND LN IS NOT NULL AND LENGTH(TRIM(LN)) > 3`,
           )
         )[0]?.n ?? 0,
       ),

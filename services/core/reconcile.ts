@@ -31,6 +31,7 @@ import type { EmbeddingService } from './embedding/types.ts';
 import { upsertOp } from './drug-store.ts';
 import type { StoreOp } from './drug-store.ts';
 import { DrugsyncError } from './errors.ts';
+import { quoteTable } from './sql.ts';
 
 export interface VerifyReport {
   source_rows: number;
@@ -222,7 +223,7 @@ export async function verifyOnce(
   let redisDocs: number;
   try {
     const total = Number(
-      (await d.mysql.query<{ n: number }>(`SELECT COUNT(*) AS n FROM \`${d.schema}\`.\`${d.table}\``))[0]
+      (await d.mysql.query<{ n: number }>(`SELECT COUNT(*) AS n FROM ${quoteTable(d.schema, d.table)}`))[0]
         ?.n ?? 0,
     );
     const scanProgress = createProgress({

@@ -37,6 +37,7 @@ import { sleep } from './backoff.ts';
 import type { BinlogPosition } from './position.ts';
 import type { Rndc14Row } from './rndc14.ts';
 import { MAPPED_COLUMNS } from './mapping.ts';
+import { quoteIdent, quoteTable } from './sql.ts';
 
 export type ServerFlavor = 'mariadb' | 'mysql';
 /** How a snapshot finds its binlog position; 'auto': MariaDB → binlog-snapshot, MySQL → table-lock. */
@@ -198,7 +199,7 @@ async function lockTable(conn: PoolConnection, o: SnapshotOptions): Promise<void
   const attempts = Math.max(1, o.lockAttempts ?? 12);
   for (let a = 1; ; a++) {
     try {
-      await conn.query(`LOCK TABLES \`${o.schema}\`.\`${o.table}\` READ`);
+      await conn.query(`LOCK TABLES ${quoteTable(o.schema, o.table)} READ`);
       return;
     } catch (e) {
       const msg = String((e as Error).message);
@@ -216,7 +217,7 @@ async function lockTable(conn: PoolConnection, o: SnapshotOptions): Promise<void
           context: { schema: o.schema, table: o.table, attempts: a },
           retryable: !denied,
           remedy: denied
-            ? `GRANT LOCK TABLES ON \`${o.schema}\`.* TO the drugsync user (held for milliseconds, once per snapshot), or SNAPSHOT_METHOD=binlog-snapshot on MariaDB`
+            ? `GRANT LOCK TABLES ON ${quoteIdent(o.schema)}.* TO the drugsync user (held for milliseconds, once per snapshot), or SNAPSHOT_METHOD=binlog-snapshot on MariaDB`
             : 'a long transaction writes the table: retry when it has finished',
         },
       );
@@ -248,7 +249,7 @@ async function openByTableLock(
 /** The select list of a keyset page: the columns asked for, NDC always among them. */
 function selectList(columns: readonly string[]): string {
   const set = new Set(['NDC', ...columns]);
-  return [...set].map((c) => `\`${c.replace(/`/g, '``')}\``).join(', ');
+  return [...set].map(quoteIdent).join(', ');
 }
 
 function keysetRows(conn: PoolConnection, isOpen: () => boolean): Snapshot['rows'] {
@@ -265,7 +266,7 @@ function keysetRows(conn: PoolConnection, isOpen: () => boolean): Snapshot['rows
     for (;;) {
       if (!isOpen()) throw new DrugsyncError('INTERNAL', 'snapshot is closed');
       const params: unknown[] = [last];
-      let sql = `SELECT ${select} FROM \`${schema}\`.\`${table}\` WHERE NDC > ?`;
+      let sql = `SELECT ${select} FROM ${quoteTable(schema, table)} WHERE NDC > ?`;
       if (upTo !== undefined) {
         sql += ' AND NDC <= ?';
         params.push(upTo);

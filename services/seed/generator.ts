@@ -14,10 +14,10 @@
  *
  * Two passes: ./catalogue-plan.ts plans formulations, products and each row's identity from the words of
  * ./vocabulary.ts (pass 1, one random stream, ./random.ts); this file writes each row's 68 columns from its
- * own random stream (pass 2) and is what the rest of drugsync imports: `generateCatalogue`, `COLUMN_NAMES`,
+ * own random stream (pass 2) and is what the rest of drugsync imports: `generateCatalogue`,
  * and the factories tests and `drugsync simulate` build single rows and changes with (`makeRow`, `changes`).
  */
-import { RNDC14_COLUMNS, ZERO_DATE } from '../core/rndc14.ts';
+import { ZERO_DATE } from '../core/rndc14.ts';
 import type { Rndc14Row } from '../core/rndc14.ts';
 import { isEligible } from '../core/mapping.ts';
 import { planCatalogue } from './catalogue-plan.ts';
@@ -214,9 +214,6 @@ function rowColumns(ri: Rand, { p, ndc, repack, pndc, repndc, dupdcDays }: RowCo
     HCFA_TRMC: ri() < 0.9 ? ZERO_DATE : dateFrom(10_000 + int(ri, 4_000)),
   };
 }
-
-/** Column names in table order (for LOAD DATA and INSERT). */
-export const COLUMN_NAMES: readonly string[] = RNDC14_COLUMNS.map((c) => c.name);
 
 // ------------------------------------------------------------------------------------------ factories
 

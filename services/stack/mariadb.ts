@@ -13,6 +13,7 @@ import type { Readiness } from './process.ts';
 import type { LocalServer } from './server.ts';
 import type { ServerFiles } from './settings.ts';
 import { runTool, which } from './tools.ts';
+import { quoteIdent } from '../core/sql.ts';
 
 /** The users `configureMariadbUsers` creates: admin (everything; local tooling) and replication (the services). */
 export const MARIADB_USERS = { admin: 'drugsync_admin', repl: 'drugsync_repl' } as const;
@@ -147,8 +148,8 @@ export async function configureMariadbUsers(
   // Replication grants are global (ON fdb.* fails with ERROR 1221); data access is SELECT on fdb only, plus
   // LOCK TABLES for the snapshot's 'table-lock' method (a short read lock to take the binlog position).
   await q(`GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '${repl}'@'%'`);
-  await q(`CREATE DATABASE IF NOT EXISTS \`${o.database}\` CHARACTER SET utf8mb4`);
-  await q(`GRANT SELECT, LOCK TABLES ON \`${o.database}\`.* TO '${repl}'@'%'`);
+  await q(`CREATE DATABASE IF NOT EXISTS ${quoteIdent(o.database)} CHARACTER SET utf8mb4`);
+  await q(`GRANT SELECT, LOCK TABLES ON ${quoteIdent(o.database)}.* TO '${repl}'@'%'`);
   await q('FLUSH PRIVILEGES');
 }
 

@@ -3,12 +3,16 @@
  * - `generateCatalogue(n, seed)` (or `{ rows, seed }`): a deterministic catalogue of production shape;
  * - `makeRow(overrides, i, seed)`: one eligible row (the i-th of a small catalogue), overrides last;
  * - `changes.rename / priceList / flipEligibility / newNdc`: the changes First Databank publishes;
- * - `loadRows(conn, rows, { schema, table })`: LOAD DATA LOCAL INFILE into a table (fails on any warning).
+ * - `loadRows(conn, rows, { schema, table })`: LOAD DATA LOCAL INFILE into a table (fails on any warning);
+ * - `insertRows(conn, rows, table)`: one multi-row INSERT of whole rows (the column list of core/rndc14.ts).
  */
+import type { Connection } from 'mysql2/promise';
+import { rndc14InsertSql, rndc14Values } from '../../services/core/rndc14.ts';
+import type { Rndc14Row } from '../../services/core/rndc14.ts';
+
 export {
   catalogueShape,
   changes,
-  COLUMN_NAMES,
   DEFAULT_SEED,
   FULL_CATALOGUE_ROWS,
   generateCatalogue,
@@ -21,3 +25,15 @@ export {
   recreateTable,
   tsvLine,
 } from '../../services/seed/load-data.ts';
+
+/**
+ * One multi-row INSERT of whole rows (every column; an absent one NULL) into `table`: SQL text, by default the
+ * connection's own rndc14 (a quoteTable(schema, table) names another).
+ */
+export async function insertRows(
+  conn: Pick<Connection, 'query'>,
+  rows: readonly Rndc14Row[],
+  table = 'rndc14',
+): Promise<void> {
+  await conn.query(rndc14InsertSql(table), [rows.map(rndc14Values)]);
+}

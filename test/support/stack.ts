@@ -19,6 +19,7 @@ import { createRedis } from '../../services/core/clients/redis.ts';
 import type { RedisClient } from '../../services/core/clients/redis.ts';
 import { createKinesis } from '../../services/core/clients/kinesis.ts';
 import { createTableSql } from '../../services/core/rndc14.ts';
+import { quoteIdent } from '../../services/core/sql.ts';
 
 /** The stack file written by `drugsync stack up` (throws with the remedy when absent). */
 export function stackEnv(): Env {
@@ -92,10 +93,10 @@ export async function adminConnection(
 export async function createSuiteDatabase(env: Env): Promise<Connection> {
   const db = env.DB_NAME as string;
   const admin = await adminConnection(env);
-  await admin.query(`DROP DATABASE IF EXISTS \`${db}\``);
-  await admin.query(`CREATE DATABASE \`${db}\` CHARACTER SET utf8mb4`);
+  await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(db)}`);
+  await admin.query(`CREATE DATABASE ${quoteIdent(db)} CHARACTER SET utf8mb4`);
   await admin.query(createTableSql(db, env.DB_TABLE ?? 'rndc14'));
-  await admin.query(`GRANT SELECT, LOCK TABLES ON \`${db}\`.* TO ?@'%'`, [env.DB_USER]);
+  await admin.query(`GRANT SELECT, LOCK TABLES ON ${quoteIdent(db)}.* TO ?@'%'`, [env.DB_USER]);
   await admin.changeUser({ database: db });
   return admin;
 }
