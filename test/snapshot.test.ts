@@ -7,7 +7,7 @@ import type { SnapshotMethod } from '../services/core/snapshot.ts';
 import { DrugsyncError } from '../services/core/errors.ts';
 import { compareBinlogPositions } from '../services/core/position.ts';
 import type { Rndc14Row } from '../services/core/rndc14.ts';
-import { RNDC14_COLUMNS } from '../services/core/rndc14.ts';
+import { RNDC14_COLUMN_NAMES } from '../services/core/rndc14.ts';
 import { MAPPED_COLUMNS, mapRow } from '../services/core/mapping.ts';
 import { generateCatalogue, loadRows, makeRow, changes } from './support/factories.ts';
 import { createSuiteDatabase, suiteEnv } from './support/stack.ts';
@@ -132,7 +132,7 @@ describe('consistent snapshot (MariaDB)', () => {
   it('reads the columns asked for: every column comes back exactly as generated', async () => {
     // Prepare
     const snap = await openSnapshot(pool, { schema: env.DB_NAME as string, table: 'rndc14' });
-    const columns = RNDC14_COLUMNS.map((c) => c.name).filter((c) => c !== 'NDC');
+    const columns = RNDC14_COLUMN_NAMES.filter((c) => c !== 'NDC');
     // Act
     const seen: Rndc14Row[] = [];
     for await (const page of snap.rows({ schema: env.DB_NAME as string, table: 'rndc14', columns }))
