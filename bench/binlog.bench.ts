@@ -21,7 +21,7 @@ import { DeleteStreamCommand } from '@aws-sdk/client-kinesis';
 import type { Bench, BenchRow } from './run.ts';
 import { decodeConfig } from '../services/core/config.ts';
 import { createKinesis } from '../services/core/clients/kinesis.ts';
-import { createMemoryCheckpointStore } from '../services/core/checkpoint.ts';
+import { createMemoryPositionStore } from '../services/core/checkpoint.ts';
 import { createLogger } from '../services/core/log.ts';
 import { compressRecord, rowRecord } from '../services/core/events.ts';
 import { compareBinlogPositions } from '../services/core/position.ts';
@@ -151,7 +151,7 @@ const bench: Bench = {
         createAggregatingSink(kinesis, config.KINESIS_STREAM, aggregateFraming(config, log));
       // The reader, end to end: from `from` until its checkpoint passes `to`
       const readerRun = async (from: BinlogPosition, to: BinlogPosition) => {
-        const checkpoints = createMemoryCheckpointStore();
+        const checkpoints = createMemoryPositionStore();
         const sink = config.KINESIS_AGGREGATION ? aggregatingSink() : undefined;
         const t0 = performance.now();
         const reader = startBinlogReader(config, { redis, kinesis, checkpoints, log, sink }, { from });

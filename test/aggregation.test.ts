@@ -21,7 +21,7 @@ import { decodeConfig } from '../services/core/config.ts';
 import type { Env } from '../services/core/config.ts';
 import { encodeChangeEvent } from '../services/core/events.ts';
 import { makeKeys } from '../services/core/keys.ts';
-import { createRedisCheckpointStore } from '../services/core/checkpoint.ts';
+import { createReaderCheckpointStore } from '../services/core/checkpoint.ts';
 import { createLogger } from '../services/core/log.ts';
 import { mapRow } from '../services/core/mapping.ts';
 import type { BinlogPosition } from '../services/core/position.ts';
@@ -259,7 +259,7 @@ describe('Kinesis aggregation on the stack (MariaDB → reader → kinesalite �
     await eventually(
       async () => {
         const st = await readerStatus();
-        const cp = await createRedisCheckpointStore(redis, keys).load();
+        const cp = await createReaderCheckpointStore(redis, keys).load();
         const behind = cp !== null && compareBinlogPositions(cp, await masterStatus(admin)) < 0;
         return Number(st.events_total ?? 0) >= ROWS && behind;
       },

@@ -8,7 +8,7 @@ import type { Connection } from 'mysql2/promise';
 import { decodeConfig } from '../services/core/config.ts';
 import { createKinesis } from '../services/core/clients/kinesis.ts';
 import type { RedisClient } from '../services/core/clients/redis.ts';
-import { createRedisCheckpointStore } from '../services/core/checkpoint.ts';
+import { createReaderCheckpointStore } from '../services/core/checkpoint.ts';
 import { makeKeys } from '../services/core/keys.ts';
 import type { ChangeEvent, RowChangeEvent } from '../services/core/events.ts';
 import { isRowEvent } from '../services/core/events.ts';
@@ -286,7 +286,7 @@ describe('binlog reader → Kinesis (real MariaDB binlog, kinesalite)', () => {
     await waitFor('row before stop', (e) => rowEvents(e, String(before.NDC)).length > 0);
     const stopped = await reader!.stop();
     expect(stopped.reason).toBe('stopped');
-    const cp = await createRedisCheckpointStore(redis, makeKeys(config)).load();
+    const cp = await createReaderCheckpointStore(redis, makeKeys(config)).load();
     expect(cp).not.toBeNull();
     expect(compareBinlogPositions(cp!, startPos)).toBeGreaterThan(0);
 
@@ -314,7 +314,7 @@ describe('binlog reader → Kinesis (real MariaDB binlog, kinesalite)', () => {
     // the checkpoint moves into the new file
     await eventually(
       async () => {
-        const p = await createRedisCheckpointStore(redis, makeKeys(config)).load();
+        const p = await createReaderCheckpointStore(redis, makeKeys(config)).load();
         return p && p.file === evY.binlog.file && p.pos >= evY.binlog.next;
       },
       30_000,
@@ -392,7 +392,7 @@ describe('binlog reader → Kinesis (real MariaDB binlog, kinesalite)', () => {
     const oldest = logs[0]!.Log_name;
     const base = oldest.replace(/\.\d+$/, '');
     const gone = `${base}.${'0'.repeat(oldest.length - base.length - 1)}`;
-    await createRedisCheckpointStore(redis, makeKeys(config)).save({ file: gone, pos: 4 });
+    await createReaderCheckpointStore(redis, makeKeys(config)).save({ file: gone, pos: 4 });
     reader = start();
     await expect(reader.done).rejects.toMatchObject({
       code: 'BINLOG_PURGED',

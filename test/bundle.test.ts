@@ -23,7 +23,7 @@ import {
   PROJECT_ROOT,
 } from '../scripts/build.ts';
 import type { CliBundle } from '../scripts/build.ts';
-import { createRedisCheckpointStore } from '../services/core/checkpoint.ts';
+import { createReaderCheckpointStore } from '../services/core/checkpoint.ts';
 import { createKinesis } from '../services/core/clients/kinesis.ts';
 import type { RedisClient } from '../services/core/clients/redis.ts';
 import { decodeConfig } from '../services/core/config.ts';
@@ -339,7 +339,7 @@ describe('bundle: dist/drugsync.mjs with production dependencies only', () => {
     expect(reader.stderr()).toMatch(/"msg":"binlog reader stopped"/);
     expect(reader.stderr()).not.toMatch(/record compression worker (stopped|did not start)/);
     const config = decodeConfig(readerConfigShape, sides.bunReader);
-    const cp = await createRedisCheckpointStore(redis, makeKeys(config)).load();
+    const cp = await createReaderCheckpointStore(redis, makeKeys(config)).load();
     const last = bunRecords
       .map((r) => ({ file: r.event.binlog.file, pos: r.event.binlog.next }))
       .sort(compareBinlogPositions)

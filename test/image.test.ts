@@ -19,7 +19,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Connection } from 'mysql2/promise';
 import { PROJECT_ROOT } from '../scripts/build.ts';
-import { createRedisCheckpointStore } from '../services/core/checkpoint.ts';
+import { createReaderCheckpointStore } from '../services/core/checkpoint.ts';
 import { createKinesis } from '../services/core/clients/kinesis.ts';
 import type { RedisClient } from '../services/core/clients/redis.ts';
 import { decodeConfig } from '../services/core/config.ts';
@@ -250,7 +250,7 @@ describe.skipIf(cannot !== undefined)(
       const ndcs = new Set(records.map((r) => r.partitionKey));
       for (const ndc of [...rows.map((r) => String(r.NDC)), ...added.map((r) => String(r.NDC))])
         expect(ndcs, ndc).toContain(ndc);
-      const cp = await createRedisCheckpointStore(
+      const cp = await createReaderCheckpointStore(
         redis,
         makeKeys(decodeConfig(readerConfigShape, env)),
       ).load();

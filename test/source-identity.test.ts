@@ -20,7 +20,7 @@ import type { Env } from '../services/core/config.ts';
 import { createKinesis } from '../services/core/clients/kinesis.ts';
 import { createMysqlPool } from '../services/core/clients/mysql.ts';
 import type { RedisClient } from '../services/core/clients/redis.ts';
-import { createRedisCheckpointStore } from '../services/core/checkpoint.ts';
+import { createReaderCheckpointStore } from '../services/core/checkpoint.ts';
 import { isDrugsyncError } from '../services/core/errors.ts';
 import { isRowEvent } from '../services/core/events.ts';
 import type { RowChangeEvent } from '../services/core/events.ts';
@@ -104,7 +104,7 @@ async function runReader(env: Env, options: { from?: BinlogPosition } = {}) {
   return { outcome, lines, stats: reader.stats };
 }
 
-const checkpoint = () => createRedisCheckpointStore(redis, keys).load();
+const checkpoint = () => createReaderCheckpointStore(redis, keys).load();
 
 async function stream(): Promise<RowChangeEvent[]> {
   seen.push(...(await tail.read()));
@@ -170,7 +170,7 @@ describe('the source server behind the reader’s settings', () => {
   it('a checkpoint written before sources were recorded is upgraded on the first resume, logged once', async () => {
     // Prepare: the checkpoint as an older drugsync wrote it (no source), at a real position of A
     const cp = (await checkpoint())!;
-    await createRedisCheckpointStore(redis, keys).save({ file: cp.file, pos: cp.pos, gtid: cp.gtid });
+    await createReaderCheckpointStore(redis, keys).save({ file: cp.file, pos: cp.pos, gtid: cp.gtid });
     // Act: two starts, a change in between
     const first = await runReader(envA);
     const upgraded = await checkpoint();

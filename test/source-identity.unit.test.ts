@@ -6,7 +6,7 @@
  * MariaDB path is also run on real servers in test/source-identity.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { createMemoryCheckpointStore } from '../services/core/checkpoint.ts';
+import { createMemoryPositionStore } from '../services/core/checkpoint.ts';
 import { isDrugsyncError } from '../services/core/errors.ts';
 import type { DrugsyncError } from '../services/core/errors.ts';
 import { makeKeys } from '../services/core/keys.ts';
@@ -112,7 +112,7 @@ async function start(
   checkpoint: BinlogPosition | null,
   snapshot: BinlogPosition | null = null,
 ) {
-  const store = createMemoryCheckpointStore(checkpoint);
+  const store = createMemoryPositionStore(checkpoint);
   const { log, lines } = capture();
   const run = () =>
     resolveStart({

@@ -6,7 +6,7 @@
  * Redis, the stall watchdog, a lost lease) ends it: `result` rejects and the reader restarts from the
  * checkpoint.
  */
-import type { CheckpointStore } from '../core/checkpoint.ts';
+import type { BinlogPositionStore } from '../core/checkpoint.ts';
 import type { DrugsyncError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { REQUEST_TIMEOUT_MS } from '../core/clients/http.ts';
@@ -40,7 +40,7 @@ export interface SessionDeps {
   sink: KinesisSink;
   source: BinlogSource;
   publisher: Publisher;
-  checkpoints: Pick<CheckpointStore, 'save'>;
+  checkpoints: Pick<BinlogPositionStore, 'save'>;
   /** the open shards' hash keys (a table event goes to each) */
   serverPosition(): Promise<FilePos | null>;
   streamError(e: unknown, start: SessionStart['from']): Promise<DrugsyncError>;

@@ -9,7 +9,7 @@
  * server's identity is written with it, logged once: the next start finds it recorded). Every start
  * names the server it reads (`source`), which the session stamps on each checkpoint it writes.
  */
-import type { CheckpointStore } from '../core/checkpoint.ts';
+import type { BinlogPositionStore } from '../core/checkpoint.ts';
 import { DrugsyncError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { formatBinlogPosition } from '../core/position.ts';
@@ -32,7 +32,7 @@ export interface SessionStart {
 }
 
 export interface StartSources {
-  checkpoints: Pick<CheckpointStore, 'load' | 'save'>;
+  checkpoints: Pick<BinlogPositionStore, 'load' | 'save'>;
   snapshots: { load(): Promise<BinlogPosition | null> };
   options: Pick<ReaderOptions, 'from' | 'fromGtid'>;
   keys: RemedyKeys;

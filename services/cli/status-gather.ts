@@ -17,7 +17,7 @@ import type { BinlogPosition } from '../core/position.ts';
 import { describeServer, readVectorIndex } from '../core/redis/index.ts';
 import { quoteTable } from '../core/sql.ts';
 import { isAtOrBefore, iteratorAfter } from '../core/stream-record.ts';
-import { readCheckpoints } from '../embedder/checkpoint-writer.ts';
+import { readCheckpoints } from '../embedder/shard-checkpoints.ts';
 import { streamRecordsOf } from '../embedder/shard-reader.ts';
 import { createRedisTableState } from '../embedder/table-state.ts';
 import type { OpsRuntime } from './runtime.ts';

@@ -7,7 +7,7 @@
  * - shard-runner.ts: one shard's loop (checkpoint, retries from the first failed record, backoff);
  *   shard-reader.ts: GetRecords paced as on AWS, one read ahead; tx-hold.ts: holding an open delete
  *   transaction (and deferring its deletes past a bound, deferred.ts).
- * - checkpoint-writer.ts: checkpoints in Redis (keys.shardCheckpoints(stream)), fenced on the lease.
+ * - shard-checkpoints.ts: checkpoints in Redis (keys.shardCheckpoints(stream)), fenced on the lease.
  * - consumer-lease.ts: one active consumer per stream. A Redis lease (services/core/lease.ts, key
  *   keys.consumerLease(stream)); a second consumer waits, logging who holds it (host, pid, since), and takes
  *   over when the lease expires (its holder died) or is released (clean stop). On a loss the holder stops
@@ -22,8 +22,8 @@ import { createRedisLease, leaseOwnerId } from '../core/lease.ts';
 import { createMetricEmitter } from '../core/metrics.ts';
 import type { MetricEmitter } from '../core/metrics.ts';
 import { runMaintenance } from './maintenance.ts';
-import { readCheckpoints } from './checkpoint-writer.ts';
-import type { CheckpointStore } from './checkpoint-writer.ts';
+import { readCheckpoints } from './shard-checkpoints.ts';
+import type { ShardCheckpointStore } from './shard-checkpoints.ts';
 import { ConsumerGate } from './consumer-lease.ts';
 import { ConsumerStatusPublisher } from './consumer-status.ts';
 import type {
@@ -160,7 +160,7 @@ class Consumer {
 
   private shardContext(): ShardContext {
     const { config, deps, gate } = this;
-    const checkpoints: CheckpointStore = {
+    const checkpoints: ShardCheckpointStore = {
       redis: deps.redis,
       lease: gate.lease,
       key: deps.keys.shardCheckpoints(config.KINESIS_STREAM),
