@@ -28,8 +28,8 @@ import { openSnapshot } from './snapshot.ts';
 import type { SnapshotMethod } from './snapshot.ts';
 import type { RedisDrugStore } from './redis/drug-store.ts';
 import type { EmbeddingService } from './embedding/types.ts';
-import { upsertOp } from './drug-store.ts';
-import type { StoreOp } from './drug-store.ts';
+import { upsertOp } from './drug-store-contract.ts';
+import type { StoreOp } from './drug-store-contract.ts';
 import { DrugsyncError } from './errors.ts';
 import { quoteTable } from './sql.ts';
 

@@ -9,7 +9,7 @@ import type { ChangeEvent, RowChangeEvent } from '../core/events.ts';
 import type { Logger } from '../core/log.ts';
 import type { DrugFields } from '../core/mapping.ts';
 import type { SourcePosition } from '../core/position.ts';
-import type { ApplyOutcome, DrugStore, StoreOp } from '../core/drug-store.ts';
+import type { ApplyOutcome, DrugStore, StoreOp } from '../core/drug-store-contract.ts';
 import type { EmbeddingService } from '../core/embedding/types.ts';
 import type { SweepOptions } from '../core/redis/drug-store.ts';
 import type { DeadLetterInput, DeadLetterQueue } from './dlq.ts';

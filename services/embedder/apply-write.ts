@@ -6,7 +6,7 @@
  * written fails: transient → its NDC's records are 'failed' (retried by the consumer), poison → dead-lettered.
  */
 import { DrugsyncError } from '../core/errors.ts';
-import type { StoreOp, UpsertOp } from '../core/drug-store.ts';
+import type { StoreOp, UpsertOp } from '../core/drug-store-contract.ts';
 import { setResult } from './apply-run.ts';
 import type { BatchRun, Plan, WriteOutcome } from './apply-run.ts';
 

@@ -11,7 +11,7 @@
  */
 import type { RedisClient } from '../core/clients/redis.ts';
 import { wrapError } from '../core/errors.ts';
-import type { DrugStore, StoreOp } from '../core/drug-store.ts';
+import type { DrugStore, StoreOp } from '../core/drug-store-contract.ts';
 
 export interface DeferredDeletes {
   defer(shardId: string, txid: string, items: readonly { ndc: string; pos: string }[]): Promise<void>;

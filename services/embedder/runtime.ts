@@ -19,7 +19,7 @@ import type { RedisClient } from '../core/clients/redis.ts';
 import { makeKeys } from '../core/keys.ts';
 import type { Keys } from '../core/keys.ts';
 import type { Logger } from '../core/log.ts';
-import type { DrugStore } from '../core/drug-store.ts';
+import type { DrugStore } from '../core/drug-store-contract.ts';
 import type { EmbeddingService } from '../core/embedding/types.ts';
 import { createRedisDrugStore } from '../core/redis/drug-store.ts';
 import { createEmbeddingService } from '../core/embedding/service.ts';

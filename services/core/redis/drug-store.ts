@@ -13,7 +13,7 @@ import type { Logger } from '../log.ts';
 import { buildDocument } from '../mapping.ts';
 import type { DrugDocument } from '../mapping.ts';
 import type { SourcePosition } from '../position.ts';
-import type { ApplyOutcome, ApplyResult, DocMeta, DrugStore, StoreOp } from '../drug-store.ts';
+import type { ApplyOutcome, ApplyResult, DocMeta, DrugStore, StoreOp } from '../drug-store-contract.ts';
 import { ensureIndex } from './index.ts';
 
 /**
