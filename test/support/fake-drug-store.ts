@@ -4,7 +4,13 @@
  * vector was given. `applied` logs what was written; `failNext` makes the next call throw.
  */
 import type { SourcePosition } from '../../services/core/position.ts';
-import type { ApplyResult, DocMeta, DrugStore, StoreOp, UpsertOp } from '../../services/core/drug-store-contract.ts';
+import type {
+  ApplyResult,
+  DocMeta,
+  DrugStore,
+  StoreOp,
+  UpsertOp,
+} from '../../services/core/drug-store-contract.ts';
 import type { DrugFields } from '../../services/core/mapping.ts';
 
 interface StoredDoc {
