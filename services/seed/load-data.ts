@@ -40,13 +40,13 @@ export function tsvLine(row: Rndc14Row, columns: readonly string[] = RNDC14_COLU
 }
 
 /** An admin connection that may send LOCAL INFILE data; fails with the host and port named. */
-export async function adminConnection(s: AdminSettings, database?: string): Promise<Connection> {
+export async function adminConnection(settings: AdminSettings, database?: string): Promise<Connection> {
   try {
     return await mysql.createConnection({
-      host: s.DB_HOST,
-      port: s.DB_PORT,
-      user: s.DB_ADMIN_USER,
-      password: s.DB_ADMIN_PASSWORD,
+      host: settings.DB_HOST,
+      port: settings.DB_PORT,
+      user: settings.DB_ADMIN_USER,
+      password: settings.DB_ADMIN_PASSWORD,
       database,
       dateStrings: true,
       supportBigNumbers: true,
@@ -57,9 +57,9 @@ export async function adminConnection(s: AdminSettings, database?: string): Prom
     throw wrapError(
       e,
       'MYSQL_QUERY_FAILED',
-      `cannot connect to MySQL at ${s.DB_HOST}:${s.DB_PORT} as admin`,
+      `cannot connect to MySQL at ${settings.DB_HOST}:${settings.DB_PORT} as admin`,
       {
-        context: { host: s.DB_HOST, port: s.DB_PORT, user: s.DB_ADMIN_USER ?? '' },
+        context: { host: settings.DB_HOST, port: settings.DB_PORT, user: settings.DB_ADMIN_USER ?? '' },
         remedy:
           'start the local stack (`npx drugsync stack up`) or check DB_HOST, DB_PORT, DB_ADMIN_USER, DB_ADMIN_PASSWORD',
         retryable: true,

@@ -32,17 +32,17 @@ export interface MariadbServerFiles {
  * The command line of a drugsync MariaDB: binlog ROW / FULL image / FULL metadata, utf8mb4, zero dates allowed
  * (`sql_mode=''`), on 127.0.0.1 only. Used by the stack and by tests that start a server of their own.
  */
-export function mariadbServerArgs(f: MariadbServerFiles): string[] {
+export function mariadbServerArgs(files: MariadbServerFiles): string[] {
   return [
     '--no-defaults',
     '--user=root',
-    `--datadir=${f.dataDir}`,
-    `--port=${f.port}`,
+    `--datadir=${files.dataDir}`,
+    `--port=${files.port}`,
     '--bind-address=127.0.0.1',
-    `--socket=${f.socket}`,
-    `--pid-file=${f.pidFile}`,
-    `--log-error=${f.logFile}`,
-    `--log-bin=${f.binlog}`,
+    `--socket=${files.socket}`,
+    `--pid-file=${files.pidFile}`,
+    `--log-error=${files.logFile}`,
+    `--log-bin=${files.binlog}`,
     '--binlog-format=ROW',
     '--binlog-row-image=FULL',
     '--binlog-row-metadata=FULL',
@@ -154,14 +154,14 @@ export async function configureMariadbUsers(
 }
 
 /** The stack's MariaDB files: data, socket and binlog in its directory, pid file and log where the stack keeps them. */
-function stackFiles(port: number, f: ServerFiles): MariadbServerFiles {
+function stackFiles(port: number, files: ServerFiles): MariadbServerFiles {
   return {
-    dataDir: path.join(f.dir, 'data'),
+    dataDir: path.join(files.dir, 'data'),
     port,
-    socket: path.join(f.dir, 'mysql.sock'),
-    pidFile: f.pidFile,
-    logFile: f.logFile,
-    binlog: path.join(f.dir, 'binlog'),
+    socket: path.join(files.dir, 'mysql.sock'),
+    pidFile: files.pidFile,
+    logFile: files.logFile,
+    binlog: path.join(files.dir, 'binlog'),
   };
 }
 
