@@ -21,7 +21,7 @@ import { DeleteStreamCommand } from '@aws-sdk/client-kinesis';
 import type { Bench, BenchRow } from './run.ts';
 import { decodeConfig } from '../services/core/config.ts';
 import { createKinesis } from '../services/core/clients/kinesis.ts';
-import { createMemoryPositionStore } from '../services/core/checkpoint.ts';
+import { createMemoryPositionStore } from '../test/support/memory-position-store.ts';
 import { createLogger } from '../services/core/log.ts';
 import { compressRecord, rowRecord } from '../services/core/events.ts';
 import { compareBinlogPositions } from '../services/core/position.ts';

@@ -44,12 +44,12 @@ import type { SearchCapabilities, VectorAlgorithm } from '../services/core/redis
 import { knnSearch } from '../services/core/redis/knn.ts';
 import { benchRedisServers, onServer, openBenchRedis, vectorLabel } from './redis-server.ts';
 import { percentiles } from '../services/core/percentiles.ts';
-import { meanScores, scoreRanking } from '../services/core/search/metrics.ts';
-import type { RankingScores } from '../services/core/search/metrics.ts';
+import { meanScores, scoreRanking } from './relevance/metrics.ts';
+import type { RankingScores } from './relevance/metrics.ts';
 import { SEARCH_MODES } from '../services/core/search/query.ts';
 import type { SearchMode } from '../services/core/search/query.ts';
-import { judgeAll, loadRelevanceSet, QUERY_KINDS } from '../services/core/search/relevance.ts';
-import type { RelevanceSet } from '../services/core/search/relevance.ts';
+import { judgeAll, loadRelevanceSet, QUERY_KINDS } from './relevance/relevance.ts';
+import type { RelevanceSet } from './relevance/relevance.ts';
 import { expandsByDefault, searchDrugs } from '../services/core/search/search.ts';
 import { defaultSearchMode } from '../services/cli/search.ts';
 import { generateCatalogue } from '../test/support/factories.ts';

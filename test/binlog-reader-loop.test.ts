@@ -7,7 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeConfig } from '../services/core/config.ts';
 import type { RedisClient } from '../services/core/clients/redis.ts';
-import { createMemoryPositionStore, saveBackfillSnapshot } from '../services/core/checkpoint.ts';
+import { saveBackfillSnapshot } from '../services/core/checkpoint.ts';
+import { createMemoryPositionStore } from './support/memory-position-store.ts';
 import { decodeChangeEvent } from '../services/core/events.ts';
 import type { ChangeEvent } from '../services/core/events.ts';
 import { createLogger } from '../services/core/log.ts';

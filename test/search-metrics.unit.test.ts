@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { reciprocalRankFusion } from '../services/core/search/fusion.ts';
-import { meanScores, mrrAtK, ndcgAtK, recallAtK, scoreRanking } from '../services/core/search/metrics.ts';
+import { meanScores, mrrAtK, ndcgAtK, recallAtK, scoreRanking } from '../bench/relevance/metrics.ts';
 
 // NDCs as a search returns them: several packages of one label name, then other labels.
 const A = '00071015523'; // ATORVASTATIN 40 MG TABLET, 90 tablets

@@ -9,8 +9,8 @@ import {
   loadRelevanceSet,
   parseRelevanceSet,
   relevantNdcs,
-} from '../services/core/search/relevance.ts';
-import type { RelevanceSet } from '../services/core/search/relevance.ts';
+} from '../bench/relevance/relevance.ts';
+import type { RelevanceSet } from '../bench/relevance/relevance.ts';
 import { parseSearchOptions } from '../services/cli/search.ts';
 import { makeRow } from './support/factories.ts';
 

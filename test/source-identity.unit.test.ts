@@ -6,7 +6,7 @@
  * MariaDB path is also run on real servers in test/source-identity.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { createMemoryPositionStore } from '../services/core/checkpoint.ts';
+import { createMemoryPositionStore } from './support/memory-position-store.ts';
 import { isDrugsyncError } from '../services/core/errors.ts';
 import type { DrugsyncError } from '../services/core/errors.ts';
 import { makeKeys } from '../services/core/keys.ts';

@@ -212,22 +212,3 @@ export function saveBackfillSnapshot(
 ): Promise<void> {
   return createBackfillSnapshotStore(redis, keys).save(p);
 }
-
-/** In-memory store for unit tests and the benchmark. */
-export function createMemoryPositionStore(initial: BinlogPosition | null = null): BinlogPositionStore & {
-  saves: BinlogPosition[];
-} {
-  let current = initial;
-  const saves: BinlogPosition[] = [];
-  return {
-    saves,
-    load: async () => current,
-    save: async (p) => {
-      current = { ...p };
-      saves.push({ ...p });
-    },
-    clear: async () => {
-      current = null;
-    },
-  };
-}

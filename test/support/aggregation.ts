@@ -21,7 +21,8 @@ import {
   isRowEvent,
 } from '../../services/core/events.ts';
 import type { ChangeEvent, RowChangeEvent } from '../../services/core/events.ts';
-import { listAllShards, oldestIterator } from '../../services/core/kinesis-shards.ts';
+import { listAllShards } from '../../services/core/kinesis-shards.ts';
+import { oldestIterator } from './stream-tail.ts';
 import type { Logger } from '../../services/core/log.ts';
 import { ShardMap, partitionHash } from '../../services/core/shard-map.ts';
 import { decodeStreamRecord, eventId, framingOf } from '../../services/core/stream-record.ts';

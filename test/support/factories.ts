@@ -7,8 +7,10 @@
  * - `insertRows(conn, rows, table)`: one multi-row INSERT of whole rows (the column list of core/rndc14.ts).
  */
 import type { Connection } from 'mysql2/promise';
+import { isEligible } from '../../services/core/mapping.ts';
 import { rndc14InsertSql, rndc14Values } from '../../services/core/rndc14.ts';
 import type { Rndc14Row } from '../../services/core/rndc14.ts';
+import { generateCatalogue } from '../../services/seed/generator.ts';
 
 export {
   catalogueShape,
@@ -16,7 +18,6 @@ export {
   DEFAULT_SEED,
   FULL_CATALOGUE_ROWS,
   generateCatalogue,
-  makeRow,
   prng,
 } from '../../services/seed/generator.ts';
 export {
@@ -36,4 +37,25 @@ export async function insertRows(
   table = 'rndc14',
 ): Promise<void> {
   await conn.query(rndc14InsertSql(table), [rows.map(rndc14Values)]);
+}
+
+const SAMPLE_CACHE = new Map<number, Rndc14Row[]>();
+
+/** The eligible rows of a small realistic catalogue (cached per seed) to draw single rows from. */
+function sample(seed: number): Rndc14Row[] {
+  let rows = SAMPLE_CACHE.get(seed);
+  if (!rows) {
+    rows = [...generateCatalogue(2_000, seed)].filter(isEligible);
+    SAMPLE_CACHE.set(seed, rows);
+  }
+  return rows;
+}
+
+/**
+ * One realistic, eligible row: the i-th (mod ~1,960) of a small catalogue for `seed`, with overrides
+ * applied last (`makeRow({ LN: null })` is an ineligible row). Same arguments, same row.
+ */
+export function makeRow(overrides: Partial<Rndc14Row> = {}, i = 0, seed = 7): Rndc14Row {
+  const rows = sample(seed);
+  return { ...(rows[i % rows.length] as Rndc14Row), ...overrides } as Rndc14Row;
 }
