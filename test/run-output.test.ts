@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Connection } from 'mysql2/promise';
 import { LOG_LEVELS } from '../services/core/log.ts';
+import { METRICS, parseEmfLine } from '../services/core/metrics.ts';
 import { runCli, spawnCli } from './support/pipeline.ts';
 import {
   createSuiteDatabase,
@@ -51,11 +52,38 @@ function nullWhereNumber(records: Json[]): string[] {
   return [...kinds].filter(([, s]) => s.has('null') && s.has('number')).map(([k]) => k);
 }
 
-/** Splits stderr into JSON records and the problems of every line. */
-function scanStderr(stderr: string): { records: Json[]; problems: string[] } {
+const METRIC_NAMES: readonly string[] = Object.values(METRICS);
+
+/** Every problem of one EMF metric line: a name we do not emit, a value that is not a finite number. */
+function metricProblems(line: string): string[] {
+  const emf = parseEmfLine(line);
+  if (!emf) return [`not an EMF record: ${line.slice(0, 300)}`];
+  const out: string[] = [];
+  for (const [name, v] of Object.entries(emf.values)) {
+    if (!METRIC_NAMES.includes(name)) out.push(`unknown metric ${name}`);
+    const values = Array.isArray(v) ? v : [v];
+    if (values.length === 0 || !values.every((x) => typeof x === 'number' && Number.isFinite(x)))
+      out.push(`metric ${name} = ${JSON.stringify(v)}`);
+  }
+  if (UNKNOWN_VALUE.test(line)) out.push(`unknown value ${UNKNOWN_VALUE.exec(line)?.[0]}`);
+  return out.map((p) => `${p}: ${line.slice(0, 300)}`);
+}
+
+/**
+ * Splits stderr into JSON log records and the problems of every line. EMF metric lines (CloudWatch's
+ * embedded metric format, `{"_aws":…}`: the services' metrics, written beside the logs) are their own kind,
+ * checked as metrics; `metrics` counts them.
+ */
+function scanStderr(stderr: string): { records: Json[]; metrics: number; problems: string[] } {
   const records: Json[] = [];
   const problems: string[] = [];
+  let metrics = 0;
   for (const line of stderr.split('\n').filter((l) => l.trim())) {
+    if (line.startsWith('{"_aws":')) {
+      metrics++;
+      problems.push(...metricProblems(line));
+      continue;
+    }
     let rec: Json;
     try {
       rec = JSON.parse(line) as Json;
@@ -68,6 +96,7 @@ function scanStderr(stderr: string): { records: Json[]; problems: string[] } {
   }
   return {
     records,
+    metrics,
     problems: [...problems, ...nullWhereNumber(records).map((k) => `null and number: ${k}`)],
   };
 }
@@ -111,8 +140,9 @@ describe('drugsync run: every line it prints', () => {
 
     // Assess: the run stopped cleanly, and every part of it spoke
     expect(code, stderr.slice(-3000)).toBe(0);
-    const { records, problems } = scanStderr(stderr + statusJson.stderr);
+    const { records, metrics, problems } = scanStderr(stderr + statusJson.stderr);
     expect(problems).toEqual([]);
+    expect(metrics).toBeGreaterThan(0); // the reader's and the embedder's metrics, checked as such
     expect([...new Set(records.map((r) => r.service))]).toEqual(
       expect.arrayContaining(['run', 'seed', 'backfill', 'binlog-reader', 'embedder']),
     );

@@ -18,6 +18,7 @@ export const CLI = path.join(PROJECT_ROOT, 'bin', 'drugsync.mjs');
 export interface Proc {
   child: ChildProcess;
   exited: Promise<number | null>;
+  /** the last 8,000 characters of its log lines (EMF metric lines left out) */
   stderrTail(): string;
 }
 
@@ -26,12 +27,17 @@ export function startProc(env: Env, args: string[]): Proc {
     env: { ...process.env, ...env, LOG_FORMAT: 'json', LOG_LEVEL: 'info' } as NodeJS.ProcessEnv,
     stdio: ['ignore', 'ignore', 'pipe'],
   });
+  // the tail of its log: EMF metric lines (one per embedder batch) would push the log records out of it
   let err = '';
+  let partial = '';
   child.stderr?.on('data', (d: Buffer) => {
-    err = (err + d.toString()).slice(-8000);
+    const lines = (partial + d.toString()).split('\n');
+    partial = lines.pop() ?? '';
+    const log = lines.filter((l) => !l.startsWith('{"_aws":'));
+    if (log.length) err = (err + log.join('\n') + '\n').slice(-8000);
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, exited, stderrTail: () => err };
+  return { child, exited, stderrTail: () => err + partial };
 }
 
 /** A CLI process with everything it printed kept. */
