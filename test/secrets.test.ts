@@ -11,7 +11,6 @@ import type { Connection } from 'mysql2/promise';
 import { DrugsyncError, isDrugsyncError } from '../services/core/errors.ts';
 import {
   describeErrorMasked,
-  errorJSONMasked,
   formatRecord,
   maskValue,
   redact,
@@ -174,7 +173,7 @@ describe('secrets', () => {
       });
       // Act
       const text = describeErrorMasked(e);
-      const json = JSON.stringify(errorJSONMasked(e));
+      const json = JSON.stringify(maskValue(e)); // as a JSON log line carries it
       // Assess
       expectNoLeak(text + json, [SECRETS.both]);
       expect(text).toBe('[MYSQL_QUERY_FAILED] login with *** refused {host=db} (cause: server echoed ***)');

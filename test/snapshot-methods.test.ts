@@ -11,7 +11,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Connection } from 'mysql2/promise';
-import { createMysqlPool, resolveMysqlCredentials } from '../services/core/clients/mysql.ts';
+import { createMysqlPool, mysqlCredentials } from '../services/core/clients/mysql.ts';
 import type { MysqlPool } from '../services/core/clients/mysql.ts';
 import type { RedisClient } from '../services/core/clients/redis.ts';
 import { decodeConfig } from '../services/core/config.ts';
@@ -100,7 +100,7 @@ describe('snapshot methods: table-lock forced on MariaDB, under a writer and the
     redis = suiteRedis(env);
     const cfg = decodeConfig(opsShape, env);
     keys = makeKeys(cfg);
-    pool = createMysqlPool(cfg, await resolveMysqlCredentials(cfg, cfg.AWS_REGION));
+    pool = createMysqlPool(cfg, mysqlCredentials(cfg, { region: cfg.AWS_REGION }));
     const store = createRedisDrugStore(redis, keys, cfg);
     const embeddings = createEmbeddingService(cfg, redis, keys, { logger: log });
     deps = {

@@ -51,11 +51,6 @@ export type MysqlLogin = MysqlCredentials | CredentialsProvider;
 
 export const DEFAULT_CREDENTIALS_REFRESH_MIN_SECONDS = 5;
 
-/** Reads user/password from Secrets Manager (RDS secret JSON: {"username","password"}) or the settings. */
-export async function resolveMysqlCredentials(s: MysqlSettings, region?: string): Promise<MysqlCredentials> {
-  return resolveDbCredentials(s, { region });
-}
-
 export interface CredentialsOptions {
   region?: string | undefined;
   log?: Logger | undefined;
