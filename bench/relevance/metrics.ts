@@ -76,4 +76,3 @@ export function meanScores(all: readonly RankingScores[]): RankingScores {
   const sum = (f: (s: RankingScores) => number) => all.reduce((a, s) => a + f(s), 0) / n;
   return { recall: sum((s) => s.recall), mrr: sum((s) => s.mrr), ndcg: sum((s) => s.ndcg) };
 }
-
