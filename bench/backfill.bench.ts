@@ -46,6 +46,7 @@ import {
   suiteEnv,
   suiteRedis,
 } from '../test/support/stack.ts';
+import { quoteIdent } from '../services/core/sql.ts';
 
 const ROWS = benchNumber('BENCH_BACKFILL_ROWS', 493_573);
 const DIMS = benchNumber('BENCH_BACKFILL_DIMS', 256);
@@ -93,7 +94,7 @@ async function seed(env: Env, rows: number): Promise<{ seconds: number }> {
 
 async function dropDatabase(env: Env): Promise<void> {
   const admin = await adminConnection(env);
-  await admin.query(`DROP DATABASE IF EXISTS \`${env.DB_NAME as string}\``);
+  await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(env.DB_NAME as string)}`);
   await admin.end();
 }
 

@@ -21,7 +21,7 @@ import { DeleteStreamCommand } from '@aws-sdk/client-kinesis';
 import type { Bench, BenchRow } from './run.ts';
 import { decodeConfig } from '../services/core/config.ts';
 import { createKinesis } from '../services/core/clients/kinesis.ts';
-import { createMemoryCheckpointStore } from '../services/core/checkpoint.ts';
+import { createMemoryPositionStore } from '../test/support/memory-position-store.ts';
 import { createLogger } from '../services/core/log.ts';
 import { compressRecord, rowRecord } from '../services/core/events.ts';
 import { compareBinlogPositions } from '../services/core/position.ts';
@@ -35,7 +35,7 @@ import { aggregateFraming, readerConfigShape, startBinlogReader } from '../servi
 import { suiteSource } from '../test/support/binlog.ts';
 import type { RowsEvent } from '../services/binlog-reader/source.ts';
 import type { Rndc14Row } from '../services/core/rndc14.ts';
-import { COLUMN_NAMES, generateCatalogue, loadRows } from '../test/support/factories.ts';
+import { generateCatalogue, insertRows, loadRows } from '../test/support/factories.ts';
 import {
   createSuiteDatabase,
   resetSuiteRedis,
@@ -43,6 +43,7 @@ import {
   suiteEnv,
   suiteRedis,
 } from '../test/support/stack.ts';
+import { quoteIdent } from '../services/core/sql.ts';
 
 const N = Number(process.env.BENCH_BINLOG_ROWS ?? 100_000);
 const SHARDS = Number(process.env.BENCH_BINLOG_SHARDS ?? 2);
@@ -85,7 +86,6 @@ const bench: Bench = {
         ...r,
         NDC: `9${String(i).padStart(10, '0')}`,
       }));
-      const cols = COLUMN_NAMES.map((c) => `\`${c}\``).join(',');
       const per = N / 100;
       const workloads = [
         {
@@ -98,8 +98,7 @@ const bench: Bench = {
           label: `100 × ${per.toLocaleString('en-US')}-row INSERTs`,
           async write() {
             for (let i = 0; i < N; i += per) {
-              const chunk = extra.slice(i, i + per).map((r) => COLUMN_NAMES.map((c) => r[c] ?? null));
-              await admin.query(`INSERT INTO rndc14 (${cols}) VALUES ?`, [chunk]);
+              await insertRows(admin, extra.slice(i, i + per));
             }
           },
         },
@@ -152,7 +151,7 @@ const bench: Bench = {
         createAggregatingSink(kinesis, config.KINESIS_STREAM, aggregateFraming(config, log));
       // The reader, end to end: from `from` until its checkpoint passes `to`
       const readerRun = async (from: BinlogPosition, to: BinlogPosition) => {
-        const checkpoints = createMemoryCheckpointStore();
+        const checkpoints = createMemoryPositionStore();
         const sink = config.KINESIS_AGGREGATION ? aggregatingSink() : undefined;
         const t0 = performance.now();
         const reader = startBinlogReader(config, { redis, kinesis, checkpoints, log, sink }, { from });
@@ -257,7 +256,7 @@ const bench: Bench = {
       const cleanupFailed = (what: string) => (e: unknown) =>
         say(`cleanup: ${what} failed: ${e instanceof Error ? e.message : String(e)}`);
       await admin
-        .query(`DROP DATABASE IF EXISTS \`${config.DB_NAME}\``)
+        .query(`DROP DATABASE IF EXISTS ${quoteIdent(config.DB_NAME)}`)
         .catch(cleanupFailed('DROP DATABASE'));
       await admin.end();
       for (const s of [rawStream, config.KINESIS_STREAM]) {

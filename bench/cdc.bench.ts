@@ -16,7 +16,7 @@ import { EventFactory } from '../test/support/events.ts';
 import { createLogger } from '../services/core/log.ts';
 import { startSimulator } from '../services/cli/simulate.ts';
 import { preparePipeline, runCli, startProc } from '../test/support/pipeline.ts';
-import { eventually, suiteEnv, suiteRedis } from '../test/support/stack.ts';
+import { eventually, suiteEnv, suiteKeys, suiteRedis } from '../test/support/stack.ts';
 
 const ROWS = Number(process.env.BENCH_CDC_ROWS ?? 100_000);
 const SECONDS = Number(process.env.BENCH_CDC_SECONDS ?? 60);
@@ -36,7 +36,8 @@ const bench: Bench = {
     const backfill = await runCli(env, ['backfill', '--json'], 1_800_000);
     if (backfill.status !== 0) throw new Error(`backfill failed: ${backfill.stderr.slice(-1000)}`);
     const procs = [startProc(env, ['binlog-reader']), startProc(env, ['embedder'])];
-    const statusKey = `${env.REDIS_STATE_PREFIX}status:embedder`;
+    const keys = suiteKeys(env);
+    const statusKey = keys.serviceStatus('embedder');
     const records = async () => Number((await redis.hget(statusKey, 'records')) ?? 0);
     try {
       // 1. latency under a steady writer
@@ -70,7 +71,7 @@ const bench: Bench = {
       for (let i = 0; i < docChanges.length; i += 500) {
         const chunk = docChanges.slice(i, i + 500);
         const pipe = redis.pipeline();
-        for (const [ndc] of chunk) pipe.call('JSON.GET', `${env.REDIS_DOC_PREFIX}${ndc}`, '$.indexed_at');
+        for (const [ndc] of chunk) pipe.call('JSON.GET', keys.doc(ndc), '$.indexed_at');
         const replies = (await pipe.exec()) ?? [];
         chunk.forEach(([, c], j) => {
           const raw = replies[j]?.[1] as string | null;

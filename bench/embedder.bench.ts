@@ -15,9 +15,10 @@ import { createKinesis } from '../services/core/clients/kinesis.ts';
 import { compressRecord, encodeChangeEvent } from '../services/core/events.ts';
 import { createLogger } from '../services/core/log.ts';
 import { buildDocument, embeddingText, mapRow } from '../services/core/mapping.ts';
-import { upsertOp } from '../services/core/drug-store.ts';
-import type { UpsertOp } from '../services/core/drug-store.ts';
-import { listAllShards, oldestIterator } from '../services/core/kinesis-shards.ts';
+import { upsertOp } from '../services/core/drug-store-contract.ts';
+import type { UpsertOp } from '../services/core/drug-store-contract.ts';
+import { listAllShards } from '../services/core/kinesis-shards.ts';
+import { oldestIterator } from '../test/support/stream-tail.ts';
 import { startEmbedderConsumer } from '../services/embedder/consumer.ts';
 import { createEmbedderRuntime, decodeEmbedderConfig } from '../services/embedder/runtime.ts';
 import { resetSuiteRedis, resetSuiteStream, suiteEnv } from '../test/support/stack.ts';
@@ -119,7 +120,7 @@ const bench: Bench = {
         {
           kinesis,
           redis,
-          checkpointKey: keys.shardCheckpoints(config.KINESIS_STREAM),
+          keys,
           apply: rt.deps,
           log,
         },

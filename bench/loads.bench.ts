@@ -34,6 +34,7 @@ import {
   suiteEnv,
   suiteRedis,
 } from '../test/support/stack.ts';
+import { quoteIdent } from '../services/core/sql.ts';
 
 const ROWS = Number(process.env.BENCH_LOADS_ROWS ?? FULL_CATALOGUE_ROWS);
 const SEED = 42;
@@ -129,7 +130,7 @@ const bench: Bench = {
     } finally {
       // leave nothing behind: 494K documents with vectors would slow every later Redis restart (AOF reload)
       await resetSuiteRedis(env, redis);
-      await admin.query(`DROP DATABASE IF EXISTS \`${schema}\``);
+      await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(schema)}`);
       await admin.end();
       await redis.quit();
       await deleteSuiteStream(env);

@@ -36,7 +36,7 @@ import type { SearchCapabilities, VectorAlgorithm } from '../services/core/redis
 import { knnSearch } from '../services/core/redis/knn.ts';
 import { benchRedisServers, onServer, openBenchRedis, vectorLabel } from './redis-server.ts';
 import { createRedisDrugStore } from '../services/core/redis/drug-store.ts';
-import type { UpsertOp } from '../services/core/drug-store.ts';
+import type { UpsertOp } from '../services/core/drug-store-contract.ts';
 import { generateCatalogue } from '../test/support/factories.ts';
 import { resetSuiteRedis, suiteEnv, suiteRedis } from '../test/support/stack.ts';
 

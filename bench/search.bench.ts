@@ -43,12 +43,13 @@ import { createIndexArgs } from '../services/core/redis/index-schema.ts';
 import type { SearchCapabilities, VectorAlgorithm } from '../services/core/redis/index.ts';
 import { knnSearch } from '../services/core/redis/knn.ts';
 import { benchRedisServers, onServer, openBenchRedis, vectorLabel } from './redis-server.ts';
-import { meanScores, percentile, scoreRanking } from '../services/core/search/metrics.ts';
-import type { RankingScores } from '../services/core/search/metrics.ts';
+import { percentiles } from '../services/core/percentiles.ts';
+import { meanScores, scoreRanking } from './relevance/metrics.ts';
+import type { RankingScores } from './relevance/metrics.ts';
 import { SEARCH_MODES } from '../services/core/search/query.ts';
 import type { SearchMode } from '../services/core/search/query.ts';
-import { judgeAll, loadRelevanceSet, QUERY_KINDS } from '../services/core/search/relevance.ts';
-import type { RelevanceSet } from '../services/core/search/relevance.ts';
+import { judgeAll, loadRelevanceSet, QUERY_KINDS } from './relevance/relevance.ts';
+import type { RelevanceSet } from './relevance/relevance.ts';
 import { expandsByDefault, searchDrugs } from '../services/core/search/search.ts';
 import { defaultSearchMode } from '../services/cli/search.ts';
 import { generateCatalogue } from '../test/support/factories.ts';
@@ -166,7 +167,9 @@ async function runMode(
   }
   const byKind = new Map<string, RankingScores>();
   for (const kind of QUERY_KINDS) byKind.set(kind, meanScores(scores.filter((s) => s.kind === kind)));
-  return { mean: meanScores(scores), byKind, p50: percentile(ms, 50), p99: percentile(ms, 99) };
+  const [p50, p99] = percentiles(ms, [50, 99]);
+  if (p50 === null || p99 === null) throw new Error('the relevance set has no queries: no latency to report');
+  return { mean: meanScores(scores), byKind, p50, p99 };
 }
 
 /** An approximate index over the documents, compared with FLAT. */

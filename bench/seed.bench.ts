@@ -7,15 +7,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Bench, BenchRow } from './run.ts';
-import {
-  COLUMN_NAMES,
-  DEFAULT_SEED,
-  FULL_CATALOGUE_ROWS,
-  generateCatalogue,
-} from '../services/seed/generator.ts';
+import { DEFAULT_SEED, FULL_CATALOGUE_ROWS, generateCatalogue } from '../services/seed/generator.ts';
 import { adminConnection, recreateTable, tsvLine } from '../services/seed/load-data.ts';
 import { runSeed, seedShape } from '../services/seed/cli.ts';
 import { decodeConfig } from '../services/core/config.ts';
+import { RNDC14_COLUMN_LIST } from '../services/core/rndc14.ts';
+import { quoteIdent, quoteTable } from '../services/core/sql.ts';
 
 const DB = 'fdb_bench_seed';
 const N = FULL_CATALOGUE_ROWS;
@@ -26,16 +23,15 @@ async function rawLoadRate(file: string): Promise<number> {
   try {
     await recreateTable(conn, DB, 'rndc14_raw');
     await conn.query(`SET SESSION sql_mode = '', SESSION unique_checks = 0`);
-    const cols = COLUMN_NAMES.map((c) => `\`${c}\``).join(',');
     const t0 = performance.now();
     await conn.query({
       sql:
-        `LOAD DATA LOCAL INFILE 'catalogue.tsv' INTO TABLE \`${DB}\`.rndc14_raw CHARACTER SET utf8mb4 ` +
-        `FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (${cols})`,
+        `LOAD DATA LOCAL INFILE 'catalogue.tsv' INTO TABLE ${quoteTable(DB, 'rndc14_raw')} CHARACTER SET utf8mb4 ` +
+        `FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (${RNDC14_COLUMN_LIST})`,
       infileStreamFactory: () => fs.createReadStream(file, { highWaterMark: 1 << 20 }),
     });
     const rate = N / ((performance.now() - t0) / 1000);
-    await conn.query(`DROP TABLE \`${DB}\`.rndc14_raw`);
+    await conn.query(`DROP TABLE ${quoteTable(DB, 'rndc14_raw')}`);
     return rate;
   } finally {
     await conn.end();
@@ -96,7 +92,7 @@ const bench: Bench = {
     } finally {
       fs.rmSync(path.dirname(file), { recursive: true, force: true });
       const conn = await adminConnection(decodeConfig(seedShape));
-      await conn.query(`DROP DATABASE IF EXISTS \`${DB}\``);
+      await conn.query(`DROP DATABASE IF EXISTS ${quoteIdent(DB)}`);
       await conn.end();
     }
   },

@@ -6,7 +6,7 @@ import { encodeChangeEvent, rowRecord } from '../services/core/events.ts';
 import type { OutRecord } from '../services/core/events.ts';
 import { decodeStreamRecord } from '../services/core/stream-record.ts';
 import { partitionHash } from '../services/core/shard-map.ts';
-import { makeRow } from '../services/seed/generator.ts';
+import { makeRow } from './support/factories.ts';
 import { EventFactory } from './support/events.ts';
 
 const TOP = 2n ** 128n - 1n;

@@ -21,7 +21,7 @@ import { decodeConfig } from '../services/core/config.ts';
 import type { Env } from '../services/core/config.ts';
 import { encodeChangeEvent } from '../services/core/events.ts';
 import { makeKeys } from '../services/core/keys.ts';
-import { createRedisCheckpointStore } from '../services/core/checkpoint.ts';
+import { createReaderCheckpointStore } from '../services/core/checkpoint.ts';
 import { createLogger } from '../services/core/log.ts';
 import { mapRow } from '../services/core/mapping.ts';
 import type { BinlogPosition } from '../services/core/position.ts';
@@ -41,7 +41,7 @@ import {
 } from './support/aggregation.ts';
 import type { NdcEvent } from './support/aggregation.ts';
 import { EventFactory } from './support/events.ts';
-import { COLUMN_NAMES, generateCatalogue } from './support/factories.ts';
+import { generateCatalogue, insertRows } from './support/factories.ts';
 import { startStreamingPipeline } from './support/pipeline.ts';
 import {
   createSuiteDatabase,
@@ -53,6 +53,7 @@ import {
   suiteRedis,
 } from './support/stack.ts';
 import { convergedVerify } from './support/writer.ts';
+import { quoteIdent } from '../services/core/sql.ts';
 
 const log = createLogger({ service: 'aggregation-test' }, { level: 'error' });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -81,7 +82,7 @@ async function freshSuite(env: Env): Promise<{ admin: Connection; redis: RedisCl
 async function teardown(env: Env, admin: Connection, redis: RedisClient): Promise<void> {
   await resetSuiteRedis(env, redis);
   await deleteSuiteStream(env);
-  await admin.query(`DROP DATABASE IF EXISTS \`${env.DB_NAME}\``);
+  await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(env.DB_NAME as string)}`);
   await admin.end();
   redis.disconnect();
 }
@@ -91,12 +92,6 @@ async function masterStatus(admin: Connection): Promise<BinlogPosition> {
     { File: string; Position: number }[],
   ];
   return { file: rows[0]!.File, pos: Number(rows[0]!.Position) };
-}
-
-async function insertRows(admin: Connection, rows: readonly Rndc14Row[]): Promise<void> {
-  await admin.query(`INSERT INTO rndc14 (${COLUMN_NAMES.map((c) => `\`${c}\``).join(',')}) VALUES ?`, [
-    rows.map((r) => COLUMN_NAMES.map((c) => r[c] ?? null)),
-  ]);
 }
 
 /**
@@ -264,7 +259,7 @@ describe('Kinesis aggregation on the stack (MariaDB → reader → kinesalite �
     await eventually(
       async () => {
         const st = await readerStatus();
-        const cp = await createRedisCheckpointStore(redis, keys).load();
+        const cp = await createReaderCheckpointStore(redis, keys).load();
         const behind = cp !== null && compareBinlogPositions(cp, await masterStatus(admin)) < 0;
         return Number(st.events_total ?? 0) >= ROWS && behind;
       },

@@ -19,7 +19,7 @@ import { compareBinlogPositions, deserializePosition, sourcePosition } from '../
 import type { Rndc14Row } from '../services/core/rndc14.ts';
 import { openBackfillRuntime } from '../services/backfill/runtime.ts';
 import type { BackfillRuntime } from '../services/backfill/runtime.ts';
-import { COLUMN_NAMES, generateCatalogue, loadRows } from './support/factories.ts';
+import { generateCatalogue, insertRows, loadRows } from './support/factories.ts';
 import { CLI, runCli } from './support/pipeline.ts';
 import { startFakeBedrock } from './support/fake-bedrock.ts';
 import type { FakeBedrock } from './support/fake-bedrock.ts';
@@ -29,6 +29,7 @@ import {
   eventually,
   resetSuiteRedis,
   suiteEnv,
+  suiteKeys,
   suiteRedis,
 } from './support/stack.ts';
 
@@ -148,9 +149,7 @@ describe('backfill --part, cleanup and the position rule (20,000 rows, local emb
     expect(p2.status, p2.stderr.slice(-2000)).toBe(0);
     expect(p1.json).toMatchObject({ completed: true, failed: 0, part: '1/2' });
     expect(p2.json).toMatchObject({ completed: true, failed: 0, part: '2/2' });
-    const [bound] = JSON.parse(
-      (await redis.get(`${env.REDIS_STATE_PREFIX}backfill:split:2`)) as string,
-    ) as string[];
+    const [bound] = JSON.parse((await redis.get(suiteKeys(env).backfillSplit(2))) as string) as string[];
     const low = eligible.filter((f) => f.ndc <= bound!).length;
     expect(p1.json.eligible_in_snapshot).toBe(low);
     expect(p2.json.eligible_in_snapshot).toBe(eligible.length - low);
@@ -172,19 +171,15 @@ describe('backfill --part, cleanup and the position rule (20,000 rows, local emb
       return { file: file as string, pos: Number(pos) };
     });
     const oldest = [...positions].sort(compareBinlogPositions)[0]!;
-    const start = deserializePosition(
-      (await redis.get(`${env.REDIS_STATE_PREFIX}backfill:snapshot`)) as string,
-    );
+    const start = deserializePosition((await redis.get(suiteKeys(env).backfillSnapshot)) as string);
     expect({ file: start.file, pos: start.pos }).toEqual(oldest);
     for (const label of ['1of2', '2of2'])
-      expect(await redis.hget(`${env.REDIS_STATE_PREFIX}backfill:run:${label}`, 'cleaned')).toBe('1');
+      expect(await redis.hget(suiteKeys(env).backfillRun(label), 'cleaned')).toBe('1');
   });
 
   it('rule 3 directly: an older write after a newer one, and a write after a delete, change nothing', async () => {
     // Prepare: the snapshot position of part 1 (older than the stream's writes above)
-    const snap = deserializePosition(
-      (await redis.get(`${env.REDIS_STATE_PREFIX}backfill:snapshot`)) as string,
-    );
+    const snap = deserializePosition((await redis.get(suiteKeys(env).backfillSnapshot)) as string);
     const older = sourcePosition(snap.file, snap.pos);
     const before = await docs(redis, env.REDIS_DOC_PREFIX as string);
     // Act
@@ -202,12 +197,18 @@ describe('backfill --part, cleanup and the position rule (20,000 rows, local emb
     // Prepare: a cold embedding cache, small windows so the load takes many checkpoints
     let cursor = '0';
     do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${env.REDIS_STATE_PREFIX}emb:*`, 'COUNT', 5000);
+      const [next, keys] = await redis.scan(
+        cursor,
+        'MATCH',
+        `${suiteKeys(env).embeddingCachePrefix}*`,
+        'COUNT',
+        5000,
+      );
       cursor = next;
       if (keys.length) await redis.unlink(...keys);
     } while (cursor !== '0');
     const e = { ...env, BACKFILL_WINDOW_ROWS: '500', BATCH_SIZE: '50', LOG_FORMAT: 'json' };
-    const runKey = `${env.REDIS_STATE_PREFIX}backfill:run:1of1`;
+    const runKey = suiteKeys(env).backfillRun('1of1');
     // Act: kill as soon as the load has checkpointed a few windows
     const child = spawn(process.execPath, [CLI, 'backfill', '--restart'], {
       env: { ...process.env, ...e } as NodeJS.ProcessEnv,
@@ -239,7 +240,7 @@ describe('backfill --part, cleanup and the position rule (20,000 rows, local emb
 
   it('--dry-run reads and maps the snapshot and writes nothing; --max-drugs N loads the first N eligible rows, never complete', async () => {
     // Prepare
-    const runKey = `${env.REDIS_STATE_PREFIX}backfill:run:1of1`;
+    const runKey = suiteKeys(env).backfillRun('1of1');
     const stateBefore = await redis.hgetall(runKey);
     // Act 1
     const dry = await runCli(env, ['backfill', '--dry-run', '--json']);
@@ -322,7 +323,7 @@ describe('backfill: rows that fail to embed, and --retry-failed (fake Bedrock)',
     );
     expect(first.json.embeddings_requested).toBe(distinct.size);
     expect(bedrock.stats.ok).toBe(distinct.size - 3);
-    const listed = await redis.hgetall(`${env.REDIS_STATE_PREFIX}backfill:failures`);
+    const listed = await redis.hgetall(suiteKeys(env).backfillFailures);
     expect(Object.keys(listed).sort()).toEqual(victimNdcs);
     for (const v of Object.values(listed))
       expect((JSON.parse(v) as { reason: string }).reason).toMatch(/rejected|Validation/i);
@@ -334,7 +335,7 @@ describe('backfill: rows that fail to embed, and --retry-failed (fake Bedrock)',
       fs.readFileSync(path.join(env.BACKFILL_SPOOL_DIR as string, reportDir[0]!), 'utf8'),
     ) as { count: number; rows: { ndc: string }[] };
     expect(report.rows.map((r) => r.ndc).sort()).toEqual(victimNdcs);
-    for (const ndc of victimNdcs) expect(await redis.exists(`${env.REDIS_DOC_PREFIX}${ndc}`)).toBe(0);
+    for (const ndc of victimNdcs) expect(await redis.exists(suiteKeys(env).doc(ndc))).toBe(0);
     // Act 2: the cause is fixed (the service accepts the texts now)
     bedrock.setOptions({ rejectMarker: undefined });
     const retry = await runCli(env, ['backfill', '--retry-failed']);
@@ -344,7 +345,7 @@ describe('backfill: rows that fail to embed, and --retry-failed (fake Bedrock)',
     expect(retry.json).toMatchObject({ retried: 3, succeeded: 3, failed: 0, remaining: 0, completed: true });
     for (const ndc of victimNdcs) {
       const name = JSON.parse(
-        (await redis.call('JSON.GET', `${env.REDIS_DOC_PREFIX}${ndc}`, '$.drug_name')) as string,
+        (await redis.call('JSON.GET', suiteKeys(env).doc(ndc), '$.drug_name')) as string,
       ) as string[];
       expect(name[0]).toBe(`ZZREJECT ${victims.findIndex((v) => String(v.NDC) === ndc)} TABLET`);
     }
@@ -388,10 +389,7 @@ describe('backfill snapshot by table lock (the MySQL 8 / Aurora method), proven 
     const writes = (async () => {
       for (const r of extra) {
         if (!writing) break;
-        await writer.query(
-          `INSERT INTO rndc14 (${COLUMN_NAMES.map((c) => `\`${c}\``).join(',')}) VALUES (?)`,
-          [COLUMN_NAMES.map((c) => r[c])],
-        );
+        await insertRows(writer, [r]);
         written++;
         await sleep(10);
       }

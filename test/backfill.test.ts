@@ -9,13 +9,13 @@ import type { Connection } from 'mysql2/promise';
 import type { RedisClient } from '../services/core/clients/redis.ts';
 import { mapRow } from '../services/core/mapping.ts';
 import type { Rndc14Row } from '../services/core/rndc14.ts';
-import { COLUMN_NAMES, changes, generateCatalogue } from '../services/seed/generator.ts';
+import { changes, generateCatalogue, insertRows } from './support/factories.ts';
 import { lexicalVector } from '../services/core/embedding/local.ts';
 import { toFloat32Bytes } from '../services/core/redis/index-schema.ts';
 import { CLI, preparePipeline, runCli } from './support/pipeline.ts';
 import { startFakeBedrock } from './support/fake-bedrock.ts';
 import type { FakeBedrock } from './support/fake-bedrock.ts';
-import { adminConnection, suiteEnv, suiteRedis } from './support/stack.ts';
+import { adminConnection, suiteEnv, suiteKeys, suiteRedis } from './support/stack.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -79,10 +79,7 @@ describe('backfill (local embedder)', () => {
     const writes = (async () => {
       for (const r of extra) {
         if (!writing) break;
-        await writer.query(
-          `INSERT INTO rndc14 (${COLUMN_NAMES.map((c) => `\`${c}\``).join(',')}) VALUES (?)`,
-          [COLUMN_NAMES.map((c) => r[c])],
-        );
+        await insertRows(writer, [r]);
         written++;
         await sleep(5);
       }
@@ -164,9 +161,7 @@ describe('backfill (local embedder)', () => {
     expect(JSON.stringify(res)).toContain(probe.drug_name);
     // Handoff: the reader has no checkpoint, so the snapshot position is its start; it names its server
     // (the stack's MariaDB: server_id 1, domain 0) and the GTID position its binlog holds there
-    expect(
-      JSON.parse((await redis.get(`${env.REDIS_STATE_PREFIX}backfill:snapshot`)) as string),
-    ).toMatchObject({
+    expect(JSON.parse((await redis.get(suiteKeys(env).backfillSnapshot)) as string)).toMatchObject({
       file,
       pos: Number(pos),
       source: 'mariadb:1:0',
@@ -189,7 +184,7 @@ describe('backfill (local embedder)', () => {
     expect(again.json).toMatchObject({ completed: true, embeddings_requested: 0 });
     expect(third.json).toMatchObject({ completed: true, embeddings_requested: 1 });
     const d = JSON.parse(
-      (await redis.call('JSON.GET', `${env.REDIS_DOC_PREFIX}${String(target.NDC)}`, '$.drug_name')) as string,
+      (await redis.call('JSON.GET', suiteKeys(env).doc(String(target.NDC)), '$.drug_name')) as string,
     ) as string[];
     expect(d[0]).toBe(String(renamed.LN).trim().toUpperCase());
   });
@@ -199,7 +194,7 @@ describe('backfill (local embedder)', () => {
     await admin.query("UPDATE rndc14 SET LN = 'AB' WHERE NDC = ?", [target.NDC]);
     const r = await runCli(env, ['backfill', '--restart', '--json']);
     expect(r.json).toMatchObject({ completed: true, deleted_stale: 1 });
-    expect(await redis.exists(`${env.REDIS_DOC_PREFIX}${String(target.NDC)}`)).toBe(0);
+    expect(await redis.exists(suiteKeys(env).doc(String(target.NDC)))).toBe(0);
   });
 });
 

@@ -13,7 +13,7 @@ import { decodeConfig } from '../services/core/config.ts';
 import type { Env } from '../services/core/config.ts';
 import { createKinesis } from '../services/core/clients/kinesis.ts';
 import type { RedisClient } from '../services/core/clients/redis.ts';
-import { createRedisCheckpointStore } from '../services/core/checkpoint.ts';
+import { createReaderCheckpointStore } from '../services/core/checkpoint.ts';
 import { isRowEvent } from '../services/core/events.ts';
 import { makeKeys } from '../services/core/keys.ts';
 import { SERVICE_METRICS, parseEmfLine } from '../services/core/metrics.ts';
@@ -21,7 +21,7 @@ import type { BinlogPosition } from '../services/core/position.ts';
 import { compareBinlogPositions } from '../services/core/position.ts';
 import { readerConfigShape } from '../services/binlog-reader/reader.ts';
 import { createStreamTail } from './support/stream-tail.ts';
-import { COLUMN_NAMES, generateCatalogue, loadRows, makeRow } from './support/factories.ts';
+import { generateCatalogue, insertRows, loadRows, makeRow } from './support/factories.ts';
 import { eventually, openSuite, suiteEnv } from './support/stack.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -87,9 +87,7 @@ describe('binlog reader process: kill -9 and SIGTERM', () => {
     const reader = spawnReader(['--from', `${start.file}:${start.pos}`]);
     await eventually(async () => (await status()).state === 'streaming', 60_000, 'reader streaming');
     const row = makeRow({ NDC: '99999999901' }, 3);
-    await admin.query(`INSERT INTO rndc14 (${COLUMN_NAMES.map((c) => `\`${c}\``).join(',')}) VALUES (?)`, [
-      COLUMN_NAMES.map((c) => row[c] ?? null),
-    ]);
+    await insertRows(admin, [row]);
     const written = await masterStatus();
     const tail = createStreamTail(kinesis, config.KINESIS_STREAM);
     await eventually(
@@ -101,7 +99,7 @@ describe('binlog reader process: kill -9 and SIGTERM', () => {
     reader.kill('SIGTERM');
     const code = await reader.exited;
     expect(code, reader.stderrTail()).toBe(0);
-    const cp = await createRedisCheckpointStore(redis, keys).load();
+    const cp = await createReaderCheckpointStore(redis, keys).load();
     const end = await masterStatus();
     // the checkpoint is at or past the end of the insert's transaction (the server's position right after
     // its commit), and not past anything the server has written
@@ -139,7 +137,7 @@ describe('binlog reader process: kill -9 and SIGTERM', () => {
     );
     first.kill('SIGKILL');
     await first.exited;
-    const cp = await createRedisCheckpointStore(redis, keys).load();
+    const cp = await createReaderCheckpointStore(redis, keys).load();
     // the UPDATE was not fully acknowledged: the checkpoint (if written yet) sits before its end
     if (cp !== null) {
       expect(compareBinlogPositions(cp, from)).toBeGreaterThanOrEqual(0);
@@ -168,7 +166,7 @@ describe('binlog reader process: kill -9 and SIGTERM', () => {
     expect(ndcs.length).toBeGreaterThanOrEqual(ROWS);
     expect(ndcs.filter((r) => !updated.has(r.NDC))).toEqual([]);
     // the restarted reader checkpointed past the UPDATE's commit
-    const after = await createRedisCheckpointStore(redis, keys).load();
+    const after = await createReaderCheckpointStore(redis, keys).load();
     expect(compareBinlogPositions(after!, updateEnd)).toBeGreaterThanOrEqual(0);
   }, 300_000);
 });

@@ -22,7 +22,7 @@ import type { BinlogReaderHandle } from '../services/binlog-reader/reader.ts';
 import { createStreamTail } from './support/stream-tail.ts';
 import type { ServerProcess } from '../services/stack/process.ts';
 import { freePort } from '../services/stack/process.ts';
-import { COLUMN_NAMES, makeRow } from './support/factories.ts';
+import { insertRows, makeRow } from './support/factories.ts';
 import { startPrivateKinesalite } from './support/private-kinesalite.ts';
 import { createSuiteDatabase, eventually, resetSuite, suiteEnv, suiteRedis } from './support/stack.ts';
 
@@ -39,13 +39,6 @@ function freshRows(n: number, prefix: string): Rndc14Row[] {
     seq += 1;
     return makeRow({ NDC: `${prefix}${String(seq).padStart(11 - prefix.length, '0')}` }, seq);
   });
-}
-
-async function insertRows(rows: Rndc14Row[]): Promise<void> {
-  const cols = COLUMN_NAMES.map((c) => `\`${c}\``).join(',');
-  await admin.query(`INSERT INTO rndc14 (${cols}) VALUES ?`, [
-    rows.map((r) => COLUMN_NAMES.map((c) => r[c] ?? null)),
-  ]);
 }
 
 async function masterStatus(): Promise<BinlogPosition> {
@@ -149,7 +142,7 @@ describe('binlog reader faults', () => {
 
     // Act: rows before, during and after the outage
     const before = freshRows(200, '1');
-    await insertRows(before);
+    await insertRows(admin, before);
     const tail = createStreamTail(kinesis, config.KINESIS_STREAM);
     const got = new Set<string>();
     await eventually(
@@ -161,13 +154,13 @@ describe('binlog reader faults', () => {
     const during: Rndc14Row[] = [];
     for (let i = 0; i < 15; i++) {
       const rows = freshRows(200, '2');
-      await insertRows(rows);
+      await insertRows(admin, rows);
       during.push(...rows);
       await new Promise((r) => setTimeout(r, 2000));
     }
     kinesalite = await startKinesalite();
     const after = freshRows(200, '3');
-    await insertRows(after);
+    await insertRows(admin, after);
 
     // Assess
     const all = [...before, ...during, ...after].map((r) => String(r.NDC));
@@ -208,10 +201,10 @@ describe('binlog reader faults', () => {
 
     // Act 1: cut every connection, write meanwhile
     const a = freshRows(50, '4');
-    await insertRows(a);
+    await insertRows(admin, a);
     proxy.cut();
     const b = freshRows(50, '5');
-    await insertRows(b);
+    await insertRows(admin, b);
     await eventually(
       async () => (await publishedNdcs(tail, got), [...a, ...b].every((r) => got.has(String(r.NDC)))),
       60_000,
@@ -224,7 +217,7 @@ describe('binlog reader faults', () => {
     await eventually(async () => reader!.stats.state === 'streaming', 60_000, 'streaming again');
     proxy.freeze();
     const c = freshRows(50, '6');
-    await insertRows(c);
+    await insertRows(admin, c);
     await eventually(
       async () => (await publishedNdcs(tail, got), c.every((r) => got.has(String(r.NDC)))),
       60_000,

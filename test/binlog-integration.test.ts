@@ -8,7 +8,7 @@ import type { Connection } from 'mysql2/promise';
 import { decodeConfig } from '../services/core/config.ts';
 import { createKinesis } from '../services/core/clients/kinesis.ts';
 import type { RedisClient } from '../services/core/clients/redis.ts';
-import { createRedisCheckpointStore } from '../services/core/checkpoint.ts';
+import { createReaderCheckpointStore } from '../services/core/checkpoint.ts';
 import { makeKeys } from '../services/core/keys.ts';
 import type { ChangeEvent, RowChangeEvent } from '../services/core/events.ts';
 import { isRowEvent } from '../services/core/events.ts';
@@ -16,6 +16,7 @@ import type { BinlogPosition } from '../services/core/position.ts';
 import { compareBinlogPositions } from '../services/core/position.ts';
 import { ZERO_DATE } from '../services/core/rndc14.ts';
 import type { Rndc14Row } from '../services/core/rndc14.ts';
+import { quoteIdent } from '../services/core/sql.ts';
 import { readerConfigShape, startBinlogReader } from '../services/binlog-reader/reader.ts';
 import type { BinlogReaderHandle, ReaderConfig } from '../services/binlog-reader/reader.ts';
 import { createStreamTail } from './support/stream-tail.ts';
@@ -23,7 +24,7 @@ import { preflight, preflightError } from '../services/binlog-reader/preflight.t
 import { createMysqlPool } from '../services/core/clients/mysql.ts';
 import type { ReadBack } from './support/stream-tail.ts';
 import { createLogger } from '../services/core/log.ts';
-import { COLUMN_NAMES, changes, makeRow } from './support/factories.ts';
+import { changes, insertRows, makeRow } from './support/factories.ts';
 import { eventually, openSuite, suiteEnv } from './support/stack.ts';
 
 const env = suiteEnv('binlog_events', {
@@ -48,12 +49,6 @@ async function masterStatus(): Promise<BinlogPosition> {
     { File: string; Position: number }[],
   ];
   return { file: rows[0]!.File, pos: Number(rows[0]!.Position) };
-}
-
-async function insertRows(rows: Rndc14Row[]): Promise<void> {
-  const cols = COLUMN_NAMES.map((c) => `\`${c}\``).join(',');
-  const values = rows.map((r) => COLUMN_NAMES.map((c) => r[c] ?? null));
-  await admin.query(`INSERT INTO rndc14 (${cols}) VALUES ?`, [values]);
 }
 
 async function selectRow(ndc: string): Promise<Rndc14Row> {
@@ -117,7 +112,7 @@ describe('binlog reader → Kinesis (real MariaDB binlog, kinesalite)', () => {
     const b = freshRow({ OBSDTEC: ZERO_DATE, GPIDC: ZERO_DATE, DUPDC: '2024-02-29 13:14:15.123456' });
     const c = freshRow({ LN60: 'INSULIN 😀 GLARGINE 𝔘 100 UNIT/ML', BN: 'LANTUS 🩺' });
     // Act
-    await insertRows([a, b, c]);
+    await insertRows(admin, [a, b, c]);
     // Assess
     const all = await waitFor('3 inserts', (e) =>
       [a, b, c].every((r) => rowEvents(e, String(r.NDC)).length > 0),
@@ -144,7 +139,7 @@ describe('binlog reader → Kinesis (real MariaDB binlog, kinesalite)', () => {
 
   it('publishes updates with before/after images, deletes with the before image', async () => {
     const r = freshRow();
-    await insertRows([r]);
+    await insertRows(admin, [r]);
     const changed = changes.priceList(r);
     await admin.query('UPDATE rndc14 SET PS = ?, HCFA_PS = ?, DUPDC = ? WHERE NDC = ?', [
       changed.PS,
@@ -178,7 +173,7 @@ describe('binlog reader → Kinesis (real MariaDB binlog, kinesalite)', () => {
 
   it('turns an NDC change into a delete of the old key and an insert of the new, both marked', async () => {
     const r = freshRow();
-    await insertRows([r]);
+    await insertRows(admin, [r]);
     const moved = { ...r, NDC: `8${String(r.NDC).slice(1)}` };
     await admin.query('UPDATE rndc14 SET NDC = ? WHERE NDC = ?', [moved.NDC, r.NDC]);
 
@@ -202,15 +197,15 @@ describe('binlog reader → Kinesis (real MariaDB binlog, kinesalite)', () => {
     const ghost = freshRow();
     const marker = freshRow();
     await admin.query('BEGIN');
-    await insertRows(rows);
+    await insertRows(admin, rows);
     await admin.query('UPDATE rndc14 SET LN60 = CONCAT(LN60, " X") WHERE NDC = ?', [rows[0]!.NDC]);
     await admin.query('DELETE FROM rndc14 WHERE NDC = ?', [rows[1]!.NDC]);
     await admin.query('COMMIT');
     await admin.query('BEGIN');
-    await insertRows([ghost]);
+    await insertRows(admin, [ghost]);
     await admin.query('UPDATE rndc14 SET LN = "ROLLED BACK" WHERE NDC = ?', [rows[2]!.NDC]);
     await admin.query('ROLLBACK');
-    await insertRows([marker]);
+    await insertRows(admin, [marker]);
 
     const all = await waitFor(
       'marker and the whole committed transaction',
@@ -227,13 +222,13 @@ describe('binlog reader → Kinesis (real MariaDB binlog, kinesalite)', () => {
 
   it('sends TRUNCATE as a truncate table event to every shard, and RENAME swaps as resync', async () => {
     const r = freshRow();
-    await insertRows([r]);
+    await insertRows(admin, [r]);
     await admin.query('TRUNCATE TABLE rndc14');
     await admin.query('CREATE TABLE rndc14_new LIKE rndc14');
     await admin.query('RENAME TABLE rndc14 TO rndc14_old, rndc14_new TO rndc14');
     await admin.query('DROP TABLE rndc14_old');
     const r2 = freshRow();
-    await insertRows([r2]);
+    await insertRows(admin, [r2]);
 
     await waitFor(
       'row after the swap and the table events',
@@ -264,16 +259,13 @@ describe('binlog reader → Kinesis (real MariaDB binlog, kinesalite)', () => {
   it('keeps decoding across ADD/DROP COLUMN mid-stream', async () => {
     await admin.query('ALTER TABLE rndc14 ADD COLUMN EXTRA_NOTE varchar(20) DEFAULT "new" AFTER LN60');
     const a = freshRow();
-    await insertRows([a]);
+    await insertRows(admin, [a]);
     await admin.query('ALTER TABLE rndc14 DROP COLUMN EXTRA_NOTE, DROP COLUMN TOP50GEN');
     const b = freshRow();
     const { TOP50GEN: _dropped, ...bCols } = b;
-    await admin.query(
-      `INSERT INTO rndc14 (${Object.keys(bCols)
-        .map((c) => `\`${c}\``)
-        .join(',')}) VALUES (?)`,
-      [Object.values(bCols)],
-    );
+    // every column but the dropped one: the table's own list no longer matches
+    const cols = Object.keys(bCols).map(quoteIdent).join(',');
+    await admin.query(`INSERT INTO rndc14 (${cols}) VALUES (?)`, [Object.values(bCols)]);
     const all = await waitFor('rows around ALTERs', (e) =>
       [a, b].every((x) => rowEvents(e, String(x.NDC)).length > 0),
     );
@@ -290,22 +282,22 @@ describe('binlog reader → Kinesis (real MariaDB binlog, kinesalite)', () => {
   it('resumes from its checkpoint after a graceful stop, across FLUSH BINARY LOGS and a backlog of ALTERs', async () => {
     // Prepare: everything so far is checkpointed, then stop
     const before = freshRow();
-    await insertRows([before]);
+    await insertRows(admin, [before]);
     await waitFor('row before stop', (e) => rowEvents(e, String(before.NDC)).length > 0);
     const stopped = await reader!.stop();
     expect(stopped.reason).toBe('stopped');
-    const cp = await createRedisCheckpointStore(redis, makeKeys(config)).load();
+    const cp = await createReaderCheckpointStore(redis, makeKeys(config)).load();
     expect(cp).not.toBeNull();
     expect(compareBinlogPositions(cp!, startPos)).toBeGreaterThan(0);
 
     // Act: a backlog written while no reader runs: ALTER ADD, row, rotation, ALTER DROP, row
     await admin.query('ALTER TABLE rndc14 ADD COLUMN BACKLOG_COL int DEFAULT 7');
     const x = freshRow();
-    await insertRows([x]);
+    await insertRows(admin, [x]);
     await admin.query('FLUSH BINARY LOGS');
     await admin.query('ALTER TABLE rndc14 DROP COLUMN BACKLOG_COL');
     const y = freshRow();
-    await insertRows([y]);
+    await insertRows(admin, [y]);
     reader = start();
 
     // Assess
@@ -322,7 +314,7 @@ describe('binlog reader → Kinesis (real MariaDB binlog, kinesalite)', () => {
     // the checkpoint moves into the new file
     await eventually(
       async () => {
-        const p = await createRedisCheckpointStore(redis, makeKeys(config)).load();
+        const p = await createReaderCheckpointStore(redis, makeKeys(config)).load();
         return p && p.file === evY.binlog.file && p.pos >= evY.binlog.next;
       },
       30_000,
@@ -335,7 +327,7 @@ describe('binlog reader → Kinesis (real MariaDB binlog, kinesalite)', () => {
     const second = start();
     await eventually(async () => second.stats.state === 'waiting-lease', 30_000, 'second reader waiting');
     const r = freshRow();
-    await insertRows([r]);
+    await insertRows(admin, [r]);
     await waitFor('row published by the first', (e) => rowEvents(e, String(r.NDC)).length > 0);
     expect(second.stats.rowEvents).toBe(0);
     expect(second.stats.state).toBe('waiting-lease');
@@ -344,7 +336,7 @@ describe('binlog reader → Kinesis (real MariaDB binlog, kinesalite)', () => {
     reader = second;
     await eventually(async () => second.stats.state === 'streaming', 30_000, 'second reader streaming');
     const r2 = freshRow();
-    await insertRows([r2]);
+    await insertRows(admin, [r2]);
     await waitFor('row published by the second', (e) => rowEvents(e, String(r2.NDC)).length > 0);
     expect(second.stats.rowEvents).toBeGreaterThan(0);
   });
@@ -400,7 +392,7 @@ describe('binlog reader → Kinesis (real MariaDB binlog, kinesalite)', () => {
     const oldest = logs[0]!.Log_name;
     const base = oldest.replace(/\.\d+$/, '');
     const gone = `${base}.${'0'.repeat(oldest.length - base.length - 1)}`;
-    await createRedisCheckpointStore(redis, makeKeys(config)).save({ file: gone, pos: 4 });
+    await createReaderCheckpointStore(redis, makeKeys(config)).save({ file: gone, pos: 4 });
     reader = start();
     await expect(reader.done).rejects.toMatchObject({
       code: 'BINLOG_PURGED',

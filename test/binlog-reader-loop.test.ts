@@ -7,7 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeConfig } from '../services/core/config.ts';
 import type { RedisClient } from '../services/core/clients/redis.ts';
-import { createMemoryCheckpointStore, saveBackfillSnapshot } from '../services/core/checkpoint.ts';
+import { saveBackfillSnapshot } from '../services/core/checkpoint.ts';
+import { createMemoryPositionStore } from './support/memory-position-store.ts';
 import { decodeChangeEvent } from '../services/core/events.ts';
 import type { ChangeEvent } from '../services/core/events.ts';
 import { createLogger } from '../services/core/log.ts';
@@ -100,7 +101,7 @@ describe('reader loop with a fake binlog (real Redis lease)', () => {
     }));
     const binlog = fakeBinlog(txs);
     const { sink, accepted } = fakeSink((r, call) => call === 2);
-    const checkpoints = createMemoryCheckpointStore();
+    const checkpoints = createMemoryPositionStore();
     // Act
     const checkpointAtStart: (number | null)[] = [];
     const createSource = () => {
@@ -139,7 +140,7 @@ describe('reader loop with a fake binlog (real Redis lease)', () => {
       {
         redis,
         sink: fakeSink(() => false).sink,
-        checkpoints: createMemoryCheckpointStore(),
+        checkpoints: createMemoryPositionStore(),
         createSource: binlog.create,
         log,
       },
@@ -157,7 +158,7 @@ describe('reader loop with a fake binlog (real Redis lease)', () => {
       {
         redis,
         sink: fakeSink(() => false).sink,
-        checkpoints: createMemoryCheckpointStore(),
+        checkpoints: createMemoryPositionStore(),
         createSource: fakeBinlog([]).create,
         log,
       },
@@ -186,7 +187,7 @@ describe('reader loop with a fake binlog (real Redis lease)', () => {
     const small = decodeConfig(readerConfigShape, { ...env, READER_QUEUE_RECORDS: '600' });
     const reader = startBinlogReader(
       small,
-      { redis, sink, checkpoints: createMemoryCheckpointStore(), createSource: fakeBinlog(txs).create, log },
+      { redis, sink, checkpoints: createMemoryPositionStore(), createSource: fakeBinlog(txs).create, log },
       { from: { file: 'binlog.000001', pos: 4 }, onceIdleSeconds: 0.3, skipPreflight: true },
     );
     await eventually(async () => reader.stats.paused, 10_000, 'paused');

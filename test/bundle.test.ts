@@ -23,7 +23,7 @@ import {
   PROJECT_ROOT,
 } from '../scripts/build.ts';
 import type { CliBundle } from '../scripts/build.ts';
-import { createRedisCheckpointStore } from '../services/core/checkpoint.ts';
+import { createReaderCheckpointStore } from '../services/core/checkpoint.ts';
 import { createKinesis } from '../services/core/clients/kinesis.ts';
 import type { RedisClient } from '../services/core/clients/redis.ts';
 import { decodeConfig } from '../services/core/config.ts';
@@ -35,7 +35,7 @@ import { compareBinlogPositions } from '../services/core/position.ts';
 import { readerConfigShape } from '../services/binlog-reader/reader.ts';
 import { createStreamTail } from './support/stream-tail.ts';
 import type { ReadBack } from './support/stream-tail.ts';
-import { COLUMN_NAMES, changes, generateCatalogue, loadRows, makeRow } from './support/factories.ts';
+import { changes, generateCatalogue, insertRows, loadRows, makeRow } from './support/factories.ts';
 import {
   createSuiteDatabase,
   eventually,
@@ -44,6 +44,7 @@ import {
   suiteEnv,
   suiteRedis,
 } from './support/stack.ts';
+import { quoteIdent } from '../services/core/sql.ts';
 
 const ROWS = 300;
 const serverId = () => String(500_000 + Math.floor(Math.random() * 100_000));
@@ -197,7 +198,7 @@ beforeAll(async () => {
 afterAll(async () => {
   if (admin) {
     for (const env of Object.values(sides)) await resetSuiteRedis(env, redis);
-    await admin.query(`DROP DATABASE IF EXISTS \`${sides.src.DB_NAME}\``);
+    await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(sides.src.DB_NAME as string)}`);
     await admin.end();
   }
   redis?.disconnect();
@@ -295,9 +296,7 @@ describe('bundle: dist/drugsync.mjs with production dependencies only', () => {
     for (const r of rows.slice(4, 8).map((row) => changes.priceList(row)))
       await admin.query('UPDATE rndc14 SET PS = ?, HCFA_PS = ? WHERE NDC = ?', [r.PS, r.HCFA_PS, r.NDC]);
     const added = [0, 1, 2].map((i) => makeRow({ NDC: `9999990000${i}` }, i));
-    await admin.query(`INSERT INTO rndc14 (${COLUMN_NAMES.map((c) => `\`${c}\``).join(',')}) VALUES ?`, [
-      added.map((r) => COLUMN_NAMES.map((c) => r[c] ?? null)),
-    ]);
+    await insertRows(admin, added);
     await admin.query('DELETE FROM rndc14 WHERE NDC IN (?)', [rows.slice(8, 10).map((r) => r.NDC)]);
     const fromArg = `${from.file}:${from.pos}`;
 
@@ -340,7 +339,7 @@ describe('bundle: dist/drugsync.mjs with production dependencies only', () => {
     expect(reader.stderr()).toMatch(/"msg":"binlog reader stopped"/);
     expect(reader.stderr()).not.toMatch(/record compression worker (stopped|did not start)/);
     const config = decodeConfig(readerConfigShape, sides.bunReader);
-    const cp = await createRedisCheckpointStore(redis, makeKeys(config)).load();
+    const cp = await createReaderCheckpointStore(redis, makeKeys(config)).load();
     const last = bunRecords
       .map((r) => ({ file: r.event.binlog.file, pos: r.event.binlog.next }))
       .sort(compareBinlogPositions)

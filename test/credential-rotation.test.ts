@@ -30,6 +30,7 @@ import { expectNoLeak, jsonLines } from './support/leaks.ts';
 import type { FakeSecretsManager } from './support/fake-secrets-manager.ts';
 import { CLI, preparePipeline, runCli } from './support/pipeline.ts';
 import { eventually, suiteEnv, suiteRedis } from './support/stack.ts';
+import { quoteIdent } from '../services/core/sql.ts';
 
 const run = Math.random().toString(36).slice(2, 8);
 const DB_ARN = `arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!cluster-rotation-${run}`;
@@ -108,7 +109,7 @@ describe('credential rotation', () => {
     await admin.query(`DROP USER IF EXISTS ?@'%'`, [USER]);
     await admin.query(`CREATE USER ?@'%' IDENTIFIED BY ?`, [USER, mysqlPw(1)]);
     await admin.query(`GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO ?@'%'`, [USER]);
-    await admin.query(`GRANT SELECT, LOCK TABLES ON \`${env.DB_NAME as string}\`.* TO ?@'%'`, [USER]);
+    await admin.query(`GRANT SELECT, LOCK TABLES ON ${quoteIdent(env.DB_NAME as string)}.* TO ?@'%'`, [USER]);
     // The Redis ACL user with drugsync's rule for the suite's prefixes.
     await redis.call(
       'ACL',

@@ -22,7 +22,7 @@ import { hookRowsEventClass, rowDecoderFaults, rowDecoderStats } from '../servic
 import { rowPlan } from '../services/binlog-reader/row-image.ts';
 import type { ZTableMap } from '../services/binlog-reader/row-image.ts';
 import { readSourceRange, suiteSource } from './support/binlog.ts';
-import { COLUMN_NAMES, changes, generateCatalogue } from './support/factories.ts';
+import { changes, generateCatalogue, insertRows } from './support/factories.ts';
 import {
   createSuiteDatabase,
   deleteSuiteStream,
@@ -31,6 +31,7 @@ import {
   suiteEnv,
   suiteRedis,
 } from './support/stack.ts';
+import { quoteIdent } from '../services/core/sql.ts';
 
 const env = suiteEnv('row_decoder', { DB_SERVER_ID: String(300_000 + Math.floor(Math.random() * 100_000)) });
 let config: ReaderConfig;
@@ -265,7 +266,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await admin?.query(`DROP DATABASE IF EXISTS \`${env.DB_NAME}\``);
+  await admin?.query(`DROP DATABASE IF EXISTS ${quoteIdent(env.DB_NAME as string)}`);
   await admin?.end();
 });
 
@@ -273,12 +274,8 @@ afterAll(async () => {
 async function writeChanges(seed: number): Promise<{ from: BinlogPosition; to: BinlogPosition }> {
   const from = await masterStatus();
   const rows = [...generateCatalogue(40, seed)];
-  const cols = COLUMN_NAMES.map((c) => `\`${c}\``).join(',');
   // one statement per kind and per half, so each rows-event class occurs more than once
-  for (const half of [rows.slice(0, 20), rows.slice(20)])
-    await admin.query(`INSERT INTO rndc14 (${cols}) VALUES ?`, [
-      half.map((r) => COLUMN_NAMES.map((c) => r[c] ?? null)),
-    ]);
+  for (const half of [rows.slice(0, 20), rows.slice(20)]) await insertRows(admin, half);
   for (const r of rows.slice(0, 10).map((row, i) => changes.rename(row, i)))
     await admin.query('UPDATE rndc14 SET LN = ?, LN60 = ? WHERE NDC = ?', [r.LN, r.LN60, r.NDC]);
   for (const r of rows.slice(10, 20).map((row) => changes.priceList(row)))
@@ -297,13 +294,10 @@ describe('fast row decoder', () => {
     // Prepare: the source only passes on rows of the configured table, so every table is read as rndc14 in
     // turn by pointing the sources' table filter at it
     const catalogue = [...generateCatalogue(600, 11)];
-    const cols = COLUMN_NAMES.map((c) => `\`${c}\``).join(',');
     const tables: Record<string, { from: BinlogPosition; to: BinlogPosition }> = {};
 
     let from = await masterStatus();
-    await admin.query(`INSERT INTO rndc14 (${cols}) VALUES ?`, [
-      catalogue.map((r) => COLUMN_NAMES.map((c) => r[c] ?? null)),
-    ]);
+    await insertRows(admin, catalogue);
     for (const r of catalogue.slice(0, 100).map((row, i) => changes.rename(row, i)))
       await admin.query('UPDATE rndc14 SET LN = ?, LN60 = ? WHERE NDC = ?', [r.LN, r.LN60, r.NDC]);
     for (const r of catalogue.slice(100, 200).map((row) => changes.priceList(row)))

@@ -12,26 +12,17 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { createRedis } from '../services/core/clients/redis.ts';
 import type { RedisClient } from '../services/core/clients/redis.ts';
 import { DrugsyncError } from '../services/core/errors.ts';
-import { makeKeys } from '../services/core/keys.ts';
-import {
-  createRedisDeadLetterQueue,
-  createSqsDeadLetterQueue,
-  deadLetterMarkerPrefix,
-} from '../services/embedder/dlq.ts';
+import { createRedisDeadLetterQueue, createSqsDeadLetterQueue } from '../services/embedder/dlq.ts';
 import type { DeadLetterInput, DeadLetterQueue, QueueMessage } from '../services/embedder/dlq.ts';
 import { EventFactory, RecordFactory, makeRow } from './support/events.ts';
 import { startFakeSqs } from './support/fake-sqs.ts';
 import { lambdaOnFailure } from './support/lambda-on-failure.ts';
-import { resetSuiteRedis, suiteEnv, suiteRedis } from './support/stack.ts';
+import { resetSuiteRedis, suiteEnv, suiteKeys, suiteRedis } from './support/stack.ts';
 
 const env = suiteEnv('dlq_transports');
-const keys = makeKeys({
-  REDIS_INDEX: env.REDIS_INDEX as string,
-  REDIS_DOC_PREFIX: env.REDIS_DOC_PREFIX as string,
-  REDIS_STATE_PREFIX: env.REDIS_STATE_PREFIX as string,
-});
-/** The SQS queue's markers beside a stream key of their own (the Redis queue's are beside keys.deadLetters). */
-const SQS_MARKERS = deadLetterMarkerPrefix(`${keys.deadLetters}:sqs`);
+const keys = suiteKeys(env);
+/** The SQS queue's markers: those of an environment of their own (the Redis queue's are the suite's). */
+const sqsKeys = suiteKeys({ ...env, REDIS_STATE_PREFIX: `${env.REDIS_STATE_PREFIX}sqs:` });
 
 /** Records the embedder dead-letters (from one shard): changes Bedrock refused, and an event cut short. */
 function poisonEntries(shardId = 'shardId-000000000001'): DeadLetterInput[] {
@@ -121,8 +112,8 @@ describe('dead-letter transports: one contract', () => {
     const client = sqsClient(sqs.endpoint);
     try {
       const queues: DeadLetterQueue[] = [
-        createRedisDeadLetterQueue(redis, keys.deadLetters),
-        createSqsDeadLetterQueue(client, sqs.url, { redis, prefix: SQS_MARKERS }),
+        createRedisDeadLetterQueue(redis, keys),
+        createSqsDeadLetterQueue(client, sqs.url, { redis, key: sqsKeys.deadLetterMarker }),
       ];
       const entries = poisonEntries();
       const lambda = JSON.stringify(
@@ -170,8 +161,8 @@ describe('dead-letter transports: one contract', () => {
         expect(await q.remove(all.map((m) => m.id))).toBe(5);
       expect(await redis.xlen(keys.deadLetters)).toBe(0);
       expect(sqs.queue).toHaveLength(0);
-      expect(await redis.keys(`${deadLetterMarkerPrefix(keys.deadLetters)}*`)).toEqual([]);
-      expect(await redis.keys(`${SQS_MARKERS}*`)).toEqual([]);
+      expect(await redis.keys(`${keys.deadLetterMarkerPrefix}*`)).toEqual([]);
+      expect(await redis.keys(`${sqsKeys.deadLetterMarkerPrefix}*`)).toEqual([]);
     } finally {
       client.destroy();
       await sqs.close();
@@ -189,8 +180,8 @@ describe('dead-letter transports: one contract', () => {
     down.on('error', (e: Error) => connectErrors.push(e));
     const sqs = await startFakeSqs();
     const client = sqsClient(sqs.endpoint);
-    const redisQueue = createRedisDeadLetterQueue(down, keys.deadLetters);
-    const sqsQueue = createSqsDeadLetterQueue(client, sqs.url, { redis, prefix: SQS_MARKERS });
+    const redisQueue = createRedisDeadLetterQueue(down, keys);
+    const sqsQueue = createSqsDeadLetterQueue(client, sqs.url, { redis, key: sqsKeys.deadLetterMarker });
     const entries = poisonEntries();
     try {
       await sqsQueue.put(entries);
@@ -250,7 +241,7 @@ describe('dead-letter transports: one contract', () => {
     const sqs = await startFakeSqs();
     const client = sqsClient(sqs.endpoint);
     try {
-      const queue = createSqsDeadLetterQueue(client, sqs.url, { redis: down, prefix: SQS_MARKERS });
+      const queue = createSqsDeadLetterQueue(client, sqs.url, { redis: down, key: sqsKeys.deadLetterMarker });
       // Act
       const failure = await failureOf(() => queue.put(poisonEntries()));
       // Assess
@@ -271,8 +262,8 @@ describe('dead-letter transports: one contract', () => {
     const sqs = await startFakeSqs({ refuse: (body) => refusing && body.includes(`"ndc":"${refusedNdc}"`) });
     const client = sqsClient(sqs.endpoint);
     try {
-      const redisQueue = createRedisDeadLetterQueue(redis, keys.deadLetters);
-      const sqsQueue = createSqsDeadLetterQueue(client, sqs.url, { redis, prefix: SQS_MARKERS });
+      const redisQueue = createRedisDeadLetterQueue(redis, keys);
+      const sqsQueue = createSqsDeadLetterQueue(client, sqs.url, { redis, key: sqsKeys.deadLetterMarker });
       await redis.set(keys.deadLetters, 'not a stream');
 
       // Act
@@ -282,11 +273,11 @@ describe('dead-letter transports: one contract', () => {
       // Assess: the same code; no marker for a letter that was not written
       expect([r.code, s.code]).toEqual(['DLQ_WRITE_FAILED', 'DLQ_WRITE_FAILED']);
       expect([r.retryable, s.retryable]).toEqual([true, true]);
-      expect(await redis.keys(`${deadLetterMarkerPrefix(keys.deadLetters)}*`)).toEqual([]);
-      expect((await redis.keys(`${SQS_MARKERS}*`)).sort()).toEqual(
+      expect(await redis.keys(`${keys.deadLetterMarkerPrefix}*`)).toEqual([]);
+      expect((await redis.keys(`${sqsKeys.deadLetterMarkerPrefix}*`)).sort()).toEqual(
         entries
           .slice(1)
-          .map((e) => `${SQS_MARKERS}${e.record.shardId}:${e.record.sequenceNumber}`)
+          .map((e) => sqsKeys.deadLetterMarker(e.record))
           .sort(),
       );
 

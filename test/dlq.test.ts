@@ -30,7 +30,6 @@ import type { ConsumerStats } from '../services/embedder/consumer.ts';
 import {
   createRedisDeadLetterQueue,
   createSqsDeadLetterQueue,
-  deadLetterMarkerPrefix,
   decodeQueueMessage,
   queueMessages,
 } from '../services/embedder/dlq.ts';
@@ -312,10 +311,10 @@ describe('dlq on kinesalite + Redis', () => {
   it('the same record dead-lettered twice is one letter; removing the letter removes its marker', async () => {
     // Prepare
     await resetSuiteRedis(s.env, s.redis);
-    const dlq = createRedisDeadLetterQueue(s.redis, s.rt.keys.deadLetters, { markerTtlSeconds: 3600 });
+    const dlq = createRedisDeadLetterQueue(s.redis, s.rt.keys, { markerTtlSeconds: 3600 });
     const record = new RecordFactory(SHARD).record(poison(42));
     const entry = { record, error: new DrugsyncError('EVENT_DECODE_FAILED', 'not JSON') };
-    const marker = `${deadLetterMarkerPrefix(s.rt.keys.deadLetters)}${SHARD}:${record.sequenceNumber}`;
+    const marker = s.rt.keys.deadLetterMarker({ shardId: SHARD, sequenceNumber: record.sequenceNumber });
     // Act
     await dlq.put([entry, entry]);
     await dlq.put([entry]);
@@ -377,8 +376,12 @@ describe('SQS dead-letter queue (loopback fake SQS, real Redis and kinesalite)',
       rows.map((r) => ev.insert(r)),
     );
     const recs = await shardRecords(s.kinesis, stream);
-    const prefix = deadLetterMarkerPrefix(s.rt.keys.deadLetters);
-    const dlq = createSqsDeadLetterQueue(client, sqs.url, { redis: s.redis, prefix, ttlSeconds: 3600 });
+    const markerKey = s.rt.keys.deadLetterMarker;
+    const dlq = createSqsDeadLetterQueue(client, sqs.url, {
+      redis: s.redis,
+      key: markerKey,
+      ttlSeconds: 3600,
+    });
     const rejected = makeRow(950, { LN: 'ALPRAZOLAM 0.5 MG TABLET' });
     const record = new RecordFactory(SHARD).record(ev.insert(rejected));
     const entry = {
@@ -405,7 +408,7 @@ describe('SQS dead-letter queue (loopback fake SQS, real Redis and kinesalite)',
     // Assess
     expect(sqs.queue).toHaveLength(3);
     expect(kinds).toEqual(['lambda_batch', 'malformed', 'letter']);
-    expect(await s.redis.exists(`${prefix}${SHARD}:${record.sequenceNumber}`)).toBe(1);
+    expect(await s.redis.exists(markerKey(record))).toBe(1);
 
     // Act: replay (the fake makes received messages visible again only after their visibility timeout)
     for (const m of sqs.queue) m.visibleAt = 0;
@@ -422,6 +425,6 @@ describe('SQS dead-letter queue (loopback fake SQS, real Redis and kinesalite)',
       else expect(await jsonGet(s, String(row.NDC))).toBeNull();
     }
     expectDoc(await jsonGet(s, String(rejected.NDC)), rejected);
-    expect(await s.redis.exists(`${prefix}${SHARD}:${record.sequenceNumber}`)).toBe(0);
+    expect(await s.redis.exists(markerKey(record))).toBe(0);
   });
 });

@@ -7,10 +7,10 @@ import type { Connection } from 'mysql2/promise';
 import type { RedisClient } from '../services/core/clients/redis.ts';
 import { mapRow } from '../services/core/mapping.ts';
 import type { Rndc14Row } from '../services/core/rndc14.ts';
-import { COLUMN_NAMES, changes, makeRow } from '../services/seed/generator.ts';
+import { changes, insertRows, makeRow } from './support/factories.ts';
 import { runCli, startStreamingPipeline } from './support/pipeline.ts';
 import type { StreamingPipeline } from './support/pipeline.ts';
-import { eventually, suiteEnv, suiteRedis } from './support/stack.ts';
+import { eventually, suiteEnv, suiteKeys, suiteRedis } from './support/stack.ts';
 import { convergedVerify } from './support/writer.ts';
 import type { StatusReport } from '../services/cli/status.ts';
 
@@ -22,7 +22,7 @@ describe('end to end: MySQL changes reach Redis', () => {
   let pipeline: StreamingPipeline;
 
   const doc = async (ndc: string) => {
-    const raw = (await redis.call('JSON.GET', `${env.REDIS_DOC_PREFIX}${ndc}`)) as string | null;
+    const raw = (await redis.call('JSON.GET', suiteKeys(env).doc(ndc))) as string | null;
     return raw ? (JSON.parse(raw) as Record<string, unknown>) : null;
   };
   const searchCount = async (query: string) =>
@@ -65,9 +65,7 @@ describe('end to end: MySQL changes reach Redis', () => {
       LN60: 'ZEPBOUND 5 MG/0.5 ML VIAL',
       BN: 'ZEPBOUND',
     };
-    await admin.query(`INSERT INTO rndc14 (${COLUMN_NAMES.map((c) => `\`${c}\``).join(',')}) VALUES (?)`, [
-      COLUMN_NAMES.map((c) => row[c]),
-    ]);
+    await insertRows(admin, [row]);
     await eventually(
       async () => (await doc('90000000001'))?.drug_name === 'ZEPBOUND 5 MG/0.5 ML VIAL',
       60_000,

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { DrugsyncError } from '../services/core/errors.ts';
 import { createLogger } from '../services/core/log.ts';
 import { contentHash, embeddingText, mapRow, textHash } from '../services/core/mapping.ts';
-import type { DocMeta, UpsertOp } from '../services/core/drug-store.ts';
+import type { DocMeta, UpsertOp } from '../services/core/drug-store-contract.ts';
 import type { ChangeEvent } from '../services/core/events.ts';
 import { encodeChangeEvent } from '../services/core/events.ts';
 import { encodeAggregate } from '../services/core/kpl.ts';

@@ -18,7 +18,7 @@ import { MemoryDeadLetterQueue } from './support/fake-dlq.ts';
 import { MemoryDrugStore } from './support/fake-drug-store.ts';
 import { MemoryEmbeddingService } from './support/fake-embedding.ts';
 import { MemoryTableState } from './support/fake-table-state.ts';
-import { eventually, resetSuiteRedis, suiteEnv, suiteRedis } from './support/stack.ts';
+import { eventually, resetSuiteRedis, suiteEnv, suiteKeys, suiteRedis } from './support/stack.ts';
 
 interface FakeShard {
   id: string;
@@ -104,7 +104,9 @@ function holdApplies(store: ApplyDeps['store']): { readonly entered: boolean; re
 describe('embedder consumer (shard mechanics)', () => {
   const env = suiteEnv('embedder_consumer');
   let redis: RedisClient;
-  const cpKey = `${env.REDIS_STATE_PREFIX}embedder:shards:test`;
+  const config = { KINESIS_STREAM: 'test', EMBEDDER_GETRECORDS_LIMIT: 50, EMBEDDER_IDLE_POLL_MS: 20 };
+  const keys = suiteKeys(env);
+  const cpKey = keys.shardCheckpoints(config.KINESIS_STREAM);
   beforeAll(async () => {
     redis = suiteRedis(env);
   });
@@ -121,9 +123,8 @@ describe('embedder consumer (shard mechanics)', () => {
       tableState: new MemoryTableState(),
       log: createLogger({ service: 'consumer-test' }, { level: 'error' }),
     } satisfies ApplyDeps;
-    return { kinesis, redis, checkpointKey: cpKey, apply, log: apply.log };
+    return { kinesis, redis, keys, apply, log: apply.log };
   }
-  const config = { KINESIS_STREAM: 'test', EMBEDDER_GETRECORDS_LIMIT: 50, EMBEDDER_IDLE_POLL_MS: 20 };
 
   /**
    * A consumer under a 1.5 s lease that applied 10 inserts (rows from `firstRow`) and holds its next batch
@@ -240,7 +241,7 @@ describe('embedder consumer (shard mechanics)', () => {
       20_000,
       'deletes deferred',
     );
-    const heldDeletes = await redis.hlen(`${cpKey}:deferred:${shard}:T7`);
+    const heldDeletes = await redis.hlen(keys.deferredDeletes(config.KINESIS_STREAM, shard, 'T7'));
     for (const r of rows.slice(0, 25)) k.push(shard, { ...ev.insert(r), txid: 'T7' });
     const commit = k.push(shard, ev.commit('T7'));
     await eventually(async () => (await redis.hget(cpKey, shard)) === commit, 20_000, 'the commit applied');
@@ -256,7 +257,7 @@ describe('embedder consumer (shard mechanics)', () => {
         .map((r) => String(r.NDC))
         .sort(),
     );
-    expect(await redis.exists(`${cpKey}:deferred:${shard}:T7`)).toBe(0);
+    expect(await redis.exists(keys.deferredDeletes(config.KINESIS_STREAM, shard, 'T7'))).toBe(0);
   });
 
   it('starts a child shard only after its parent is read to the end', async () => {
@@ -307,7 +308,7 @@ describe('embedder consumer (shard mechanics)', () => {
     const { shard, k, ev, first, d, c, held } = await batchInFlight(600, 700);
     const store = d.apply.store;
     // Act: another consumer takes the lease (as after an expiry), then the in-flight batch ends
-    const leaseKey = `${cpKey}:lease`;
+    const leaseKey = keys.consumerLease(config.KINESIS_STREAM);
     await redis.set(leaseKey, 'elsewhere:4242:abcd|1700000000000', 'PX', 60_000);
     held.release();
     await eventually(async () => c.stats.state === 'waiting-lease', 10_000, 'the consumer to wait');

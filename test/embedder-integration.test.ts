@@ -175,7 +175,7 @@ describe('embedder consumer on kinesalite + Redis', () => {
       {
         kinesis: suite.kinesis,
         redis: suite.redis,
-        checkpointKey: suite.rt.keys.shardCheckpoints(suite.rt.config.KINESIS_STREAM),
+        keys: suite.rt.keys,
         apply: suite.rt.deps,
         log: suite.rt.deps.log,
       },

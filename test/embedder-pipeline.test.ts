@@ -18,7 +18,9 @@ import type { EmbedderConsumer } from '../services/embedder/consumer.ts';
 import { createEmbedderRuntime, decodeEmbedderConfig } from '../services/embedder/runtime.ts';
 import type { EmbedderRuntime } from '../services/embedder/runtime.ts';
 import { makeRow } from './support/events.ts';
+import { insertRows } from './support/factories.ts';
 import { eventually, openSuite, resetSuiteRedis, suiteEnv } from './support/stack.ts';
+import { quoteIdent } from '../services/core/sql.ts';
 
 describe('MariaDB → binlog reader → kinesalite → embedder → Redis', () => {
   const env = suiteEnv('embedder_pipe');
@@ -43,7 +45,7 @@ describe('MariaDB → binlog reader → kinesalite → embedder → Redis', () =
     consumer = startEmbedderConsumer(rt.config, {
       kinesis,
       redis,
-      checkpointKey: rt.keys.shardCheckpoints(rt.config.KINESIS_STREAM),
+      keys: rt.keys,
       apply: rt.deps,
       log,
     });
@@ -53,19 +55,12 @@ describe('MariaDB → binlog reader → kinesalite → embedder → Redis', () =
     await consumer?.done;
     await reader?.stop();
     await resetSuiteRedis(env, redis);
-    await admin.query(`DROP DATABASE IF EXISTS \`${env.DB_NAME}\``);
+    await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(env.DB_NAME as string)}`);
     await admin.end();
     await rt.close();
     redis.disconnect();
     kinesis.destroy();
   });
-
-  async function insert(rows: Rndc14Row[]): Promise<void> {
-    const cols = Object.keys(rows[0]!);
-    await admin.query(`INSERT INTO rndc14 (${cols.map((c) => `\`${c}\``).join(',')}) VALUES ?`, [
-      rows.map((r) => cols.map((c) => r[c])),
-    ]);
-  }
 
   async function doc(ndc: string): Promise<Record<string, unknown> | null> {
     const raw = (await redis.call('JSON.GET', rt.keys.doc(ndc), '$')) as string | null;
@@ -82,7 +77,7 @@ describe('MariaDB → binlog reader → kinesalite → embedder → Redis', () =
   it('inserts, updates and deletes in MySQL appear in Redis (JSON.GET, FT.SEARCH)', async () => {
     // Prepare + Act: inserts
     const rows = Array.from({ length: 30 }, (_, i) => makeRow(2000 + i));
-    await insert(rows);
+    await insertRows(admin, rows);
     await eventually(
       async () =>
         Number(((await redis.call('FT.SEARCH', rt.keys.index, '*', 'LIMIT', '0', '0')) as [number])[0]) ===

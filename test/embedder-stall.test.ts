@@ -189,7 +189,7 @@ describe('embedder metrics', () => {
     const w = await startWatchedConsumer('lease');
     await w.put(10);
     await applied(w, 10);
-    const key = `${w.rt.keys.shardCheckpoints(w.stream)}:lease`;
+    const key = w.rt.keys.consumerLease(w.stream);
     const other = createRedisLease(redis, key, 'embedder-2.internal:9:other', 120_000, 'consumer lease');
     // Act: another consumer takes the lease; records keep coming
     await redis.del(key);

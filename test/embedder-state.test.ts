@@ -37,7 +37,7 @@ describe('embedder state in Redis', () => {
   });
 
   it('dead-letter stream keeps the record, the error and the time; remove deletes only the given ids', async () => {
-    const dlq = createRedisDeadLetterQueue(redis, keys.deadLetters);
+    const dlq = createRedisDeadLetterQueue(redis, keys);
     const ev = new EventFactory();
     const rec = new RecordFactory('shardId-000000000001');
     const row = makeRow(42);

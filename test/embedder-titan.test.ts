@@ -66,7 +66,7 @@ describe('embedder with Titan (fake Bedrock)', () => {
       {
         kinesis,
         redis,
-        checkpointKey: rt.keys.shardCheckpoints(rt.config.KINESIS_STREAM),
+        keys: rt.keys,
         apply: rt.deps,
         log: rt.deps.log,
       },

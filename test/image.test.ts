@@ -19,7 +19,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Connection } from 'mysql2/promise';
 import { PROJECT_ROOT } from '../scripts/build.ts';
-import { createRedisCheckpointStore } from '../services/core/checkpoint.ts';
+import { createReaderCheckpointStore } from '../services/core/checkpoint.ts';
 import { createKinesis } from '../services/core/clients/kinesis.ts';
 import type { RedisClient } from '../services/core/clients/redis.ts';
 import { decodeConfig } from '../services/core/config.ts';
@@ -30,7 +30,7 @@ import type { BinlogPosition } from '../services/core/position.ts';
 import { readerConfigShape } from '../services/binlog-reader/reader.ts';
 import { createStreamTail } from './support/stream-tail.ts';
 import type { ReadBack } from './support/stream-tail.ts';
-import { COLUMN_NAMES, changes, generateCatalogue, loadRows, makeRow } from './support/factories.ts';
+import { changes, generateCatalogue, insertRows, loadRows, makeRow } from './support/factories.ts';
 import {
   createSuiteDatabase,
   eventually,
@@ -39,6 +39,7 @@ import {
   suiteEnv,
   suiteRedis,
 } from './support/stack.ts';
+import { quoteIdent } from '../services/core/sql.ts';
 
 const SCRIPT = path.join(PROJECT_ROOT, 'scripts', 'image.sh');
 const TAG = 'localhost/drugsync:test';
@@ -142,7 +143,7 @@ describe.skipIf(cannot !== undefined)(
       await image(['podman', 'rm', '--force', '--ignore', READER]);
       if (admin) {
         await resetSuiteRedis(env, redis);
-        await admin.query(`DROP DATABASE IF EXISTS \`${env.DB_NAME}\``);
+        await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(env.DB_NAME as string)}`);
         await admin.end();
       }
       redis?.disconnect();
@@ -220,9 +221,7 @@ describe.skipIf(cannot !== undefined)(
       for (const r of rows.slice(0, 4).map((row, i) => changes.rename(row, `image${i}`)))
         await admin.query('UPDATE rndc14 SET LN = ?, LN60 = ? WHERE NDC = ?', [r.LN, r.LN60, r.NDC]);
       const added = [0, 1, 2].map((i) => makeRow({ NDC: `9999991000${i}` }, i));
-      await admin.query(`INSERT INTO rndc14 (${COLUMN_NAMES.map((c) => `\`${c}\``).join(',')}) VALUES ?`, [
-        added.map((r) => COLUMN_NAMES.map((c) => r[c] ?? null)),
-      ]);
+      await insertRows(admin, added);
       await admin.query('DELETE FROM rndc14 WHERE NDC IN (?)', [rows.slice(4, 6).map((r) => r.NDC)]);
       await image(['podman', 'rm', '--force', '--ignore', READER]);
 
@@ -251,7 +250,7 @@ describe.skipIf(cannot !== undefined)(
       const ndcs = new Set(records.map((r) => r.partitionKey));
       for (const ndc of [...rows.map((r) => String(r.NDC)), ...added.map((r) => String(r.NDC))])
         expect(ndcs, ndc).toContain(ndc);
-      const cp = await createRedisCheckpointStore(
+      const cp = await createReaderCheckpointStore(
         redis,
         makeKeys(decodeConfig(readerConfigShape, env)),
       ).load();

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeAggregate, encodeAggregate } from '../services/core/kpl.ts';
 import type { SubRecord } from '../services/core/kpl.ts';
 import { encodeChangeEvent } from '../services/core/events.ts';
-import { makeRow } from '../services/seed/generator.ts';
+import { makeRow } from './support/factories.ts';
 import { EventFactory } from './support/events.ts';
 
 interface AwsUserRecord {

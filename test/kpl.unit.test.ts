@@ -10,7 +10,7 @@ import {
 import type { SubRecord } from '../services/core/kpl.ts';
 import { ShardMap, partitionHash } from '../services/core/shard-map.ts';
 import { encodeChangeEvent } from '../services/core/events.ts';
-import { makeRow } from '../services/seed/generator.ts';
+import { makeRow } from './support/factories.ts';
 import { EventFactory } from './support/events.ts';
 
 const events = new EventFactory();

@@ -28,7 +28,7 @@ import {
 import { waitForLoad } from './support/loads.ts';
 import { runCli, startStreamingPipeline } from './support/pipeline.ts';
 import type { StreamingPipeline } from './support/pipeline.ts';
-import { eventually, suiteEnv, suiteRedis } from './support/stack.ts';
+import { eventually, suiteEnv, suiteKeys, suiteRedis } from './support/stack.ts';
 
 const ROWS = 50_000;
 
@@ -212,8 +212,7 @@ describe('daily loads converge, keep search up and embed only unknown names (50,
     );
     await eventually(
       async () => {
-        const raw = (await redis.call('JSON.GET', `${env.REDIS_DOC_PREFIX}${ndc}`, '$.drug_name')) as
-          string | null;
+        const raw = (await redis.call('JSON.GET', suiteKeys(env).doc(ndc), '$.drug_name')) as string | null;
         return raw?.includes('SWAPTEST 5 MG TABLET');
       },
       60_000,

@@ -34,7 +34,7 @@ import { mapRow } from '../services/core/mapping.ts';
 import { knnSearch } from '../services/core/redis/knn.ts';
 import type { KnnHit } from '../services/core/redis/knn.ts';
 import type { Rndc14Row } from '../services/core/rndc14.ts';
-import { COLUMN_NAMES, makeRow } from './support/factories.ts';
+import { insertRows, makeRow } from './support/factories.ts';
 import { preparePipeline, runCli, startProc } from './support/pipeline.ts';
 import type { Proc } from './support/pipeline.ts';
 import { eventually, suiteEnv, suiteRedis } from './support/stack.ts';
@@ -227,9 +227,7 @@ describe('MiniLM provider on the stack: backfill, semantic search, a streamed ch
       BN: 'ZEPBOUND',
     };
     // Act
-    await admin.query(`INSERT INTO rndc14 (${COLUMN_NAMES.map((c) => `\`${c}\``).join(',')}) VALUES (?)`, [
-      COLUMN_NAMES.map((c) => row[c]),
-    ]);
+    await insertRows(admin, [row]);
     const doc = await eventually(
       async () => {
         const raw = (await redis.call('JSON.GET', keys.doc('90000000384'))) as string | null;

@@ -24,7 +24,7 @@ import { readerConfigShape, startBinlogReader } from '../services/binlog-reader/
 import type { ReaderConfig } from '../services/binlog-reader/reader.ts';
 import { createZongjiSource } from '../services/binlog-reader/zongji-source.ts';
 import { createStreamTail } from './support/stream-tail.ts';
-import { COLUMN_NAMES, changes, generateCatalogue, loadRows } from './support/factories.ts';
+import { changes, generateCatalogue, insertRows, loadRows } from './support/factories.ts';
 import { runCli } from './support/pipeline.ts';
 import {
   deleteSuiteStream,
@@ -36,6 +36,7 @@ import {
 } from './support/stack.ts';
 import { startTlsMariadb } from './support/tls-mariadb.ts';
 import type { TlsMariadb } from './support/tls-mariadb.ts';
+import { quoteIdent } from '../services/core/sql.ts';
 
 let server: TlsMariadb;
 let env: Env;
@@ -87,10 +88,10 @@ beforeAll(async () => {
   config = decodeConfig(readerConfigShape, env);
   admin = await server.adminConnection();
   const db = config.DB_NAME;
-  await admin.query(`DROP DATABASE IF EXISTS \`${db}\``);
-  await admin.query(`CREATE DATABASE \`${db}\` CHARACTER SET utf8mb4`);
+  await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(db)}`);
+  await admin.query(`CREATE DATABASE ${quoteIdent(db)} CHARACTER SET utf8mb4`);
   await admin.query(createTableSql(db, config.DB_TABLE));
-  await admin.query(`GRANT SELECT, LOCK TABLES ON \`${db}\`.* TO 'drugsync_repl'@'%'`);
+  await admin.query(`GRANT SELECT, LOCK TABLES ON ${quoteIdent(db)}.* TO 'drugsync_repl'@'%'`);
   await admin.changeUser({ database: db });
   await loadRows(admin, catalogue, { schema: db, table: config.DB_TABLE });
   redis = suiteRedis(env);
@@ -154,9 +155,7 @@ describe('TLS to MySQL', () => {
       renamed.NDC,
     ]);
     const added = changes.newNdc(catalogue[1]!, 7);
-    await admin.query(`INSERT INTO rndc14 (${COLUMN_NAMES.map((c) => `\`${c}\``).join(',')}) VALUES (?)`, [
-      COLUMN_NAMES.map((c) => added[c] ?? null),
-    ]);
+    await insertRows(admin, [added]);
     const log = createLogger({ service: 'mysqltls-reader' }, { level: 'warn' });
     const result = await startBinlogReader(config, { redis, log }, { onceIdleSeconds: 2 }).done;
 

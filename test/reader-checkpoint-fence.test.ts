@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Connection } from 'mysql2/promise';
 import { decodeConfig } from '../services/core/config.ts';
 import type { RedisClient } from '../services/core/clients/redis.ts';
-import { createRedisCheckpointStore } from '../services/core/checkpoint.ts';
+import { createReaderCheckpointStore } from '../services/core/checkpoint.ts';
 import { isDrugsyncError } from '../services/core/errors.ts';
 import { makeKeys } from '../services/core/keys.ts';
 import { createRedisLease, leaseOwnerId } from '../services/core/lease.ts';
@@ -23,7 +23,7 @@ import { compareBinlogPositions } from '../services/core/position.ts';
 import type { BinlogPosition } from '../services/core/position.ts';
 import { readerConfigShape, startBinlogReader } from '../services/binlog-reader/reader.ts';
 import type { BinlogReaderHandle } from '../services/binlog-reader/reader.ts';
-import { COLUMN_NAMES, makeRow } from './support/factories.ts';
+import { insertRows, makeRow } from './support/factories.ts';
 import { eventually, openSuite, suiteEnv } from './support/stack.ts';
 import { startTcpProxy } from './support/tcp-proxy.ts';
 import type { TcpProxy } from './support/tcp-proxy.ts';
@@ -48,8 +48,7 @@ let seq = 0;
 async function insertRow(): Promise<string> {
   seq += 1;
   const row = makeRow({ NDC: `6${String(seq).padStart(10, '0')}` }, seq);
-  const cols = COLUMN_NAMES.map((c) => `\`${c}\``).join(',');
-  await admin.query(`INSERT INTO rndc14 (${cols}) VALUES ?`, [[COLUMN_NAMES.map((c) => row[c] ?? null)]]);
+  await insertRows(admin, [row]);
   return row.NDC as string;
 }
 
@@ -61,7 +60,7 @@ async function masterStatus(): Promise<BinlogPosition> {
 }
 
 async function stored(): Promise<BinlogPosition | null> {
-  return createRedisCheckpointStore(redis, keys).load();
+  return createReaderCheckpointStore(redis, keys).load();
 }
 
 beforeAll(async () => {
@@ -82,8 +81,8 @@ describe('fenced reader checkpoints', () => {
     await redis.del(keys.readerLease, keys.readerCheckpoint);
     const lease1 = createRedisLease(redis, keys.readerLease, leaseOwnerId(), 60_000);
     const lease2 = createRedisLease(redis, keys.readerLease, leaseOwnerId(), 60_000);
-    const store1 = createRedisCheckpointStore(redis, keys, lease1);
-    const store2 = createRedisCheckpointStore(redis, keys, lease2);
+    const store1 = createReaderCheckpointStore(redis, keys, lease1);
+    const store2 = createReaderCheckpointStore(redis, keys, lease2);
     const source = 'mariadb:1:0';
     expect(await lease1.tryAcquire()).toBe(true);
     await store1.save({ file: 'binlog.000007', pos: 1_200, gtid: '0-1-40', source });

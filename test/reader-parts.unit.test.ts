@@ -15,6 +15,7 @@ import { resolveStart } from '../services/binlog-reader/start-position.ts';
 import { measureStatus } from '../services/binlog-reader/status.ts';
 import { readerStatus } from '../services/core/status/reader.ts';
 import { isDrugsyncError } from '../services/core/errors.ts';
+import { makeKeys } from '../services/core/keys.ts';
 import type { BinlogPosition } from '../services/core/position.ts';
 
 const at = (pos: number, file = 'binlog.000042'): CommitPoint => ({
@@ -280,12 +281,7 @@ describe('once-idle and start position', () => {
   it('starts from the checkpoint, else the snapshot, else --from, else --from-gtid, else refuses', async () => {
     const cp = { file: 'binlog.000042', pos: 9_000 };
     const snap = { file: 'binlog.000040', pos: 4 };
-    const keys = {
-      readerCheckpoint: 'ds:reader:checkpoint',
-      backfillSnapshot: 'ds:backfill:snapshot',
-      docPrefix: 'drug:',
-      metaPrefix: 'ds:meta:',
-    };
+    const keys = makeKeys({ REDIS_INDEX: 'drugs_idx', REDIS_DOC_PREFIX: 'drug:', REDIS_STATE_PREFIX: 'ds:' });
     const store = (p: BinlogPosition | null) => ({ load: async () => p, save: async () => {} });
     const from = { file: 'binlog.000039', pos: 120 };
     const start = (c: BinlogPosition | null, s: BinlogPosition | null, options = {}) =>

@@ -18,13 +18,14 @@ import { METRICS, SERVICE_METRICS } from '../services/core/metrics.ts';
 import type { Rndc14Row } from '../services/core/rndc14.ts';
 import { readerConfigShape, startBinlogReader } from '../services/binlog-reader/reader.ts';
 import type { BinlogReaderHandle, ReaderConfig } from '../services/binlog-reader/reader.ts';
-import { makeRow } from './support/factories.ts';
-import { insertRows, masterStatus } from './support/binlog.ts';
+import { masterStatus } from './support/binlog.ts';
+import { insertRows, makeRow } from './support/factories.ts';
 import { expectStallPastThreshold, faultLog, jumpClock, watchMetrics } from './support/metric-watch.ts';
 import type { JumpClock, MetricWatch, StallCheck } from './support/metric-watch.ts';
 import { createSuiteDatabase, eventually, resetSuite, suiteEnv, suiteRedis } from './support/stack.ts';
 import { startTcpProxy } from './support/tcp-proxy.ts';
 import type { TcpProxy } from './support/tcp-proxy.ts';
+import { quoteIdent } from '../services/core/sql.ts';
 
 const STALL = METRICS.ReaderStallSeconds;
 const LAG = METRICS.ReaderLagSeconds;
@@ -113,7 +114,7 @@ beforeAll(async () => {
   await admin.query(`DROP USER IF EXISTS ?@'%'`, [USER]);
   await admin.query(`CREATE USER ?@'%' IDENTIFIED BY ?`, [USER, PASSWORD]);
   await admin.query(`GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO ?@'%'`, [USER]);
-  await admin.query(`GRANT SELECT ON \`${env.DB_NAME}\`.* TO ?@'%'`, [USER]);
+  await admin.query(`GRANT SELECT ON ${quoteIdent(env.DB_NAME as string)}.* TO ?@'%'`, [USER]);
   proxy = await startTcpProxy({ host: env.DB_HOST ?? '127.0.0.1', port: Number(env.DB_PORT) });
 });
 

@@ -22,7 +22,7 @@ import {
 import { createIndexError, ensureIndex } from '../services/core/redis/index.ts';
 import { schemaDifferences } from '../services/core/redis/index-compare.ts';
 import { builtVector, vectorSubstitutions } from '../services/core/redis/index-info.ts';
-import { vectorSpec, vectorSpecKey } from '../services/core/redis/index-schema.ts';
+import { vectorSpec } from '../services/core/redis/index-schema.ts';
 import { knnError, knnQuery, knnSearch } from '../services/core/redis/knn.ts';
 import { parseSearchReply } from '../services/core/redis/search-reply.ts';
 
@@ -248,7 +248,7 @@ describe('ensureIndex on the captured servers', () => {
       'VECTOR SVS-VAMANA 8 TYPE FLOAT32 DIM 256 DISTANCE_METRIC COSINE COMPRESSION LeanVec4x8',
     );
     expect(r).toMatchObject({ action: 'created', algorithm: 'SVS-VAMANA' });
-    expect(JSON.parse(kv.get(vectorSpecKey(KEYS))!)).toEqual(vectorSpec(OPTS, 'SVS-VAMANA'));
+    expect(JSON.parse(kv.get(KEYS.indexVectorSpec)!)).toEqual(vectorSpec(OPTS, 'SVS-VAMANA'));
     expect(log.lines).toHaveLength(1);
     expect(log.lines[0]!.msg).toContain(
       'vector index drugs_idx built otherwise than asked: compression GlobalSQ8 built',
@@ -264,7 +264,7 @@ describe('ensureIndex on the captured servers', () => {
 
   it('search 8.2.5, index already there: verified as ours, the substitution warned again', async () => {
     const { redis, calls, kv } = replay(R82, { indexExists: true });
-    kv.set(vectorSpecKey(KEYS), JSON.stringify(vectorSpec(OPTS, 'SVS-VAMANA')));
+    kv.set(KEYS.indexVectorSpec, JSON.stringify(vectorSpec(OPTS, 'SVS-VAMANA')));
     const log = recordingLog();
     const r = await ensureIndex(redis, KEYS, { ...OPTS, log });
     expect(r.action).toBe('exists');
@@ -321,7 +321,7 @@ describe('FT.SEARCH replies in both shapes (real replies)', () => {
       indexExists: true,
       search: (args) => (sent.push(args), R82.knn_with_search_window_size),
     });
-    kv.set(vectorSpecKey(KEYS), JSON.stringify(vectorSpec(OPTS, 'SVS-VAMANA')));
+    kv.set(KEYS.indexVectorSpec, JSON.stringify(vectorSpec(OPTS, 'SVS-VAMANA')));
     // Act
     const hits = await knnSearch(redis, KEYS, new Array(256).fill(0.0625), { k: 3, breadth: 100 });
     // Assess
@@ -337,7 +337,7 @@ describe('FT.SEARCH replies in both shapes (real replies)', () => {
     const sent: unknown[][] = [];
     const knn = (STACK.knn_with_ef_runtime as { reply: unknown[] }).reply;
     const { redis, kv } = replay(STACK, { indexExists: true, search: (args) => (sent.push(args), knn) });
-    kv.set(vectorSpecKey(KEYS), JSON.stringify(vectorSpec(OPTS, 'HNSW')));
+    kv.set(KEYS.indexVectorSpec, JSON.stringify(vectorSpec(OPTS, 'HNSW')));
     // Act
     const hits = await knnSearch(redis, KEYS, new Array(256).fill(0.0625), { k: 3, breadth: 100 });
     // Assess
@@ -368,7 +368,7 @@ describe('the errors of search 8.2.5 and 2.10.5 as DrugsyncErrors (real error re
     index: 'drugs_idx',
     algorithm: 'SVS-VAMANA' as const,
     query: 'q',
-    specKey: vectorSpecKey(KEYS),
+    specKey: KEYS.indexVectorSpec,
   };
 
   it('EF_RUNTIME on SVS-VAMANA: the attribute refused, with the recorded spec and what each algorithm takes', async () => {
@@ -379,7 +379,7 @@ describe('the errors of search 8.2.5 and 2.10.5 as DrugsyncErrors (real error re
         throw new Error((R82.knn_with_ef_runtime as { error: string }).error);
       },
     });
-    kv.set(vectorSpecKey(KEYS), JSON.stringify(vectorSpec(OPTS, 'HNSW')));
+    kv.set(KEYS.indexVectorSpec, JSON.stringify(vectorSpec(OPTS, 'HNSW')));
     // Act
     const e = await knnSearch(redis, KEYS, new Array(256).fill(0.0625), { k: 3, breadth: 100 }).catch(
       (x: unknown) => x,
@@ -396,7 +396,7 @@ describe('the errors of search 8.2.5 and 2.10.5 as DrugsyncErrors (real error re
       breadth_attribute: 'EF_RUNTIME',
     });
     expect(err.remedy).toContain('SVS-VAMANA takes SEARCH_WINDOW_SIZE and refuses EF_RUNTIME');
-    expect(err.remedy).toContain(`DEL ${vectorSpecKey(KEYS)}`);
+    expect(err.remedy).toContain(`DEL ${KEYS.indexVectorSpec}`);
   });
 
   it('EPSILON on a KNN query: a range-query attribute', () => {

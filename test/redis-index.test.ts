@@ -10,12 +10,7 @@ import type { DrugFields } from '../services/core/mapping.ts';
 import { capabilitiesFrom, parseModuleList, probeSvs } from '../services/core/redis/capabilities.ts';
 import { describeServer, ensureIndex } from '../services/core/redis/index.ts';
 import { schemaDifferences } from '../services/core/redis/index-compare.ts';
-import {
-  createIndexArgs,
-  toFloat32Bytes,
-  vectorSpec,
-  vectorSpecKey,
-} from '../services/core/redis/index-schema.ts';
+import { createIndexArgs, toFloat32Bytes, vectorSpec } from '../services/core/redis/index-schema.ts';
 import { knnQuery, knnSearch } from '../services/core/redis/knn.ts';
 import { generateCatalogue, makeRow } from './support/factories.ts';
 import { startRedisServer } from './support/redis-server.ts';
@@ -141,7 +136,7 @@ describe('RediSearch index on JSON documents with a VECTOR field (real Redis)', 
     expect(second.action).toBe('exists');
     const listed = (await redis.call('FT._LIST')) as string[];
     expect(listed).toContain(keys.index);
-    expect(JSON.parse((await redis.get(vectorSpecKey(keys))) as string)).toEqual(
+    expect(JSON.parse((await redis.get(keys.indexVectorSpec)) as string)).toEqual(
       vectorSpec({ dimensions: DIMS, hnsw: HNSW }, first.algorithm),
     );
   });
@@ -353,7 +348,7 @@ describe('document prefix isolation', () => {
     });
     const ndc = makeRow({}, 1).NDC as string;
     expect(keys.doc(ndc).startsWith(keys.docPrefix)).toBe(true);
-    expect(vectorSpecKey(keys).startsWith(keys.docPrefix)).toBe(false);
+    expect(keys.indexVectorSpec.startsWith(keys.docPrefix)).toBe(false);
   });
 });
 

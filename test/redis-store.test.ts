@@ -9,8 +9,8 @@ import { createRedisDrugStore } from '../services/core/redis/drug-store.ts';
 import type { RedisDrugStore } from '../services/core/redis/drug-store.ts';
 
 import { lexicalVector } from '../services/core/embedding/local.ts';
-import { upsertOp } from '../services/core/drug-store.ts';
-import type { UpsertOp } from '../services/core/drug-store.ts';
+import { upsertOp } from '../services/core/drug-store-contract.ts';
+import type { UpsertOp } from '../services/core/drug-store-contract.ts';
 import { changes, generateCatalogue, makeRow } from './support/factories.ts';
 import { resetSuiteRedis, suiteEnv, suiteRedis } from './support/stack.ts';
 

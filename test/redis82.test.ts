@@ -14,15 +14,14 @@ import { createLogger } from '../services/core/log.ts';
 import { mapRow } from '../services/core/mapping.ts';
 import { parseModuleList } from '../services/core/redis/capabilities.ts';
 import { readVectorIndex } from '../services/core/redis/index.ts';
-import { vectorSpecKey } from '../services/core/redis/index-schema.ts';
 import { makeKeys } from '../services/core/keys.ts';
 import type { Rndc14Row } from '../services/core/rndc14.ts';
-import { COLUMN_NAMES, changes, makeRow } from '../services/seed/generator.ts';
+import { changes, insertRows, makeRow } from './support/factories.ts';
 import { REDIS82_VERSION, startRedis82 } from '../services/stack/redis82.ts';
 import type { Redis82Server } from '../services/stack/redis82.ts';
 import { preparePipeline, runCli, startProc } from './support/pipeline.ts';
 import type { Proc } from './support/pipeline.ts';
-import { eventually, suiteEnv, suiteRedis } from './support/stack.ts';
+import { eventually, suiteEnv, suiteKeys, suiteRedis } from './support/stack.ts';
 
 const ROWS = 3_000;
 const SEED = 82;
@@ -47,7 +46,7 @@ describe(`the pipeline on Redis ${REDIS82_VERSION} with Redis Stack 7.4's module
       REDIS_STATE_PREFIX: env.REDIS_STATE_PREFIX!,
     });
   const doc = async (ndc: string) => {
-    const raw = (await redis.call('JSON.GET', `${env.REDIS_DOC_PREFIX}${ndc}`)) as string | null;
+    const raw = (await redis.call('JSON.GET', suiteKeys(env).doc(ndc))) as string | null;
     return raw ? (JSON.parse(raw) as Record<string, unknown>) : null;
   };
   const search = async (text: string, mode: string) => {
@@ -82,7 +81,7 @@ describe(`the pipeline on Redis ${REDIS82_VERSION} with Redis Stack 7.4's module
     expect(vector?.built).toMatchObject({ algorithm: 'HNSW', dim: 32, metric: 'COSINE', type: 'FLOAT32' });
     expect(vector?.asked).toMatchObject({ algorithm: 'HNSW', dim: 32 });
     expect(vector?.substitutions).toEqual([]);
-    expect(JSON.parse((await redis.get(vectorSpecKey(keys()))) as string).algorithm).toBe('HNSW');
+    expect(JSON.parse((await redis.get(keys().indexVectorSpec)) as string).algorithm).toBe('HNSW');
     const eligible = catalogue.filter((r) => mapRow(r) !== null);
     const info = (await redis.call('FT.INFO', env.REDIS_INDEX as string)) as unknown[];
     expect(Number(info[info.indexOf('num_docs') + 1])).toBe(eligible.length);
@@ -114,9 +113,7 @@ describe(`the pipeline on Redis ${REDIS82_VERSION} with Redis Stack 7.4's module
       eligible.slice(10, 40).map((r) => r.NDC),
     ])) as unknown as [Rndc14Row[]];
     const rename = changes.rename(renamed as Rndc14Row, 'R82');
-    await admin.query(`INSERT INTO rndc14 (${COLUMN_NAMES.map((c) => `\`${c}\``).join(',')}) VALUES (?)`, [
-      COLUMN_NAMES.map((c) => row[c]),
-    ]);
+    await insertRows(admin, [row]);
     await admin.query('UPDATE rndc14 SET LN = ?, LN60 = ? WHERE NDC = ?', [
       rename.LN,
       rename.LN60,

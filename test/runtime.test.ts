@@ -18,8 +18,9 @@ import { rowDecoderStats } from '../services/binlog-reader/decoder.ts';
 import type { RowsEvent } from '../services/binlog-reader/source.ts';
 import { readSourceRange, suiteSource } from './support/binlog.ts';
 import { EventFactory } from './support/events.ts';
-import { COLUMN_NAMES, changes, generateCatalogue } from './support/factories.ts';
+import { changes, generateCatalogue, insertRows } from './support/factories.ts';
 import { createSuiteDatabase, suiteEnv } from './support/stack.ts';
+import { quoteIdent } from '../services/core/sql.ts';
 
 const env = suiteEnv('runtime_paths', {
   DB_SERVER_ID: String(400_000 + Math.floor(Math.random() * 100_000)),
@@ -50,7 +51,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await admin?.query(`DROP DATABASE IF EXISTS \`${env.DB_NAME}\``);
+  await admin?.query(`DROP DATABASE IF EXISTS ${quoteIdent(env.DB_NAME as string)}`);
   await admin?.end();
 });
 
@@ -89,12 +90,9 @@ describe('runtime: Node 22 and the fast paths on it', () => {
     // Prepare: inserts, updates and deletes of catalogue rows, two statements of each kind (the first rows
     // event of each kind is what hooks its class; the later ones are decoded by our decoder)
     const catalogue = [...generateCatalogue(120, 17)];
-    const cols = COLUMN_NAMES.map((c) => `\`${c}\``).join(',');
-    const insert = `INSERT INTO rndc14 (${cols}) VALUES ?`;
-    const values = (rows: typeof catalogue) => [rows.map((r) => COLUMN_NAMES.map((c) => r[c] ?? null))];
     const from = await masterStatus();
-    await admin.query(insert, values(catalogue.slice(0, 60)));
-    await admin.query(insert, values(catalogue.slice(60)));
+    await insertRows(admin, catalogue.slice(0, 60));
+    await insertRows(admin, catalogue.slice(60));
     for (const r of catalogue.slice(0, 2).map((row, i) => changes.rename(row, `rt${i}`)))
       await admin.query('UPDATE rndc14 SET LN = ?, LN60 = ? WHERE NDC = ?', [r.LN, r.LN60, r.NDC]);
     await admin.query('DELETE FROM rndc14 WHERE NDC = ?', [catalogue[100]!.NDC]);

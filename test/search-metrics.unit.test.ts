@@ -1,13 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { reciprocalRankFusion } from '../services/core/search/fusion.ts';
-import {
-  meanScores,
-  mrrAtK,
-  ndcgAtK,
-  percentile,
-  recallAtK,
-  scoreRanking,
-} from '../services/core/search/metrics.ts';
+import { meanScores, mrrAtK, ndcgAtK, recallAtK, scoreRanking } from '../bench/relevance/metrics.ts';
 
 // NDCs as a search returns them: several packages of one label name, then other labels.
 const A = '00071015523'; // ATORVASTATIN 40 MG TABLET, 90 tablets
@@ -69,20 +62,12 @@ describe('nDCG@k (binary relevance, log2 discount)', () => {
   });
 });
 
-describe('scoreRanking, meanScores, percentile', () => {
+describe('scoreRanking, meanScores', () => {
   it('averages each metric over queries', () => {
     const a = scoreRanking([A, C], new Set([A]), 10); // 1, 1, 1
     const b = scoreRanking([C, D], new Set([X]), 10); // 0, 0, 0
     expect(meanScores([a, b])).toEqual({ recall: 0.5, mrr: 0.5, ndcg: 0.5 });
     expect(meanScores([])).toEqual({ recall: 0, mrr: 0, ndcg: 0 });
-  });
-
-  it('takes the nearest-rank percentile', () => {
-    const ms = [5.1, 0.9, 3.2, 2.4, 4.0];
-    expect(percentile(ms, 50)).toBe(3.2);
-    expect(percentile(ms, 99)).toBe(5.1);
-    expect(percentile(ms, 0)).toBe(0.9);
-    expect(percentile([], 50)).toBeNaN();
   });
 });
 

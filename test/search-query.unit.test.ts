@@ -4,13 +4,8 @@ import { isDrugsyncError } from '../services/core/errors.ts';
 import { mapRow } from '../services/core/mapping.ts';
 import type { DrugFields } from '../services/core/mapping.ts';
 import { filterClause, queryWords, textQuery, wordClause } from '../services/core/search/query.ts';
-import {
-  judgeAll,
-  loadRelevanceSet,
-  parseRelevanceSet,
-  relevantNdcs,
-} from '../services/core/search/relevance.ts';
-import type { RelevanceSet } from '../services/core/search/relevance.ts';
+import { judgeAll, loadRelevanceSet, parseRelevanceSet, relevantNdcs } from '../bench/relevance/relevance.ts';
+import type { RelevanceSet } from '../bench/relevance/relevance.ts';
 import { parseSearchOptions } from '../services/cli/search.ts';
 import { makeRow } from './support/factories.ts';
 

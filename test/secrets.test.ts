@@ -11,7 +11,6 @@ import type { Connection } from 'mysql2/promise';
 import { DrugsyncError, isDrugsyncError } from '../services/core/errors.ts';
 import {
   describeErrorMasked,
-  errorJSONMasked,
   formatRecord,
   maskValue,
   redact,
@@ -29,6 +28,7 @@ import { expectNoLeak, jsonLines } from './support/leaks.ts';
 import type { FakeSecretsManager } from './support/fake-secrets-manager.ts';
 import { createSuiteDatabase, suiteEnv } from './support/stack.ts';
 import type { Env } from '../services/core/config.ts';
+import { quoteIdent } from '../services/core/sql.ts';
 
 const CLI = path.resolve(import.meta.dirname, '../bin/drugsync.mjs');
 const ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!cluster-drugsync-AbCdEf';
@@ -173,7 +173,7 @@ describe('secrets', () => {
       });
       // Act
       const text = describeErrorMasked(e);
-      const json = JSON.stringify(errorJSONMasked(e));
+      const json = JSON.stringify(maskValue(e)); // as a JSON log line carries it
       // Assess
       expectNoLeak(text + json, [SECRETS.both]);
       expect(text).toBe('[MYSQL_QUERY_FAILED] login with *** refused {host=db} (cause: server echoed ***)');
@@ -315,12 +315,12 @@ describe('secrets', () => {
       admin = await createSuiteDatabase(base);
       // A MySQL user whose real password holds quotes, backslashes and unicode.
       await admin.query(`CREATE USER ?@'%' IDENTIFIED BY ?`, [user, SECRETS.both + SECRETS.unicode]);
-      await admin.query(`GRANT SELECT ON \`${base.DB_NAME}\`.* TO ?@'%'`, [user]);
+      await admin.query(`GRANT SELECT ON ${quoteIdent(base.DB_NAME as string)}.* TO ?@'%'`, [user]);
     });
 
     afterAll(async () => {
       await admin?.query(`DROP USER IF EXISTS ?@'%'`, [user]);
-      await admin?.query(`DROP DATABASE IF EXISTS \`${base.DB_NAME}\``);
+      await admin?.query(`DROP DATABASE IF EXISTS ${quoteIdent(base.DB_NAME as string)}`);
       await admin?.end();
       await fake?.close();
     });

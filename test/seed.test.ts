@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Connection } from 'mysql2/promise';
 import { isEligible, mapRow } from '../services/core/mapping.ts';
 import { PROJECT_ROOT } from '../services/core/paths.ts';
-import { RNDC14_COLUMNS, ZERO_DATE } from '../services/core/rndc14.ts';
+import { RNDC14_COLUMNS, RNDC14_COLUMN_NAMES, ZERO_DATE } from '../services/core/rndc14.ts';
 import type { Rndc14Row } from '../services/core/rndc14.ts';
 import {
   catalogueShape,
@@ -174,7 +174,7 @@ describe('synthetic catalogue generator', () => {
 
   it('produces values that fit the column types and sizes', () => {
     const misfits: string[] = [];
-    const names = RNDC14_COLUMNS.map((c) => c.name);
+    const names = RNDC14_COLUMN_NAMES;
     const checks = RNDC14_COLUMNS.map((c): ((v: unknown) => boolean) => {
       switch (c.kind) {
         case 'varchar':

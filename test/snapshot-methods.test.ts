@@ -11,7 +11,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Connection } from 'mysql2/promise';
-import { createMysqlPool, resolveMysqlCredentials } from '../services/core/clients/mysql.ts';
+import { createMysqlPool, mysqlCredentials } from '../services/core/clients/mysql.ts';
 import type { MysqlPool } from '../services/core/clients/mysql.ts';
 import type { RedisClient } from '../services/core/clients/redis.ts';
 import { decodeConfig } from '../services/core/config.ts';
@@ -33,7 +33,7 @@ import type { SnapshotMethodUsed } from '../services/core/snapshot.ts';
 import { opsShape } from '../services/cli/runtime.ts';
 import { createResyncRunner } from '../services/embedder/resync.ts';
 import { createRedisTableState } from '../services/embedder/table-state.ts';
-import { COLUMN_NAMES, makeRow } from './support/factories.ts';
+import { insertRows, makeRow } from './support/factories.ts';
 import { startStreamingPipeline } from './support/pipeline.ts';
 import type { StreamingPipeline } from './support/pipeline.ts';
 import { adminConnection, eventually, suiteEnv, suiteRedis } from './support/stack.ts';
@@ -100,7 +100,7 @@ describe('snapshot methods: table-lock forced on MariaDB, under a writer and the
     redis = suiteRedis(env);
     const cfg = decodeConfig(opsShape, env);
     keys = makeKeys(cfg);
-    pool = createMysqlPool(cfg, await resolveMysqlCredentials(cfg, cfg.AWS_REGION));
+    pool = createMysqlPool(cfg, mysqlCredentials(cfg, { region: cfg.AWS_REGION }));
     const store = createRedisDrugStore(redis, keys, cfg);
     const embeddings = createEmbeddingService(cfg, redis, keys, { logger: log });
     deps = {
@@ -131,10 +131,7 @@ describe('snapshot methods: table-lock forced on MariaDB, under a writer and the
       const writes = (async () => {
         for (let i = 0; writing && i < 1_500; i++) {
           const row: Rndc14Row = { ...makeRow({}, i, 53), NDC: marker(i) };
-          await writer.query(
-            `INSERT INTO rndc14 (${COLUMN_NAMES.map((c) => `\`${c}\``).join(',')}) VALUES (?)`,
-            [COLUMN_NAMES.map((c) => row[c])],
-          );
+          await insertRows(writer, [row]);
           written++;
         }
       })();

@@ -7,10 +7,11 @@ import type { SnapshotMethod } from '../services/core/snapshot.ts';
 import { DrugsyncError } from '../services/core/errors.ts';
 import { compareBinlogPositions } from '../services/core/position.ts';
 import type { Rndc14Row } from '../services/core/rndc14.ts';
-import { RNDC14_COLUMNS } from '../services/core/rndc14.ts';
+import { RNDC14_COLUMN_NAMES } from '../services/core/rndc14.ts';
 import { MAPPED_COLUMNS, mapRow } from '../services/core/mapping.ts';
 import { generateCatalogue, loadRows, makeRow, changes } from './support/factories.ts';
 import { createSuiteDatabase, suiteEnv } from './support/stack.ts';
+import { quoteIdent } from '../services/core/sql.ts';
 
 describe('snapshot method decision table (server version × SNAPSHOT_METHOD)', () => {
   const MARIADB = '10.11.6-MariaDB-0+deb12u1-log';
@@ -131,7 +132,7 @@ describe('consistent snapshot (MariaDB)', () => {
   it('reads the columns asked for: every column comes back exactly as generated', async () => {
     // Prepare
     const snap = await openSnapshot(pool, { schema: env.DB_NAME as string, table: 'rndc14' });
-    const columns = RNDC14_COLUMNS.map((c) => c.name).filter((c) => c !== 'NDC');
+    const columns = RNDC14_COLUMN_NAMES.filter((c) => c !== 'NDC');
     // Act
     const seen: Rndc14Row[] = [];
     for await (const page of snap.rows({ schema: env.DB_NAME as string, table: 'rndc14', columns }))
@@ -161,7 +162,7 @@ describe('consistent snapshot (MariaDB)', () => {
   it('table-lock without the LOCK TABLES privilege fails naming the grant, and leaves no lock behind', async () => {
     // Prepare
     const db = env.DB_NAME as string;
-    await admin.query(`REVOKE LOCK TABLES ON \`${db}\`.* FROM ?@'%'`, [env.DB_USER]);
+    await admin.query(`REVOKE LOCK TABLES ON ${quoteIdent(db)}.* FROM ?@'%'`, [env.DB_USER]);
     // a new connection: database privileges are read when a session enters the database
     const unprivileged = createMysqlPool(
       { DB_HOST: env.DB_HOST as string, DB_PORT: Number(env.DB_PORT), DB_NAME: db, DB_TLS: false },
@@ -174,13 +175,13 @@ describe('consistent snapshot (MariaDB)', () => {
     } catch (e) {
       err = e;
     } finally {
-      await admin.query(`GRANT LOCK TABLES ON \`${db}\`.* TO ?@'%'`, [env.DB_USER]);
+      await admin.query(`GRANT LOCK TABLES ON ${quoteIdent(db)}.* TO ?@'%'`, [env.DB_USER]);
       await unprivileged.end();
     }
     // Assess
     expect(err).toBeInstanceOf(DrugsyncError);
     expect((err as DrugsyncError).code).toBe('SNAPSHOT_FAILED');
-    expect((err as DrugsyncError).remedy).toContain(`GRANT LOCK TABLES ON \`${db}\`.*`);
+    expect((err as DrugsyncError).remedy).toContain(`GRANT LOCK TABLES ON ${quoteIdent(db)}.*`);
     // the failed attempt left no lock: a writer commits at once
     await admin.query('SET SESSION lock_wait_timeout = 5');
     await admin.query('UPDATE rndc14 SET PS = PS WHERE NDC = ?', [catalogue[0]!.NDC]);

@@ -20,7 +20,7 @@ import type { Env } from '../services/core/config.ts';
 import { createKinesis } from '../services/core/clients/kinesis.ts';
 import { createMysqlPool } from '../services/core/clients/mysql.ts';
 import type { RedisClient } from '../services/core/clients/redis.ts';
-import { createRedisCheckpointStore } from '../services/core/checkpoint.ts';
+import { createReaderCheckpointStore } from '../services/core/checkpoint.ts';
 import { isDrugsyncError } from '../services/core/errors.ts';
 import { isRowEvent } from '../services/core/events.ts';
 import type { RowChangeEvent } from '../services/core/events.ts';
@@ -33,10 +33,11 @@ import { stampPosition } from '../services/core/source-identity.ts';
 import { readerConfigShape, startBinlogReader } from '../services/binlog-reader/reader.ts';
 import { createStreamTail } from './support/stream-tail.ts';
 import type { ReadBack } from './support/stream-tail.ts';
-import { COLUMN_NAMES, changes, makeRow } from './support/factories.ts';
+import { changes, insertRows, makeRow } from './support/factories.ts';
 import { startPrivateMariadb } from './support/private-mariadb.ts';
 import type { PrivateMariadb } from './support/private-mariadb.ts';
 import { createSuiteDatabase, openSuite, suiteEnv } from './support/stack.ts';
+import { quoteIdent } from '../services/core/sql.ts';
 
 const base = suiteEnv('source_identity', {
   DB_SERVER_ID: String(500_000 + Math.floor(Math.random() * 100_000)),
@@ -66,12 +67,7 @@ function freshRows(n: number): Rndc14Row[] {
   });
 }
 
-async function insert(conn: Connection, rows: Rndc14Row[]): Promise<void> {
-  const cols = COLUMN_NAMES.map((c) => `\`${c}\``).join(',');
-  await conn.query(`INSERT INTO rndc14 (${cols}) VALUES ?`, [
-    rows.map((r) => COLUMN_NAMES.map((c) => r[c] ?? null)),
-  ]);
-}
+const insert = (conn: Connection, rows: Rndc14Row[]): Promise<void> => insertRows(conn, rows);
 
 /** A First Databank rename of `row` (a new label name), written on `conn`. */
 async function rename(conn: Connection, row: Rndc14Row, tag: string): Promise<void> {
@@ -108,7 +104,7 @@ async function runReader(env: Env, options: { from?: BinlogPosition } = {}) {
   return { outcome, lines, stats: reader.stats };
 }
 
-const checkpoint = () => createRedisCheckpointStore(redis, keys).load();
+const checkpoint = () => createReaderCheckpointStore(redis, keys).load();
 
 async function stream(): Promise<RowChangeEvent[]> {
   seen.push(...(await tail.read()));
@@ -174,7 +170,7 @@ describe('the source server behind the reader’s settings', () => {
   it('a checkpoint written before sources were recorded is upgraded on the first resume, logged once', async () => {
     // Prepare: the checkpoint as an older drugsync wrote it (no source), at a real position of A
     const cp = (await checkpoint())!;
-    await createRedisCheckpointStore(redis, keys).save({ file: cp.file, pos: cp.pos, gtid: cp.gtid });
+    await createReaderCheckpointStore(redis, keys).save({ file: cp.file, pos: cp.pos, gtid: cp.gtid });
     // Act: two starts, a change in between
     const first = await runReader(envA);
     const upgraded = await checkpoint();
@@ -210,7 +206,7 @@ describe('the source server behind the reader’s settings', () => {
 
   it('a failover that keeps GTIDs continuous resumes by GTID on the promoted replica, nothing lost', async () => {
     // Prepare: B replicates A from before the suite's database, binlog numbered from 100
-    await adminB.query(`DROP DATABASE \`${base.DB_NAME}\``);
+    await adminB.query(`DROP DATABASE ${quoteIdent(base.DB_NAME as string)}`);
     await adminB.query('RESET MASTER TO 100');
     await adminB.query('SET GLOBAL gtid_slave_pos = ?', [aBefore]);
     await adminB.query(

@@ -6,9 +6,10 @@
  * MariaDB path is also run on real servers in test/source-identity.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { createMemoryCheckpointStore } from '../services/core/checkpoint.ts';
+import { createMemoryPositionStore } from './support/memory-position-store.ts';
 import { isDrugsyncError } from '../services/core/errors.ts';
 import type { DrugsyncError } from '../services/core/errors.ts';
+import { makeKeys } from '../services/core/keys.ts';
 import { createLogger } from '../services/core/log.ts';
 import type { BinlogPosition } from '../services/core/position.ts';
 import {
@@ -33,12 +34,11 @@ const UUID_A = '93e95066-a2f4-11ec-9b69-9657f0ae95e2';
 const UUID_B = 'b1c3d5e7-0f2e-11ef-8a41-0242ac120003';
 const UUID_C = '4f1d2c3b-5a69-11ee-9e33-c80aa9429562';
 
-const keys = {
-  readerCheckpoint: 'drugsync:reader:checkpoint',
-  backfillSnapshot: 'drugsync:backfill:snapshot',
-  docPrefix: 'drug:',
-  metaPrefix: 'drugsync:meta:',
-};
+const keys = makeKeys({
+  REDIS_INDEX: 'drugs_idx',
+  REDIS_DOC_PREFIX: 'drug:',
+  REDIS_STATE_PREFIX: 'drugsync:',
+});
 
 interface MysqlServer {
   uuid: string;
@@ -112,7 +112,7 @@ async function start(
   checkpoint: BinlogPosition | null,
   snapshot: BinlogPosition | null = null,
 ) {
-  const store = createMemoryCheckpointStore(checkpoint);
+  const store = createMemoryPositionStore(checkpoint);
   const { log, lines } = capture();
   const run = () =>
     resolveStart({

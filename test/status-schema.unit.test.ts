@@ -12,6 +12,7 @@ import type { BackfillSummary } from '../services/backfill/backfill.ts';
 import { PublisherTotals, createReaderStats } from '../services/binlog-reader/reader-stats.ts';
 import { ReaderStatusPublisher } from '../services/binlog-reader/status.ts';
 import { isDrugsyncError } from '../services/core/errors.ts';
+import { makeKeys } from '../services/core/keys.ts';
 import { createLogger } from '../services/core/log.ts';
 import { createMetricEmitter } from '../services/core/metrics.ts';
 import { serializePosition } from '../services/core/position.ts';
@@ -29,6 +30,12 @@ import { statusModel } from '../services/cli/status-model.ts';
 import type { StatusSources } from '../services/cli/status-model.ts';
 import { renderStatus } from '../services/cli/status-view.ts';
 import { statusLineOf } from '../services/cli/stream.ts';
+
+const KEYS = makeKeys({
+  REDIS_INDEX: 'drugs_idx',
+  REDIS_DOC_PREFIX: 'drug:',
+  REDIS_STATE_PREFIX: 'drugsync:',
+});
 
 const T0 = Date.parse('2025-03-04T09:00:00.000Z');
 const quiet = createLogger({ service: 'test' }, { level: 'error', json: true, write: () => {} });
@@ -239,7 +246,7 @@ async function readerHash(): Promise<HashRecorder> {
     owner: 'ip-10-0-1-17:311:9f2c41ab',
     log: quiet,
     redis,
-    key: 'drugsync:status:binlog-reader',
+    key: KEYS.serviceStatus('binlog-reader'),
     metrics: createMetricEmitter('reader', 'prod', { enabled: true, write: (l) => lines.push(l) }),
     periodSeconds: 10,
     now: () => now,
@@ -289,7 +296,7 @@ async function embedderHashes(): Promise<{ redis: HashRecorder; during: Record<s
   };
   const target = {
     redis,
-    statusKey: 'drugsync:status:embedder',
+    statusKey: KEYS.serviceStatus('embedder'),
     stream: 'drugsync-changes',
     leaseOwner: 'ip-10-0-1-23:4242:77ac01d2',
     log: quiet,

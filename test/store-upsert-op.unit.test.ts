@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { upsertOp } from '../services/core/drug-store.ts';
+import { upsertOp } from '../services/core/drug-store-contract.ts';
 import { lexicalVector } from '../services/core/embedding/local.ts';
 import { contentHash, embeddingText, mapRow, textHash } from '../services/core/mapping.ts';
 import type { DrugFields } from '../services/core/mapping.ts';

@@ -13,7 +13,7 @@ import {
 } from '../services/core/stream-record.ts';
 import { decodeChangeEvent, encodeChangeEvent } from '../services/core/events.ts';
 import { isDrugsyncError } from '../services/core/errors.ts';
-import { makeRow } from '../services/seed/generator.ts';
+import { makeRow } from './support/factories.ts';
 import { EventFactory } from './support/events.ts';
 
 const events = new EventFactory();

@@ -20,7 +20,7 @@ import type { EmbedderConsumer } from '../services/embedder/consumer.ts';
 import { consumerDeps, createEmbedderRuntime, decodeEmbedderConfig } from '../services/embedder/runtime.ts';
 import { preparePipeline, runCli, startProc } from './support/pipeline.ts';
 import type { Proc } from './support/pipeline.ts';
-import { eventually, resetSuiteRedis, suiteEnv, suiteRedis } from './support/stack.ts';
+import { eventually, resetSuiteRedis, suiteEnv, suiteKeys, suiteRedis } from './support/stack.ts';
 import { startTcpProxy } from './support/tcp-proxy.ts';
 import { whileWriting } from './support/writer.ts';
 
@@ -67,7 +67,7 @@ describe('supervision units', () => {
 
   it('a lease is taken by one owner, renewed, lost to a successor after expiry, and released for one', async () => {
     // Prepare
-    const key = `${env.REDIS_STATE_PREFIX}unit:lease`;
+    const key = suiteKeys(env).readerLease;
     const a = createRedisLease(redis, key, leaseOwnerId(), 600);
     const b = createRedisLease(redis, key, leaseOwnerId(), 600);
     // Act + Assess: one holder, the other sees who
@@ -106,12 +106,8 @@ describe('supervision units', () => {
 
 describe('supervision: drugsync stream', () => {
   const env = suiteEnv('supervision');
-  const keys = makeKeys({
-    REDIS_INDEX: env.REDIS_INDEX as string,
-    REDIS_DOC_PREFIX: env.REDIS_DOC_PREFIX as string,
-    REDIS_STATE_PREFIX: env.REDIS_STATE_PREFIX as string,
-  });
-  const consumerLease = `${keys.shardCheckpoints(env.KINESIS_STREAM as string)}:lease`;
+  const keys = suiteKeys(env);
+  const consumerLease = keys.consumerLease(env.KINESIS_STREAM as string);
   let admin: Connection;
   let redis: RedisClient;
   const procs: Proc[] = [];

@@ -11,10 +11,10 @@ import { PROJECT_ROOT } from '../services/core/paths.ts';
 import { sourcePosition } from '../services/core/position.ts';
 import { createRedisDrugStore } from '../services/core/redis/drug-store.ts';
 import { createEmbeddingService } from '../services/core/embedding/service.ts';
-import { upsertOp } from '../services/core/drug-store.ts';
-import type { StoreOp } from '../services/core/drug-store.ts';
+import { upsertOp } from '../services/core/drug-store-contract.ts';
+import type { StoreOp } from '../services/core/drug-store-contract.ts';
 import { opsShape } from '../services/cli/runtime.ts';
-import { createMysqlPool, resolveMysqlCredentials } from '../services/core/clients/mysql.ts';
+import { createMysqlPool, mysqlCredentials } from '../services/core/clients/mysql.ts';
 import { createLogger } from '../services/core/log.ts';
 import { METRICS, metricDimensions, parseEmfLine } from '../services/core/metrics.ts';
 import { parseRecordedHashes, verifyOnce } from '../services/core/reconcile.ts';
@@ -129,7 +129,7 @@ describe('drugsync verify', () => {
   /** verifyOnce's dependencies on the suite's stack (the caller ends `mysql`). */
   const verifyDeps = async () => {
     const cfg = decodeConfig(opsShape, env);
-    const mysql = createMysqlPool(cfg, await resolveMysqlCredentials(cfg));
+    const mysql = createMysqlPool(cfg, mysqlCredentials(cfg));
     return {
       mysql,
       redis,

@@ -4,7 +4,7 @@
  * re-run thereby also repairs drift (rows deleted or made ineligible while nothing streamed).
  */
 import type { RedisClient } from '../core/clients/redis.ts';
-import type { StoreOp } from '../core/drug-store.ts';
+import type { StoreOp } from '../core/drug-store-contract.ts';
 import type { Keys } from '../core/keys.ts';
 import type { Logger } from '../core/log.ts';
 import type { SourcePosition } from '../core/position.ts';

@@ -7,8 +7,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { RedisClient } from '../core/clients/redis.ts';
-import { upsertOp } from '../core/drug-store.ts';
-import type { StoreOp } from '../core/drug-store.ts';
+import { upsertOp } from '../core/drug-store-contract.ts';
+import type { StoreOp } from '../core/drug-store-contract.ts';
 import type { EmbeddingResult } from '../core/embedding/types.ts';
 import { errorMessage } from '../core/errors.ts';
 import type { Keys } from '../core/keys.ts';

@@ -26,7 +26,7 @@ export async function handOff(
   position: BinlogPosition,
 ): Promise<void> {
   const { mysql, redis, keys, log } = deps;
-  const partsKey = keys.state('backfill:snapshots');
+  const partsKey = keys.backfillSnapshots;
   await redis.hset(partsKey, part.label, serializePosition(position));
   const all = Object.entries(await redis.hgetall(partsKey))
     .filter(([label]) => label.endsWith(`of${part.count}`))

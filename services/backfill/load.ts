@@ -8,7 +8,7 @@
  * (./failures.ts), never dropped.
  */
 import type { RedisClient } from '../core/clients/redis.ts';
-import type { StoreOp } from '../core/drug-store.ts';
+import type { StoreOp } from '../core/drug-store-contract.ts';
 import type { EmbeddingResult, EmbeddingService } from '../core/embedding/types.ts';
 import type { Keys } from '../core/keys.ts';
 import type { Logger } from '../core/log.ts';

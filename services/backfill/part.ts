@@ -7,6 +7,7 @@ import type { MysqlPool } from '../core/clients/mysql.ts';
 import type { RedisClient } from '../core/clients/redis.ts';
 import { DrugsyncError } from '../core/errors.ts';
 import type { Keys } from '../core/keys.ts';
+import { quoteTable } from '../core/sql.ts';
 
 /** NDCs in (after, upTo]: '' = from the start, undefined = to the end. */
 export interface NdcRange {
@@ -66,7 +67,7 @@ export async function resolvePart(
   const equal = parsePart(text);
   if (equal.count === 1) return equal;
   const count = equal.count;
-  const key = deps.keys.state(`backfill:split:${count}`);
+  const key = deps.keys.backfillSplit(count);
   if (!(await deps.redis.get(key))) {
     let bounds = await quantileBounds(deps.mysql, table, count);
     if (bounds.length !== count - 1)
@@ -86,7 +87,7 @@ async function quantileBounds(
   const conn = await mysql.getConnection();
   const bounds: string[] = [];
   try {
-    const from = `\`${table.schema}\`.\`${table.table}\``;
+    const from = quoteTable(table.schema, table.table);
     const [counted] = await conn.query(`SELECT COUNT(*) AS n FROM ${from}`);
     const rows = Number((counted as { n: number }[])[0]?.n ?? 0);
     if (rows < count) return bounds;

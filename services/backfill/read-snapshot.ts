@@ -13,6 +13,7 @@ import type { DrugFields } from '../core/mapping.ts';
 import { serializePosition } from '../core/position.ts';
 import { createProgress } from '../core/progress.ts';
 import { openSnapshot } from '../core/snapshot.ts';
+import { quoteTable } from '../core/sql.ts';
 import type { Snapshot, SnapshotMethod } from '../core/snapshot.ts';
 import { handOff } from './handoff.ts';
 import type { Part } from './part.ts';
@@ -91,7 +92,7 @@ export async function snapshotToSpool(
 /** Rows to read, for the progress bar's ETA (outside the snapshot: an estimate, never used for correctness). */
 async function rowsToRead(mysql: MysqlPool, table: SnapshotReadSettings, part: Part): Promise<number> {
   const counted = await mysql.query<{ n: number }>(
-    `SELECT COUNT(*) AS n FROM \`${table.schema}\`.\`${table.table}\` WHERE NDC > ?${part.upTo === undefined ? '' : ' AND NDC <= ?'}`,
+    `SELECT COUNT(*) AS n FROM ${quoteTable(table.schema, table.table)} WHERE NDC > ?${part.upTo === undefined ? '' : ' AND NDC <= ?'}`,
     part.upTo === undefined ? [part.after] : [part.after, part.upTo],
   );
   return Number(counted[0]?.n ?? 0);

@@ -217,7 +217,7 @@ export async function forgetFixedFailures(
   written: readonly string[],
 ): Promise<void> {
   const { redis } = deps;
-  const runPrefix = deps.keys.backfillRun('');
+  const runPrefix = deps.keys.backfillRunPrefix;
   let cursor = '0';
   do {
     const [next, found] = await redis.scan(cursor, 'MATCH', `${runPrefix}*`, 'COUNT', 1000);

@@ -13,7 +13,7 @@ import type { DrugFields } from '../core/mapping.ts';
 
 /** This environment's directory under BACKFILL_SPOOL_DIR (spool directories and failure reports). */
 export function environmentDir(spoolDir: string, keys: Keys): string {
-  return path.join(spoolDir, keys.state('').replace(/[^A-Za-z0-9_.-]+/g, '_') || 'default');
+  return path.join(spoolDir, keys.statePrefix.replace(/[^A-Za-z0-9_.-]+/g, '_') || 'default');
 }
 
 /** A new, empty spool file for the part; the part's earlier spool files are removed. */

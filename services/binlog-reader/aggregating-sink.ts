@@ -122,10 +122,11 @@ function callsOf(entries: PutRecordsRequestEntry[]): PutRecordsRequestEntry[][] 
 export function createAggregatingSink(
   kinesis: Pick<KinesisClient, 'send'>,
   stream: string,
-  o: AggregatingSinkOptions,
+  opts: AggregatingSinkOptions,
 ): KinesisSink & { readonly stats: AggregationStats } {
-  const maxBytes = o.maxAggregateBytes ?? MAX_AGGREGATE_BYTES;
-  const frame = o.frame ?? (async (kpls: Buffer[]) => kpls.map((k) => frameAggregate(k, o.compression)));
+  const maxBytes = opts.maxAggregateBytes ?? MAX_AGGREGATE_BYTES;
+  const frame =
+    opts.frame ?? (async (kpls: Buffer[]) => kpls.map((k) => frameAggregate(k, opts.compression)));
   const stats: AggregationStats = { records: 0, events: 0, bytes: 0, misrouted: 0, shardListings: 0 };
   let map: ShardMap | null = null;
   const shardMap = async (): Promise<ShardMap> => {
@@ -170,7 +171,7 @@ export function createAggregatingSink(
   return {
     stats,
     async close() {
-      await o.close?.();
+      await opts.close?.();
     },
     async putRecords(records) {
       if (records.some((r) => r.broadcast)) map = null; // a table event goes to the shards open now

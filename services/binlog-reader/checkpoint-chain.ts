@@ -5,7 +5,7 @@
  * the reader, the store is fenced on the lease (core/checkpoint.ts), so a write refused because the lease
  * was lost ends the session with READER_LEASE_HELD and the reader waits for the lease again.
  */
-import type { CheckpointStore } from '../core/checkpoint.ts';
+import type { BinlogPositionStore } from '../core/checkpoint.ts';
 import type { CommitPoint } from './commit-tracker.ts';
 
 export interface CheckpointChainHooks {
@@ -21,7 +21,7 @@ export class CheckpointChain {
   private saving: Promise<void> | null = null;
 
   constructor(
-    private readonly store: Pick<CheckpointStore, 'save'>,
+    private readonly store: Pick<BinlogPositionStore, 'save'>,
     private readonly hooks: CheckpointChainHooks,
   ) {}
 

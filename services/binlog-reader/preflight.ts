@@ -119,12 +119,12 @@ export async function preflight(
   return { server: version, mariadb, problems, warnings, retentionSeconds };
 }
 
-export function preflightError(r: PreflightReport, host: string, port: number): DrugsyncError {
+export function preflightError(report: PreflightReport, host: string, port: number): DrugsyncError {
   return new DrugsyncError(
     'MYSQL_PREFLIGHT_FAILED',
-    `MySQL is not ready for the binlog reader (${r.problems.length} problem(s)):\n  - ${r.problems.join('\n  - ')}`,
+    `MySQL is not ready for the binlog reader (${report.problems.length} problem(s)):\n  - ${report.problems.join('\n  - ')}`,
     {
-      context: { host, port, server: r.server },
+      context: { host, port, server: report.server },
       remedy:
         'set the server variables (Aurora: the DB cluster parameter group, see docs/binlog-reader.md) and ' +
         'GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO <user>; GRANT SELECT ON <db>.* TO <user>',

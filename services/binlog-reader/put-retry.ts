@@ -37,16 +37,16 @@ export interface PutContext {
 }
 
 /** Sends `batch` until every record is acknowledged, the publisher stops, or the outage lasts too long. */
-export async function putWithRetry(batch: OutRecord[], c: PutContext): Promise<void> {
+export async function putWithRetry(batch: OutRecord[], context: PutContext): Promise<void> {
   let pending = batch;
   let attempt = 0;
   let failingSince: number | null = null;
-  while (pending.length > 0 && c.active()) {
+  while (pending.length > 0 && context.active()) {
     const t0 = performance.now();
     let failedIdx: Set<number>;
     let reason = '';
     try {
-      const res = await c.sink.putRecords(pending);
+      const res = await context.sink.putRecords(pending);
       failedIdx = new Set(res.failed.map((f) => f.index));
       if (res.failed.length) {
         const codes = [...new Set(res.failed.map((f) => f.code))].join(',');
@@ -55,29 +55,32 @@ export async function putWithRetry(batch: OutRecord[], c: PutContext): Promise<v
     } catch (e) {
       failedIdx = new Set(pending.map((_, i) => i));
       reason = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-      c.stats.failedCalls += 1;
+      context.stats.failedCalls += 1;
     }
     const ms = performance.now() - t0;
-    c.ended();
-    c.stats.lastPutMs = ms;
-    c.stats.putMsTotal += ms;
+    context.ended();
+    context.stats.lastPutMs = ms;
+    context.stats.putMsTotal += ms;
     if (failedIdx.size === 0) return;
     const retry = retryRecords(pending, failedIdx);
-    c.stats.retriedRecords += retry.length;
+    context.stats.retriedRecords += retry.length;
     failingSince ??= Date.now();
-    if (Date.now() - failingSince > c.maxOutageMs) {
-      c.fail(outageError(c.stream, Date.now() - failingSince, reason, retry.length));
+    if (Date.now() - failingSince > context.maxOutageMs) {
+      context.fail(outageError(context.stream, Date.now() - failingSince, reason, retry.length));
       return;
     }
     const delay = backoffDelay(attempt, PUT_RETRY_BACKOFF);
     attempt += 1;
-    (attempt === 1 || attempt % 10 === 0 ? c.log.warn : c.log.debug)('PutRecords failed, retrying', {
-      stream: c.stream,
-      reason,
-      retry_records: retry.length,
-      attempt,
-      delay_ms: Math.round(delay),
-    });
+    (attempt === 1 || attempt % 10 === 0 ? context.log.warn : context.log.debug)(
+      'PutRecords failed, retrying',
+      {
+        stream: context.stream,
+        reason,
+        retry_records: retry.length,
+        attempt,
+        delay_ms: Math.round(delay),
+      },
+    );
     await sleep(delay);
     pending = retry;
   }

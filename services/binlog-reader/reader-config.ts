@@ -2,7 +2,7 @@
 import { configFields, generalShape, kinesisShape, mysqlShape, redisShape } from '../core/config.ts';
 import type { Decoded } from '../core/config.ts';
 import { z } from 'zod';
-import type { CheckpointStore } from '../core/checkpoint.ts';
+import type { BinlogPositionStore } from '../core/checkpoint.ts';
 import type { createKinesis } from '../core/clients/kinesis.ts';
 import type { MysqlPool } from '../core/clients/mysql.ts';
 import type { RedisClient } from '../core/clients/redis.ts';
@@ -81,7 +81,7 @@ export interface ReaderDeps {
   createSource?: () => BinlogSource;
   /** Replaces Kinesis PutRecords / ListShards (tests, bench). */
   sink?: KinesisSink;
-  checkpoints?: CheckpointStore;
+  checkpoints?: BinlogPositionStore;
   log?: Logger;
   /** Where the metrics go (default: EMF lines on stderr under LOG_FORMAT=json; tests capture them). */
   metrics?: MetricEmitter;

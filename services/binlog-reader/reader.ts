@@ -22,8 +22,8 @@
  * The status hash and the metrics line: ./status.ts.
  */
 import { backoffDelay, sleep } from '../core/backoff.ts';
-import { createBackfillSnapshotStore, createRedisCheckpointStore, withSource } from '../core/checkpoint.ts';
-import type { CheckpointStore } from '../core/checkpoint.ts';
+import { createBackfillSnapshotStore, createReaderCheckpointStore, withSource } from '../core/checkpoint.ts';
+import type { BinlogPositionStore } from '../core/checkpoint.ts';
 import { createKinesis } from '../core/clients/kinesis.ts';
 import { createRedis } from '../core/clients/redis.ts';
 import type { RedisClient } from '../core/clients/redis.ts';
@@ -97,8 +97,8 @@ interface ReaderClients {
   sink: KinesisSink;
   /** the reader lease; the checkpoint writes are fenced on its token */
   lease: Lease;
-  checkpoints: CheckpointStore;
-  snapshots: CheckpointStore;
+  checkpoints: BinlogPositionStore;
+  snapshots: BinlogPositionStore;
   /** closers of the clients created here (not those passed in deps), in opening order */
   owned: (() => Promise<void> | void)[];
 }
@@ -124,7 +124,7 @@ function openClients(config: ReaderConfig, deps: ReaderDeps, keys: Keys, log: Lo
     sink = s;
   }
   const lease = createRedisLease(redis, keys.readerLease, leaseOwnerId(), config.READER_LEASE_TTL_MS);
-  const checkpoints = deps.checkpoints ?? createRedisCheckpointStore(redis, keys, lease);
+  const checkpoints = deps.checkpoints ?? createReaderCheckpointStore(redis, keys, lease);
   return { redis, sink, lease, checkpoints, snapshots: createBackfillSnapshotStore(redis, keys), owned };
 }
 

@@ -6,7 +6,7 @@
  * Redis, the stall watchdog, a lost lease) ends it: `result` rejects and the reader restarts from the
  * checkpoint.
  */
-import type { CheckpointStore } from '../core/checkpoint.ts';
+import type { BinlogPositionStore } from '../core/checkpoint.ts';
 import type { DrugsyncError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { REQUEST_TIMEOUT_MS } from '../core/clients/http.ts';
@@ -40,7 +40,7 @@ export interface SessionDeps {
   sink: KinesisSink;
   source: BinlogSource;
   publisher: Publisher;
-  checkpoints: Pick<CheckpointStore, 'save'>;
+  checkpoints: Pick<BinlogPositionStore, 'save'>;
   /** the open shards' hash keys (a table event goes to each) */
   serverPosition(): Promise<FilePos | null>;
   streamError(e: unknown, start: SessionStart['from']): Promise<DrugsyncError>;
@@ -72,7 +72,7 @@ export class ReaderSession {
   private idleTimer: NodeJS.Timeout | null = null;
 
   constructor(
-    private readonly d: SessionDeps,
+    private readonly deps: SessionDeps,
     private readonly start: SessionStart,
   ) {
     this.result = new Promise<SessionEnd>((res, rej) => {
@@ -80,26 +80,26 @@ export class ReaderSession {
       this.reject = rej;
     });
     this.result.catch(() => undefined); // observed by the reader; not unhandled meanwhile
-    this.chain = new CheckpointChain(d.checkpoints, {
+    this.chain = new CheckpointChain(deps.checkpoints, {
       onSaved: (t) => {
-        d.stats.checkpoint = t.pos;
-        d.stats.checkpointCommitTs = t.ts;
+        deps.stats.checkpoint = t.pos;
+        deps.stats.checkpointCommitTs = t.ts;
       },
       onError: this.fail,
     });
     this.watchdog = this.createWatchdog();
-    d.publisher.onFailure(this.fail);
-    d.publisher.onAck = () => this.acknowledged();
+    deps.publisher.onFailure(this.fail);
+    deps.publisher.onAck = () => this.acknowledged();
   }
 
   /** Starts reading; resolves/rejects like `result`. */
   run(): Promise<SessionEnd> {
     this.watchdog.start();
-    if (this.d.onceIdleSeconds !== undefined) {
-      const idleMs = this.d.onceIdleSeconds * 1000;
+    if (this.deps.onceIdleSeconds !== undefined) {
+      const idleMs = this.deps.onceIdleSeconds * 1000;
       this.idleTimer = setInterval(() => this.checkIdle(idleMs), IDLE_CHECK_MS);
     }
-    this.d.source.start(this.start.from, this.handler());
+    this.deps.source.start(this.start.from, this.handler());
     return this.result;
   }
 
@@ -112,7 +112,7 @@ export class ReaderSession {
 
   /** Nothing queued, no commit waiting for its acknowledgement, no open transaction. */
   idle(): boolean {
-    return this.d.publisher.idle && this.commits.pending === 0 && this.tx === null;
+    return this.deps.publisher.idle && this.commits.pending === 0 && this.tx === null;
   }
 
   /** Ends the session with `e` (the first failure wins). */
@@ -128,13 +128,13 @@ export class ReaderSession {
   /** Graceful stop: stops reading, waits for the queue to be acknowledged, writes the checkpoint. */
   stop(): void {
     if (this.finished) return;
-    this.d.stats.state = 'stopping';
-    this.d.source.pause();
+    this.deps.stats.state = 'stopping';
+    this.deps.source.pause();
     this.drainAndStop().catch((e: unknown) => (this.finished ? this.reject(e) : this.fail(e)));
   }
 
   private async drainAndStop(): Promise<void> {
-    const { publisher, log } = this.d;
+    const { publisher, log } = this.deps;
     const acked = await publisher.waitIdle(STOP_DRAIN_MS);
     this.advance();
     await this.chain.flush();
@@ -151,8 +151,8 @@ export class ReaderSession {
   private async cleanup(): Promise<void> {
     this.watchdog.stop();
     if (this.idleTimer) clearInterval(this.idleTimer);
-    this.d.publisher.close();
-    await this.d.source.stop();
+    this.deps.publisher.close();
+    await this.deps.source.stop();
   }
 
   private checkIdle(idleMs: number): void {
@@ -169,7 +169,7 @@ export class ReaderSession {
   }
 
   private createWatchdog(): StallWatchdog {
-    const { config, publisher, source } = this.d;
+    const { config, publisher, source } = this.deps;
     const stallMs = config.READER_STALL_SECONDS * 1000;
     const from = this.start.from;
     return new StallWatchdog(
@@ -178,7 +178,7 @@ export class ReaderSession {
         // past the client's request timeout (every call ends by then) and the binlog stall bound
         putStallMs: Math.max(stallMs, 2 * REQUEST_TIMEOUT_MS),
         stream: config.KINESIS_STREAM,
-        probe: () => this.d.serverPosition(),
+        probe: () => this.deps.serverPosition(),
         finished: () => this.finished,
         atServerEnd: () => this.confirmCaughtUp(),
         paused: () => source.paused,
@@ -194,12 +194,12 @@ export class ReaderSession {
 
   /** Offers the newest fully acknowledged commit as the checkpoint. */
   private advance(): void {
-    const reached = this.commits.takeAcknowledged(this.d.publisher.ackedSeq);
+    const reached = this.commits.takeAcknowledged(this.deps.publisher.ackedSeq);
     if (reached) this.chain.offer(reached);
   }
 
   private acknowledged(): void {
-    const { publisher, source, stats } = this.d;
+    const { publisher, source, stats } = this.deps;
     this.advance();
     stats.queueRecords = publisher.queuedRecords;
     stats.queueBytes = publisher.bytes;
@@ -211,7 +211,7 @@ export class ReaderSession {
 
   /** Pauses reading while the publisher queue is full (resumed in `acknowledged`). */
   private backpressure(): void {
-    const { publisher, source, stats, log } = this.d;
+    const { publisher, source, stats, log } = this.deps;
     stats.queueRecords = publisher.queuedRecords;
     stats.queueBytes = publisher.bytes;
     if (publisher.full && !source.paused) {
@@ -229,14 +229,14 @@ export class ReaderSession {
    * caught up, which counts as progress (./progress.ts); otherwise work is pending and it does not.
    */
   private confirmCaughtUp(): void {
-    if (this.idle() && this.chain.upToDate && !this.chain.busy) this.d.stats.caughtUp += 1;
+    if (this.idle() && this.chain.upToDate && !this.chain.busy) this.deps.stats.caughtUp += 1;
   }
 
   /** A commit point: a checkpoint candidate once every record queued so far is acknowledged. */
   private commitPoint(e: EventPlace): void {
     this.watchdog.seen(e.file, e.next);
     const pos = { file: e.file, pos: e.next, ...(e.gtid ? { gtid: e.gtid } : {}) };
-    this.commits.add(this.d.publisher.enqueuedSeq, { pos, ts: e.ts });
+    this.commits.add(this.deps.publisher.enqueuedSeq, { pos, ts: e.ts });
     this.advance();
   }
 
@@ -254,7 +254,7 @@ export class ReaderSession {
         this.watchdog.seen(file, pos);
         this.confirmCaughtUp();
       }),
-      onError: (e) => void this.d.streamError(e, this.start.from).then(this.fail, this.fail),
+      onError: (e) => void this.deps.streamError(e, this.start.from).then(this.fail, this.fail),
     };
   }
 
@@ -281,7 +281,7 @@ export class ReaderSession {
   }
 
   private onRows(e: RowsEvent): void {
-    const { config, publisher, stats } = this.d;
+    const { config, publisher, stats } = this.deps;
     if (e.schema !== config.DB_NAME || e.table !== config.DB_TABLE) return;
     const t = this.tx ?? { txid: `${e.file}:${e.pos}`, gtid: e.gtid, ts: e.ts };
     const events = rowChangeEvents(e, t);
@@ -294,7 +294,7 @@ export class ReaderSession {
   }
 
   private onCommit(e: EventPlace & { xid: string | null }): void {
-    const { config, publisher, stats } = this.d;
+    const { config, publisher, stats } = this.deps;
     if (this.txDeletes !== null) {
       // the end of a transaction that deleted rows, on every shard (see the 'commit' table event)
       const q = { ...e, query: 'COMMIT', txid: this.txDeletes };
@@ -307,7 +307,7 @@ export class ReaderSession {
   }
 
   private onStatement(e: EventPlace & { query: string; schema: string }): void {
-    const { config, log } = this.d;
+    const { config, log } = this.deps;
     this.tx = null;
     const kind = classifyDdl(e.query, e.schema, { schema: config.DB_NAME, table: config.DB_TABLE });
     if (kind === 'alter') {
@@ -326,7 +326,7 @@ export class ReaderSession {
     kind: 'truncate' | 'resync',
     e: EventPlace & { query: string; schema: string },
   ): void {
-    const { config, publisher, stats, log } = this.d;
+    const { config, publisher, stats, log } = this.deps;
     publisher.enqueue([tableRecord(tableEvent(kind, e, config.DB_NAME, config.DB_TABLE))]);
     stats.tableEvents += 1;
     stats.lastEventTs = e.ts;

@@ -47,22 +47,22 @@ export type RemedyKeys = Pick<Keys, 'readerCheckpoint' | 'backfillSnapshot' | 'd
  */
 const UNCHECKPOINTED_FILES = 1;
 
-export function planResume(r: RecordedStart, s: SourceState, keys: RemedyKeys): ResumePlan {
+export function planResume(r: RecordedStart, state: SourceState, keys: RemedyKeys): ResumePlan {
   const recorded = r.pos.source ? parseSourceKey(r.pos.source) : null;
-  if (!recorded || sameSource(recorded, s.identity)) {
+  if (!recorded || sameSource(recorded, state.identity)) {
     // a legacy snapshot's GTID was read after the snapshot (@@gtid_binlog_pos): only exact GTIDs are checked
-    const why = recorded || r.what === 'checkpoint' ? positionMismatch(r.pos, s) : null;
-    if (why) throw sourceChanged(r, s, recorded, why, keys);
+    const why = recorded || r.what === 'checkpoint' ? positionMismatch(r.pos, state) : null;
+    if (why) throw sourceChanged(r, state, recorded, why, keys);
     return { by: 'file', upgrade: !recorded };
   }
-  const c = gtidContinuity(recorded.flavor, r.pos.gtid, s);
-  if (!c.proven) throw sourceChanged(r, s, recorded, `it is another server, and ${c.reason}`, keys);
-  if (!ordersAfter(r.pos, s)) {
+  const c = gtidContinuity(recorded.flavor, r.pos.gtid, state);
+  if (!c.proven) throw sourceChanged(r, state, recorded, `it is another server, and ${c.reason}`, keys);
+  if (!ordersAfter(r.pos, state)) {
     throw sourceChanged(
       r,
-      s,
+      state,
       recorded,
-      `its GTIDs prove continuity, but its binlog (from ${s.binlogs[0] ?? 'none'}) does not start after ` +
+      `its GTIDs prove continuity, but its binlog (from ${state.binlogs[0] ?? 'none'}) does not start after ` +
         `${r.pos.file}: its changes would sort before those Redis holds and be refused as older`,
       keys,
     );
@@ -71,75 +71,75 @@ export function planResume(r: RecordedStart, s: SourceState, keys: RemedyKeys): 
 }
 
 /** Every position of the server orders after the recorded one (and the file after it). */
-export function ordersAfter(p: BinlogPosition, s: Pick<SourceState, 'binlogs'>): boolean {
-  const oldest = s.binlogs[0];
+export function ordersAfter(p: BinlogPosition, state: Pick<SourceState, 'binlogs'>): boolean {
+  const oldest = state.binlogs[0];
   return oldest !== undefined && binlogSequence(oldest) > binlogSequence(p.file) + UNCHECKPOINTED_FILES;
 }
 
 /** Why the server does not hold the recorded position as it was recorded (null: it does, or cannot tell). */
-export function positionMismatch(p: BinlogPosition, s: SourceState): string | null {
-  const newest = s.binlogs.at(-1);
+export function positionMismatch(p: BinlogPosition, state: SourceState): string | null {
+  const newest = state.binlogs.at(-1);
   if (newest !== undefined && binlogSequence(p.file) > binlogSequence(newest)) {
     return `its binlog ends at ${newest}, before ${p.file}: it is not the server that wrote the position (restored from an older state, or rebuilt)`;
   }
-  if (s.identity.flavor !== 'mariadb' || !p.gtid || !s.binlogs.includes(p.file)) return null;
+  if (state.identity.flavor !== 'mariadb' || !p.gtid || !state.binlogs.includes(p.file)) return null;
   let mine;
   try {
     mine = parseMariadbGtids(p.gtid);
   } catch {
     return `the recorded GTID ${p.gtid} is not a MariaDB GTID`;
   }
-  if (s.gtidAt === null) return `no event of its binlog ends at ${p.file}:${p.pos}`;
-  const at = parseMariadbGtids(s.gtidAt);
+  if (state.gtidAt === null) return `no event of its binlog ends at ${p.file}:${p.pos}`;
+  const at = parseMariadbGtids(state.gtidAt);
   const same = mine.every((g) =>
     at.some((x) => x.domain === g.domain && x.serverId === g.serverId && x.seq === g.seq),
   );
   return same
     ? null
-    : `its binlog at ${p.file}:${p.pos} is at GTID ${s.gtidAt || '(none)'}, the position was recorded at ${p.gtid}: other transactions`;
+    : `its binlog at ${p.file}:${p.pos} is at GTID ${state.gtidAt || '(none)'}, the position was recorded at ${p.gtid}: other transactions`;
 }
 
 function sourceChanged(
   r: RecordedStart,
-  s: SourceState,
+  state: SourceState,
   recorded: SourceIdentity | null,
   why: string,
   keys: RemedyKeys,
 ): DrugsyncError {
   const was = recorded ? describeSource(recorded) : 'a server drugsync did not record (older checkpoint)';
-  const binlogs = s.binlogs.length ? `${s.binlogs[0]}..${s.binlogs.at(-1)}` : 'none';
+  const binlogs = state.binlogs.length ? `${state.binlogs[0]}..${state.binlogs.at(-1)}` : 'none';
   return new DrugsyncError(
     'BINLOG_SOURCE_CHANGED',
     `the ${r.what} ${formatBinlogPosition(r.pos)} was recorded on ${was}, but the reader now reaches ` +
-      `${describeSource(s.identity)} (binlogs ${binlogs}): ${why}`,
+      `${describeSource(state.identity)} (binlogs ${binlogs}): ${why}`,
     {
       context: {
         recorded: formatBinlogPosition(r.pos),
         recorded_source: recorded ? describeSource(recorded) : null,
-        server: describeSource(s.identity),
-        server_version: s.version,
+        server: describeSource(state.identity),
+        server_version: state.version,
         server_binlogs: binlogs,
-        server_gtids: s.gtidExecuted.slice(0, 200) || null,
+        server_gtids: state.gtidExecuted.slice(0, 200) || null,
         key: r.what === 'checkpoint' ? keys.readerCheckpoint : keys.backfillSnapshot,
       },
-      remedy: remedy(r, s, keys),
+      remedy: remedy(r, state, keys),
     },
   );
 }
 
 /** The recorded GTID as `--from-gtid` takes it (a MySQL checkpoint's uuid:N stands for uuid:1-N). */
-function fromGtid(r: RecordedStart, s: SourceState): string {
+function fromGtid(r: RecordedStart, state: SourceState): string {
   if (!r.pos.gtid) return '<GTID>';
   try {
-    return resumeGtid(r.pos.source ? parseSourceKey(r.pos.source).flavor : s.identity.flavor, r.pos.gtid);
+    return resumeGtid(r.pos.source ? parseSourceKey(r.pos.source).flavor : state.identity.flavor, r.pos.gtid);
   } catch {
     return '<GTID>';
   }
 }
 
-function remedy(r: RecordedStart, s: SourceState, keys: RemedyKeys): string {
+function remedy(r: RecordedStart, state: SourceState, keys: RemedyKeys): string {
   const del = `DEL ${keys.readerCheckpoint} ${keys.backfillSnapshot}`;
-  if (!ordersAfter(r.pos, s)) {
+  if (!ordersAfter(r.pos, state)) {
     return (
       'if this server is now the source: its binlog positions do not order after those Redis holds, so ' +
       `reload from scratch: delete the documents and their bookkeeping (keys ${keys.docPrefix}* and ` +
@@ -151,6 +151,6 @@ function remedy(r: RecordedStart, s: SourceState, keys: RemedyKeys): string {
     `if this server is now the source: \`${del}\` and \`drugsync backfill --restart\` (the reader then ` +
     'starts at the new snapshot); or, where its GTID set proves it continues the old server, ' +
     `\`drugsync verify --repair\`, \`${del}\`, then \`drugsync binlog-reader --from-gtid ` +
-    `${fromGtid(r, s)}\`. If it is not, point DB_HOST back at the server that wrote the position`
+    `${fromGtid(r, state)}\`. If it is not, point DB_HOST back at the server that wrote the position`
   );
 }

@@ -50,10 +50,10 @@ export class StallWatchdog {
   private readonly now: () => number;
 
   constructor(
-    private readonly d: StallWatchdogDeps,
+    private readonly deps: StallWatchdogDeps,
     seen: FilePos | null,
   ) {
-    this.now = d.now ?? Date.now;
+    this.now = deps.now ?? Date.now;
     this.lastPacketAt = this.now();
     this.lastSeen = seen ? { ...seen } : null;
   }
@@ -70,7 +70,7 @@ export class StallWatchdog {
 
   /** One check; a probe it starts reports through `fail` or resets the silence. */
   tick(): void {
-    const d = this.d;
+    const d = this.deps;
     if (!d.finished() && d.putStalledMs() > d.putStallMs) {
       d.fail(this.putStalled());
       return;
@@ -83,7 +83,7 @@ export class StallWatchdog {
   }
 
   start(): void {
-    this.timer = setInterval(() => this.tick(), Math.max(250, Math.floor(this.d.stallMs / 4)));
+    this.timer = setInterval(() => this.tick(), Math.max(250, Math.floor(this.deps.stallMs / 4)));
   }
 
   stop(): void {
@@ -92,23 +92,23 @@ export class StallWatchdog {
   }
 
   private silent(): boolean {
-    return this.now() - this.lastPacketAt >= this.d.stallMs;
+    return this.now() - this.lastPacketAt >= this.deps.stallMs;
   }
 
   private judge(server: FilePos | null): void {
-    if (this.d.finished() || !this.silent()) return;
+    if (this.deps.finished() || !this.silent()) return;
     const seen = this.lastSeen;
     if (server && seen && serverMovedOn(server, seen)) {
-      this.d.fail(this.binlogStalled(server, seen));
+      this.deps.fail(this.binlogStalled(server, seen));
       return;
     }
     this.lastPacketAt = this.now();
     // only the server's own word that it is not ahead proves the reader caught up
-    if (server && seen) this.d.atServerEnd?.();
+    if (server && seen) this.deps.atServerEnd?.();
   }
 
   private putStalled(): DrugsyncError {
-    const d = this.d;
+    const d = this.deps;
     return new DrugsyncError(
       'KINESIS_PUT_STALLED',
       `PutRecords calls in flight for ${Math.round(d.putStalledMs() / 1000)} s without an answer or an error`,

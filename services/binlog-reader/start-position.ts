@@ -9,7 +9,7 @@
  * server's identity is written with it, logged once: the next start finds it recorded). Every start
  * names the server it reads (`source`), which the session stamps on each checkpoint it writes.
  */
-import type { CheckpointStore } from '../core/checkpoint.ts';
+import type { BinlogPositionStore } from '../core/checkpoint.ts';
 import { DrugsyncError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { formatBinlogPosition } from '../core/position.ts';
@@ -32,7 +32,7 @@ export interface SessionStart {
 }
 
 export interface StartSources {
-  checkpoints: Pick<CheckpointStore, 'load' | 'save'>;
+  checkpoints: Pick<BinlogPositionStore, 'load' | 'save'>;
   snapshots: { load(): Promise<BinlogPosition | null> };
   options: Pick<ReaderOptions, 'from' | 'fromGtid'>;
   keys: RemedyKeys;
@@ -45,19 +45,19 @@ function fromFile(p: BinlogPosition, what: string, source: string | null): Sessi
   return { from: { file: p.file, pos: p.pos }, label: `${what} ${formatBinlogPosition(p)}`, pos: p, source };
 }
 
-export async function resolveStart(s: StartSources): Promise<SessionStart> {
-  const cp = await s.checkpoints.load();
-  if (cp) return checkedStart(s, { what: 'checkpoint', pos: cp });
-  const snap = await s.snapshots.load();
-  if (snap) return checkedStart(s, { what: 'backfill snapshot', pos: snap });
-  const source = s.probe ? sourceKey((await s.probe(null)).identity) : null;
-  if (s.options.from) return fromFile(s.options.from, '--from', source);
-  if (s.options.fromGtid) {
-    const gtid = s.options.fromGtid;
+export async function resolveStart(sources: StartSources): Promise<SessionStart> {
+  const cp = await sources.checkpoints.load();
+  if (cp) return checkedStart(sources, { what: 'checkpoint', pos: cp });
+  const snap = await sources.snapshots.load();
+  if (snap) return checkedStart(sources, { what: 'backfill snapshot', pos: snap });
+  const source = sources.probe ? sourceKey((await sources.probe(null)).identity) : null;
+  if (sources.options.from) return fromFile(sources.options.from, '--from', source);
+  if (sources.options.fromGtid) {
+    const gtid = sources.options.fromGtid;
     return { from: { gtid }, label: `--from-gtid ${gtid}`, pos: null, source };
   }
   throw new DrugsyncError('BINLOG_NO_START_POSITION', 'the binlog reader has no position to start from', {
-    context: { checkpoint_key: s.keys.readerCheckpoint, snapshot_key: s.keys.backfillSnapshot },
+    context: { checkpoint_key: sources.keys.readerCheckpoint, snapshot_key: sources.keys.backfillSnapshot },
     remedy:
       'run the backfill first (`drugsync backfill`): it loads Redis and records where the reader starts; ' +
       'or pass --from FILE:POS / --from-gtid GTID when Redis already holds the data up to that point',
@@ -65,40 +65,51 @@ export async function resolveStart(s: StartSources): Promise<SessionStart> {
 }
 
 /** A recorded position, checked against the server (./source-check.ts) before the session starts there. */
-async function checkedStart(s: StartSources, r: RecordedStart): Promise<SessionStart> {
-  if (!s.probe) return fromFile(r.pos, r.what, null);
-  const state = await s.probe(r.pos);
-  const plan = planResume(r, state, s.keys);
+async function checkedStart(sources: StartSources, r: RecordedStart): Promise<SessionStart> {
+  if (!sources.probe) return fromFile(r.pos, r.what, null);
+  const state = await sources.probe(r.pos);
+  const plan = planResume(r, state, sources.keys);
   const source = sourceKey(state.identity);
   const server = describeSource(state.identity);
   if (plan.by === 'gtid') {
-    s.log?.warn('the source server changed and its GTIDs prove it continues the old one: resuming by GTID', {
-      [r.what === 'checkpoint' ? 'checkpoint' : 'snapshot']: formatBinlogPosition(r.pos),
-      recorded_source: describeSource(plan.recorded),
-      server,
-      gtid: plan.gtid,
-    });
+    sources.log?.warn(
+      'the source server changed and its GTIDs prove it continues the old one: resuming by GTID',
+      {
+        [r.what === 'checkpoint' ? 'checkpoint' : 'snapshot']: formatBinlogPosition(r.pos),
+        recorded_source: describeSource(plan.recorded),
+        server,
+        gtid: plan.gtid,
+      },
+    );
     const label = `${r.what} ${formatBinlogPosition(r.pos)} → GTID ${plan.gtid} on ${server}`;
     return { from: { gtid: plan.gtid }, label, pos: null, source };
   }
-  if (plan.upgrade) await upgrade(s, r, state, source);
+  if (plan.upgrade) await upgrade(sources, r, state, source);
   return fromFile(r.pos, r.what, source);
 }
 
 /** A position recorded before sources were: the checkpoint is rewritten with the server's identity. */
-async function upgrade(s: StartSources, r: RecordedStart, state: SourceState, source: string): Promise<void> {
+async function upgrade(
+  sources: StartSources,
+  r: RecordedStart,
+  state: SourceState,
+  source: string,
+): Promise<void> {
   const server = describeSource(state.identity);
   if (r.what !== 'checkpoint') {
     // the backfill's key: left as it is; the reader's first checkpoint records the source
-    s.log?.info('the backfill snapshot position has no recorded source (older drugsync): starting there', {
-      snapshot: formatBinlogPosition(r.pos),
-      server,
-    });
+    sources.log?.info(
+      'the backfill snapshot position has no recorded source (older drugsync): starting there',
+      {
+        snapshot: formatBinlogPosition(r.pos),
+        server,
+      },
+    );
     return;
   }
   const gtid = r.pos.gtid ?? (state.identity.flavor === 'mariadb' ? state.gtidAt || undefined : undefined);
-  await s.checkpoints.save({ ...r.pos, gtid, source });
-  s.log?.info('binlog reader checkpoint upgraded: the source server is now recorded with it', {
+  await sources.checkpoints.save({ ...r.pos, gtid, source });
+  sources.log?.info('binlog reader checkpoint upgraded: the source server is now recorded with it', {
     checkpoint: formatBinlogPosition(r.pos),
     server,
     source,

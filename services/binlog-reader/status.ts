@@ -57,8 +57,8 @@ export interface StatusInput {
 }
 
 /** The status and the rates since `prev`. */
-export function measureStatus(prev: StatusMark, s: StatusInput): StatusMeasure {
-  const { stats, now } = s;
+export function measureStatus(prev: StatusMark, input: StatusInput): StatusMeasure {
+  const { stats, now } = input;
   const dt = Math.max(0.001, (now - prev.at) / 1000);
   const events = stats.rowEvents + stats.tableEvents;
   const eventsPerSec = (events - prev.events) / dt;
@@ -67,10 +67,10 @@ export function measureStatus(prev: StatusMark, s: StatusInput): StatusMeasure {
   const batches = ps.batches - prev.batches;
   const putLatency = batches > 0 ? (ps.putMsTotal - prev.putMs) / batches : 0;
   const mark = { at: now, events, tx: stats.transactions, putMs: ps.putMsTotal, batches: ps.batches };
-  const { lag, stall } = s;
+  const { lag, stall } = input;
   const status: ReaderStatus = {
     state: stats.state,
-    owner: s.owner,
+    owner: input.owner,
     pid: process.pid,
     updated_at: now,
     events_total: events,
@@ -83,11 +83,11 @@ export function measureStatus(prev: StatusMark, s: StatusInput): StatusMeasure {
     put_retried_records: ps.retriedRecords,
     queue_records: stats.queueRecords,
     restarts: stats.restarts,
-    period_seconds: s.periodSeconds,
+    period_seconds: input.periodSeconds,
     ...(stats.checkpoint ? { checkpoint: serializePosition(stats.checkpoint) } : {}),
     ...(stats.checkpointCommitTs ? { checkpoint_commit_ts: stats.checkpointCommitTs } : {}),
     ...(stats.lastEventTs ? { last_commit_ts: stats.lastEventTs } : {}),
-    ...s.extra,
+    ...input.extra,
   };
   return { status, eventsPerSec, txPerSec, lag, stall, putLatency, mark };
 }
@@ -125,15 +125,15 @@ export class ReaderStatusPublisher {
   private readonly now: () => number;
   private readonly progress: ReaderProgress;
 
-  constructor(private readonly d: ReaderStatusPublisherDeps) {
-    this.now = d.now ?? Date.now;
+  constructor(private readonly deps: ReaderStatusPublisherDeps) {
+    this.now = deps.now ?? Date.now;
     const now = this.now();
     this.mark = { at: now, events: 0, tx: 0, putMs: 0, batches: 0 };
     this.progress = new ReaderProgress(now);
   }
 
   async publish(extra: ReaderStatusExtra = {}, logLine = false): Promise<void> {
-    const { stats, log, totals } = this.d;
+    const { stats, log, totals } = this.deps;
     const now = this.now();
     this.progress.observe(
       {
@@ -147,7 +147,7 @@ export class ReaderStatusPublisher {
     );
     const lag = this.progress.lagSeconds(now);
     const stall = this.progress.stallSeconds(now);
-    const { owner, periodSeconds } = this.d;
+    const { owner, periodSeconds } = this.deps;
     const m = measureStatus(this.mark, { stats, owner, periodSeconds, lag, stall, now, extra });
     this.mark = m.mark;
     if (logLine) {
@@ -163,10 +163,10 @@ export class ReaderStatusPublisher {
         queue_records: stats.queueRecords,
         paused: stats.paused,
       });
-      this.d.metrics.emit(readerMetricValues(m), now);
+      this.deps.metrics.emit(readerMetricValues(m), now);
     }
     try {
-      await this.d.redis.hset(this.d.key, readerStatus.encode(m.status));
+      await this.deps.redis.hset(this.deps.key, readerStatus.encode(m.status));
     } catch (e) {
       log.warn('cannot write the status hash', { error: errorMessage(e) });
     }

@@ -110,9 +110,9 @@ class ZongjiSource implements BinlogSource {
   private failed = false;
   private readonly bursts: BurstLimiter;
 
-  constructor(private readonly o: ZongjiSourceOptions) {
+  constructor(private readonly opts: ZongjiSourceOptions) {
     this.bursts = new BurstLimiter(
-      o.burstMs ?? 10,
+      opts.burstMs ?? 10,
       () => this.z?.connection ?? null,
       () => this.isPaused,
       () => this.stopped,
@@ -122,7 +122,7 @@ class ZongjiSource implements BinlogSource {
   start(from: StartFrom, h: BinlogHandler): void {
     if (this.z) throw new Error('a BinlogSource starts once');
     const zj = this.connect();
-    const o = this.o;
+    const o = this.opts;
     const events = new ZongjiDispatch(
       zj,
       h,
@@ -174,7 +174,7 @@ class ZongjiSource implements BinlogSource {
   }
 
   private connect(): ZongjiLike {
-    const o = this.o;
+    const o = this.opts;
     const settings = {
       host: o.host,
       port: o.port,
@@ -203,8 +203,8 @@ class ZongjiSource implements BinlogSource {
    * heartbeat event every N seconds while it has nothing else to send.
    */
   private askForHeartbeats(zj: ZongjiLike, events: ZongjiDispatch): void {
-    if (this.o.heartbeatSeconds <= 0 || !zj.connection) return;
-    const ns = BigInt(this.o.heartbeatSeconds) * 1_000_000_000n;
+    if (this.opts.heartbeatSeconds <= 0 || !zj.connection) return;
+    const ns = BigInt(this.opts.heartbeatSeconds) * 1_000_000_000n;
     zj.connection.query(`SET @master_heartbeat_period = ${ns}`, (err) => {
       if (err) this.fail(events, err);
     });

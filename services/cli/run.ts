@@ -9,6 +9,7 @@ import { makeKeys } from '../core/keys.ts';
 import { createLogger } from '../core/log.ts';
 import type { Logger } from '../core/log.ts';
 import { PROJECT_ROOT } from '../core/paths.ts';
+import { quoteTable } from '../core/sql.ts';
 import { stackUp } from '../stack/stack.ts';
 import { runSeed, seedShape } from '../seed/cli.ts';
 import { adminConnection } from '../seed/load-data.ts';
@@ -183,7 +184,7 @@ async function runMainJob(log: Logger, rows: number, simulateChanges: number): P
       [cfg.DB_NAME, cfg.DB_TABLE],
     );
     if (Number((t as { n: number }[])[0]?.n) > 0) {
-      const [c] = await conn.query(`SELECT COUNT(*) AS n FROM \`${cfg.DB_NAME}\`.\`${cfg.DB_TABLE}\``);
+      const [c] = await conn.query(`SELECT COUNT(*) AS n FROM ${quoteTable(cfg.DB_NAME, cfg.DB_TABLE)}`);
       count = Number((c as { n: number }[])[0]?.n);
     }
   } finally {

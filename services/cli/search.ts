@@ -31,27 +31,29 @@ interface SearchOptions {
 
 /** The options as a request, each one checked (CONFIG_INVALID naming the option). */
 export function parseSearchOptions(
-  o: SearchOptions,
+  opts: SearchOptions,
   provider: string,
 ): { k: number; mode: SearchMode; filters: SearchFilters; expand?: boolean } {
-  const k = Number(o.k);
+  const k = Number(opts.k);
   if (!Number.isInteger(k) || k < 1 || k > 1000)
-    throw new DrugsyncError('CONFIG_INVALID', `--k must be 1..1000, got ${o.k}`, { remedy: 'e.g. --k 10' });
-  const mode = o.mode ?? defaultSearchMode(provider);
+    throw new DrugsyncError('CONFIG_INVALID', `--k must be 1..1000, got ${opts.k}`, {
+      remedy: 'e.g. --k 10',
+    });
+  const mode = opts.mode ?? defaultSearchMode(provider);
   if (!(SEARCH_MODES as readonly string[]).includes(mode))
     throw new DrugsyncError('CONFIG_INVALID', `--mode must be ${SEARCH_MODES.join(' | ')}, got ${mode}`, {
       remedy: `e.g. --mode ${defaultSearchMode(provider)}`,
     });
-  const filters: SearchFilters = { generic: !!o.generic, brand: !!o.brand };
-  if (o.dea) filters.dea = o.dea.split(',').map((s) => s.trim());
-  if (o.gcn !== undefined) {
-    if (!/^\d+$/.test(o.gcn))
-      throw new DrugsyncError('CONFIG_INVALID', `--gcn must be a number, got ${o.gcn}`, {
+  const filters: SearchFilters = { generic: !!opts.generic, brand: !!opts.brand };
+  if (opts.dea) filters.dea = opts.dea.split(',').map((s) => s.trim());
+  if (opts.gcn !== undefined) {
+    if (!/^\d+$/.test(opts.gcn))
+      throw new DrugsyncError('CONFIG_INVALID', `--gcn must be a number, got ${opts.gcn}`, {
         remedy: 'e.g. --gcn 12851',
       });
-    filters.gcn = Number(o.gcn);
+    filters.gcn = Number(opts.gcn);
   }
-  return { k, mode: mode as SearchMode, filters, ...(o.expand === false ? { expand: false } : {}) };
+  return { k, mode: mode as SearchMode, filters, ...(opts.expand === false ? { expand: false } : {}) };
 }
 
 /**
@@ -179,14 +181,14 @@ export function registerSearchCommands(program: Command): void {
     .option('--gcn <n>', 'one GCN_SEQNO')
     .option('--no-expand', 'no GCN-group expansion (text and hybrid expand by default)')
     .option('--json', 'print JSON')
-    .action(async (text: string, o: SearchOptions) => {
+    .action(async (text: string, opts: SearchOptions) => {
       const rt = await opsRuntime('search');
       try {
-        const req = parseSearchOptions(o, rt.config.EMBEDDING_PROVIDER);
+        const req = parseSearchOptions(opts, rt.config.EMBEDDING_PROVIDER);
         const hits = await searchDrugs(rt, { text, ...req, breadth: rt.config.VECTOR_SEARCH_BREADTH });
         const provider = rt.config.EMBEDDING_PROVIDER;
         const hint = hits.length ? null : emptySearchHint(text, req.mode, provider, req.filters);
-        if (o.json) {
+        if (opts.json) {
           process.stdout.write(JSON.stringify(searchJson(text, req.mode, provider, hits, hint)) + '\n');
           return;
         }

@@ -6,8 +6,10 @@
  */
 import type { Connection } from 'mysql2/promise';
 import type { Logger } from '../core/log.ts';
+import { rndc14InsertSql, rndc14Values } from '../core/rndc14.ts';
 import type { Rndc14Row } from '../core/rndc14.ts';
-import { COLUMN_NAMES, changes, generateCatalogue, prng } from '../seed/generator.ts';
+import { quoteTable } from '../core/sql.ts';
+import { changes, generateCatalogue, prng } from '../seed/generator.ts';
 
 export interface SimulatorStats {
   changes: number;
@@ -43,8 +45,8 @@ export interface SimulatorOptions {
 }
 
 /** Runs until stop(); every tick commits a few changes so the rate holds at `rate` per second. */
-export async function startSimulator(conn: Connection, o: SimulatorOptions): Promise<Simulator> {
-  const r = prng(o.seed ?? Date.now() % 1e9);
+export async function startSimulator(conn: Connection, opts: SimulatorOptions): Promise<Simulator> {
+  const r = prng(opts.seed ?? Date.now() % 1e9);
   const stats: SimulatorStats = {
     changes: 0,
     inserts: 0,
@@ -54,7 +56,7 @@ export async function startSimulator(conn: Connection, o: SimulatorOptions): Pro
     ndcChanges: 0,
     errors: 0,
   };
-  const t = `\`${o.schema}\`.\`${o.table}\``;
+  const t = quoteTable(opts.schema, opts.table);
   // A pool of fresh rows for inserts, from a different seed than any catalogue.
   const fresh = generateCatalogue({ rows: 50_000, seed: 900_000 + Math.floor(r() * 1000) });
   let stopping = false;
@@ -73,11 +75,8 @@ export async function startSimulator(conn: Connection, o: SimulatorOptions): Pro
       const n = fresh.next();
       if (n.done) return;
       const row: Rndc14Row = { ...n.value, NDC: `9${String(n.value.NDC).slice(1)}` };
-      await conn.query(
-        `INSERT IGNORE INTO ${t} (${COLUMN_NAMES.map((c) => `\`${c}\``).join(',')}) VALUES (?)`,
-        [COLUMN_NAMES.map((c) => row[c])],
-      );
-      o.onChange?.({ kind: 'insert', ndc: String(row.NDC), at: Date.now() });
+      await conn.query(rndc14InsertSql(t, { ignore: true }), [[rndc14Values(row)]]);
+      opts.onChange?.({ kind: 'insert', ndc: String(row.NDC), at: Date.now() });
       stats.inserts++;
       return;
     }
@@ -85,18 +84,18 @@ export async function startSimulator(conn: Connection, o: SimulatorOptions): Pro
     if (!row) return;
     if (x < 0.08) {
       await conn.query(`DELETE FROM ${t} WHERE NDC = ?`, [row.NDC]);
-      o.onChange?.({ kind: 'delete', ndc: String(row.NDC), at: Date.now() });
+      opts.onChange?.({ kind: 'delete', ndc: String(row.NDC), at: Date.now() });
       stats.deletes++;
     } else if (x < 0.1) {
       const moved = changes.newNdc(row, 1 + Math.floor(r() * 98));
       await conn.query(`UPDATE IGNORE ${t} SET NDC = ? WHERE NDC = ?`, [moved.NDC, row.NDC]);
-      o.onChange?.({ kind: 'delete', ndc: String(row.NDC), at: Date.now() });
-      o.onChange?.({ kind: 'ndc_change', ndc: String(moved.NDC), at: Date.now() });
+      opts.onChange?.({ kind: 'delete', ndc: String(row.NDC), at: Date.now() });
+      opts.onChange?.({ kind: 'ndc_change', ndc: String(moved.NDC), at: Date.now() });
       stats.ndcChanges++;
     } else if (x < 0.25) {
       const renamed = changes.rename(row, Math.floor(r() * 1e6));
       await conn.query(`UPDATE ${t} SET LN = ?, LN60 = ? WHERE NDC = ?`, [renamed.LN, renamed.LN60, row.NDC]);
-      o.onChange?.({ kind: 'rename', ndc: String(row.NDC), at: Date.now() });
+      opts.onChange?.({ kind: 'rename', ndc: String(row.NDC), at: Date.now() });
       stats.renames++;
     } else {
       const p = changes.priceList(row, r);
@@ -107,23 +106,23 @@ export async function startSimulator(conn: Connection, o: SimulatorOptions): Pro
         p.HCFA_TYP,
         row.NDC,
       ]);
-      o.onChange?.({ kind: 'update', ndc: String(row.NDC), at: Date.now() });
+      opts.onChange?.({ kind: 'update', ndc: String(row.NDC), at: Date.now() });
       stats.updates++;
     }
   };
   const done = (async () => {
     await conn.query("SET SESSION sql_mode = ''");
     const started = Date.now();
-    const cap = o.maxChanges ?? Infinity;
+    const cap = opts.maxChanges ?? Infinity;
     while (!stopping && stats.changes < cap) {
       // catching up with the rate never goes past maxChanges
-      const target = Math.min(cap, ((Date.now() - started) / 1000) * o.rate);
+      const target = Math.min(cap, ((Date.now() - started) / 1000) * opts.rate);
       while (stats.changes < target && !stopping) {
         try {
           await one();
         } catch (e) {
           stats.errors++;
-          o.log.warn('simulated change failed', { error: e instanceof Error ? e.message : String(e) });
+          opts.log.warn('simulated change failed', { error: e instanceof Error ? e.message : String(e) });
         }
         stats.changes++;
       }

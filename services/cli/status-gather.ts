@@ -15,9 +15,9 @@ import { describeErrorMasked } from '../core/log.ts';
 import { binlogSequence, deserializePosition } from '../core/position.ts';
 import type { BinlogPosition } from '../core/position.ts';
 import { describeServer, readVectorIndex } from '../core/redis/index.ts';
+import { quoteTable } from '../core/sql.ts';
 import { isAtOrBefore, iteratorAfter } from '../core/stream-record.ts';
-import { readCheckpoints } from '../embedder/checkpoint-writer.ts';
-import { resyncKeys } from '../embedder/resync.ts';
+import { readCheckpoints } from '../embedder/shard-checkpoints.ts';
 import { streamRecordsOf } from '../embedder/shard-reader.ts';
 import { createRedisTableState } from '../embedder/table-state.ts';
 import type { OpsRuntime } from './runtime.ts';
@@ -84,13 +84,13 @@ async function readPosition(redis: RedisClient, key: string): Promise<BinlogPosi
   return text ? deserializePosition(text) : null;
 }
 
-async function binlogSources(d: StatusDeps): Promise<BinlogSources> {
+async function binlogSources(deps: StatusDeps): Promise<BinlogSources> {
   const warnings: string[] = [];
-  const checkpoint = await readPosition(d.redis, d.keys.readerCheckpoint);
-  const snapshot = await readPosition(d.redis, d.keys.backfillSnapshot);
-  const master = (await d.mysql.query<Record<string, unknown>>('SHOW MASTER STATUS'))[0];
+  const checkpoint = await readPosition(deps.redis, deps.keys.readerCheckpoint);
+  const snapshot = await readPosition(deps.redis, deps.keys.backfillSnapshot);
+  const master = (await deps.mysql.query<Record<string, unknown>>('SHOW MASTER STATUS'))[0];
   const server = master ? { file: String(master.File), pos: Number(master.Position) } : null;
-  const logs = await d.mysql.query<{ Log_name: string; File_size: number | string }>('SHOW BINARY LOGS');
+  const logs = await deps.mysql.query<{ Log_name: string; File_size: number | string }>('SHOW BINARY LOGS');
   let behindBytes: number | null = null;
   let checkpointFilePresent: boolean | null = null;
   const from = checkpoint ?? snapshot;
@@ -101,17 +101,17 @@ async function binlogSources(d: StatusDeps): Promise<BinlogSources> {
     }
     behindBytes = binlogBytesBehind(from, server, logs);
   }
-  const retentionSeconds = await binlogRetentionSeconds(d.mysql, warnings);
+  const retentionSeconds = await binlogRetentionSeconds(deps.mysql, warnings);
   return { checkpoint, snapshot, server, behindBytes, retentionSeconds, checkpointFilePresent, warnings };
 }
 
 // ---------------------------------------------------------------- kinesis
 
 /** Counts the events after the checkpoint (from the start without one), up to a bound. */
-async function shardLag(d: StatusDeps, shardId: string, checkpoint: string | null): Promise<ShardStatus> {
-  const it = await d.kinesis.send(
+async function shardLag(deps: StatusDeps, shardId: string, checkpoint: string | null): Promise<ShardStatus> {
+  const it = await deps.kinesis.send(
     new GetShardIteratorCommand({
-      StreamName: d.stream,
+      StreamName: deps.stream,
       ShardId: shardId,
       ...(checkpoint ? iteratorAfter(checkpoint) : { ShardIteratorType: 'TRIM_HORIZON' }),
     }),
@@ -121,7 +121,7 @@ async function shardLag(d: StatusDeps, shardId: string, checkpoint: string | nul
   let latest: string | null = checkpoint;
   let pages = 0;
   for (; pages < SHARD_LAG_PAGES && iterator; pages++) {
-    const r = await d.kinesis.send(
+    const r = await deps.kinesis.send(
       new GetRecordsCommand({ ShardIterator: iterator, Limit: SHARD_LAG_PAGE_RECORDS }),
     );
     // events, not records: an aggregate holds many (those at or before the checkpoint are applied)
@@ -137,19 +137,19 @@ async function shardLag(d: StatusDeps, shardId: string, checkpoint: string | nul
   return { shardId, open: true, checkpoint, latest, lagRecords: lag, lagBounded: pages === SHARD_LAG_PAGES };
 }
 
-async function kinesisSources(d: StatusDeps): Promise<StatusSources['kinesis']> {
+async function kinesisSources(deps: StatusDeps): Promise<StatusSources['kinesis']> {
   try {
-    const shards = await listAllShards(d.kinesis, d.stream);
-    const checkpoints = await readCheckpoints(d.redis, d.keys.shardCheckpoints(d.stream));
+    const shards = await listAllShards(deps.kinesis, deps.stream);
+    const checkpoints = await readCheckpoints(deps.redis, deps.keys.shardCheckpoints(deps.stream));
     const out: ShardStatus[] = [];
     for (const sh of shards) {
       const id = sh.ShardId as string;
-      const lag = await shardLag(d, id, checkpoints[id] ?? null);
+      const lag = await shardLag(deps, id, checkpoints[id] ?? null);
       out.push({ ...lag, open: isOpenShard(sh) });
     }
-    return { stream: d.stream, shards: out };
+    return { stream: deps.stream, shards: out };
   } catch (e) {
-    return { stream: d.stream, shards: [], error: describeErrorMasked(e) };
+    return { stream: deps.stream, shards: [], error: describeErrorMasked(e) };
   }
 }
 
@@ -167,69 +167,69 @@ async function countKeys(redis: RedisClient, pattern: string): Promise<number> {
 }
 
 /** The index's num_docs; the documents' keys counted when there is no index yet. */
-async function documentCount(d: StatusDeps): Promise<number | null> {
+async function documentCount(deps: StatusDeps): Promise<number | null> {
   try {
-    const info = (await d.redis.call('FT.INFO', d.keys.index)) as unknown[];
+    const info = (await deps.redis.call('FT.INFO', deps.keys.index)) as unknown[];
     const i = info.indexOf('num_docs');
     return i >= 0 ? Number(info[i + 1]) : null;
   } catch {
-    return countKeys(d.redis, `${d.keys.docPrefix}*`); // no index yet: count the keys
+    return countKeys(deps.redis, `${deps.keys.docPrefix}*`); // no index yet: count the keys
   }
 }
 
-async function vectorIndexStatus(d: StatusDeps): Promise<VectorIndexStatus | null> {
+async function vectorIndexStatus(deps: StatusDeps): Promise<VectorIndexStatus | null> {
   try {
-    const state = await readVectorIndex(d.redis, d.keys);
-    return state && { ...state, server: (await describeServer(d.redis)).summary };
+    const state = await readVectorIndex(deps.redis, deps.keys);
+    return state && { ...state, server: (await describeServer(deps.redis)).summary };
   } catch (e) {
     const empty = { asked: null, built: null, substitutions: [], server: null };
-    return { index: d.keys.index, ...empty, error: describeErrorMasked(e) };
+    return { index: deps.keys.index, ...empty, error: describeErrorMasked(e) };
   }
 }
 
-async function redisSources(d: StatusDeps): Promise<StatusSources['redis']> {
+async function redisSources(deps: StatusDeps): Promise<StatusSources['redis']> {
   return {
-    documents: await documentCount(d),
-    eligibleRows: await d.eligibleCount(),
+    documents: await documentCount(deps),
+    eligibleRows: await deps.eligibleCount(),
     embeddingCache: await countKeys(
-      d.redis,
-      `${d.keys.embeddingPrefix(d.embedding.model, d.embedding.dimensions)}*`,
+      deps.redis,
+      `${deps.keys.embeddingPrefix(deps.embedding.model, deps.embedding.dimensions)}*`,
     ),
-    deadLetters: await d.redis.xlen(d.keys.deadLetters),
-    vectorIndex: await vectorIndexStatus(d),
+    deadLetters: await deps.redis.xlen(deps.keys.deadLetters),
+    vectorIndex: await vectorIndexStatus(deps),
   };
 }
 
 /** Each service's status hash as written (decoded by status-model.ts with the schemas of core/status/). */
-async function serviceHashes(d: StatusDeps): Promise<StatusSources['services']> {
+async function serviceHashes(deps: StatusDeps): Promise<StatusSources['services']> {
   const services: Record<string, Record<string, string>> = {};
   for (const svc of STATUS_SERVICES) {
-    const h = await d.redis.hgetall(d.keys.serviceStatus(svc));
+    const h = await deps.redis.hgetall(deps.keys.serviceStatus(svc));
     if (Object.keys(h).length) services[svc] = h;
   }
   return services;
 }
 
-async function tableSources(d: StatusDeps): Promise<StatusSources['table']> {
-  const tables = await createRedisTableState(d.redis, d.keys).read();
+async function tableSources(deps: StatusDeps): Promise<StatusSources['table']> {
+  const tables = await createRedisTableState(deps.redis, deps.keys).read();
   return {
     truncatePending: tables.truncate?.pos ?? null,
     resyncsPending: tables.resyncs.map((x) => ({ pos: x.pos, statement: x.statement })),
-    resync: await d.redis.hgetall(resyncKeys(d.keys).status),
+    resync: await deps.redis.hgetall(deps.keys.resyncStatus),
   };
 }
 
 /** Everything `drugsync status` reads, at one moment. */
-export async function gatherStatus(d: StatusDeps): Promise<StatusSources> {
-  const collectedAt = (d.now ?? Date.now)();
-  const [binlog, kinesis] = await Promise.all([binlogSources(d), kinesisSources(d)]);
+export async function gatherStatus(deps: StatusDeps): Promise<StatusSources> {
+  const collectedAt = (deps.now ?? Date.now)();
+  const [binlog, kinesis] = await Promise.all([binlogSources(deps), kinesisSources(deps)]);
   return {
     collectedAt,
     binlog,
     kinesis,
-    table: await tableSources(d),
-    redis: await redisSources(d),
-    services: await serviceHashes(d),
+    table: await tableSources(deps),
+    redis: await redisSources(deps),
+    services: await serviceHashes(deps),
   };
 }
 
@@ -246,7 +246,7 @@ export function statusDepsOf(rt: OpsRuntime): StatusDeps {
       Number(
         (
           await rt.mysql.query<{ n: number }>(
-            `SELECT COUNT(*) AS n FROM \`${DB_NAME}\`.\`${DB_TABLE}\` WHERE NDC IS NOT NULL AND LN IS NOT NULL AND LENGTH(TRIM(LN)) > 3`,
+            `SELECT COUNT(*) AS n FROM ${quoteTable(DB_NAME, DB_TABLE)} WHERE NDC IS NOT NULL AND LN IS NOT NULL AND LENGTH(TRIM(LN)) > 3`,
           )
         )[0]?.n ?? 0,
       ),

@@ -47,8 +47,8 @@ const LOAD_COUNTS = [
   ['stale_refused', 'stale refused'],
 ] as const;
 
-export function loadRows(m: StatusModel): StatusRow[] {
-  const { load: l, collectedAt: now } = m.report;
+export function loadRows(model: StatusModel): StatusRow[] {
+  const { load: l, collectedAt: now } = model.report;
   const rows: StatusRow[] = [];
   if (l.inProgress) {
     rows.push(
@@ -85,14 +85,14 @@ export function loadRows(m: StatusModel): StatusRow[] {
   return rows;
 }
 
-export function resyncRow(m: StatusModel): StatusRow | null {
-  const x = m.resync;
+export function resyncRow(model: StatusModel): StatusRow | null {
+  const x = model.resync;
   if (!x?.phase) return null;
   const finished = x.phase === 'done';
   return row('resync', {
     state: x.phase,
     level: x.error ? 'bad' : finished ? 'ok' : 'info',
-    checkpoint: x.updated_at !== undefined ? `updated ${ago(x.updated_at, m.report.collectedAt)}` : NONE,
+    checkpoint: x.updated_at !== undefined ? `updated ${ago(x.updated_at, model.report.collectedAt)}` : NONE,
     details: joinParts([
       (x.phase === 'scan' || x.phase === 'compare') &&
         `${count(x.done ?? 0)} / ${x.total === undefined ? '?' : count(x.total)} rows`,
@@ -115,8 +115,8 @@ export function resyncRow(m: StatusModel): StatusRow | null {
   });
 }
 
-export function tableRow(m: StatusModel): StatusRow | null {
-  const t = m.report.table;
+export function tableRow(model: StatusModel): StatusRow | null {
+  const t = model.report.table;
   if (!t.truncatePending && t.resyncsPending.length === 0) return null;
   return row('table', {
     state: 'pending',

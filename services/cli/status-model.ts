@@ -177,30 +177,30 @@ function decoded<T>(d: Decoded<T> | null, problems: string[]): Partial<T> | null
 }
 
 /** The report and the decoded statuses, from what was read. */
-export function statusModel(s: StatusSources, o: ModelOptions): StatusModel {
+export function statusModel(sources: StatusSources, opts: ModelOptions): StatusModel {
   const problems: string[] = [];
-  const hash = (svc: string) => s.services[svc] ?? {};
+  const hash = (svc: string) => sources.services[svc] ?? {};
   const reader = decoded(readerStatus.decode(hash('binlog-reader')), problems);
   const embedder = decoded(embedderStatus.decode(hash('embedder')), problems);
   const backfill = decoded(backfillStatus.decode(hash('backfill')), problems);
-  const resync = decoded(resyncStatus.decode(s.table.resync), problems);
-  const now = s.collectedAt;
+  const resync = decoded(resyncStatus.decode(sources.table.resync), problems);
+  const now = sources.collectedAt;
   const progress = {
     reader: reader && readerProgressAt(reader, now),
     embedder: embedder && embedderProgressAt(embedder, now),
   };
   const timing = binlogTiming({
     lagSeconds: progress.reader?.lagSeconds ?? null,
-    behindBytes: s.binlog.behindBytes,
+    behindBytes: sources.binlog.behindBytes,
     checkpointCommitMs: reader?.checkpoint_commit_ts ?? reader?.last_commit_ts ?? null,
-    retentionSeconds: s.binlog.retentionSeconds,
-    retentionWarnSeconds: o.retentionWarnSeconds,
+    retentionSeconds: sources.binlog.retentionSeconds,
+    retentionWarnSeconds: opts.retentionWarnSeconds,
     now,
   });
-  const binlog = { ...s.binlog, ...timing, warnings: [...s.binlog.warnings, ...timing.warnings] };
-  const load = loadStatus(embedder, s.kinesis.shards);
+  const binlog = { ...sources.binlog, ...timing, warnings: [...sources.binlog.warnings, ...timing.warnings] };
+  const load = loadStatus(embedder, sources.kinesis.shards);
   return {
-    report: { ...s, binlog, load, progress, problems },
+    report: { ...sources, binlog, load, progress, problems },
     reader,
     embedder,
     backfill,

@@ -27,8 +27,8 @@ export interface Thresholds {
   embedderStallSeconds: number;
 }
 
-export function binlogRow(m: StatusModel): StatusRow {
-  const b = m.report.binlog;
+export function binlogRow(model: StatusModel): StatusRow {
+  const b = model.report.binlog;
   const retention =
     b.retentionSeconds === null
       ? 'retention unlimited or unknown'
@@ -42,7 +42,7 @@ export function binlogRow(m: StatusModel): StatusRow {
       : b.checkpointFilePresent === false
         ? ['purged', 'bad']
         : ['ok', 'ok'];
-  const eligible = m.report.redis.eligibleRows;
+  const eligible = model.report.redis.eligibleRows;
   return row('binlog', {
     state,
     level,
@@ -83,9 +83,9 @@ const READER_LEVELS: Record<string, Level> = {
   failed: 'bad',
 };
 
-export function readerRow(m: StatusModel, t: Thresholds): StatusRow {
-  const h = m.reader;
-  const { binlog: b, progress, collectedAt: now } = m.report;
+export function readerRow(model: StatusModel, t: Thresholds): StatusRow {
+  const h = model.reader;
+  const { binlog: b, progress, collectedAt: now } = model.report;
   const stall = progress.reader?.stallSeconds ?? null;
   const st = h?.state ?? 'unknown';
   const commitAt = h?.checkpoint_commit_ts ?? h?.last_commit_ts;
@@ -114,20 +114,20 @@ export function readerRow(m: StatusModel, t: Thresholds): StatusRow {
   });
 }
 
-function readerDetails(h: NonNullable<StatusModel['reader']>, now: number): string {
+function readerDetails(reader: NonNullable<StatusModel['reader']>, now: number): string {
   return joinParts([
-    counts(h, [
+    counts(reader, [
       ['events_total', 'events'],
       ['tx_total', 'transactions'],
     ]),
-    counts(h, [['queue_records', 'records queued']]),
-    h.put_latency_ms !== undefined && `put ${decimal(h.put_latency_ms)} ms`,
-    counts(h, [
+    counts(reader, [['queue_records', 'records queued']]),
+    reader.put_latency_ms !== undefined && `put ${decimal(reader.put_latency_ms)} ms`,
+    counts(reader, [
       ['put_retried_records', 'records retried'],
       ['restarts', 'restarts'],
     ]),
-    h.state === 'waiting-lease' && h.lease_holder && `lease held by ${h.lease_holder}`,
-    h.updated_at !== undefined && `updated ${ago(h.updated_at, now)}`,
+    reader.state === 'waiting-lease' && reader.lease_holder && `lease held by ${reader.lease_holder}`,
+    reader.updated_at !== undefined && `updated ${ago(reader.updated_at, now)}`,
   ]);
 }
 
@@ -135,8 +135,8 @@ function noStatus(what: string): string {
   return `no status hash: has the ${what} run?`;
 }
 
-export function kinesisRow(m: StatusModel): StatusRow {
-  const k = m.report.kinesis;
+export function kinesisRow(model: StatusModel): StatusRow {
+  const k = model.report.kinesis;
   if (k.error) return row('kinesis', { state: 'error', level: 'bad', details: `stream ${k.stream}` });
   const known = k.shards.every((s) => s.lagRecords !== null);
   const total = k.shards.reduce((a, s) => a + (s.lagRecords ?? 0), 0);
@@ -170,21 +170,21 @@ const EMBEDDER_COUNTS = [
 ] as const;
 
 /** The consumer's own state when it is not applying; else what it applies: a load, records, nothing. */
-function embedderState(m: StatusModel): { state: string; level: Level } {
-  const h = m.embedder;
+function embedderState(model: StatusModel): { state: string; level: Level } {
+  const h = model.embedder;
   if (h?.state === 'waiting-lease') return { state: 'waiting-lease', level: 'info' };
   if (h?.state === 'stopped') return { state: 'stopped', level: 'warn' };
-  if (m.report.load.inProgress) return { state: 'loading', level: 'ok' };
+  if (model.report.load.inProgress) return { state: 'loading', level: 'ok' };
   return { state: h?.records_per_sec ? 'applying' : 'idle', level: 'ok' };
 }
 
-export function embedderRow(m: StatusModel, t: Thresholds): StatusRow {
-  const h = m.embedder;
-  const { load, progress, collectedAt: now } = m.report;
+export function embedderRow(model: StatusModel, t: Thresholds): StatusRow {
+  const h = model.embedder;
+  const { load, progress, collectedAt: now } = model.report;
   const p = progress.embedder;
   return row('embedder', {
     ...(h
-      ? serviceState(h.updated_at, p?.stallSeconds ?? null, embedderState(m), now, {
+      ? serviceState(h.updated_at, p?.stallSeconds ?? null, embedderState(model), now, {
           staleAfterSeconds: t.staleAfterSeconds,
           stallSeconds: t.embedderStallSeconds,
         })
@@ -201,17 +201,17 @@ export function embedderRow(m: StatusModel, t: Thresholds): StatusRow {
   });
 }
 
-function embedderDetails(h: NonNullable<StatusModel['embedder']>): string {
-  const shardErrors = h.shards?.reduce((a, s) => a + s.errors, 0) ?? 0;
-  const p50 = h.latency_p50_ms;
-  const p99 = h.latency_p99_ms;
+function embedderDetails(embedder: NonNullable<StatusModel['embedder']>): string {
+  const shardErrors = embedder.shards?.reduce((a, s) => a + s.errors, 0) ?? 0;
+  const p50 = embedder.latency_p50_ms;
+  const p99 = embedder.latency_p99_ms;
   return joinParts([
-    counts(h, EMBEDDER_COUNTS),
-    counts(h, [
+    counts(embedder, EMBEDDER_COUNTS),
+    counts(embedder, [
       ['embeddings_requested', 'embedding calls'],
       ['cache_hits', 'cache hits'],
     ]),
-    counts(h, [
+    counts(embedder, [
       ['dead_lettered', 'dead-lettered'],
       ['failed', 'failed'],
     ]),
@@ -219,20 +219,20 @@ function embedderDetails(h: NonNullable<StatusModel['embedder']>): string {
     typeof p50 === 'number' &&
       typeof p99 === 'number' &&
       `latency p50 ${count(p50)} ms, p99 ${count(p99)} ms`,
-    h.state === 'waiting-lease' && h.lease_holder && `lease held by ${h.lease_holder}`,
+    embedder.state === 'waiting-lease' && embedder.lease_holder && `lease held by ${embedder.lease_holder}`,
   ]);
 }
 
 /** "vector HNSW", "vector SVS-VAMANA GlobalSQ8 (LeanVec4x8 asked)": the index as the server built it. */
-function vectorDetail(v: StatusModel['report']['redis']['vectorIndex']): string | null {
-  if (!v?.built) return null;
-  const asked = v.asked?.compression;
-  const built = v.built.compression;
-  return `vector ${v.built.algorithm ?? 'unreported'}${built ? ` ${built}` : ''}${asked && asked !== built ? ` (${asked} asked)` : ''}`;
+function vectorDetail(vectorIndex: StatusModel['report']['redis']['vectorIndex']): string | null {
+  if (!vectorIndex?.built) return null;
+  const asked = vectorIndex.asked?.compression;
+  const built = vectorIndex.built.compression;
+  return `vector ${vectorIndex.built.algorithm ?? 'unreported'}${built ? ` ${built}` : ''}${asked && asked !== built ? ` (${asked} asked)` : ''}`;
 }
 
-export function redisRow(m: StatusModel): StatusRow {
-  const x = m.report.redis;
+export function redisRow(model: StatusModel): StatusRow {
+  const x = model.report.redis;
   const diff = x.documents !== null && x.eligibleRows !== null ? x.documents - x.eligibleRows : null;
   return row('redis', {
     state: diff === null ? 'unknown' : diff === 0 ? 'in sync' : 'differs',

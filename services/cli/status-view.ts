@@ -47,18 +47,18 @@ function thresholds(o: Partial<Thresholds>): Thresholds {
 }
 
 /** The table's rows, one per part, in pipeline order (source to index, then the jobs). */
-export function statusRows(m: StatusModel, o: Partial<Thresholds> = {}): StatusRow[] {
+export function statusRows(model: StatusModel, o: Partial<Thresholds> = {}): StatusRow[] {
   const t = thresholds(o);
   return [
-    binlogRow(m),
-    readerRow(m, t),
-    kinesisRow(m),
-    embedderRow(m, t),
-    redisRow(m),
-    ...(m.backfill ? [backfillRow(m.backfill, m.report.collectedAt)] : []),
-    ...loadRows(m),
-    resyncRow(m),
-    tableRow(m),
+    binlogRow(model),
+    readerRow(model, t),
+    kinesisRow(model),
+    embedderRow(model, t),
+    redisRow(model),
+    ...(model.backfill ? [backfillRow(model.backfill, model.report.collectedAt)] : []),
+    ...loadRows(model),
+    resyncRow(model),
+    tableRow(model),
   ].filter((x): x is StatusRow => x !== null);
 }
 
@@ -79,9 +79,9 @@ function silenceWarning(
   return null;
 }
 
-function serviceWarnings(m: StatusModel, t: Thresholds): string[] {
-  const { collectedAt: now, progress } = m.report;
-  const reader = m.reader;
+function serviceWarnings(model: StatusModel, t: Thresholds): string[] {
+  const { collectedAt: now, progress } = model.report;
+  const reader = model.reader;
   const readerStall = progress.reader && {
     seconds: progress.reader.stallSeconds,
     metric: 'ReaderStallSeconds',
@@ -94,7 +94,8 @@ function serviceWarnings(m: StatusModel, t: Thresholds): string[] {
   };
   const out = [
     reader && silenceWarning('binlog-reader', reader.updated_at, readerStall, now, t.staleAfterSeconds),
-    m.embedder && silenceWarning('embedder', m.embedder.updated_at, embedderStall, now, t.staleAfterSeconds),
+    model.embedder &&
+      silenceWarning('embedder', model.embedder.updated_at, embedderStall, now, t.staleAfterSeconds),
   ];
   if (reader?.last_error) {
     const at = ago(reader.last_error_at, now);
@@ -104,14 +105,14 @@ function serviceWarnings(m: StatusModel, t: Thresholds): string[] {
 }
 
 /** What needs the operator's attention, most important first. */
-export function statusWarnings(m: StatusModel, o: Partial<Thresholds> = {}): string[] {
-  const r = m.report;
+export function statusWarnings(model: StatusModel, o: Partial<Thresholds> = {}): string[] {
+  const r = model.report;
   const out = [...r.binlog.warnings];
   if (r.kinesis.error) out.push(`kinesis: ${r.kinesis.error}`);
-  out.push(...serviceWarnings(m, thresholds(o)));
-  if (m.backfill?.completed === false)
+  out.push(...serviceWarnings(model, thresholds(o)));
+  if (model.backfill?.completed === false)
     out.push('the last backfill did not complete: run it again (it resumes) or see `drugsync status --json`');
-  if (m.resync?.error) out.push(`re-sync failed: ${m.resync.error}`);
+  if (model.resync?.error) out.push(`re-sync failed: ${model.resync.error}`);
   const v = r.redis.vectorIndex;
   for (const s of v?.substitutions ?? [])
     out.push(`vector index ${v?.index} built otherwise than asked: ${s}`);
@@ -136,8 +137,8 @@ export function colorWanted(isTTY: boolean, env: Record<string, string | undefin
 }
 
 /** The table and then the warnings, as lines (ANSI colours only with `color`). */
-export function renderStatus(m: StatusModel, o: ViewOptions): string[] {
-  const rows = statusRows(m, o);
+export function renderStatus(model: StatusModel, opts: ViewOptions): string[] {
+  const rows = statusRows(model, opts);
   const cols = ['part', 'state', 'lag', 'rate', 'checkpoint'] as const;
   const width = Object.fromEntries(
     cols.map((c) => [c, Math.max(HEADER[c].length, ...rows.map((x) => x[c].length))]),
@@ -146,14 +147,15 @@ export function renderStatus(m: StatusModel, o: ViewOptions): string[] {
     cols
       .map((c) => {
         const cell = x[c].padEnd(width[c]);
-        if (header) return paint(cell, '1', o.color);
-        return c === 'state' ? paint(cell, COLORS[x.level], o.color) : cell;
+        if (header) return paint(cell, '1', opts.color);
+        return c === 'state' ? paint(cell, COLORS[x.level], opts.color) : cell;
       })
       .join('  ') +
     '  ' +
-    (header ? paint(x.details, '1', o.color) : x.details);
+    (header ? paint(x.details, '1', opts.color) : x.details);
   const lines = [line(HEADER, true), ...rows.map((x) => line(x, false))].map((l) => l.trimEnd());
-  for (const w of statusWarnings(m, o)) lines.push(`${paint('WARNING', COLORS.warn, o.color)}  ${w}`);
+  for (const w of statusWarnings(model, opts))
+    lines.push(`${paint('WARNING', COLORS.warn, opts.color)}  ${w}`);
   return lines;
 }
 

@@ -33,34 +33,34 @@ export interface PrintOptions {
 }
 
 /** Prints the status once, or with `watch` every second until the signal (Ctrl-C). */
-export async function printStatus(d: StatusDeps, o: PrintOptions): Promise<void> {
-  const out = o.out ?? process.stdout;
+export async function printStatus(deps: StatusDeps, opts: PrintOptions): Promise<void> {
+  const out = opts.out ?? process.stdout;
   const color = colorWanted(out.isTTY === true, process.env);
   const draw = async (): Promise<string> => {
-    const model = await collectStatus(d);
-    return o.json ? JSON.stringify(model.report) : renderStatus(model, { color }).join('\n');
+    const model = await collectStatus(deps);
+    return opts.json ? JSON.stringify(model.report) : renderStatus(model, { color }).join('\n');
   };
-  if (!o.watch) {
+  if (!opts.watch) {
     out.write((await draw()) + '\n');
     return;
   }
-  await watchStatus(draw, out, o);
+  await watchStatus(draw, out, opts);
 }
 
 /** Draws a frame every interval until aborted: in place on a TTY, one after another otherwise. */
 async function watchStatus(
   draw: () => Promise<string>,
   out: NonNullable<PrintOptions['out']>,
-  o: PrintOptions,
+  opts: PrintOptions,
 ) {
   const stop = new AbortController();
   const onSignal = (): void => stop.abort();
-  const signal = o.signal ?? stop.signal;
-  if (!o.signal) {
+  const signal = opts.signal ?? stop.signal;
+  if (!opts.signal) {
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
   }
-  const inPlace = out.isTTY === true && !o.json;
+  const inPlace = out.isTTY === true && !opts.json;
   let previous: string | null = null;
   try {
     while (!signal.aborted) {
@@ -68,12 +68,12 @@ async function watchStatus(
       // A failed look (a server down) is shown in the frame and tried again at the next refresh.
       const frame = await draw().catch((e: unknown) => {
         const error = describeErrorMasked(e);
-        return o.json ? JSON.stringify({ error }) : `status unavailable: ${error}`;
+        return opts.json ? JSON.stringify({ error }) : `status unavailable: ${error}`;
       });
       out.write((inPlace && previous !== null ? redrawPrefix(previous, out.columns) : '') + frame + '\n');
-      if (!inPlace && !o.json) out.write('\n');
+      if (!inPlace && !opts.json) out.write('\n');
       previous = frame;
-      await sleep(Math.max(0, (o.intervalMs ?? 1000) - (Date.now() - started)), signal);
+      await sleep(Math.max(0, (opts.intervalMs ?? 1000) - (Date.now() - started)), signal);
     }
   } finally {
     process.off('SIGINT', onSignal);

@@ -134,8 +134,8 @@ function shown(v: number | null | undefined, digits = 0): string {
  * them (../core/metrics.ts; aged since the services wrote them), latency, embeddings, dead letters. `prev`
  * keeps the previous embeddings count between calls.
  */
-export function statusLineOf(s: LineSources, prev: Record<string, number>, now: number): string {
-  const { reader, embedder } = s;
+export function statusLineOf(sources: LineSources, prev: Record<string, number>, now: number): string {
+  const { reader, embedder } = sources;
   const emb = embedder?.embeddings_requested ?? NaN;
   const hits = embedder?.cache_hits ?? NaN;
   const embRate = counterRate(prev.emb, emb, (now - (prev.at ?? now)) / 1000);
@@ -148,7 +148,7 @@ export function statusLineOf(s: LineSources, prev: Record<string, number>, now: 
     `reader ${shown(reader?.events_per_sec, 1)} ev/s, lag ${shown(rp?.lagSeconds, 1)} s, stall ${shown(rp?.stallSeconds, 1)} s | ` +
     `embedder ${shown(embedder?.records_per_sec)} rec/s, stall ${shown(ep?.stallSeconds, 1)} s, ` +
     `latency p50 ${shown(embedder?.latency_p50_ms)} ms p99 ${shown(embedder?.latency_p99_ms)} ms | ` +
-    `embeddings ${embRate.toFixed(1)}/s, cache hits ${hitRate} | dead letters ${s.deadLetters}`
+    `embeddings ${embRate.toFixed(1)}/s, cache hits ${hitRate} | dead letters ${sources.deadLetters}`
   );
 }
 

@@ -16,10 +16,14 @@ export interface BackoffOptions {
  * The wait before retry number `attempt` (0 for the first retry): `min(maxMs, baseMs * 2 ** attempt)`, then
  * jittered. `random` returns a number in [0, 1) (tests inject a fixed one).
  */
-export function backoffDelay(attempt: number, o: BackoffOptions, random: () => number = Math.random): number {
-  const cap = Math.min(o.maxMs, o.baseMs * 2 ** attempt);
-  if (o.jitter === 'full') return random() * cap;
-  if (o.jitter === 'half') return cap * (0.5 + random() / 2);
+export function backoffDelay(
+  attempt: number,
+  opts: BackoffOptions,
+  random: () => number = Math.random,
+): number {
+  const cap = Math.min(opts.maxMs, opts.baseMs * 2 ** attempt);
+  if (opts.jitter === 'full') return random() * cap;
+  if (opts.jitter === 'half') return cap * (0.5 + random() / 2);
   return cap;
 }
 

@@ -5,7 +5,7 @@
  *
  * - reader checkpoint (keys.readerCheckpoint): advanced by the binlog reader only after Kinesis
  *   acknowledged every event of a committed transaction; the start of the next transaction to read. The
- *   reader writes it through a fenced store (`createRedisCheckpointStore` with a lease): one Lua script
+ *   reader writes it through a fenced store (`createReaderCheckpointStore` with a lease): one Lua script
  *   writes it only while the reader lease holds the writer's token, and never moves it backwards on the
  *   same source, so a reader paused past its lease (GC pause, frozen task) cannot overwrite the newer
  *   checkpoint of the reader that took over. A refusal is READER_LEASE_HELD (the lease was lost: the
@@ -23,14 +23,18 @@ import { binlogSequence, deserializePosition, formatBinlogPosition, serializePos
 import type { BinlogPosition } from './position.ts';
 
 /** The subset of a Redis client the stores need (ioredis satisfies it). */
-export interface CheckpointRedis {
+export interface PositionStoreRedis {
   get(key: string): Promise<string | null>;
   set(key: string, value: string): Promise<unknown>;
   del(...keys: string[]): Promise<number>;
   eval(script: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
 }
 
-export interface CheckpointStore {
+/**
+ * Where one `BinlogPosition` is kept: the reader's checkpoint or the backfill's snapshot position. (The
+ * embedder's per-shard checkpoints are another thing: embedder/shard-checkpoints.ts.)
+ */
+export interface BinlogPositionStore {
   /** The stored position, or null when there is none. Throws CHECKPOINT_INVALID on a corrupt value. */
   load(): Promise<BinlogPosition | null>;
   save(p: BinlogPosition): Promise<void>;
@@ -68,11 +72,11 @@ redis.call('SET', KEYS[2], ARGV[2])
 return {'ok', ''}`;
 
 function redisStore(
-  redis: CheckpointRedis,
+  redis: PositionStoreRedis,
   key: string,
   what: string,
   fence?: CheckpointFence,
-): CheckpointStore {
+): BinlogPositionStore {
   const fail = (e: unknown, op: string) =>
     wrapError(e, 'REDIS_COMMAND_FAILED', `cannot ${op} the ${what}`, {
       context: { key },
@@ -119,7 +123,7 @@ function redisStore(
   };
 }
 
-async function fencedSave(redis: CheckpointRedis, key: string, fence: CheckpointFence, p: BinlogPosition) {
+async function fencedSave(redis: PositionStoreRedis, key: string, fence: CheckpointFence, p: BinlogPosition) {
   const token = fence.token();
   let reply: unknown;
   try {
@@ -170,30 +174,30 @@ async function fencedSave(redis: CheckpointRedis, key: string, fence: Checkpoint
  * The binlog reader's checkpoint in Redis (keys.readerCheckpoint). With `fence` (the reader lease) every
  * write is fenced as described above; without, a plain SET (tests and tools that plant a checkpoint).
  */
-export function createRedisCheckpointStore(
-  redis: CheckpointRedis,
+export function createReaderCheckpointStore(
+  redis: PositionStoreRedis,
   keys: Keys,
   fence?: CheckpointFence,
-): CheckpointStore {
+): BinlogPositionStore {
   return redisStore(redis, keys.readerCheckpoint, 'binlog reader checkpoint', fence);
 }
 
-/** The backfill's snapshot position in Redis (keys.backfillSnapshot), as a CheckpointStore. */
-export function createBackfillSnapshotStore(redis: CheckpointRedis, keys: Keys): CheckpointStore {
+/** The backfill's snapshot position in Redis (keys.backfillSnapshot), as a BinlogPositionStore. */
+export function createBackfillSnapshotStore(redis: PositionStoreRedis, keys: Keys): BinlogPositionStore {
   return redisStore(redis, keys.backfillSnapshot, 'backfill snapshot position');
 }
 
 /** `store` with every saved position stamped with `source` (a sourceKey): the server a session reads. */
-export function withSource<S extends Pick<CheckpointStore, 'save'>>(store: S, source: string): S {
+export function withSource<S extends Pick<BinlogPositionStore, 'save'>>(store: S, source: string): S {
   return { ...store, save: (p: BinlogPosition) => store.save({ ...p, source }) };
 }
 
-export function readReaderCheckpoint(redis: CheckpointRedis, keys: Keys): Promise<BinlogPosition | null> {
-  return createRedisCheckpointStore(redis, keys).load();
+export function readReaderCheckpoint(redis: PositionStoreRedis, keys: Keys): Promise<BinlogPosition | null> {
+  return createReaderCheckpointStore(redis, keys).load();
 }
 
 /** The snapshot position the backfill recorded, or null. */
-export function loadBackfillSnapshot(redis: CheckpointRedis, keys: Keys): Promise<BinlogPosition | null> {
+export function loadBackfillSnapshot(redis: PositionStoreRedis, keys: Keys): Promise<BinlogPosition | null> {
   return createBackfillSnapshotStore(redis, keys).load();
 }
 
@@ -201,25 +205,10 @@ export function loadBackfillSnapshot(redis: CheckpointRedis, keys: Keys): Promis
  * Records the backfill's snapshot position (serializePosition JSON at keys.backfillSnapshot); the caller
  * stamps it with its source first (source-identity.ts `stampPosition`).
  */
-export function saveBackfillSnapshot(redis: CheckpointRedis, keys: Keys, p: BinlogPosition): Promise<void> {
+export function saveBackfillSnapshot(
+  redis: PositionStoreRedis,
+  keys: Keys,
+  p: BinlogPosition,
+): Promise<void> {
   return createBackfillSnapshotStore(redis, keys).save(p);
-}
-
-/** In-memory store for unit tests and the benchmark. */
-export function createMemoryCheckpointStore(initial: BinlogPosition | null = null): CheckpointStore & {
-  saves: BinlogPosition[];
-} {
-  let current = initial;
-  const saves: BinlogPosition[] = [];
-  return {
-    saves,
-    load: async () => current,
-    save: async (p) => {
-      current = { ...p };
-      saves.push({ ...p });
-    },
-    clear: async () => {
-      current = null;
-    },
-  };
 }

@@ -1,10 +1,5 @@
 /** The shards of a Kinesis stream: one ListShards pager for the reader, the embedder and the CLI. */
-import {
-  GetShardIteratorCommand,
-  ListShardsCommand,
-  type KinesisClient,
-  type Shard,
-} from '@aws-sdk/client-kinesis';
+import { ListShardsCommand, type KinesisClient, type Shard } from '@aws-sdk/client-kinesis';
 import { wrapError } from './errors.ts';
 
 /** What listing shards needs of a Kinesis client (tests pass a fake `send`). */
@@ -40,16 +35,4 @@ export async function listAllShards(kinesis: ShardLister, stream: string): Promi
 /** An open shard takes new records: it has no ending sequence number (a closed one was split or merged). */
 export function isOpenShard(s: Shard): boolean {
   return !s.SequenceNumberRange?.EndingSequenceNumber;
-}
-
-/** An iterator at the oldest record the shard still holds (TRIM_HORIZON); undefined when Kinesis gives none. */
-export async function oldestIterator(
-  kinesis: ShardLister,
-  stream: string,
-  shardId: string | undefined,
-): Promise<string | undefined> {
-  const out = await kinesis.send(
-    new GetShardIteratorCommand({ StreamName: stream, ShardId: shardId, ShardIteratorType: 'TRIM_HORIZON' }),
-  );
-  return out.ShardIterator;
 }

@@ -115,11 +115,6 @@ export function describeErrorMasked(e: unknown): string {
   return redact(errorMessage(e));
 }
 
-/** An error as a masked record (DrugsyncError: toJSON()), for JSON output. */
-export function errorJSONMasked(e: unknown): unknown {
-  return maskValue(e instanceof Error ? e : { message: String(e) });
-}
-
 export type LogFields = Record<string, unknown>;
 
 export interface Logger {

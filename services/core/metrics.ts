@@ -189,11 +189,11 @@ export interface MetricEmitterOptions {
 export function createMetricEmitter(
   service: MetricService,
   stage: string = LOCAL_STAGE,
-  o: MetricEmitterOptions = {},
+  opts: MetricEmitterOptions = {},
 ): MetricEmitter {
   const dimensions = metricDimensions(service, stage);
-  const enabled = o.enabled ?? emfWanted();
-  const write = o.write ?? ((line: string) => void process.stderr.write(line + '\n'));
+  const enabled = opts.enabled ?? emfWanted();
+  const write = opts.write ?? ((line: string) => void process.stderr.write(line + '\n'));
   return {
     dimensions,
     emit(values, now = Date.now()) {

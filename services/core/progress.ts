@@ -19,19 +19,19 @@ export interface ProgressOptions {
   tty?: boolean;
 }
 
-export function createProgress(o: ProgressOptions): Progress {
+export function createProgress(opts: ProgressOptions): Progress {
   const started = Date.now();
   const rate = (done: number) => done / Math.max(0.001, (Date.now() - started) / 1000);
-  if (o.tty ?? process.stderr.isTTY) {
+  if (opts.tty ?? process.stderr.isTTY) {
     const bar = new cliProgress.SingleBar(
       {
-        format: `${o.label} [{bar}] {percentage}% {value}/{total} ${o.unit ?? ''} | {rate}/s | ETA {eta_formatted} {extra}`,
+        format: `${opts.label} [{bar}] {percentage}% {value}/{total} ${opts.unit ?? ''} | {rate}/s | ETA {eta_formatted} {extra}`,
         stream: process.stderr,
         hideCursor: true,
       },
       cliProgress.Presets.shades_classic,
     );
-    bar.start(o.total, 0, { rate: '0', extra: '' });
+    bar.start(opts.total, 0, { rate: '0', extra: '' });
     return {
       update(done, fields = {}) {
         const extra = Object.entries(fields)
@@ -43,14 +43,14 @@ export function createProgress(o: ProgressOptions): Progress {
     };
   }
   let last = 0;
-  const every = (o.logEverySeconds ?? 5) * 1000;
+  const every = (opts.logEverySeconds ?? 5) * 1000;
   let latest = 0;
   let latestFields: Record<string, string | number> = {};
   const emit = () =>
-    o.log.info(`${o.label} progress`, {
+    opts.log.info(`${opts.label} progress`, {
       done: latest,
-      total: o.total,
-      percent: o.total ? Math.round((latest / o.total) * 1000) / 10 : null,
+      total: opts.total,
+      percent: opts.total ? Math.round((latest / opts.total) * 1000) / 10 : null,
       per_second: Math.round(rate(latest)),
       ...latestFields,
     });

@@ -28,9 +28,10 @@ import { openSnapshot } from './snapshot.ts';
 import type { SnapshotMethod } from './snapshot.ts';
 import type { RedisDrugStore } from './redis/drug-store.ts';
 import type { EmbeddingService } from './embedding/types.ts';
-import { upsertOp } from './drug-store.ts';
-import type { StoreOp } from './drug-store.ts';
+import { upsertOp } from './drug-store-contract.ts';
+import type { StoreOp } from './drug-store-contract.ts';
 import { DrugsyncError } from './errors.ts';
+import { quoteTable } from './sql.ts';
 
 export interface VerifyReport {
   source_rows: number;
@@ -123,14 +124,14 @@ export function parseRecordedHashes(records: string, out: Map<string, RedisSide>
 
 /** Every document's recorded content hash and position, without reading a document (re-sync). */
 async function scanRecordedHashes(
-  d: VerifyDeps,
+  deps: VerifyDeps,
   onProgress: (n: number) => void,
 ): Promise<Map<string, RedisSide>> {
   const out = new Map<string, RedisSide>();
-  const { docPrefix, metaPrefix } = d.keys;
+  const { docPrefix, metaPrefix } = deps.keys;
   let cursor = '0';
   do {
-    const [next, records] = (await d.redis.eval(
+    const [next, records] = (await deps.redis.eval(
       SCAN_META_LUA,
       0,
       cursor,
@@ -147,31 +148,31 @@ async function scanRecordedHashes(
 }
 
 async function scanRedis(
-  d: VerifyDeps,
+  deps: VerifyDeps,
   id: EmbeddingIdentity,
   onProgress: (n: number) => void,
   trustMeta = false,
 ): Promise<Map<string, RedisSide>> {
   // the content hash recorded at the last write stands for the document (no JSON read)
-  if (trustMeta) return scanRecordedHashes(d, onProgress);
+  if (trustMeta) return scanRecordedHashes(deps, onProgress);
   const out = new Map<string, RedisSide>();
   let cursor = '0';
   do {
-    const [next, found] = await d.redis.scan(cursor, 'MATCH', `${d.keys.docPrefix}*`, 'COUNT', 1000);
+    const [next, found] = await deps.redis.scan(cursor, 'MATCH', `${deps.keys.docPrefix}*`, 'COUNT', 1000);
     cursor = next;
     if (!found.length) continue;
-    const pipe = d.redis.pipeline();
+    const pipe = deps.redis.pipeline();
     for (const k of found) {
       pipe.call('JSON.GET', k, ...FIELD_PATHS.map((p) => `$.${p}`));
       pipe.call('JSON.ARRLEN', k, '$.embedding');
-      pipe.hmget(d.keys.meta(k.slice(d.keys.docPrefix.length)), 'p', 't');
+      pipe.hmget(deps.keys.meta(k.slice(deps.keys.docPrefix.length)), 'p', 't');
     }
     const replies = (await pipe.exec()) ?? [];
     found.forEach((k, i) => {
       const [e1, raw] = replies[i * 3] ?? [];
       const [, len] = replies[i * 3 + 1] ?? [];
       const [, meta] = replies[i * 3 + 2] ?? [];
-      const ndc = k.slice(d.keys.docPrefix.length);
+      const ndc = k.slice(deps.keys.docPrefix.length);
       if (e1 || typeof raw !== 'string') {
         out.set(ndc, { hash: 'unreadable', pos: null });
         return;
@@ -210,29 +211,25 @@ function checkAbort(signal: AbortSignal | undefined, what: string): void {
 }
 
 export async function verifyOnce(
-  d: VerifyDeps,
+  deps: VerifyDeps,
   opts: VerifyOptions,
 ): Promise<{ report: VerifyReport; diff: Diff }> {
   const t0 = Date.now();
-  const id = { model: d.embeddings.model, dimensions: d.embeddings.dimensions };
-  const snap = await openSnapshot(d.mysql, { method: d.snapshotMethod, schema: d.schema, table: d.table });
+  const { schema, table, log } = deps;
+  const id = { model: deps.embeddings.model, dimensions: deps.embeddings.dimensions };
+  const snap = await openSnapshot(deps.mysql, { method: deps.snapshotMethod, schema, table });
   const P: SourcePosition = snapshotSourcePosition(snap.position);
   const diff: Diff = { missing: [], extra: [], stale: [], rows: new Map(), inFlight: 0, P };
   let sourceRows = 0;
   let redisDocs: number;
   try {
     const total = Number(
-      (await d.mysql.query<{ n: number }>(`SELECT COUNT(*) AS n FROM \`${d.schema}\`.\`${d.table}\``))[0]
+      (await deps.mysql.query<{ n: number }>(`SELECT COUNT(*) AS n FROM ${quoteTable(schema, table)}`))[0]
         ?.n ?? 0,
     );
-    const scanProgress = createProgress({
-      label: 'verify: scan Redis',
-      total: total,
-      unit: 'docs',
-      log: d.log,
-    });
+    const scanProgress = createProgress({ label: 'verify: scan Redis', total: total, unit: 'docs', log });
     const redisSide = await scanRedis(
-      d,
+      deps,
       id,
       (n) => {
         scanProgress.update(n);
@@ -243,9 +240,9 @@ export async function verifyOnce(
     );
     scanProgress.stop();
     redisDocs = redisSide.size;
-    const progress = createProgress({ label: 'verify: compare with MySQL', total, unit: 'rows', log: d.log });
+    const progress = createProgress({ label: 'verify: compare with MySQL', total, unit: 'rows', log });
     let seen = 0;
-    for await (const page of snap.rows({ schema: d.schema, table: d.table, pageSize: 5_000 })) {
+    for await (const page of snap.rows({ schema, table, pageSize: 5_000 })) {
       for (const row of page) {
         seen++;
         const f = mapRow(row);
@@ -278,7 +275,7 @@ export async function verifyOnce(
   } finally {
     await snap.close();
   }
-  await setAsideDeletedAfter(d, diff);
+  await setAsideDeletedAfter(deps, diff);
   const report: VerifyReport = {
     source_rows: sourceRows,
     redis_docs: redisDocs,
@@ -307,10 +304,10 @@ const META_CHUNK = 1000;
  * not a mismatch. Collects those NDCs over the whole list first, then filters `missing` (and the rows kept
  * for the repair) once: the list is never changed while it is walked.
  */
-async function setAsideDeletedAfter(d: VerifyDeps, diff: Diff): Promise<void> {
+async function setAsideDeletedAfter(deps: VerifyDeps, diff: Diff): Promise<void> {
   const deletedAfter = new Set<string>();
   for (let i = 0; i < diff.missing.length; i += META_CHUNK) {
-    const metas = await d.store.getMeta(diff.missing.slice(i, i + META_CHUNK));
+    const metas = await deps.store.getMeta(diff.missing.slice(i, i + META_CHUNK));
     for (const [ndc, m] of metas) if (m && m.pos > diff.P) deletedAfter.add(ndc);
   }
   if (deletedAfter.size === 0) return;
@@ -337,32 +334,32 @@ export interface RepairResult {
 }
 
 /** Re-syncs exactly the differing NDCs at the snapshot position (never overwriting anything newer). */
-export async function repair(d: VerifyDeps, diff: Diff): Promise<RepairResult> {
-  const id = { model: d.embeddings.model, dimensions: d.embeddings.dimensions };
+export async function repair(deps: VerifyDeps, diff: Diff): Promise<RepairResult> {
+  const id = { model: deps.embeddings.model, dimensions: deps.embeddings.dimensions };
   const res: RepairResult = { written: 0, deleted: 0, refused: 0, failed: 0 };
   const fields = [...diff.rows.values()];
   for (let i = 0; i < fields.length; i += 500) {
     const chunk = fields.slice(i, i + 500);
-    const emb = await d.embeddings.embedTexts(chunk.map(embeddingText));
+    const emb = await deps.embeddings.embedTexts(chunk.map(embeddingText));
     const ops: StoreOp[] = [];
     for (const f of chunk) {
       const text = embeddingText(f);
       const v = emb.vectors.get(text);
       if (!v) {
         res.failed++;
-        d.log.error('repair: embedding failed', { ndc: f.ndc, error: emb.failures.get(text) });
+        deps.log.error('repair: embedding failed', { ndc: f.ndc, error: emb.failures.get(text) });
         continue;
       }
       ops.push(upsertOp({ ndc: f.ndc, pos: diff.P, fields: f, identity: id, embedding: v }));
     }
-    for (const r of await d.store.applyWith(ops, { force: true })) {
+    for (const r of await deps.store.applyWith(ops, { force: true })) {
       if (r.outcome === 'stale') res.refused++;
       else res.written++;
     }
   }
   for (let i = 0; i < diff.extra.length; i += 500) {
     const ops: StoreOp[] = diff.extra.slice(i, i + 500).map((ndc) => ({ kind: 'delete', ndc, pos: diff.P }));
-    for (const r of await d.store.apply(ops)) {
+    for (const r of await deps.store.apply(ops)) {
       if (r.outcome === 'stale') res.refused++;
       else res.deleted++;
     }
@@ -376,14 +373,14 @@ export async function repair(d: VerifyDeps, diff: Diff): Promise<RepairResult> {
   return res;
 }
 
-export function formatReport(r: VerifyReport): string {
+export function formatReport(report: VerifyReport): string {
   const lines = [
-    `verify at snapshot ${r.snapshot_position}: ${r.source_rows} eligible rows, ${r.redis_docs} documents (${r.seconds} s)`,
-    `  missing ${r.missing}${r.examples.missing.length ? `  e.g. ${r.examples.missing.join(', ')}` : ''}`,
-    `  extra   ${r.extra}${r.examples.extra.length ? `  e.g. ${r.examples.extra.join(', ')}` : ''}`,
-    `  stale   ${r.stale}${r.examples.stale.length ? `  e.g. ${r.examples.stale.join(', ')}` : ''}`,
-    `  changes in flight (newer than the snapshot, not counted): ${r.in_flight}`,
-    r.ok
+    `verify at snapshot ${report.snapshot_position}: ${report.source_rows} eligible rows, ${report.redis_docs} documents (${report.seconds} s)`,
+    `  missing ${report.missing}${report.examples.missing.length ? `  e.g. ${report.examples.missing.join(', ')}` : ''}`,
+    `  extra   ${report.extra}${report.examples.extra.length ? `  e.g. ${report.examples.extra.join(', ')}` : ''}`,
+    `  stale   ${report.stale}${report.examples.stale.length ? `  e.g. ${report.examples.stale.join(', ')}` : ''}`,
+    `  changes in flight (newer than the snapshot, not counted): ${report.in_flight}`,
+    report.ok
       ? 'OK: Redis equals MySQL'
       : 'MISMATCH: run `drugsync verify --repair` to re-sync exactly these NDCs',
   ];

@@ -1,8 +1,11 @@
 /**
  * The source table `fdb.rndc14` (First Databank NDC master): 68 columns in table order, as in
  * shared/data/rndc14.md. Used for the DDL, the synthetic catalogue, the snapshot reader and to check that
- * binlog row images carry the columns we map.
+ * binlog row images carry the columns we map. The one owner of the column list: the DDL, every INSERT of
+ * whole rows (the change simulator, tests, benches) and every LOAD DATA take it from here.
  */
+import { quoteIdent, quoteTable } from './sql.ts';
+
 export type ColumnKind = 'varchar' | 'int' | 'mediumint' | 'decimal' | 'datetime';
 
 export interface ColumnDef {
@@ -88,6 +91,12 @@ export const RNDC14_COLUMNS: readonly ColumnDef[] = [
   dt('HCFA_TRMC'),
 ];
 
+/** The column names, in table order. */
+export const RNDC14_COLUMN_NAMES: readonly string[] = RNDC14_COLUMNS.map((c) => c.name);
+
+/** Every column, quoted, in table order: the column list of an INSERT or a LOAD DATA of whole rows. */
+export const RNDC14_COLUMN_LIST: string = RNDC14_COLUMN_NAMES.map(quoteIdent).join(',');
+
 export const ZERO_DATE = '0000-00-00 00:00:00.000000';
 
 /**
@@ -99,19 +108,23 @@ export type RowValue = string | number | null;
 export type Rndc14Row = Record<string, RowValue>;
 
 export function columnSql(c: ColumnDef): string {
+  return `${quoteIdent(c.name)} ${columnType(c)}`;
+}
+
+function columnType(c: ColumnDef): string {
   switch (c.kind) {
     case 'varchar':
-      return `\`${c.name}\` varchar(${c.size as number})`;
+      return `varchar(${c.size as number})`;
     case 'int':
-      return `\`${c.name}\` int`;
+      return 'int';
     case 'mediumint':
-      return `\`${c.name}\` mediumint`;
+      return 'mediumint';
     case 'decimal': {
       const [p, s] = c.size as [number, number];
-      return `\`${c.name}\` decimal(${p},${s})`;
+      return `decimal(${p},${s})`;
     }
     case 'datetime':
-      return `\`${c.name}\` datetime(6)`;
+      return 'datetime(6)';
   }
 }
 
@@ -121,7 +134,22 @@ export function createTableSql(schema: string, table: string): string {
     (c) => `  ${columnSql(c)}${c.name === 'NDC' ? ' NOT NULL' : ' DEFAULT NULL'}`,
   );
   return (
-    `CREATE TABLE \`${schema}\`.\`${table}\` (\n${cols.join(',\n')},\n  PRIMARY KEY (\`NDC\`)\n)` +
+    `CREATE TABLE ${quoteTable(schema, table)} (\n${cols.join(',\n')},\n  PRIMARY KEY (\`NDC\`)\n)` +
     ` ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`
   );
+}
+
+/** A row's values in table order (an absent column is NULL): one row of `rndc14InsertSql`'s parameter. */
+export function rndc14Values(row: Rndc14Row): RowValue[] {
+  return RNDC14_COLUMN_NAMES.map((c) => row[c] ?? null);
+}
+
+/**
+ * `INSERT [IGNORE] INTO <table> (<every column>) VALUES ?`, whose one parameter is the rows' values
+ * (`[rows.map(rndc14Values)]`: mysql2 writes the nested arrays as a row list). `table` is SQL text:
+ * `quoteTable(schema, table)`, or a bare name on the connection's database. `ignore`: a row whose NDC
+ * exists is skipped.
+ */
+export function rndc14InsertSql(table: string, opts: { ignore?: boolean } = {}): string {
+  return `INSERT ${opts.ignore ? 'IGNORE ' : ''}INTO ${table} (${RNDC14_COLUMN_LIST}) VALUES ?`;
 }

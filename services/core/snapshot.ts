@@ -37,6 +37,7 @@ import { sleep } from './backoff.ts';
 import type { BinlogPosition } from './position.ts';
 import type { Rndc14Row } from './rndc14.ts';
 import { MAPPED_COLUMNS } from './mapping.ts';
+import { quoteIdent, quoteTable } from './sql.ts';
 
 export type ServerFlavor = 'mariadb' | 'mysql';
 /** How a snapshot finds its binlog position; 'auto': MariaDB → binlog-snapshot, MySQL → table-lock. */
@@ -194,11 +195,11 @@ function lockRetryDelay(): number {
 }
 
 /** Takes `LOCK TABLES t READ`, giving way (and retrying) while a long writer transaction holds the table. */
-async function lockTable(conn: PoolConnection, o: SnapshotOptions): Promise<void> {
-  const attempts = Math.max(1, o.lockAttempts ?? 12);
+async function lockTable(conn: PoolConnection, opts: SnapshotOptions): Promise<void> {
+  const attempts = Math.max(1, opts.lockAttempts ?? 12);
   for (let a = 1; ; a++) {
     try {
-      await conn.query(`LOCK TABLES \`${o.schema}\`.\`${o.table}\` READ`);
+      await conn.query(`LOCK TABLES ${quoteTable(opts.schema, opts.table)} READ`);
       return;
     } catch (e) {
       const msg = String((e as Error).message);
@@ -211,12 +212,12 @@ async function lockTable(conn: PoolConnection, o: SnapshotOptions): Promise<void
       throw wrapError(
         e,
         'SNAPSHOT_FAILED',
-        `cannot lock ${o.schema}.${o.table} to read a consistent binlog position`,
+        `cannot lock ${opts.schema}.${opts.table} to read a consistent binlog position`,
         {
-          context: { schema: o.schema, table: o.table, attempts: a },
+          context: { schema: opts.schema, table: opts.table, attempts: a },
           retryable: !denied,
           remedy: denied
-            ? `GRANT LOCK TABLES ON \`${o.schema}\`.* TO the drugsync user (held for milliseconds, once per snapshot), or SNAPSHOT_METHOD=binlog-snapshot on MariaDB`
+            ? `GRANT LOCK TABLES ON ${quoteIdent(opts.schema)}.* TO the drugsync user (held for milliseconds, once per snapshot), or SNAPSHOT_METHOD=binlog-snapshot on MariaDB`
             : 'a long transaction writes the table: retry when it has finished',
         },
       );
@@ -227,11 +228,11 @@ async function lockTable(conn: PoolConnection, o: SnapshotOptions): Promise<void
 /** table-lock: lock, read the position, open the read view (which releases the lock). */
 async function openByTableLock(
   conn: PoolConnection,
-  o: SnapshotOptions,
+  opts: SnapshotOptions,
   statement: BinlogStatusStatement,
 ): Promise<{ position: BinlogPosition; lockHeldMs: number }> {
-  await conn.query(`SET SESSION lock_wait_timeout = ${Math.max(1, Math.floor(o.lockWaitSeconds ?? 5))}`);
-  await lockTable(conn, o);
+  await conn.query(`SET SESSION lock_wait_timeout = ${Math.max(1, Math.floor(opts.lockWaitSeconds ?? 5))}`);
+  await lockTable(conn, opts);
   const locked = performance.now();
   let opened = false;
   try {
@@ -248,7 +249,7 @@ async function openByTableLock(
 /** The select list of a keyset page: the columns asked for, NDC always among them. */
 function selectList(columns: readonly string[]): string {
   const set = new Set(['NDC', ...columns]);
-  return [...set].map((c) => `\`${c.replace(/`/g, '``')}\``).join(', ');
+  return [...set].map(quoteIdent).join(', ');
 }
 
 function keysetRows(conn: PoolConnection, isOpen: () => boolean): Snapshot['rows'] {
@@ -265,7 +266,7 @@ function keysetRows(conn: PoolConnection, isOpen: () => boolean): Snapshot['rows
     for (;;) {
       if (!isOpen()) throw new DrugsyncError('INTERNAL', 'snapshot is closed');
       const params: unknown[] = [last];
-      let sql = `SELECT ${select} FROM \`${schema}\`.\`${table}\` WHERE NDC > ?`;
+      let sql = `SELECT ${select} FROM ${quoteTable(schema, table)} WHERE NDC > ?`;
       if (upTo !== undefined) {
         sql += ' AND NDC <= ?';
         params.push(upTo);
@@ -296,13 +297,13 @@ function keysetRows(conn: PoolConnection, isOpen: () => boolean): Snapshot['rows
 }
 
 /** Opens a consistent snapshot on a dedicated connection with the method for the server (or the one asked for). */
-export async function openSnapshot(pool: MysqlPool, o: SnapshotOptions): Promise<Snapshot> {
+export async function openSnapshot(pool: MysqlPool, opts: SnapshotOptions): Promise<Snapshot> {
   const conn = await pool.getConnection();
   let plan: SnapshotPlan;
   let server: ServerVersion;
   try {
     server = parseServerVersion((await one<{ v: string }>(conn, 'SELECT VERSION() AS v'))?.v ?? '');
-    plan = planSnapshot(server, o.method ?? 'auto');
+    plan = planSnapshot(server, opts.method ?? 'auto');
   } catch (e) {
     conn.release(); // no transaction, no lock: the connection is clean
     throw wrapError(e, 'SNAPSHOT_FAILED', 'cannot read the server version', {
@@ -315,7 +316,7 @@ export async function openSnapshot(pool: MysqlPool, o: SnapshotOptions): Promise
     const opened =
       plan.method === 'binlog-snapshot'
         ? { position: await openByBinlogSnapshot(conn), lockHeldMs: undefined }
-        : await openByTableLock(conn, o, plan.statusStatement ?? 'SHOW MASTER STATUS');
+        : await openByTableLock(conn, opts, plan.statusStatement ?? 'SHOW MASTER STATUS');
     const close = async () => {
       if (!open) return;
       open = false;
@@ -340,7 +341,7 @@ export async function openSnapshot(pool: MysqlPool, o: SnapshotOptions): Promise
     open = false;
     conn.destroy(); // never hand a locked connection or a half-open transaction back to the pool
     throw wrapError(e, 'SNAPSHOT_FAILED', `cannot open a consistent snapshot (${plan.method})`, {
-      context: { schema: o.schema, table: o.table, method: plan.method, server: server.raw },
+      context: { schema: opts.schema, table: opts.table, method: plan.method, server: server.raw },
       retryable: true,
       remedy: `check MySQL connectivity and that the user has SELECT${plan.method === 'table-lock' ? ', LOCK TABLES' : ''} and REPLICATION CLIENT`,
     });

@@ -203,28 +203,28 @@ export type Continuity =
 export function gtidContinuity(
   flavor: SourceIdentity['flavor'],
   gtid: string | undefined,
-  s: SourceState,
+  state: SourceState,
 ): Continuity {
   if (!gtid)
     return { proven: false, reason: 'the recorded position has no GTID (GTIDs were off on its server)' };
-  if (flavor !== s.identity.flavor) {
+  if (flavor !== state.identity.flavor) {
     return {
       proven: false,
-      reason: `the recorded position is ${flavor}'s, the server is ${s.identity.flavor}`,
+      reason: `the recorded position is ${flavor}'s, the server is ${state.identity.flavor}`,
     };
   }
-  return flavor === 'mariadb' ? mariadbContinuity(gtid, s) : mysqlContinuity(gtid, s);
+  return flavor === 'mariadb' ? mariadbContinuity(gtid, state) : mysqlContinuity(gtid, state);
 }
 
-function mariadbContinuity(gtid: string, s: SourceState): Continuity {
+function mariadbContinuity(gtid: string, source: SourceState): Continuity {
   const mine = parseMariadbGtids(gtid);
-  const state = parseMariadbGtids(s.gtidExecuted);
+  const state = parseMariadbGtids(source.gtidExecuted);
   for (const g of mine) {
     const has = state.find((x) => x.domain === g.domain && x.serverId === g.serverId);
     if (!has || has.seq < g.seq) {
       return {
         proven: false,
-        reason: `its binlog state (${s.gtidExecuted || 'empty'}) does not reach GTID ${formatMariadbGtids([g])}: it never had, or lost, transactions that were read`,
+        reason: `its binlog state (${source.gtidExecuted || 'empty'}) does not reach GTID ${formatMariadbGtids([g])}: it never had, or lost, transactions that were read`,
       };
     }
   }
@@ -239,23 +239,23 @@ function mariadbContinuity(gtid: string, s: SourceState): Continuity {
   return { proven: true, gtid: resumeGtid('mariadb', gtid) };
 }
 
-function mysqlContinuity(gtid: string, s: SourceState): Continuity {
-  if (!s.gtidMode) return { proven: false, reason: 'gtid_mode is not ON on the server' };
+function mysqlContinuity(gtid: string, state: SourceState): Continuity {
+  if (!state.gtidMode) return { proven: false, reason: 'gtid_mode is not ON on the server' };
   const mine = checkpointGtidSet(gtid);
-  const executed = parseMysqlGtidSet(s.gtidExecuted);
+  const executed = parseMysqlGtidSet(state.gtidExecuted);
   if (!mysqlGtidSetContains(executed, mine)) {
     return {
       proven: false,
-      reason: `its gtid_executed (${s.gtidExecuted || 'empty'}) lacks transactions that were read (${formatMysqlGtidSet(mine)})`,
+      reason: `its gtid_executed (${state.gtidExecuted || 'empty'}) lacks transactions that were read (${formatMysqlGtidSet(mine)})`,
     };
   }
-  if (!mysqlGtidSetContains(mine, parseMysqlGtidSet(s.gtidPurged))) {
+  if (!mysqlGtidSetContains(mine, parseMysqlGtidSet(state.gtidPurged))) {
     return {
       proven: false,
-      reason: `it purged transactions that were not read yet (gtid_purged ${s.gtidPurged})`,
+      reason: `it purged transactions that were not read yet (gtid_purged ${state.gtidPurged})`,
     };
   }
-  const own = s.identity.flavor === 'mysql' ? s.identity.serverUuid : '';
+  const own = state.identity.flavor === 'mysql' ? state.identity.serverUuid : '';
   const known = new Set([...mine.keys()].map((k) => k.slice(0, 36)));
   const third = [...executed.keys()].filter((k) => !known.has(k.slice(0, 36)) && k.slice(0, 36) !== own);
   if (third.length) {

@@ -11,7 +11,7 @@ import { decodeStreamRecord, framingOf } from '../core/stream-record.ts';
 import { embeddingText, mapRow } from '../core/mapping.ts';
 import type { EmbeddingIdentity } from '../core/mapping.ts';
 import type { SourcePosition } from '../core/position.ts';
-import { upsertOp } from '../core/drug-store.ts';
+import { upsertOp } from '../core/drug-store-contract.ts';
 import { setResult } from './apply-run.ts';
 import type { BatchRun, Decoded, Plan } from './apply-run.ts';
 import type { StreamRecord } from './types.ts';

@@ -9,14 +9,14 @@ import type { ChangeEvent, RowChangeEvent } from '../core/events.ts';
 import type { Logger } from '../core/log.ts';
 import type { DrugFields } from '../core/mapping.ts';
 import type { SourcePosition } from '../core/position.ts';
-import type { ApplyOutcome, DrugStore, StoreOp } from '../core/drug-store.ts';
+import type { ApplyOutcome, DrugStore, StoreOp } from '../core/drug-store-contract.ts';
 import type { EmbeddingService } from '../core/embedding/types.ts';
 import type { SweepOptions } from '../core/redis/drug-store.ts';
 import type { DeadLetterInput, DeadLetterQueue } from './dlq.ts';
 import type { TableState } from './table-state.ts';
 import type { ResyncRunner } from './resync.ts';
 import type { SourceProbe } from './source-probe.ts';
-import { percentile } from './types.ts';
+import { percentiles } from '../core/percentiles.ts';
 import type { BatchResult, BatchStats, RecordDetail, RecordResult, StreamRecord } from './types.ts';
 
 /** The store may offer a sweep (issue 9); without it a pending truncate stays pending, with a warning. */
@@ -122,9 +122,7 @@ export async function putDeadLetters(run: BatchRun): Promise<void> {
 /** Latency percentiles and duration; every record must have an outcome. */
 export function finishBatch(run: BatchRun, records: readonly StreamRecord[], started: number): BatchResult {
   const { stats, results } = run;
-  const sorted = [...stats.latencyMs].sort((a, b) => a - b);
-  stats.latencyP50Ms = percentile(sorted, 50);
-  stats.latencyP99Ms = percentile(sorted, 99);
+  [stats.latencyP50Ms, stats.latencyP99Ms] = percentiles(stats.latencyMs, [50, 99]);
   stats.durationMs = run.now() - started;
   const missing = results.findIndex((r) => r === undefined);
   if (missing >= 0 && missing < records.length) {

@@ -6,7 +6,7 @@
  * written fails: transient → its NDC's records are 'failed' (retried by the consumer), poison → dead-lettered.
  */
 import { DrugsyncError } from '../core/errors.ts';
-import type { StoreOp, UpsertOp } from '../core/drug-store.ts';
+import type { StoreOp, UpsertOp } from '../core/drug-store-contract.ts';
 import { setResult } from './apply-run.ts';
 import type { BatchRun, Plan, WriteOutcome } from './apply-run.ts';
 
@@ -37,7 +37,7 @@ export async function writePlans(run: BatchRun, live: Plan[]): Promise<void> {
 }
 
 /** Counts a write's outcome and records it as the newest record's result. */
-function recordOutcome(run: BatchRun, p: Plan, outcome: WriteOutcome, writtenAt: number): void {
+function recordOutcome(run: BatchRun, plan: Plan, outcome: WriteOutcome, writtenAt: number): void {
   const { stats } = run;
   switch (outcome) {
     case 'stale':
@@ -57,8 +57,8 @@ function recordOutcome(run: BatchRun, p: Plan, outcome: WriteOutcome, writtenAt:
       stats.deleted++;
       break;
   }
-  if (outcome !== 'stale') stats.latencyMs.push(Math.max(0, writtenAt - p.final.event.ts));
-  setResult(run.results, p.final, p.ndc, p.final.event.pos, 'applied', outcome);
+  if (outcome !== 'stale') stats.latencyMs.push(Math.max(0, writtenAt - plan.final.event.ts));
+  setResult(run.results, plan.final, plan.ndc, plan.final.event.pos, 'applied', outcome);
 }
 
 /** Embeds the plans' texts into their upserts; a text without a vector fails its plan. */
@@ -89,23 +89,31 @@ async function embedInto(run: BatchRun, batch: Plan[]): Promise<void> {
  * first failed record). Poison: the newest state goes to the dead-letter queue (it supersedes the older
  * records).
  */
-function failPlan(run: BatchRun, p: Plan, err: DrugsyncError): void {
-  p.op = null;
+function failPlan(run: BatchRun, plan: Plan, err: DrugsyncError): void {
+  plan.op = null;
   if (err.retryable) {
-    run.stats.failed += p.group.length;
-    p.group.forEach((d, k) =>
-      setResult(run.results, d, p.ndc, d.event.pos, 'failed', k === 0 ? 'embedding_failed' : 'blocked', err),
+    run.stats.failed += plan.group.length;
+    plan.group.forEach((d, k) =>
+      setResult(
+        run.results,
+        d,
+        plan.ndc,
+        d.event.pos,
+        'failed',
+        k === 0 ? 'embedding_failed' : 'blocked',
+        err,
+      ),
     );
     return;
   }
   run.dead.push({
-    record: p.final.record,
+    record: plan.final.record,
     error: err,
-    ndc: p.ndc,
-    pos: p.final.event.pos,
+    ndc: plan.ndc,
+    pos: plan.final.event.pos,
     stream: run.deps.stream,
   });
-  setResult(run.results, p.final, p.ndc, p.final.event.pos, 'dead_lettered', 'poison', err);
+  setResult(run.results, plan.final, plan.ndc, plan.final.event.pos, 'dead_lettered', 'poison', err);
 }
 
 function withContext(e: DrugsyncError, ctx: Record<string, string>): DrugsyncError {

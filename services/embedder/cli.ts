@@ -26,21 +26,21 @@ import type { Logger } from '../core/log.ts';
 /** The re-sync runner with its own read-only MySQL pool (the DB_* settings; follows a password rotation). */
 async function resyncRunnerFor(
   rt: EmbedderRuntime,
-  c: EmbedderWithSourceConfig,
+  config: EmbedderWithSourceConfig,
   log: Logger,
 ): Promise<{ runner: ResyncRunner; mysql: MysqlPool }> {
-  const mysql = createMysqlPool(c, mysqlCredentials(c, { region: c.AWS_REGION, log }));
+  const mysql = createMysqlPool(config, mysqlCredentials(config, { region: config.AWS_REGION, log }));
   const runner = createResyncRunner({
     mysql,
     redis: rt.redis,
     keys: rt.keys,
-    store: createRedisDrugStore(rt.redis, rt.keys, c),
+    store: createRedisDrugStore(rt.redis, rt.keys, config),
     embeddings: rt.deps.embeddings,
     tableState: rt.deps.tableState,
     log: log.child({ job: 'resync' }),
-    snapshotMethod: c.SNAPSHOT_METHOD,
-    schema: c.DB_NAME,
-    table: c.DB_TABLE,
+    snapshotMethod: config.SNAPSHOT_METHOD,
+    schema: config.DB_NAME,
+    table: config.DB_TABLE,
   });
   return { runner, mysql };
 }

@@ -24,43 +24,43 @@ export interface StatusTarget {
 }
 
 /** The counters the progress log and the status hash share. */
-function counters(t: BatchStats) {
+function counters(totals: BatchStats) {
   return {
-    records: t.records,
-    upserted: t.upserted,
-    fields_updated: t.fieldsUpdated,
-    unchanged: t.unchanged,
-    deleted: t.deleted,
-    stale_refused: t.staleRefused,
-    embeddings_requested: t.embeddingsRequested,
-    cache_hits: t.cacheHits,
-    dead_lettered: t.deadLettered,
+    records: totals.records,
+    upserted: totals.upserted,
+    fields_updated: totals.fieldsUpdated,
+    unchanged: totals.unchanged,
+    deleted: totals.deleted,
+    stale_refused: totals.staleRefused,
+    embeddings_requested: totals.embeddingsRequested,
+    cache_hits: totals.cacheHits,
+    dead_lettered: totals.deadLettered,
   };
 }
 
 /** The status the hash gets (encoded by `embedderStatus`). */
 export function consumerStatus(
-  s: ConsumerStats,
+  stats: ConsumerStats,
   o: { stream: string; leaseOwner: string; recordsPerSec: number; now: number },
   load: LoadInProgress | null,
   lastLoad: LoadSummary | null,
 ): EmbedderStatus {
-  const t = s.totals;
-  const behind = millisBehind(s, o.now);
+  const t = stats.totals;
+  const behind = millisBehind(stats, o.now);
   return {
     updated_at: o.now,
-    state: s.state,
+    state: stats.state,
     stream: o.stream,
     lease_owner: o.leaseOwner,
-    lease_holder: s.state === 'waiting-lease' ? (s.leaseHolder?.owner ?? null) : null,
+    lease_holder: stats.state === 'waiting-lease' ? (stats.leaseHolder?.owner ?? null) : null,
     records_per_sec: Math.round(o.recordsPerSec),
     ...counters(t),
     failed: t.failed,
     latency_p50_ms: t.latencyP50Ms ?? null,
     latency_p99_ms: t.latencyP99Ms ?? null,
-    stall_seconds: stallSeconds(s, o.now),
+    stall_seconds: stallSeconds(stats, o.now),
     millis_behind_latest: behind === null ? null : Math.round(behind),
-    shards: [...s.shards.values()],
+    shards: [...stats.shards.values()],
     load_in_progress: load !== null,
     load_started_at: load ? load.startedAt : null,
     load_row_events: load ? load.rowEvents : 0,

@@ -2,6 +2,7 @@
  * The consumer's shapes: its configuration, dependencies, options and the live statistics it keeps.
  */
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import type { Keys } from '../core/keys.ts';
 import type { Lease, LeaseHolder } from '../core/lease.ts';
 import type { RedisClient } from '../core/clients/redis.ts';
 import type { Logger } from '../core/log.ts';
@@ -33,18 +34,20 @@ export interface ConsumerConfig {
   DRUGSYNC_STAGE?: string;
 }
 
+export type ConsumerKeys = Pick<Keys, 'shardCheckpoints' | 'consumerLease' | 'deferredDeletes'>;
+
 export interface ConsumerDeps {
   kinesis: KinesisReader;
   redis: RedisClient;
-  /** keys.shardCheckpoints(stream) */
-  checkpointKey: string;
+  /** The consumer's keys (for config.KINESIS_STREAM): shard checkpoints, its lease, deferred deletes. */
+  keys: ConsumerKeys;
   /** keys.serviceStatus('embedder') */
   statusKey?: string | undefined;
   apply: ApplyDeps;
   log: Logger;
   /** Where deletes of transactions too large to hold wait for their commit (default: beside the checkpoints). */
   deferred?: DeferredDeletes | undefined;
-  /** The one-consumer-per-stream lease (default: a Redis lease at `<checkpointKey>:lease`, owner host:pid). */
+  /** The one-consumer-per-stream lease (default: a Redis lease at keys.consumerLease(stream), owner host:pid). */
   lease?: Lease | undefined;
   /** Where the metrics go (default: EMF lines on stderr under LOG_FORMAT=json; tests capture them). */
   metrics?: MetricEmitter | undefined;

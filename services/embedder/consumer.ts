@@ -7,9 +7,9 @@
  * - shard-runner.ts: one shard's loop (checkpoint, retries from the first failed record, backoff);
  *   shard-reader.ts: GetRecords paced as on AWS, one read ahead; tx-hold.ts: holding an open delete
  *   transaction (and deferring its deletes past a bound, deferred.ts).
- * - checkpoint-writer.ts: checkpoints in Redis (keys.shardCheckpoints(stream)), fenced on the lease.
+ * - shard-checkpoints.ts: checkpoints in Redis (keys.shardCheckpoints(stream)), fenced on the lease.
  * - consumer-lease.ts: one active consumer per stream. A Redis lease (services/core/lease.ts, key
- *   `<checkpoint key>:lease`); a second consumer waits, logging who holds it (host, pid, since), and takes
+ *   keys.consumerLease(stream)); a second consumer waits, logging who holds it (host, pid, since), and takes
  *   over when the lease expires (its holder died) or is released (clean stop). On a loss the holder stops
  *   applying at once, writes no checkpoint after it, and waits to take the lease again.
  * - consumer-status.ts / load-tracker.ts: the status hash, progress logs and load summaries; progress.ts: the
@@ -22,8 +22,8 @@ import { createRedisLease, leaseOwnerId } from '../core/lease.ts';
 import { createMetricEmitter } from '../core/metrics.ts';
 import type { MetricEmitter } from '../core/metrics.ts';
 import { runMaintenance } from './maintenance.ts';
-import { readCheckpoints } from './checkpoint-writer.ts';
-import type { CheckpointStore } from './checkpoint-writer.ts';
+import { readCheckpoints } from './shard-checkpoints.ts';
+import type { ShardCheckpointStore } from './shard-checkpoints.ts';
 import { ConsumerGate } from './consumer-lease.ts';
 import { ConsumerStatusPublisher } from './consumer-status.ts';
 import type {
@@ -136,7 +136,7 @@ class Consumer {
       deps.lease ??
       createRedisLease(
         deps.redis,
-        `${deps.checkpointKey}:lease`,
+        deps.keys.consumerLease(config.KINESIS_STREAM),
         leaseOwnerId(),
         ttl,
         'embedder consumer lease',
@@ -160,10 +160,10 @@ class Consumer {
 
   private shardContext(): ShardContext {
     const { config, deps, gate } = this;
-    const checkpoints: CheckpointStore = {
+    const checkpoints: ShardCheckpointStore = {
       redis: deps.redis,
       lease: gate.lease,
-      key: deps.checkpointKey,
+      key: deps.keys.shardCheckpoints(config.KINESIS_STREAM),
       stream: config.KINESIS_STREAM,
       onLeaseLost: (cause) => gate.loseLease(cause),
     };
@@ -174,7 +174,11 @@ class Consumer {
       stats: this.stats,
       gate,
       checkpoints,
-      deferred: deps.deferred ?? createDeferredDeletes(deps.redis, `${deps.checkpointKey}:deferred:`),
+      deferred:
+        deps.deferred ??
+        createDeferredDeletes(deps.redis, (shardId, txid) =>
+          deps.keys.deferredDeletes(config.KINESIS_STREAM, shardId, txid),
+        ),
       maxPending: this.opts.maxPendingRecords ?? CONSUMER_DEFAULTS.maxPendingRecords,
       txWaitMs: CONSUMER_DEFAULTS.txWaitMs,
       maxBackoffMs: config.EMBEDDER_MAX_BACKOFF_MS ?? CONSUMER_DEFAULTS.maxBackoffMs,
@@ -257,7 +261,7 @@ class Consumer {
     const { deps } = this;
     try {
       const shards = await listAllShards(deps.kinesis, this.config.KINESIS_STREAM);
-      const cps = await readCheckpoints(deps.redis, deps.checkpointKey);
+      const cps = await readCheckpoints(deps.redis, deps.keys.shardCheckpoints(this.config.KINESIS_STREAM));
       for (const { shardId, after } of shardsToStart(shards, cps, new Set(running.keys()))) {
         deps.log.info('reading shard', { shard: shardId, after: after ?? 'TRIM_HORIZON' });
         running.set(shardId, this.runTracked(running, shardId, after));

@@ -11,7 +11,7 @@
  */
 import type { RedisClient } from '../core/clients/redis.ts';
 import { wrapError } from '../core/errors.ts';
-import type { DrugStore, StoreOp } from '../core/drug-store.ts';
+import type { DrugStore, StoreOp } from '../core/drug-store-contract.ts';
 
 export interface DeferredDeletes {
   defer(shardId: string, txid: string, items: readonly { ndc: string; pos: string }[]): Promise<void>;
@@ -19,9 +19,14 @@ export interface DeferredDeletes {
   release(shardId: string, txid: string, store: DrugStore): Promise<{ deleted: number; refused: number }>;
 }
 
-/** `prefix`: where the hashes live, e.g. `keys.state('embedder:deferred:')`. */
-export function createDeferredDeletes(redis: RedisClient, prefix: string): DeferredDeletes {
-  const key = (shardId: string, txid: string) => `${prefix}${shardId}:${txid}`;
+/**
+ * `key`: the hash of a shard's transaction; the consumer passes keys.deferredDeletes for its stream
+ * (`<state>embedder:shards:<stream>:deferred:<shard>:<txid>`, beside the stream's shard checkpoints).
+ */
+export function createDeferredDeletes(
+  redis: RedisClient,
+  key: (shardId: string, txid: string) => string,
+): DeferredDeletes {
   const guard = async <T>(what: string, k: string, f: () => Promise<T>): Promise<T> => {
     try {
       return await f();

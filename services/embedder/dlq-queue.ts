@@ -7,6 +7,7 @@
 import { wrapError } from '../core/errors.ts';
 import type { DrugsyncError, ErrorCode } from '../core/errors.ts';
 import type { RedisClient } from '../core/clients/redis.ts';
+import type { ShardRecordId } from '../core/keys.ts';
 import type { DeadLetter, DeadLetterInput, QueueMessage } from './dlq-codec.ts';
 
 export type DeadLetterTransport = 'redis' | 'sqs';
@@ -77,29 +78,23 @@ export async function queueOp<T>(op: QueueOperation, place: QueuePlace, run: () 
 /** Marker TTL when none is given: the tombstone order (TOMBSTONE_TTL_SECONDS' default, 7 days). */
 export const DEFAULT_MARKER_TTL_SECONDS = 7 * 24 * 3600;
 
-/** Where a queue's per-record markers live: beside the dead-letter stream key, under the state prefix. */
-export function deadLetterMarkerPrefix(deadLettersKey: string): string {
-  return `${deadLettersKey}:seen:`;
-}
-
 export interface DeadLetterMarkers {
   redis: RedisClient;
-  /** `deadLetterMarkerPrefix(keys.deadLetters)` */
-  prefix: string;
+  /** A record's marker key: keys.deadLetterMarker (`<state>dlq:seen:<shard>:<sequence number>`). */
+  key: (record: ShardRecordId) => string;
   ttlSeconds?: number | undefined;
 }
 
-/** `<prefix><shard>:<sequence number>`: one record's marker. */
-export const markerKey = (prefix: string, r: { shardId: string; sequenceNumber: string }): string =>
-  `${prefix}${r.shardId}:${r.sequenceNumber}`;
-
 /** Entries whose record is not yet in this put (the same record twice in one call counts once). */
-export function uniqueEntries(entries: readonly DeadLetterInput[], prefix: string): DeadLetterInput[] {
+export function uniqueEntries(
+  entries: readonly DeadLetterInput[],
+  markerKey: DeadLetterMarkers['key'],
+): DeadLetterInput[] {
   const seen = new Set<string>();
   return entries.filter((e) => {
-    const k = markerKey(prefix, e.record);
-    if (seen.has(k)) return false;
-    seen.add(k);
+    const marker = markerKey(e.record);
+    if (seen.has(marker)) return false;
+    seen.add(marker);
     return true;
   });
 }

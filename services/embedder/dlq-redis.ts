@@ -4,6 +4,7 @@
  * XADD and the marker are one script, so a record is dead-lettered once however often it is put.
  */
 import type { RedisClient } from '../core/clients/redis.ts';
+import type { Keys } from '../core/keys.ts';
 import {
   decodeQueueMessage,
   encodeDeadLetter,
@@ -12,14 +13,7 @@ import {
   peekDeadLetterRecord,
 } from './dlq-codec.ts';
 import type { DeadLetter, DeadLetterInput, QueueMessage } from './dlq-codec.ts';
-import {
-  DEFAULT_MARKER_TTL_SECONDS,
-  deadLetterMarkerPrefix,
-  markerKey,
-  queueFailure,
-  queueOp,
-  uniqueEntries,
-} from './dlq-queue.ts';
+import { DEFAULT_MARKER_TTL_SECONDS, queueFailure, queueOp, uniqueEntries } from './dlq-queue.ts';
 import type { DeadLetterQueue, QueuePlace } from './dlq-queue.ts';
 
 const FIELD = 'letter';
@@ -40,6 +34,9 @@ export interface RedisQueueOptions {
   /** TTL of the per-record markers (TOMBSTONE_TTL_SECONDS) */
   markerTtlSeconds?: number;
 }
+
+/** Where the queue lives: the stream, and each record's marker beside it (under the state prefix). */
+export type RedisQueueKeys = Pick<Keys, 'deadLetters' | 'deadLetterMarker'>;
 
 type StreamEntry = [id: string, fields: string[]];
 
@@ -65,20 +62,22 @@ export class RedisStreamDeadLetterQueue implements DeadLetterQueue {
   readonly kind = 'redis';
   private readonly maxLen: number;
   private readonly ttl: number;
-  private readonly prefix: string;
+  private readonly key: string;
+  private readonly markerKey: RedisQueueKeys['deadLetterMarker'];
   private readonly place: QueuePlace;
 
   constructor(
     private readonly redis: RedisClient,
-    private readonly key: string,
+    keys: RedisQueueKeys,
     opts: RedisQueueOptions = {},
   ) {
     this.maxLen = opts.maxLen ?? 1_000_000;
     this.ttl = opts.markerTtlSeconds ?? DEFAULT_MARKER_TTL_SECONDS;
-    this.prefix = deadLetterMarkerPrefix(key);
+    this.key = keys.deadLetters;
+    this.markerKey = keys.deadLetterMarker;
     this.place = {
       transport: 'redis',
-      queue: key,
+      queue: this.key,
       check: 'check that Redis is reachable (`npx drugsync stack status` locally)',
     };
   }
@@ -87,9 +86,9 @@ export class RedisStreamDeadLetterQueue implements DeadLetterQueue {
     if (entries.length === 0) return;
     const now = new Date();
     const pipe = this.redis.pipeline();
-    for (const entry of uniqueEntries(entries, this.prefix)) {
+    for (const entry of uniqueEntries(entries, this.markerKey)) {
       const args = [String(this.ttl), String(this.maxLen), encodeDeadLetter(entry, now)];
-      pipe.eval(PUT_ONCE, 2, this.key, markerKey(this.prefix, entry.record), ...args);
+      pipe.eval(PUT_ONCE, 2, this.key, this.markerKey(entry.record), ...args);
     }
     const res = await queueOp('write', this.place, () => pipe.exec());
     for (const [err] of res ?? []) if (err) throw queueFailure(err, 'write', this.place);
@@ -117,7 +116,7 @@ export class RedisStreamDeadLetterQueue implements DeadLetterQueue {
         if (err) throw err;
         for (const [, fields] of rows as StreamEntry[]) {
           const record = peekDeadLetterRecord(entryBody(fields));
-          if (record) markers.push(markerKey(this.prefix, record));
+          if (record) markers.push(this.markerKey(record));
         }
       }
       const removed = await this.redis.xdel(this.key, ...ids);

@@ -12,7 +12,7 @@ import {
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { decodeQueueMessage, encodeDeadLetter, lettersOf } from './dlq-codec.ts';
 import type { DeadLetter, DeadLetterInput, QueueMessage } from './dlq-codec.ts';
-import { DEFAULT_MARKER_TTL_SECONDS, markerKey, queueFailure, queueOp, uniqueEntries } from './dlq-queue.ts';
+import { DEFAULT_MARKER_TTL_SECONDS, queueFailure, queueOp, uniqueEntries } from './dlq-queue.ts';
 import type { DeadLetterMarkers, DeadLetterQueue, QueuePlace } from './dlq-queue.ts';
 
 /** One SendMessageBatch / DeleteMessageBatch call carries at most this many entries. */
@@ -34,9 +34,9 @@ async function notYetSent(
   markers: DeadLetterMarkers | undefined,
 ): Promise<DeadLetterInput[]> {
   if (!markers) return [...entries];
-  const unique = uniqueEntries(entries, markers.prefix);
+  const unique = uniqueEntries(entries, markers.key);
   if (unique.length === 0) return unique;
-  const seen = await markers.redis.mget(...unique.map((e) => markerKey(markers.prefix, e.record)));
+  const seen = await markers.redis.mget(...unique.map((e) => markers.key(e.record)));
   return unique.filter((_, i) => seen[i] === null);
 }
 
@@ -47,7 +47,7 @@ async function markSent(
   if (!markers || sent.length === 0) return;
   const ttl = markers.ttlSeconds ?? DEFAULT_MARKER_TTL_SECONDS;
   const pipe = markers.redis.pipeline();
-  for (const s of sent) pipe.set(markerKey(markers.prefix, s.entry.record), s.messageId, 'EX', ttl);
+  for (const s of sent) pipe.set(markers.key(s.entry.record), s.messageId, 'EX', ttl);
   const res = await pipe.exec();
   for (const [err] of res ?? []) if (err) throw err;
 }
@@ -138,8 +138,7 @@ export class SqsDeadLetterQueue implements DeadLetterQueue {
       const id = m.MessageId ?? '';
       if (m.ReceiptHandle) this.receipts.set(id, m.ReceiptHandle);
       const decoded = decodeQueueMessage(id, m.Body);
-      if (this.markers && decoded.kind === 'letter')
-        this.markerOf.set(id, markerKey(this.markers.prefix, decoded.letter));
+      if (this.markers && decoded.kind === 'letter') this.markerOf.set(id, this.markers.key(decoded.letter));
       return decoded;
     });
   }

@@ -11,7 +11,7 @@
  *   DLQ_QUEUE_URL).
  *
  * Dead letters are idempotent per record (shard + sequence number): a marker key beside the queue
- * (`<deadLetters>:seen:<shard>:<sequence number>`, under the state prefix, with a TTL of the tombstone
+ * (keys.deadLetterMarker: `<state>dlq:seen:<shard>:<sequence number>`, with a TTL of the tombstone
  * order) is checked before the put, so a poison record read twice (a consumer that stopped before its
  * checkpoint) leaves one letter. Removing a letter (after its replay) removes its marker.
  */
@@ -20,7 +20,7 @@ import type { RedisClient } from '../core/clients/redis.ts';
 import type { QueueMessage } from './dlq-codec.ts';
 import type { DeadLetterMarkers, DeadLetterQueue } from './dlq-queue.ts';
 import { RedisStreamDeadLetterQueue } from './dlq-redis.ts';
-import type { RedisQueueOptions } from './dlq-redis.ts';
+import type { RedisQueueKeys, RedisQueueOptions } from './dlq-redis.ts';
 import { SqsDeadLetterQueue } from './dlq-sqs.ts';
 
 export {
@@ -36,10 +36,10 @@ export {
   toDeadLetter,
 } from './dlq-codec.ts';
 export type { DeadLetter, DeadLetterInput, LambdaBatchRecord, QueueMessage } from './dlq-codec.ts';
-export { DEFAULT_MARKER_TTL_SECONDS, deadLetterMarkerPrefix, queueFailure } from './dlq-queue.ts';
+export { DEFAULT_MARKER_TTL_SECONDS, queueFailure } from './dlq-queue.ts';
 export type { DeadLetterMarkers, DeadLetterQueue, DeadLetterTransport, QueueOperation } from './dlq-queue.ts';
 export { RedisStreamDeadLetterQueue } from './dlq-redis.ts';
-export type { RedisQueueOptions } from './dlq-redis.ts';
+export type { RedisQueueKeys, RedisQueueOptions } from './dlq-redis.ts';
 export { SqsDeadLetterQueue } from './dlq-sqs.ts';
 
 /** Every message of a queue, decoded, oldest first. */
@@ -47,13 +47,13 @@ export async function queueMessages(q: DeadLetterQueue, limit?: number): Promise
   return q.messages(limit);
 }
 
-/** The Redis-stream queue (field `letter` = the message body). */
+/** The Redis-stream queue (field `letter` = the message body) at keys.deadLetters. */
 export function createRedisDeadLetterQueue(
   redis: RedisClient,
-  key: string,
+  keys: RedisQueueKeys,
   opts: RedisQueueOptions = {},
 ): DeadLetterQueue {
-  return new RedisStreamDeadLetterQueue(redis, key, opts);
+  return new RedisStreamDeadLetterQueue(redis, keys, opts);
 }
 
 /** The SQS queue; with `markers`, a record already dead-lettered is not sent again. */

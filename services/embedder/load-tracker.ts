@@ -29,21 +29,21 @@ export interface LoadTick {
   finished: LoadSummary | null;
 }
 
-function summarise(t: BatchStats, b: BatchStats, startedAt: number, endedAt: number): LoadSummary {
+function summarise(totals: BatchStats, base: BatchStats, startedAt: number, endedAt: number): LoadSummary {
   return {
     started_at: new Date(startedAt).toISOString(),
     seconds: Math.round((endedAt - startedAt) / 100) / 10,
-    row_events: t.rowEvents - b.rowEvents,
-    ndcs: t.ndcs - b.ndcs,
-    written: t.upserted - b.upserted,
-    fields_updated: t.fieldsUpdated - b.fieldsUpdated,
-    unchanged: t.unchanged - b.unchanged,
-    deleted: t.deleted - b.deleted,
-    stale_refused: t.staleRefused - b.staleRefused,
-    names_embedded: t.embeddingTexts - b.embeddingTexts - (t.cacheHits - b.cacheHits),
-    embeddings_requested: t.embeddingsRequested - b.embeddingsRequested,
-    cache_hits: t.cacheHits - b.cacheHits,
-    dead_lettered: t.deadLettered - b.deadLettered,
+    row_events: totals.rowEvents - base.rowEvents,
+    ndcs: totals.ndcs - base.ndcs,
+    written: totals.upserted - base.upserted,
+    fields_updated: totals.fieldsUpdated - base.fieldsUpdated,
+    unchanged: totals.unchanged - base.unchanged,
+    deleted: totals.deleted - base.deleted,
+    stale_refused: totals.staleRefused - base.staleRefused,
+    names_embedded: totals.embeddingTexts - base.embeddingTexts - (totals.cacheHits - base.cacheHits),
+    embeddings_requested: totals.embeddingsRequested - base.embeddingsRequested,
+    cache_hits: totals.cacheHits - base.cacheHits,
+    dead_lettered: totals.deadLettered - base.deadLettered,
   };
 }
 
@@ -78,18 +78,19 @@ export class LoadTracker {
     return { startedAt: this.load.at, rowEvents: totals.rowEvents - this.load.base.rowEvents };
   }
 
-  private trackLoad(t: BatchStats, lastRecordAt: number | null, now: number): LoadSummary | null {
+  private trackLoad(totals: BatchStats, lastRecordAt: number | null, now: number): LoadSummary | null {
     if (!this.load) {
       // the load began after the previous tick: count from the totals of that tick
-      if (t.rowEvents > this.prevTotals.rowEvents) this.load = { at: this.prevAt, base: this.prevTotals };
+      if (totals.rowEvents > this.prevTotals.rowEvents)
+        this.load = { at: this.prevAt, base: this.prevTotals };
       return null;
     }
     const quietMs = (this.opts.quietSeconds ?? 3) * 1000;
     if (now - (lastRecordAt ?? 0) < quietMs) return null;
     const { at, base } = this.load;
     this.load = null;
-    if (t.rowEvents - base.rowEvents < (this.opts.minRecords ?? 1000)) return null;
-    this.lastLoad = summarise(t, base, at, lastRecordAt ?? now);
+    if (totals.rowEvents - base.rowEvents < (this.opts.minRecords ?? 1000)) return null;
+    this.lastLoad = summarise(totals, base, at, lastRecordAt ?? now);
     return this.lastLoad;
   }
 }

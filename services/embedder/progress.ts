@@ -53,15 +53,15 @@ export function heartbeatValues(s: Shards, now: number): Partial<Record<MetricNa
 }
 
 /** One applied batch's counts (the latencies as a bounded sample of their distribution). */
-export function batchMetricValues(b: BatchStats): Partial<Record<MetricName, MetricValue>> {
+export function batchMetricValues(batch: BatchStats): Partial<Record<MetricName, MetricValue>> {
   return {
-    [METRICS.EmbedderRecordsApplied]: b.records - b.deadLettered - b.failed,
-    ...(b.latencyMs.length > 0
-      ? { [METRICS.EmbedderCommitToRedisLatency]: boundedSample(b.latencyMs).map(Math.round) }
+    [METRICS.EmbedderRecordsApplied]: batch.records - batch.deadLettered - batch.failed,
+    ...(batch.latencyMs.length > 0
+      ? { [METRICS.EmbedderCommitToRedisLatency]: boundedSample(batch.latencyMs).map(Math.round) }
       : {}),
-    [METRICS.EmbedderEmbeddings]: b.embeddingsRequested,
-    [METRICS.EmbedderDeadLetters]: b.deadLettered,
-    [METRICS.EmbedderStaleRefused]: b.staleRefused,
+    [METRICS.EmbedderEmbeddings]: batch.embeddingsRequested,
+    [METRICS.EmbedderDeadLetters]: batch.deadLettered,
+    [METRICS.EmbedderStaleRefused]: batch.staleRefused,
   };
 }
 

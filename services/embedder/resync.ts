@@ -76,10 +76,6 @@ export interface ResyncRunner {
   stop(): Promise<void>;
 }
 
-export function resyncKeys(keys: Keys) {
-  return { lease: keys.state('embedder:resync_lease'), status: keys.state('embedder:resync_status') };
-}
-
 const LEASE_MS = 60_000;
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
@@ -95,29 +91,29 @@ type StatusWriter = (fields: Omit<ResyncStatus, 'updated_at'>) => Promise<void>;
  * Takes the cross-process re-sync lease and renews it while held. null: another process runs a re-sync.
  * The returned function stops the renewal and releases the lease (if still ours).
  */
-async function takeResyncLease(d: ResyncDeps, key: string): Promise<(() => Promise<void>) | null> {
+async function takeResyncLease(deps: ResyncDeps, key: string): Promise<(() => Promise<void>) | null> {
   const token = randomUUID();
-  if ((await d.redis.set(key, token, 'PX', LEASE_MS, 'NX')) !== 'OK') return null;
+  if ((await deps.redis.set(key, token, 'PX', LEASE_MS, 'NX')) !== 'OK') return null;
   const renew = setInterval(() => {
-    d.redis.eval(RENEW, 1, key, token, String(LEASE_MS)).catch((e: unknown) => {
-      d.log.warn('could not renew the re-sync lease', { key, error: String(e) });
+    deps.redis.eval(RENEW, 1, key, token, String(LEASE_MS)).catch((e: unknown) => {
+      deps.log.warn('could not renew the re-sync lease', { key, error: String(e) });
     });
   }, LEASE_MS / 3);
   return async () => {
     clearInterval(renew);
-    await d.redis.eval(RELEASE, 1, key, token).catch(() => undefined);
+    await deps.redis.eval(RELEASE, 1, key, token).catch(() => undefined);
   };
 }
 
 /** The comparison with Redis at a fresh snapshot; refuses a snapshot older than the resync events. */
 async function compareAtSnapshot(
-  d: ResyncDeps,
+  deps: ResyncDeps,
   status: StatusWriter,
   pending: readonly PendingResync[],
   signal: AbortSignal,
 ): Promise<Awaited<ReturnType<typeof verifyOnce>>> {
   let lastStatus = 0;
-  const found = await verifyOnce(d, {
+  const found = await verifyOnce(deps, {
     repair: true,
     trustMeta: true,
     signal,
@@ -166,36 +162,36 @@ function outcomeOf(
 
 /** Compares, writes what differs, clears the pending resyncs and reports; holds the lease meanwhile. */
 async function resyncByDifference(
-  d: ResyncDeps,
+  deps: ResyncDeps,
   status: StatusWriter,
   pending: readonly PendingResync[],
   signal: AbortSignal,
 ): Promise<ResyncOutcome> {
   const t0 = Date.now();
-  const before = d.embeddings.totals();
+  const before = deps.embeddings.totals();
   const resyncs = pending.map((p) => p.pos);
   await status({ phase: 'scan', resyncs, started_at: t0 });
-  d.log.warn('re-sync by difference started: the table was replaced', {
+  deps.log.warn('re-sync by difference started: the table was replaced', {
     resyncs,
     statements: pending.map((p) => p.statement),
   });
-  const { report, diff } = await compareAtSnapshot(d, status, pending, signal);
+  const { report, diff } = await compareAtSnapshot(deps, status, pending, signal);
   let fixed: RepairResult = { written: 0, deleted: 0, refused: 0, failed: 0 };
   if (!report.ok) {
     await status({ phase: 'write', missing: report.missing, extra: report.extra, stale: report.stale });
-    fixed = await repair(d, diff);
+    fixed = await repair(deps, diff);
   }
-  await d.tableState.completeResync(diff.P);
+  await deps.tableState.completeResync(diff.P);
   const ms = Date.now() - t0;
   const outcome = outcomeOf(report, fixed, {
     position: diff.P,
     resyncs,
     before,
-    after: d.embeddings.totals(),
+    after: deps.embeddings.totals(),
     ms,
   });
   await status({ phase: 'done', ...outcome, finished_at: Date.now() });
-  d.log.info('re-sync by difference finished', { ...outcome });
+  deps.log.info('re-sync by difference finished', { ...outcome });
   return outcome;
 }
 
@@ -204,11 +200,7 @@ class Runner implements ResyncRunner {
   private abort: AbortController | null = null;
   private failures = 0;
   private notBefore = 0;
-  private readonly keys: ReturnType<typeof resyncKeys>;
-
-  constructor(private readonly d: ResyncDeps) {
-    this.keys = resyncKeys(d.keys);
-  }
+  constructor(private readonly d: ResyncDeps) {}
 
   get running(): boolean {
     return this.current !== null;
@@ -244,19 +236,20 @@ class Runner implements ResyncRunner {
   }
 
   private async run(pending: readonly PendingResync[], signal: AbortSignal): Promise<ResyncOutcome | null> {
-    const { d, keys } = this;
-    const release = await takeResyncLease(d, keys.lease);
+    const { d } = this;
+    const { resyncLease, resyncStatus: statusKey } = d.keys;
+    const release = await takeResyncLease(d, resyncLease);
     if (!release) {
       d.log.info('a re-sync is already running in another process; not starting one here', {
-        key: keys.lease,
+        key: resyncLease,
       });
       return null;
     }
     const status: StatusWriter = async (fields) => {
-      await d.redis.hset(keys.status, resyncStatus.encode({ ...fields, updated_at: Date.now() }));
+      await d.redis.hset(statusKey, resyncStatus.encode({ ...fields, updated_at: Date.now() }));
     };
     try {
-      await d.redis.del(keys.status);
+      await d.redis.del(statusKey);
       const outcome = await resyncByDifference(d, status, pending, signal);
       this.failures = 0;
       return outcome;

@@ -19,12 +19,12 @@ import type { RedisClient } from '../core/clients/redis.ts';
 import { makeKeys } from '../core/keys.ts';
 import type { Keys } from '../core/keys.ts';
 import type { Logger } from '../core/log.ts';
-import type { DrugStore } from '../core/drug-store.ts';
+import type { DrugStore } from '../core/drug-store-contract.ts';
 import type { EmbeddingService } from '../core/embedding/types.ts';
 import { createRedisDrugStore } from '../core/redis/drug-store.ts';
 import { createEmbeddingService } from '../core/embedding/service.ts';
 import type { ApplyDeps, SweepCapable } from './apply-run.ts';
-import { createRedisDeadLetterQueue, createSqsDeadLetterQueue, deadLetterMarkerPrefix } from './dlq.ts';
+import { createRedisDeadLetterQueue, createSqsDeadLetterQueue } from './dlq.ts';
 import type { DeadLetterQueue } from './dlq.ts';
 import { createRedisTableState } from './table-state.ts';
 import type { TableState } from './table-state.ts';
@@ -110,7 +110,7 @@ export function consumerDeps(
   return {
     kinesis,
     redis: rt.redis,
-    checkpointKey: rt.keys.shardCheckpoints(rt.config.KINESIS_STREAM),
+    keys: rt.keys,
     statusKey: rt.keys.serviceStatus('embedder'),
     apply: rt.deps,
     log,
@@ -142,10 +142,10 @@ export async function createEmbedderRuntime(
       ? // the per-record markers (shard + sequence number) live in Redis for both queue kinds
         createSqsDeadLetterQueue(new SQSClient({ region: config.AWS_REGION }), config.DLQ_QUEUE_URL, {
           redis,
-          prefix: deadLetterMarkerPrefix(keys.deadLetters),
+          key: keys.deadLetterMarker,
           ttlSeconds: config.TOMBSTONE_TTL_SECONDS,
         })
-      : createRedisDeadLetterQueue(redis, keys.deadLetters, {
+      : createRedisDeadLetterQueue(redis, keys, {
           markerTtlSeconds: config.TOMBSTONE_TTL_SECONDS,
         }));
   const deps: ApplyDeps = {

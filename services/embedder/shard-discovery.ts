@@ -4,7 +4,7 @@
  * `listAllShards` and the checkpoints from `readCheckpoints`.
  */
 import type { Shard } from '@aws-sdk/client-kinesis';
-import { closedField } from './checkpoint-writer.ts';
+import { closedField } from './shard-checkpoints.ts';
 
 export interface ShardStart {
   shardId: string;

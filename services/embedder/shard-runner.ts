@@ -1,7 +1,7 @@
 /**
  * One shard's loop: read (shard-reader.ts), hold an open delete transaction (tx-hold.ts), apply the batch
  * (`applyBatch`), release the deletes deferred to the commits it reached, and checkpoint
- * (checkpoint-writer.ts).
+ * (shard-checkpoints.ts).
  *
  * - The shard starts after its checkpoint (an event id: `sequence` or `sequence:index` inside an aggregate),
  *   or at TRIM_HORIZON when it has none. The
@@ -18,8 +18,8 @@ import type { Logger } from '../core/log.ts';
 import type { MetricEmitter } from '../core/metrics.ts';
 import { applyBatch } from './apply.ts';
 import { firstFailurePerShard } from './apply-run.ts';
-import { ShardCheckpoints, isLeaseError } from './checkpoint-writer.ts';
-import type { CheckpointStore } from './checkpoint-writer.ts';
+import { ShardCheckpoints, isLeaseError } from './shard-checkpoints.ts';
+import type { ShardCheckpointStore } from './shard-checkpoints.ts';
 import type { ConsumerGate } from './consumer-lease.ts';
 import type {
   ConsumerConfig,
@@ -46,7 +46,7 @@ export interface ShardContext {
   opts: ConsumerOptions;
   stats: ConsumerStats;
   gate: ConsumerGate;
-  checkpoints: CheckpointStore;
+  checkpoints: ShardCheckpointStore;
   deferred: DeferredDeletes;
   maxPending: number;
   txWaitMs: number;

@@ -7,6 +7,7 @@
  */
 import type { MysqlPool } from '../core/clients/mysql.ts';
 import { wrapError } from '../core/errors.ts';
+import { quoteTable } from '../core/sql.ts';
 
 export interface SourceProbe {
   hasRows(): Promise<boolean>;
@@ -14,7 +15,7 @@ export interface SourceProbe {
 }
 
 export function createSourceProbe(mysql: MysqlPool, schema: string, table: string): SourceProbe {
-  const t = `\`${schema}\`.\`${table}\``;
+  const t = quoteTable(schema, table);
   const guard = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
     try {
       return await f();

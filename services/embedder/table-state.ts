@@ -95,23 +95,13 @@ for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
 end
 return 1`;
 
-export function tableStateKeys(keys: Keys) {
-  return {
-    truncate: keys.state('embedder:truncate'),
-    floor: keys.state('embedder:truncate_floor'),
-    resync: keys.state('embedder:resync'),
-    resyncFloor: keys.state('embedder:resync_floor'),
-  };
-}
-
 export function createRedisTableState(redis: RedisClient, keys: Keys): TableState {
-  const k = tableStateKeys(keys);
   const guard = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
     try {
       return await f();
     } catch (e) {
       throw wrapError(e, 'REDIS_UNAVAILABLE', `cannot ${what} (embedder table-event state)`, {
-        context: { key: k.truncate },
+        context: { key: keys.pendingTruncate },
         retryable: true,
         remedy: 'check that Redis is reachable; the batch fails as a whole and is retried',
       });
@@ -121,10 +111,10 @@ export function createRedisTableState(redis: RedisClient, keys: Keys): TableStat
     read: () =>
       guard('read truncate/resync state', async () => {
         const [t, floor, r, rf] = await Promise.all([
-          redis.hgetall(k.truncate),
-          redis.get(k.floor),
-          redis.hgetall(k.resync),
-          redis.get(k.resyncFloor),
+          redis.hgetall(keys.pendingTruncate),
+          redis.get(keys.truncateFloor),
+          redis.hgetall(keys.pendingResyncs),
+          redis.get(keys.resyncFloor),
         ]);
         const truncate: PendingTruncate | null = t.pos
           ? {
@@ -147,8 +137,8 @@ export function createRedisTableState(redis: RedisClient, keys: Keys): TableStat
         const r = await redis.eval(
           RECORD_TRUNCATE,
           2,
-          k.truncate,
-          k.floor,
+          keys.pendingTruncate,
+          keys.truncateFloor,
           e.pos,
           String(now),
           e.statement.slice(0, 500),
@@ -158,27 +148,27 @@ export function createRedisTableState(redis: RedisClient, keys: Keys): TableStat
       }),
     noteRowActivity: (now) =>
       guard('note row activity', async () => {
-        await redis.eval(NOTE_ROWS, 1, k.truncate, String(now));
+        await redis.eval(NOTE_ROWS, 1, keys.pendingTruncate, String(now));
       }),
     recordResync: (e, shardId, now) =>
       guard('record a resync', async () => {
-        const done = await redis.get(k.resyncFloor);
-        if (done !== null && done >= e.pos) return redis.hlen(k.resync);
-        const prev = await redis.hget(k.resync, e.pos);
+        const done = await redis.get(keys.resyncFloor);
+        if (done !== null && done >= e.pos) return redis.hlen(keys.pendingResyncs);
+        const prev = await redis.hget(keys.pendingResyncs, e.pos);
         const cur: PendingResync = prev
           ? (JSON.parse(prev) as PendingResync)
           : { pos: e.pos, statement: e.statement.slice(0, 500), ts: e.ts, seenAt: now, shards: [] };
         if (!cur.shards.includes(shardId)) cur.shards.push(shardId);
-        await redis.hset(k.resync, e.pos, JSON.stringify(cur));
-        return redis.hlen(k.resync);
+        await redis.hset(keys.pendingResyncs, e.pos, JSON.stringify(cur));
+        return redis.hlen(keys.pendingResyncs);
       }),
     completeResync: (pos) =>
       guard('complete a resync', async () => {
-        await redis.eval(COMPLETE_RESYNC, 2, k.resync, k.resyncFloor, pos);
+        await redis.eval(COMPLETE_RESYNC, 2, keys.pendingResyncs, keys.resyncFloor, pos);
       }),
     completeTruncate: (pos) =>
       guard('complete a truncate sweep', async () => {
-        await redis.eval(COMPLETE, 2, k.truncate, k.floor, pos);
+        await redis.eval(COMPLETE, 2, keys.pendingTruncate, keys.truncateFloor, pos);
       }),
   };
 }

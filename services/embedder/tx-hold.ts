@@ -47,19 +47,19 @@ export function emptyHold(now: number): TxHoldState {
 }
 
 /** Adds freshly read records to the hold (opens / closes the transactions they delete in / commit). */
-export function holdRecords(s: TxHoldState, read: readonly HeldRecord[], now: number): void {
+export function holdRecords(state: TxHoldState, read: readonly HeldRecord[], now: number): void {
   for (const r of read) {
-    if (r.tx.deleteTx !== null) s.openDeleteTxs.add(r.tx.deleteTx);
-    if (r.tx.commitTx !== null) s.openDeleteTxs.delete(r.tx.commitTx);
+    if (r.tx.deleteTx !== null) state.openDeleteTxs.add(r.tx.deleteTx);
+    if (r.tx.commitTx !== null) state.openDeleteTxs.delete(r.tx.commitTx);
   }
-  if (read.length > 0) s.lastArrival = now;
-  s.pending.push(...read);
+  if (read.length > 0) state.lastArrival = now;
+  state.pending.push(...read);
 }
 
 /** The held records ending inside a transaction that deleted rows and has not committed. */
-export function endsInOpenDeleteTx(s: TxHoldState): boolean {
-  const tail = s.pending.length > 0 ? (s.pending[s.pending.length - 1] as HeldRecord).tx : null;
-  return tail !== null && tail.txid !== null && s.openDeleteTxs.has(tail.txid) && tail.commitTx === null;
+export function endsInOpenDeleteTx(state: TxHoldState): boolean {
+  const tail = state.pending.length > 0 ? (state.pending[state.pending.length - 1] as HeldRecord).tx : null;
+  return tail !== null && tail.txid !== null && state.openDeleteTxs.has(tail.txid) && tail.commitTx === null;
 }
 
 export interface HoldInput {
@@ -78,20 +78,20 @@ export interface HoldInput {
  */
 export type HoldDecision = 'read-on' | 'idle' | 'apply' | 'defer-deletes';
 
-export function decideHold(s: TxHoldState, i: HoldInput): HoldDecision {
-  const open = endsInOpenDeleteTx(s);
-  const full = s.pending.length >= i.maxPending;
-  const mayGetMore = i.moreOnStream || i.now - s.lastArrival < i.txWaitMs;
-  if (i.hasIterator && open && !full && mayGetMore) return 'read-on';
-  if (s.pending.length === 0) return 'idle';
+export function decideHold(state: TxHoldState, input: HoldInput): HoldDecision {
+  const open = endsInOpenDeleteTx(state);
+  const full = state.pending.length >= input.maxPending;
+  const mayGetMore = input.moreOnStream || input.now - state.lastArrival < input.txWaitMs;
+  if (input.hasIterator && open && !full && mayGetMore) return 'read-on';
+  if (state.pending.length === 0) return 'idle';
   return open && full ? 'defer-deletes' : 'apply';
 }
 
 /** Takes every held record out of the hold (a batch is cut); also forgets the open transactions. */
-export function takeHeld(s: TxHoldState): HeldRecord[] {
-  const out = s.pending;
-  s.pending = [];
-  s.openDeleteTxs.clear();
+export function takeHeld(state: TxHoldState): HeldRecord[] {
+  const out = state.pending;
+  state.pending = [];
+  state.openDeleteTxs.clear();
   return out;
 }
 

@@ -2,6 +2,7 @@
  * Shapes shared by the embedder's core (apply.ts) and its callers (the consumer, `drugsync dlq replay`).
  */
 import type { DrugsyncError } from '../core/errors.ts';
+import { percentiles } from '../core/percentiles.ts';
 import type { SourcePosition } from '../core/position.ts';
 
 /** One Kinesis record as the consumer and `dlq replay` hand it to `applyBatch`. */
@@ -111,12 +112,6 @@ export function emptyStats(): BatchStats {
   };
 }
 
-export function percentile(sorted: readonly number[], p: number): number | null {
-  if (sorted.length === 0) return null;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[i] as number;
-}
-
 /** Adds `b` into `a` (counters summed, latencies concatenated up to a bound, percentiles recomputed). */
 export function mergeStats(a: BatchStats, b: BatchStats, maxSamples = 20_000): BatchStats {
   const out = { ...a };
@@ -128,8 +123,6 @@ export function mergeStats(a: BatchStats, b: BatchStats, maxSamples = 20_000): B
   }
   out.latencyMs = a.latencyMs.concat(b.latencyMs);
   if (out.latencyMs.length > maxSamples) out.latencyMs = out.latencyMs.slice(-maxSamples);
-  const sorted = [...out.latencyMs].sort((x, y) => x - y);
-  out.latencyP50Ms = percentile(sorted, 50);
-  out.latencyP99Ms = percentile(sorted, 99);
+  [out.latencyP50Ms, out.latencyP99Ms] = percentiles(out.latencyMs, [50, 99]);
   return out;
 }

@@ -5,6 +5,7 @@ import type { Env } from '../core/config.ts';
 import { DrugsyncError } from '../core/errors.ts';
 import { createLogger } from '../core/log.ts';
 import { createProgress } from '../core/progress.ts';
+import { quoteTable } from '../core/sql.ts';
 import { DEFAULT_SEED, FULL_CATALOGUE_ROWS, generateCatalogue } from './generator.ts';
 import { adminConnection, loadRows, recreateTable } from './load-data.ts';
 
@@ -73,7 +74,7 @@ export async function runSeed(
       `SELECT COUNT(*) AS n, COUNT(DISTINCT LN60) AS ln60, COUNT(DISTINCT NULLIF(BN, '')) AS bn,
               SUM(NDC IS NOT NULL AND LN IS NOT NULL AND LENGTH(TRIM(LN)) > 3) AS eligible,
               SUM(OBSDTEC = '0000-00-00 00:00:00') AS active
-       FROM \`${schema}\`.\`${table}\``,
+       FROM ${quoteTable(schema, table)}`,
     );
     const r = (rows as Record<string, string | number>[])[0] as Record<string, string | number>;
     if (Number(r.n) !== loaded) {

@@ -14,10 +14,11 @@
  *
  * Two passes: ./catalogue-plan.ts plans formulations, products and each row's identity from the words of
  * ./vocabulary.ts (pass 1, one random stream, ./random.ts); this file writes each row's 68 columns from its
- * own random stream (pass 2) and is what the rest of drugsync imports: `generateCatalogue`, `COLUMN_NAMES`,
- * and the factories tests and `drugsync simulate` build single rows and changes with (`makeRow`, `changes`).
+ * own random stream (pass 2) and is what the rest of drugsync imports: `generateCatalogue`, and the changes
+ * `drugsync simulate` (and tests) make to rows (`changes`). Tests draw single rows with test/support/factories.ts'
+ * `makeRow`, from this generator's catalogue.
  */
-import { RNDC14_COLUMNS, ZERO_DATE } from '../core/rndc14.ts';
+import { ZERO_DATE } from '../core/rndc14.ts';
 import type { Rndc14Row } from '../core/rndc14.ts';
 import { isEligible } from '../core/mapping.ts';
 import { planCatalogue } from './catalogue-plan.ts';
@@ -215,31 +216,7 @@ function rowColumns(ri: Rand, { p, ndc, repack, pndc, repndc, dupdcDays }: RowCo
   };
 }
 
-/** Column names in table order (for LOAD DATA and INSERT). */
-export const COLUMN_NAMES: readonly string[] = RNDC14_COLUMNS.map((c) => c.name);
-
-// ------------------------------------------------------------------------------------------ factories
-
-const SAMPLE_CACHE = new Map<number, Rndc14Row[]>();
-
-/** The eligible rows of a small realistic catalogue (cached per seed) to draw single rows from. */
-function sample(seed: number): Rndc14Row[] {
-  let rows = SAMPLE_CACHE.get(seed);
-  if (!rows) {
-    rows = [...generateCatalogue(2_000, seed)].filter(isEligible);
-    SAMPLE_CACHE.set(seed, rows);
-  }
-  return rows;
-}
-
-/**
- * One realistic, eligible row: the i-th (mod ~1,960) of a small catalogue for `seed`, with overrides
- * applied last (`makeRow({ LN: null })` is an ineligible row). Same arguments, same row.
- */
-export function makeRow(overrides: Partial<Rndc14Row> = {}, i = 0, seed = 7): Rndc14Row {
-  const rows = sample(seed);
-  return { ...(rows[i % rows.length] as Rndc14Row), ...overrides } as Rndc14Row;
-}
+// ------------------------------------------------------------------------------------------ changes
 
 /** Changes as First Databank publishes them, each returning a new row (the input is not modified). */
 export const changes = {

@@ -8,9 +8,9 @@ import { Readable } from 'node:stream';
 import mysql from 'mysql2/promise';
 import type { Connection, ResultSetHeader } from 'mysql2/promise';
 import { DrugsyncError, wrapError } from '../core/errors.ts';
-import { createTableSql } from '../core/rndc14.ts';
+import { RNDC14_COLUMN_LIST, RNDC14_COLUMN_NAMES, createTableSql } from '../core/rndc14.ts';
 import type { Rndc14Row } from '../core/rndc14.ts';
-import { COLUMN_NAMES } from './generator.ts';
+import { quoteIdent, quoteTable } from '../core/sql.ts';
 
 export interface AdminSettings {
   DB_HOST: string;
@@ -33,20 +33,20 @@ function field(v: string | number | null | undefined): string {
  * One row as a LOAD DATA line (FIELDS TERMINATED BY '\t' ESCAPED BY '\\' LINES TERMINATED BY '\n'), columns
  * in table order. Any text is safe: escapes are applied where needed, non-ASCII passes through as UTF-8.
  */
-export function tsvLine(row: Rndc14Row, columns: readonly string[] = COLUMN_NAMES): string {
+export function tsvLine(row: Rndc14Row, columns: readonly string[] = RNDC14_COLUMN_NAMES): string {
   let s = field(row[columns[0] as string]);
   for (let i = 1; i < columns.length; i++) s += '\t' + field(row[columns[i] as string]);
   return s + '\n';
 }
 
 /** An admin connection that may send LOCAL INFILE data; fails with the host and port named. */
-export async function adminConnection(s: AdminSettings, database?: string): Promise<Connection> {
+export async function adminConnection(settings: AdminSettings, database?: string): Promise<Connection> {
   try {
     return await mysql.createConnection({
-      host: s.DB_HOST,
-      port: s.DB_PORT,
-      user: s.DB_ADMIN_USER,
-      password: s.DB_ADMIN_PASSWORD,
+      host: settings.DB_HOST,
+      port: settings.DB_PORT,
+      user: settings.DB_ADMIN_USER,
+      password: settings.DB_ADMIN_PASSWORD,
       database,
       dateStrings: true,
       supportBigNumbers: true,
@@ -57,9 +57,9 @@ export async function adminConnection(s: AdminSettings, database?: string): Prom
     throw wrapError(
       e,
       'MYSQL_QUERY_FAILED',
-      `cannot connect to MySQL at ${s.DB_HOST}:${s.DB_PORT} as admin`,
+      `cannot connect to MySQL at ${settings.DB_HOST}:${settings.DB_PORT} as admin`,
       {
-        context: { host: s.DB_HOST, port: s.DB_PORT, user: s.DB_ADMIN_USER ?? '' },
+        context: { host: settings.DB_HOST, port: settings.DB_PORT, user: settings.DB_ADMIN_USER ?? '' },
         remedy:
           'start the local stack (`npx drugsync stack up`) or check DB_HOST, DB_PORT, DB_ADMIN_USER, DB_ADMIN_PASSWORD',
         retryable: true,
@@ -70,8 +70,8 @@ export async function adminConnection(s: AdminSettings, database?: string): Prom
 
 /** DROP + CREATE the table (and its database when missing), in a session that accepts zero dates. */
 export async function recreateTable(conn: Connection, schema: string, table: string): Promise<void> {
-  await conn.query(`CREATE DATABASE IF NOT EXISTS \`${schema}\` CHARACTER SET utf8mb4`);
-  await conn.query(`DROP TABLE IF EXISTS \`${schema}\`.\`${table}\``);
+  await conn.query(`CREATE DATABASE IF NOT EXISTS ${quoteIdent(schema)} CHARACTER SET utf8mb4`);
+  await conn.query(`DROP TABLE IF EXISTS ${quoteTable(schema, table)}`);
   await conn.query(createTableSql(schema, table));
 }
 
@@ -96,7 +96,6 @@ export async function loadRows(
   let loaded = 0;
   let sent = 0;
   let done = false;
-  const cols = COLUMN_NAMES.map((c) => `\`${c}\``).join(',');
   while (!done) {
     let inChunk = 0;
     const stream = new Readable({
@@ -127,8 +126,8 @@ export async function loadRows(
       // The stream is handed to this one statement (mysql2's per-query infileStreamFactory).
       [header] = await conn.query<ResultSetHeader>({
         sql:
-          `LOAD DATA LOCAL INFILE 'drugsync-rows.tsv' INTO TABLE \`${opts.schema}\`.\`${opts.table}\` CHARACTER SET utf8mb4 ` +
-          `FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (${cols})`,
+          `LOAD DATA LOCAL INFILE 'drugsync-rows.tsv' INTO TABLE ${quoteTable(opts.schema, opts.table)} CHARACTER SET utf8mb4 ` +
+          `FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (${RNDC14_COLUMN_LIST})`,
         infileStreamFactory: () => stream,
       });
     } catch (e) {

@@ -69,26 +69,36 @@ export function kinesaliteReadiness(port: number): Readiness {
 }
 
 /** Creates the stack's stream when missing and waits until it is ACTIVE. */
-export async function ensureStream(s: StackSettings, log: Logger): Promise<void> {
+export async function ensureStream(settings: StackSettings, log: Logger): Promise<void> {
   try {
-    await withKinesis(s.kinesisPort, async (client) => {
+    await withKinesis(settings.kinesisPort, async (client) => {
       const streams = await client.send(new ListStreamsCommand({}));
-      if (!streams.StreamNames?.includes(s.stream)) {
-        log.info('creating Kinesis stream', { stream: s.stream, shards: s.kinesisShards });
-        await client.send(new CreateStreamCommand({ StreamName: s.stream, ShardCount: s.kinesisShards }));
+      if (!streams.StreamNames?.includes(settings.stream)) {
+        log.info('creating Kinesis stream', { stream: settings.stream, shards: settings.kinesisShards });
+        await client.send(
+          new CreateStreamCommand({ StreamName: settings.stream, ShardCount: settings.kinesisShards }),
+        );
       }
       const ok = await waitUntil(async () => {
-        const d = await client.send(new DescribeStreamSummaryCommand({ StreamName: s.stream }));
+        const d = await client.send(new DescribeStreamSummaryCommand({ StreamName: settings.stream }));
         return d.StreamDescriptionSummary?.StreamStatus === 'ACTIVE';
       }, 30_000);
       if (!ok) {
-        const ref = { name: 'kinesis', port: s.kinesisPort, logFile: serverFiles(s, 'kinesis').logFile };
-        throw startFailed(ref, `stream ${s.stream} not ACTIVE within 30 s`);
+        const ref = {
+          name: 'kinesis',
+          port: settings.kinesisPort,
+          logFile: serverFiles(settings, 'kinesis').logFile,
+        };
+        throw startFailed(ref, `stream ${settings.stream} not ACTIVE within 30 s`);
       }
     });
   } catch (e) {
-    throw wrapError(e, 'STACK_START_FAILED', `cannot create Kinesis stream ${s.stream}`, {
-      context: { service: 'kinesis', port: s.kinesisPort, log: serverFiles(s, 'kinesis').logFile },
+    throw wrapError(e, 'STACK_START_FAILED', `cannot create Kinesis stream ${settings.stream}`, {
+      context: {
+        service: 'kinesis',
+        port: settings.kinesisPort,
+        log: serverFiles(settings, 'kinesis').logFile,
+      },
     });
   }
 }

@@ -13,6 +13,7 @@ import type { Readiness } from './process.ts';
 import type { LocalServer } from './server.ts';
 import type { ServerFiles } from './settings.ts';
 import { runTool, which } from './tools.ts';
+import { quoteIdent } from '../core/sql.ts';
 
 /** The users `configureMariadbUsers` creates: admin (everything; local tooling) and replication (the services). */
 export const MARIADB_USERS = { admin: 'drugsync_admin', repl: 'drugsync_repl' } as const;
@@ -31,17 +32,17 @@ export interface MariadbServerFiles {
  * The command line of a drugsync MariaDB: binlog ROW / FULL image / FULL metadata, utf8mb4, zero dates allowed
  * (`sql_mode=''`), on 127.0.0.1 only. Used by the stack and by tests that start a server of their own.
  */
-export function mariadbServerArgs(f: MariadbServerFiles): string[] {
+export function mariadbServerArgs(files: MariadbServerFiles): string[] {
   return [
     '--no-defaults',
     '--user=root',
-    `--datadir=${f.dataDir}`,
-    `--port=${f.port}`,
+    `--datadir=${files.dataDir}`,
+    `--port=${files.port}`,
     '--bind-address=127.0.0.1',
-    `--socket=${f.socket}`,
-    `--pid-file=${f.pidFile}`,
-    `--log-error=${f.logFile}`,
-    `--log-bin=${f.binlog}`,
+    `--socket=${files.socket}`,
+    `--pid-file=${files.pidFile}`,
+    `--log-error=${files.logFile}`,
+    `--log-bin=${files.binlog}`,
     '--binlog-format=ROW',
     '--binlog-row-image=FULL',
     '--binlog-row-metadata=FULL',
@@ -147,20 +148,20 @@ export async function configureMariadbUsers(
   // Replication grants are global (ON fdb.* fails with ERROR 1221); data access is SELECT on fdb only, plus
   // LOCK TABLES for the snapshot's 'table-lock' method (a short read lock to take the binlog position).
   await q(`GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '${repl}'@'%'`);
-  await q(`CREATE DATABASE IF NOT EXISTS \`${o.database}\` CHARACTER SET utf8mb4`);
-  await q(`GRANT SELECT, LOCK TABLES ON \`${o.database}\`.* TO '${repl}'@'%'`);
+  await q(`CREATE DATABASE IF NOT EXISTS ${quoteIdent(o.database)} CHARACTER SET utf8mb4`);
+  await q(`GRANT SELECT, LOCK TABLES ON ${quoteIdent(o.database)}.* TO '${repl}'@'%'`);
   await q('FLUSH PRIVILEGES');
 }
 
 /** The stack's MariaDB files: data, socket and binlog in its directory, pid file and log where the stack keeps them. */
-function stackFiles(port: number, f: ServerFiles): MariadbServerFiles {
+function stackFiles(port: number, files: ServerFiles): MariadbServerFiles {
   return {
-    dataDir: path.join(f.dir, 'data'),
+    dataDir: path.join(files.dir, 'data'),
     port,
-    socket: path.join(f.dir, 'mysql.sock'),
-    pidFile: f.pidFile,
-    logFile: f.logFile,
-    binlog: path.join(f.dir, 'binlog'),
+    socket: path.join(files.dir, 'mysql.sock'),
+    pidFile: files.pidFile,
+    logFile: files.logFile,
+    binlog: path.join(files.dir, 'binlog'),
   };
 }
 

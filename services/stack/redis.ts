@@ -94,18 +94,18 @@ export interface RedisConfig {
  * The redis.conf of a server of ours, on 127.0.0.1, no RDB snapshots. A password goes through this file
  * (write it mode 600), never the command line (visible in ps).
  */
-export function redisConfig(c: RedisConfig): string {
+export function redisConfig(config: RedisConfig): string {
   return [
-    `port ${c.port}`,
+    `port ${config.port}`,
     'bind 127.0.0.1',
-    `dir ${c.dir}`,
-    ...(c.password === undefined ? [] : [`requirepass ${c.password}`]),
-    ...(c.aof ? ['appendonly yes', 'appendfsync everysec'] : ['appendonly no']),
+    `dir ${config.dir}`,
+    ...(config.password === undefined ? [] : [`requirepass ${config.password}`]),
+    ...(config.aof ? ['appendonly yes', 'appendfsync everysec'] : ['appendonly no']),
     'save ""',
-    ...(c.pidFile === undefined ? [] : [`pidfile ${c.pidFile}`]),
-    ...(c.logFile === undefined ? [] : [`logfile ${c.logFile}`]),
+    ...(config.pidFile === undefined ? [] : [`pidfile ${config.pidFile}`]),
+    ...(config.logFile === undefined ? [] : [`logfile ${config.logFile}`]),
     'daemonize no',
-    ...c.modules.map((m) => `loadmodule ${m}`),
+    ...config.modules.map((m) => `loadmodule ${m}`),
     '',
   ].join('\n');
 }

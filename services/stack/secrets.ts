@@ -13,12 +13,12 @@ export interface StackSecrets {
   redisPassword: string;
 }
 
-export function loadSecrets(s: StackSettings): StackSecrets {
-  const file = path.join(s.stateDir, 'secrets.json');
+export function loadSecrets(settings: StackSettings): StackSecrets {
+  const file = path.join(settings.stateDir, 'secrets.json');
   if (fs.existsSync(file)) return JSON.parse(fs.readFileSync(file, 'utf8')) as StackSecrets;
   const gen = () => crypto.randomBytes(18).toString('base64url');
   const secrets: StackSecrets = { mysqlAdminPassword: gen(), mysqlReplPassword: gen(), redisPassword: gen() };
-  fs.mkdirSync(s.stateDir, { recursive: true });
+  fs.mkdirSync(settings.stateDir, { recursive: true });
   fs.writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
   return secrets;
 }

@@ -53,11 +53,11 @@ export interface ServerFiles {
   logFile: string;
 }
 
-export function serverFiles(s: StackSettings, name: string): ServerFiles {
+export function serverFiles(settings: StackSettings, name: string): ServerFiles {
   return {
-    dir: path.join(s.stateDir, name),
-    pidFile: path.join(s.stateDir, 'run', `${name}.pid`),
-    logFile: path.join(s.stateDir, 'logs', `${name}.log`),
+    dir: path.join(settings.stateDir, name),
+    pidFile: path.join(settings.stateDir, 'run', `${name}.pid`),
+    logFile: path.join(settings.stateDir, 'logs', `${name}.log`),
   };
 }
 

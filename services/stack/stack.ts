@@ -52,9 +52,9 @@ export function logFile(s: StackSettings, svc: ServiceName): string {
   return serverFiles(s, svc).logFile;
 }
 
-function serverPid(s: StackSettings, server: LocalServer): number | null {
-  const files = serverFiles(s, server.name);
-  return ourPid(files.pidFile, server.identity(s, files));
+function serverPid(settings: StackSettings, server: LocalServer): number | null {
+  const files = serverFiles(settings, server.name);
+  return ourPid(files.pidFile, server.identity(settings, files));
 }
 
 /** The pid of the stack's `svc` when it runs (its pid file names a live process of ours), else null. */
@@ -64,12 +64,12 @@ export function runningPid(s: StackSettings, svc: ServiceName): number | null {
 
 /** The KEY=value settings every drugsync command uses to reach the local stack. */
 export function stackEnvironment(
-  s: StackSettings = stackSettings(),
+  settings: StackSettings = stackSettings(),
   { servers = SERVERS }: StackOptions = {},
 ): Record<string, string> {
-  const sec = loadSecrets(s);
+  const sec = loadSecrets(settings);
   const env: Record<string, string> = {};
-  for (const server of servers) Object.assign(env, server.env(s, sec));
+  for (const server of servers) Object.assign(env, server.env(settings, sec));
   return Object.assign(env, STACK_WIDE_ENV);
 }
 
@@ -119,16 +119,16 @@ async function start(ctx: StackContext, server: LocalServer): Promise<void> {
 /** Starts every server that is not running. Idempotent. Throws on the first server that fails. */
 export async function stackUp(
   log: Logger,
-  s: StackSettings = stackSettings(),
+  settings: StackSettings = stackSettings(),
   { servers = SERVERS, envFile = DEFAULT_ENV_FILE }: StackOptions = {},
 ): Promise<UpResult[]> {
-  fs.mkdirSync(s.stateDir, { recursive: true });
-  const ctx = context(s, log);
+  fs.mkdirSync(settings.stateDir, { recursive: true });
+  const ctx = context(settings, log);
   const results: UpResult[] = [];
   for (const server of servers) {
-    const port = server.port(s);
-    if (serverPid(s, server) !== null) {
-      await server.configure(ctx, serverFiles(s, server.name));
+    const port = server.port(settings);
+    if (serverPid(settings, server) !== null) {
+      await server.configure(ctx, serverFiles(settings, server.name));
       results.push({ service: server.name, action: 'already running', port });
       log.info(`${server.name} already running`, { service: server.name, port });
       continue;
@@ -136,7 +136,7 @@ export async function stackUp(
     await start(ctx, server);
     results.push({ service: server.name, action: 'started', port });
   }
-  saveEnvFile(envFile, stackEnvironment(s, { servers }));
+  saveEnvFile(envFile, stackEnvironment(settings, { servers }));
   return results;
 }
 
@@ -149,16 +149,16 @@ export interface DownResult {
 /** Stops exactly the processes `up` started (their pid files, checked against their command lines). */
 export async function stackDown(
   log: Logger,
-  s: StackSettings = stackSettings(),
+  settings: StackSettings = stackSettings(),
   { servers = SERVERS }: StackOptions = {},
 ): Promise<DownResult[]> {
   const results: DownResult[] = [];
   for (const server of [...servers].reverse()) {
-    const files = serverFiles(s, server.name);
-    const pid = serverPid(s, server);
+    const files = serverFiles(settings, server.name);
+    const pid = serverPid(settings, server);
     if (pid !== null) {
       log.info(`stopping ${server.name}`, { service: server.name, pid });
-      await stopProcess(pid, server.identity(s, files), server.name, log);
+      await stopProcess(pid, server.identity(settings, files), server.name, log);
     }
     fs.rmSync(files.pidFile, { force: true });
     results.push({ service: server.name, action: pid === null ? 'not running' : 'stopped', pid });
@@ -196,9 +196,9 @@ export async function serviceStatus(s: StackSettings, svc: ServiceName): Promise
 }
 
 export async function stackStatus(
-  s: StackSettings = stackSettings(),
+  settings: StackSettings = stackSettings(),
   { servers = SERVERS }: StackOptions = {},
 ): Promise<ServiceStatus[]> {
-  const ctx = context(s);
+  const ctx = context(settings);
   return Promise.all(servers.map((server) => serverStatus(ctx, server)));
 }

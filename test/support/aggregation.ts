@@ -21,7 +21,8 @@ import {
   isRowEvent,
 } from '../../services/core/events.ts';
 import type { ChangeEvent, RowChangeEvent } from '../../services/core/events.ts';
-import { listAllShards, oldestIterator } from '../../services/core/kinesis-shards.ts';
+import { listAllShards } from '../../services/core/kinesis-shards.ts';
+import { oldestIterator } from './stream-tail.ts';
 import type { Logger } from '../../services/core/log.ts';
 import { ShardMap, partitionHash } from '../../services/core/shard-map.ts';
 import { decodeStreamRecord, eventId, framingOf } from '../../services/core/stream-record.ts';
@@ -34,7 +35,7 @@ import {
   decodeEmbedderConfig,
 } from '../../services/embedder/runtime.ts';
 import type { EmbedderRuntime } from '../../services/embedder/runtime.ts';
-import { eventually } from './stack.ts';
+import { eventually, suiteKeys } from './stack.ts';
 
 export function suiteKinesis(env: Env): KinesisClient {
   return createKinesis({ KINESIS_ENDPOINT: env.KINESIS_ENDPOINT, AWS_REGION: env.AWS_REGION ?? 'us-east-1' });
@@ -256,7 +257,7 @@ export async function docFields(
   env: Env,
   ndc: string,
 ): Promise<Record<string, unknown> | null> {
-  const raw = (await redis.call('JSON.GET', `${env.REDIS_DOC_PREFIX}${ndc}`, '$')) as string | null;
+  const raw = (await redis.call('JSON.GET', suiteKeys(env).doc(ndc), '$')) as string | null;
   const doc = raw ? (JSON.parse(raw) as Record<string, unknown>[])[0] : undefined;
   if (!doc) return null;
   const { embedding: _e, indexed_at: _i, ...fields } = doc;

@@ -1,6 +1,6 @@
 /**
- * Reading a stretch of real binlog with a source, for tests that compare what the source decodes; and the
- * two things reader tests do on the server: where its binlog ends now, and rows written to the table.
+ * Reading a stretch of real binlog with a source, for tests that compare what the source decodes; and where
+ * the server's binlog ends now (rows are written with factories.ts' insertRows).
  */
 import type { Connection } from 'mysql2/promise';
 import { createZongjiSource } from '../../services/binlog-reader/zongji-source.ts';
@@ -8,8 +8,6 @@ import type { ZongjiSourceOptions } from '../../services/binlog-reader/zongji-so
 import type { BinlogSource, RowsEvent } from '../../services/binlog-reader/source.ts';
 import type { ReaderConfig } from '../../services/binlog-reader/reader.ts';
 import type { BinlogPosition } from '../../services/core/position.ts';
-import type { Rndc14Row } from '../../services/core/rndc14.ts';
-import { COLUMN_NAMES } from './factories.ts';
 
 /** Where the server writes its binlog now (SHOW MASTER STATUS, on an admin connection). */
 export async function masterStatus(admin: Connection): Promise<BinlogPosition> {
@@ -17,13 +15,6 @@ export async function masterStatus(admin: Connection): Promise<BinlogPosition> {
     { File: string; Position: number }[],
   ];
   return { file: rows[0]!.File, pos: Number(rows[0]!.Position) };
-}
-
-/** One multi-row INSERT of `rows` into the connection's rndc14. */
-export async function insertRows(admin: Connection, rows: readonly Rndc14Row[]): Promise<void> {
-  await admin.query(`INSERT INTO rndc14 (${COLUMN_NAMES.map((c) => `\`${c}\``).join(',')}) VALUES ?`, [
-    rows.map((r) => COLUMN_NAMES.map((c) => r[c] ?? null)),
-  ]);
 }
 
 /**

@@ -10,8 +10,10 @@
  *   `RENAME TABLE rndc14 TO rndc14_old, rndc14_new TO rndc14` (and drop the old one).
  */
 import type { Connection } from 'mysql2/promise';
+import { rndc14InsertSql, rndc14Values } from '../../services/core/rndc14.ts';
 import type { Rndc14Row } from '../../services/core/rndc14.ts';
-import { COLUMN_NAMES, changes, generateCatalogue, prng } from '../../services/seed/generator.ts';
+import { quoteTable } from '../../services/core/sql.ts';
+import { changes, generateCatalogue, prng } from '../../services/seed/generator.ts';
 import { loadRows } from '../../services/seed/load-data.ts';
 
 export interface BurstPlan {
@@ -37,8 +39,6 @@ export function burstPlan(total: number): BurstPlan {
   return { fieldChanges: total - renames - inserts - deletes, renames, inserts, deletes };
 }
 
-const q = (schema: string, table: string) => `\`${schema}\`.\`${table}\``;
-
 /**
  * Applies a burst of changes to distinct random rows of the table, `perTx` statements per transaction.
  * Half the inserted rows are new packages of products already in the catalogue (their names are known),
@@ -49,7 +49,7 @@ export async function applyBurst(
   o: { schema: string; table: string; plan: BurstPlan; seed: number; perTx?: number },
 ): Promise<BurstResult> {
   const t0 = Date.now();
-  const t = q(o.schema, o.table);
+  const t = quoteTable(o.schema, o.table);
   const r = prng(o.seed);
   const [ndcRows] = await conn.query(`SELECT NDC, LN, LN60 FROM ${t} ORDER BY NDC`);
   const existing = ndcRows as Pick<Rndc14Row, 'NDC' | 'LN' | 'LN60'>[];
@@ -82,7 +82,6 @@ export async function applyBurst(
   for (let i = 0; i < o.plan.deletes; i++) {
     statements.push([`DELETE FROM ${t} WHERE NDC = ?`, [(picked[k++] as Rndc14Row).NDC]]);
   }
-  const cols = COLUMN_NAMES.map((c) => `\`${c}\``).join(',');
   for (let i = 0; i < o.plan.inserts;) {
     const n = fresh.next();
     if (n.done) throw new Error('ran out of fresh rows for inserts');
@@ -94,7 +93,7 @@ export async function applyBurst(
       const known = existing[Math.floor(r() * existing.length)] as Rndc14Row;
       row = { ...row, LN: known.LN ?? null, LN60: known.LN60 ?? null };
     } else row = changes.rename(row, `${o.seed}I${i}`);
-    statements.push([`INSERT INTO ${t} (${cols}) VALUES (?)`, [COLUMN_NAMES.map((c) => row[c])]]);
+    statements.push([rndc14InsertSql(t), [[rndc14Values(row)]]]);
     i++;
   }
   // interleave the kinds, as a day's file does
@@ -119,7 +118,7 @@ export async function applyBurst(
 
 /** Reads the whole table (tests: up to ~100K rows). */
 export async function readTable(conn: Connection, schema: string, table: string): Promise<Rndc14Row[]> {
-  const [rows] = await conn.query(`SELECT * FROM ${q(schema, table)} ORDER BY NDC`);
+  const [rows] = await conn.query(`SELECT * FROM ${quoteTable(schema, table)} ORDER BY NDC`);
   return rows as Rndc14Row[];
 }
 
@@ -128,7 +127,7 @@ export async function truncateAndReload(
   conn: Connection,
   o: { schema: string; table: string; rows: Iterable<Rndc14Row> },
 ): Promise<number> {
-  await conn.query(`TRUNCATE TABLE ${q(o.schema, o.table)}`);
+  await conn.query(`TRUNCATE TABLE ${quoteTable(o.schema, o.table)}`);
   return loadRows(conn, o.rows, { schema: o.schema, table: o.table });
 }
 
@@ -137,8 +136,8 @@ export async function deleteAndInsertAll(
   conn: Connection,
   o: { schema: string; table: string },
 ): Promise<number> {
-  const t = q(o.schema, o.table);
-  const copy = q(o.schema, `${o.table}_reload`);
+  const t = quoteTable(o.schema, o.table);
+  const copy = quoteTable(o.schema, `${o.table}_reload`);
   await conn.query(`DROP TABLE IF EXISTS ${copy}`);
   await conn.query(`CREATE TABLE ${copy} LIKE ${t}`);
   await conn.query(`INSERT INTO ${copy} SELECT * FROM ${t}`);
@@ -158,12 +157,12 @@ export async function swapInStagingTable(
   conn: Connection,
   o: { schema: string; table: string; plan: BurstPlan; seed: number },
 ): Promise<BurstResult> {
-  const t = q(o.schema, o.table);
+  const t = quoteTable(o.schema, o.table);
   const stage = `${o.table}_new`;
-  const old = q(o.schema, `${o.table}_old`);
-  await conn.query(`DROP TABLE IF EXISTS ${q(o.schema, stage)}, ${old}`);
-  await conn.query(`CREATE TABLE ${q(o.schema, stage)} LIKE ${t}`);
-  await conn.query(`INSERT INTO ${q(o.schema, stage)} SELECT * FROM ${t}`);
+  const old = quoteTable(o.schema, `${o.table}_old`);
+  await conn.query(`DROP TABLE IF EXISTS ${quoteTable(o.schema, stage)}, ${old}`);
+  await conn.query(`CREATE TABLE ${quoteTable(o.schema, stage)} LIKE ${t}`);
+  await conn.query(`INSERT INTO ${quoteTable(o.schema, stage)} SELECT * FROM ${t}`);
   const res = await applyBurst(conn, {
     schema: o.schema,
     table: stage,
@@ -171,7 +170,7 @@ export async function swapInStagingTable(
     seed: o.seed,
     perTx: 5000,
   });
-  await conn.query(`RENAME TABLE ${t} TO ${old}, ${q(o.schema, stage)} TO ${t}`);
+  await conn.query(`RENAME TABLE ${t} TO ${old}, ${quoteTable(o.schema, stage)} TO ${t}`);
   await conn.query(`DROP TABLE ${old}`);
   return res;
 }

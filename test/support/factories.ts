@@ -3,16 +3,21 @@
  * - `generateCatalogue(n, seed)` (or `{ rows, seed }`): a deterministic catalogue of production shape;
  * - `makeRow(overrides, i, seed)`: one eligible row (the i-th of a small catalogue), overrides last;
  * - `changes.rename / priceList / flipEligibility / newNdc`: the changes First Databank publishes;
- * - `loadRows(conn, rows, { schema, table })`: LOAD DATA LOCAL INFILE into a table (fails on any warning).
+ * - `loadRows(conn, rows, { schema, table })`: LOAD DATA LOCAL INFILE into a table (fails on any warning);
+ * - `insertRows(conn, rows, table)`: one multi-row INSERT of whole rows (the column list of core/rndc14.ts).
  */
+import type { Connection } from 'mysql2/promise';
+import { isEligible } from '../../services/core/mapping.ts';
+import { rndc14InsertSql, rndc14Values } from '../../services/core/rndc14.ts';
+import type { Rndc14Row } from '../../services/core/rndc14.ts';
+import { generateCatalogue } from '../../services/seed/generator.ts';
+
 export {
   catalogueShape,
   changes,
-  COLUMN_NAMES,
   DEFAULT_SEED,
   FULL_CATALOGUE_ROWS,
   generateCatalogue,
-  makeRow,
   prng,
 } from '../../services/seed/generator.ts';
 export {
@@ -21,3 +26,36 @@ export {
   recreateTable,
   tsvLine,
 } from '../../services/seed/load-data.ts';
+
+/**
+ * One multi-row INSERT of whole rows (every column; an absent one NULL) into `table`: SQL text, by default the
+ * connection's own rndc14 (a quoteTable(schema, table) names another).
+ */
+export async function insertRows(
+  conn: Pick<Connection, 'query'>,
+  rows: readonly Rndc14Row[],
+  table = 'rndc14',
+): Promise<void> {
+  await conn.query(rndc14InsertSql(table), [rows.map(rndc14Values)]);
+}
+
+const SAMPLE_CACHE = new Map<number, Rndc14Row[]>();
+
+/** The eligible rows of a small realistic catalogue (cached per seed) to draw single rows from. */
+function sample(seed: number): Rndc14Row[] {
+  let rows = SAMPLE_CACHE.get(seed);
+  if (!rows) {
+    rows = [...generateCatalogue(2_000, seed)].filter(isEligible);
+    SAMPLE_CACHE.set(seed, rows);
+  }
+  return rows;
+}
+
+/**
+ * One realistic, eligible row: the i-th (mod ~1,960) of a small catalogue for `seed`, with overrides
+ * applied last (`makeRow({ LN: null })` is an ineligible row). Same arguments, same row.
+ */
+export function makeRow(overrides: Partial<Rndc14Row> = {}, i = 0, seed = 7): Rndc14Row {
+  const rows = sample(seed);
+  return { ...(rows[i % rows.length] as Rndc14Row), ...overrides } as Rndc14Row;
+}

@@ -1,10 +1,16 @@
 /**
- * In-memory DrugStore for unit tests, following the contract in services/core/drug-store.ts: per-NDC
+ * In-memory DrugStore for unit tests, following the contract in services/core/drug-store-contract.ts: per-NDC
  * positions refuse stale writes, tombstones on delete, 'needs_embedding' when the text changed and no
  * vector was given. `applied` logs what was written; `failNext` makes the next call throw.
  */
 import type { SourcePosition } from '../../services/core/position.ts';
-import type { ApplyResult, DocMeta, DrugStore, StoreOp, UpsertOp } from '../../services/core/drug-store.ts';
+import type {
+  ApplyResult,
+  DocMeta,
+  DrugStore,
+  StoreOp,
+  UpsertOp,
+} from '../../services/core/drug-store-contract.ts';
 import type { DrugFields } from '../../services/core/mapping.ts';
 
 interface StoredDoc {
@@ -12,7 +18,7 @@ interface StoredDoc {
   embedding: number[];
 }
 
-/** In-memory DrugStore following the contract in services/core/drug-store.ts. Unit tests only. */
+/** In-memory DrugStore following the contract in services/core/drug-store-contract.ts. Unit tests only. */
 export class MemoryDrugStore implements DrugStore {
   readonly docs = new Map<string, StoredDoc>();
   readonly meta = new Map<string, DocMeta>();

@@ -12,11 +12,14 @@ import {
 } from '@aws-sdk/client-kinesis';
 import type { Env } from '../../services/core/config.ts';
 import { readEnvFile } from '../../services/core/config.ts';
+import { makeKeys } from '../../services/core/keys.ts';
+import type { Keys } from '../../services/core/keys.ts';
 import { DEFAULT_ENV_FILE } from '../../services/core/paths.ts';
 import { createRedis } from '../../services/core/clients/redis.ts';
 import type { RedisClient } from '../../services/core/clients/redis.ts';
 import { createKinesis } from '../../services/core/clients/kinesis.ts';
 import { createTableSql } from '../../services/core/rndc14.ts';
+import { quoteIdent } from '../../services/core/sql.ts';
 
 /** The stack file written by `drugsync stack up` (throws with the remedy when absent). */
 export function stackEnv(): Env {
@@ -52,6 +55,14 @@ export function suiteEnv(suite: string, over: Env = {}, opts: SuiteOptions = {})
   };
 }
 
+/** The Redis keys of a suite (or of any settings naming the index and both prefixes). */
+export function suiteKeys(env: Env): Keys {
+  const { REDIS_INDEX, REDIS_DOC_PREFIX, REDIS_STATE_PREFIX } = env;
+  if (REDIS_INDEX === undefined || REDIS_DOC_PREFIX === undefined || REDIS_STATE_PREFIX === undefined)
+    throw new Error('suiteKeys: the settings name no REDIS_INDEX, REDIS_DOC_PREFIX or REDIS_STATE_PREFIX');
+  return makeKeys({ REDIS_INDEX, REDIS_DOC_PREFIX, REDIS_STATE_PREFIX });
+}
+
 /** An admin connection (root) to the stack's MariaDB (or the server `env` names), optionally on one database. */
 export async function adminConnection(
   env: Env,
@@ -82,10 +93,10 @@ export async function adminConnection(
 export async function createSuiteDatabase(env: Env): Promise<Connection> {
   const db = env.DB_NAME as string;
   const admin = await adminConnection(env);
-  await admin.query(`DROP DATABASE IF EXISTS \`${db}\``);
-  await admin.query(`CREATE DATABASE \`${db}\` CHARACTER SET utf8mb4`);
+  await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(db)}`);
+  await admin.query(`CREATE DATABASE ${quoteIdent(db)} CHARACTER SET utf8mb4`);
   await admin.query(createTableSql(db, env.DB_TABLE ?? 'rndc14'));
-  await admin.query(`GRANT SELECT, LOCK TABLES ON \`${db}\`.* TO ?@'%'`, [env.DB_USER]);
+  await admin.query(`GRANT SELECT, LOCK TABLES ON ${quoteIdent(db)}.* TO ?@'%'`, [env.DB_USER]);
   await admin.changeUser({ database: db });
   return admin;
 }

@@ -2,12 +2,25 @@
  * Reading a stream back (tests): every event of every shard from TRIM_HORIZON (aggregates
  * deaggregated), decoded as change events, with the shard it sat on.
  */
-import { GetRecordsCommand } from '@aws-sdk/client-kinesis';
+import { GetRecordsCommand, GetShardIteratorCommand } from '@aws-sdk/client-kinesis';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { decodeChangeEvent } from '../../services/core/events.ts';
 import type { ChangeEvent } from '../../services/core/events.ts';
-import { listAllShards, oldestIterator } from '../../services/core/kinesis-shards.ts';
+import { listAllShards } from '../../services/core/kinesis-shards.ts';
+import type { ShardLister } from '../../services/core/kinesis-shards.ts';
 import { decodeStreamRecord, eventId } from '../../services/core/stream-record.ts';
+
+/** An iterator at the oldest record the shard still holds (TRIM_HORIZON); undefined when Kinesis gives none. */
+export async function oldestIterator(
+  kinesis: ShardLister,
+  stream: string,
+  shardId: string | undefined,
+): Promise<string | undefined> {
+  const out = await kinesis.send(
+    new GetShardIteratorCommand({ StreamName: stream, ShardId: shardId, ShardIteratorType: 'TRIM_HORIZON' }),
+  );
+  return out.ShardIterator;
+}
 
 export interface ReadBack {
   shardId: string;

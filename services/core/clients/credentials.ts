@@ -72,23 +72,23 @@ class SecretCredentials implements CredentialsProvider {
   private readonly log: Logger;
   private readonly now: () => number;
 
-  constructor(private readonly o: SecretCredentialsOptions) {
-    this.log = o.log ?? createLogger({ component: 'credentials' });
-    this.now = o.now ?? Date.now;
+  constructor(private readonly opts: SecretCredentialsOptions) {
+    this.log = opts.log ?? createLogger({ component: 'credentials' });
+    this.now = opts.now ?? Date.now;
   }
 
   get what(): string {
-    return this.o.what;
+    return this.opts.what;
   }
 
   get secretArn(): string {
-    return this.o.secretArn;
+    return this.opts.secretArn;
   }
 
   async current(): Promise<Credentials> {
     if (this.cached) return this.cached;
     // the first read: its failure is the caller's (the service cannot start without credentials)
-    this.reading ??= this.o.read().finally(() => (this.reading = null));
+    this.reading ??= this.opts.read().finally(() => (this.reading = null));
     const first = await this.reading;
     this.lastRead = this.now();
     this.cached ??= first;
@@ -98,39 +98,42 @@ class SecretCredentials implements CredentialsProvider {
   refresh(cause: unknown): Promise<Credentials> {
     if (this.reading) return this.reading;
     if (!this.cached) return this.current();
-    if (this.now() - this.lastRead < this.o.minIntervalMs) return Promise.resolve(this.cached);
+    if (this.now() - this.lastRead < this.opts.minIntervalMs) return Promise.resolve(this.cached);
     this.reading = this.reread(cause).finally(() => (this.reading = null));
     return this.reading;
   }
 
   private async reread(cause: unknown): Promise<Credentials> {
     const old = this.cached as Credentials;
-    const fields = { what: this.o.what, secret_arn: this.o.secretArn };
-    this.log.warn(`${this.o.what} refused the login: re-reading the secret`, {
+    const fields = { what: this.opts.what, secret_arn: this.opts.secretArn };
+    this.log.warn(`${this.opts.what} refused the login: re-reading the secret`, {
       ...fields,
       cause: errorMessage(cause),
     });
     this.lastRead = this.now();
     let fresh: Credentials;
     try {
-      fresh = await this.o.read();
+      fresh = await this.opts.read();
     } catch (e) {
-      this.log.warn(`re-reading the ${this.o.what} secret failed: retrying with the credentials in force`, {
-        ...fields,
-        error: e,
-      });
+      this.log.warn(
+        `re-reading the ${this.opts.what} secret failed: retrying with the credentials in force`,
+        {
+          ...fields,
+          error: e,
+        },
+      );
       return old;
     }
     if (fresh.user === old.user && fresh.password === old.password) {
-      this.log.warn(`the ${this.o.what} secret holds the credentials already in use: retrying later`, {
+      this.log.warn(`the ${this.opts.what} secret holds the credentials already in use: retrying later`, {
         ...fields,
-        retry_after_ms: this.o.minIntervalMs,
+        retry_after_ms: this.opts.minIntervalMs,
       });
       return old;
     }
     this.cached = fresh;
     this.version += 1;
-    this.log.info(`the ${this.o.what} secret holds new credentials: reconnecting with them`, {
+    this.log.info(`the ${this.opts.what} secret holds new credentials: reconnecting with them`, {
       ...fields,
       user: fresh.user || undefined,
       version: this.version,

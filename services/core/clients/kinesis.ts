@@ -26,13 +26,13 @@ export function isStaleSocketError(e: unknown): boolean {
   return code === 'ECONNRESET' || code === 'EPIPE' || e.message === 'socket hang up';
 }
 
-export function createKinesis(s: KinesisSettings): KinesisClient {
-  const local = !!s.KINESIS_ENDPOINT;
+export function createKinesis(settings: KinesisSettings): KinesisClient {
+  const local = !!settings.KINESIS_ENDPOINT;
   const client = new KinesisClient({
-    region: s.AWS_REGION,
+    region: settings.AWS_REGION,
     ...(local
       ? {
-          endpoint: s.KINESIS_ENDPOINT,
+          endpoint: settings.KINESIS_ENDPOINT,
           credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
         }
       : {}),

@@ -51,11 +51,6 @@ export type MysqlLogin = MysqlCredentials | CredentialsProvider;
 
 export const DEFAULT_CREDENTIALS_REFRESH_MIN_SECONDS = 5;
 
-/** Reads user/password from Secrets Manager (RDS secret JSON: {"username","password"}) or the settings. */
-export async function resolveMysqlCredentials(s: MysqlSettings, region?: string): Promise<MysqlCredentials> {
-  return resolveDbCredentials(s, { region });
-}
-
 export interface CredentialsOptions {
   region?: string | undefined;
   log?: Logger | undefined;
@@ -67,17 +62,22 @@ export interface CredentialsOptions {
  * The replication user's login: this process' one provider of DB_SECRET_ARN (re-read after a refused login,
  * at most once per CREDENTIALS_REFRESH_MIN_SECONDS), or DB_USER / DB_PASSWORD as they are.
  */
-export function mysqlCredentials(s: MysqlSettings, o: CredentialsOptions = {}): CredentialsProvider {
-  const arn = s.DB_SECRET_ARN;
-  if (!arn) return staticCredentials('MySQL', { user: s.DB_USER ?? '', password: s.DB_PASSWORD ?? '' });
-  return sharedCredentials(`mysql ${arn} ${s.DB_USER ?? ''}`, () => {
-    const source = o.source ?? secretsManagerSource({ region: o.region });
+export function mysqlCredentials(
+  settings: MysqlSettings,
+  opts: CredentialsOptions = {},
+): CredentialsProvider {
+  const arn = settings.DB_SECRET_ARN;
+  if (!arn)
+    return staticCredentials('MySQL', { user: settings.DB_USER ?? '', password: settings.DB_PASSWORD ?? '' });
+  return sharedCredentials(`mysql ${arn} ${settings.DB_USER ?? ''}`, () => {
+    const source = opts.source ?? secretsManagerSource({ region: opts.region });
     return secretCredentials({
       what: 'MySQL',
       secretArn: arn,
-      read: () => resolveDbCredentials(s, { source }),
-      minIntervalMs: 1000 * (s.CREDENTIALS_REFRESH_MIN_SECONDS ?? DEFAULT_CREDENTIALS_REFRESH_MIN_SECONDS),
-      log: o.log,
+      read: () => resolveDbCredentials(settings, { source }),
+      minIntervalMs:
+        1000 * (settings.CREDENTIALS_REFRESH_MIN_SECONDS ?? DEFAULT_CREDENTIALS_REFRESH_MIN_SECONDS),
+      log: opts.log,
     });
   });
 }
@@ -111,11 +111,15 @@ export type MysqlTlsSettings = Pick<MysqlSettings, 'DB_TLS' | 'DB_TLS_CA_FILE'>;
  * mysql2's `ssl` options for every MySQL connection drugsync opens, or undefined when DB_TLS is false.
  * A DB_TLS_CA_FILE that cannot be read or holds no PEM certificate is CONFIG_INVALID.
  */
-export function mysqlTlsOptions(s: MysqlTlsSettings): SslOptions | undefined {
-  if (!s.DB_TLS) return undefined;
+export function mysqlTlsOptions(settings: MysqlTlsSettings): SslOptions | undefined {
+  if (!settings.DB_TLS) return undefined;
   const tls: SslOptions = { rejectUnauthorized: true, verifyIdentity: true, minVersion: 'TLSv1.2' };
-  if (!s.DB_TLS_CA_FILE) return tls;
-  const ca = readCaFile('DB_TLS_CA_FILE', s.DB_TLS_CA_FILE, "the server's CA (Aurora: the RDS CA bundle)");
+  if (!settings.DB_TLS_CA_FILE) return tls;
+  const ca = readCaFile(
+    'DB_TLS_CA_FILE',
+    settings.DB_TLS_CA_FILE,
+    "the server's CA (Aurora: the RDS CA bundle)",
+  );
   return ca === undefined ? tls : { ...tls, ca };
 }
 
@@ -128,12 +132,12 @@ const TLS_FAILURE =
 
 type ConnectSettings = Pick<MysqlSettings, 'DB_HOST' | 'DB_PORT' | 'DB_TLS'>;
 
-function tlsRequired(s: ConnectSettings, e: unknown, how: string): DrugsyncError {
+function tlsRequired(settings: ConnectSettings, e: unknown, how: string): DrugsyncError {
   return new DrugsyncError(
     'CONFIG_INVALID',
-    `MySQL at ${s.DB_HOST}:${s.DB_PORT} requires TLS and DB_TLS is false (${how})`,
+    `MySQL at ${settings.DB_HOST}:${settings.DB_PORT} requires TLS and DB_TLS is false (${how})`,
     {
-      context: { host: s.DB_HOST, port: s.DB_PORT, tls: s.DB_TLS },
+      context: { host: settings.DB_HOST, port: settings.DB_PORT, tls: settings.DB_TLS },
       cause: e,
       remedy: "set DB_TLS=true (and DB_TLS_CA_FILE to the server's CA bundle)",
     },
@@ -141,17 +145,22 @@ function tlsRequired(s: ConnectSettings, e: unknown, how: string): DrugsyncError
 }
 
 /** The failures configuration causes that the error itself identifies. */
-function knownConfigFailure(e: unknown, s: ConnectSettings): DrugsyncError | null {
+function knownConfigFailure(e: unknown, settings: ConnectSettings): DrugsyncError | null {
   const err = e as { errno?: unknown; code?: unknown; message?: unknown } | null;
   const code = typeof err?.code === 'string' ? err.code : '';
   const message = typeof err?.message === 'string' ? err.message : String(e);
-  const where = `${s.DB_HOST}:${s.DB_PORT}`;
-  const context = { host: s.DB_HOST, port: s.DB_PORT, tls: s.DB_TLS, ...(code ? { error_code: code } : {}) };
+  const where = `${settings.DB_HOST}:${settings.DB_PORT}`;
+  const context = {
+    host: settings.DB_HOST,
+    port: settings.DB_PORT,
+    tls: settings.DB_TLS,
+    ...(code ? { error_code: code } : {}),
+  };
   if (
     (typeof err?.errno === 'number' && SECURE_TRANSPORT_REQUIRED.has(err.errno)) ||
     /insecure transport are prohibited/i.test(message)
   )
-    return tlsRequired(s, e, 'the server refuses connections without TLS');
+    return tlsRequired(settings, e, 'the server refuses connections without TLS');
   if (code === 'HANDSHAKE_NO_SSL_SUPPORT') {
     return new DrugsyncError('CONFIG_INVALID', `MySQL at ${where} does not offer TLS and DB_TLS is true`, {
       context,
@@ -160,7 +169,7 @@ function knownConfigFailure(e: unknown, s: ConnectSettings): DrugsyncError | nul
         'enable TLS on the server; only for a local server without a certificate (the local stack) set DB_TLS=false',
     });
   }
-  if (s.DB_TLS && TLS_FAILURE.test(code)) {
+  if (settings.DB_TLS && TLS_FAILURE.test(code)) {
     return new DrugsyncError('CONFIG_INVALID', `TLS to MySQL at ${where} failed: ${message}`, {
       context,
       cause: e,
@@ -178,11 +187,11 @@ function knownConfigFailure(e: unknown, s: ConnectSettings): DrugsyncError | nul
  * login to a server with require_secure_transport=ON with "Access denied" (1045), nothing more. The probe's
  * certificate is not verified: it only asks, and ends at once.
  */
-async function acceptsOverTls(s: ConnectSettings, cred: MysqlCredentials): Promise<boolean> {
+async function acceptsOverTls(settings: ConnectSettings, cred: MysqlCredentials): Promise<boolean> {
   try {
     const probe = await mysql.createConnection({
-      host: s.DB_HOST,
-      port: s.DB_PORT,
+      host: settings.DB_HOST,
+      port: settings.DB_PORT,
       user: cred.user,
       password: cred.password,
       ssl: { rejectUnauthorized: false, minVersion: 'TLSv1.2' },
@@ -204,27 +213,27 @@ async function acceptsOverTls(s: ConnectSettings, cred: MysqlCredentials): Promi
  */
 export async function mysqlConnectError(
   e: unknown,
-  s: ConnectSettings,
+  settings: ConnectSettings,
   cred?: MysqlCredentials | null,
 ): Promise<DrugsyncError | null> {
   if (e instanceof DrugsyncError) return null;
-  const known = knownConfigFailure(e, s);
+  const known = knownConfigFailure(e, settings);
   if (known) return known;
   const errno = (e as { errno?: unknown } | null)?.errno;
-  if (!s.DB_TLS && cred && errno === ACCESS_DENIED && (await acceptsOverTls(s, cred)))
-    return tlsRequired(s, e, 'it denies the plain login and accepts the same credentials over TLS');
+  if (!settings.DB_TLS && cred && errno === ACCESS_DENIED && (await acceptsOverTls(settings, cred)))
+    return tlsRequired(settings, e, 'it denies the plain login and accepts the same credentials over TLS');
   return null;
 }
 
-export function mysqlConnectionOptions(s: MysqlSettings, cred: MysqlCredentials): PoolOptions {
-  const ssl = mysqlTlsOptions(s);
+export function mysqlConnectionOptions(settings: MysqlSettings, cred: MysqlCredentials): PoolOptions {
+  const ssl = mysqlTlsOptions(settings);
   return {
     ...(ssl ? { ssl } : {}),
-    host: s.DB_HOST,
-    port: s.DB_PORT,
+    host: settings.DB_HOST,
+    port: settings.DB_PORT,
     user: cred.user,
     password: cred.password,
-    database: s.DB_NAME,
+    database: settings.DB_NAME,
     dateStrings: true,
     decimalNumbers: false,
     supportBigNumbers: true,
@@ -259,7 +268,7 @@ class LoginPool {
   private readonly retired = new Set<Pool>();
 
   constructor(
-    private readonly s: MysqlSettings,
+    private readonly settings: MysqlSettings,
     readonly creds: CredentialsProvider,
     private readonly extra: Partial<PoolOptions>,
   ) {}
@@ -269,7 +278,7 @@ class LoginPool {
     if (this.pool && this.version === this.creds.version) return this.pool;
     if (this.pool) this.retire(this.pool);
     this.version = this.creds.version;
-    const pool = mysql.createPool({ ...mysqlConnectionOptions(this.s, cred), ...this.extra });
+    const pool = mysql.createPool({ ...mysqlConnectionOptions(this.settings, cred), ...this.extra });
     this.lent.set(pool, 0);
     pool.on('acquire', () => this.lent.set(pool, (this.lent.get(pool) ?? 0) + 1));
     pool.on('release', () => {
@@ -324,12 +333,12 @@ function secretContext(creds: CredentialsProvider): { secret_arn?: string } {
 }
 
 export function createMysqlPool(
-  s: MysqlSettings,
+  settings: MysqlSettings,
   login: MysqlLogin,
   extra: Partial<PoolOptions> = {},
 ): MysqlPool {
-  const pools = new LoginPool(s, providerOf(login), extra);
-  const configError = (e: unknown) => mysqlConnectError(e, s, pools.creds.cached);
+  const pools = new LoginPool(settings, providerOf(login), extra);
+  const configError = (e: unknown) => mysqlConnectError(e, settings, pools.creds.cached);
   return {
     async query<T>(sql: string, params: unknown[] = []): Promise<T[]> {
       try {
@@ -338,7 +347,12 @@ export function createMysqlPool(
         throw (
           (await configError(e)) ??
           wrapError(e, 'MYSQL_QUERY_FAILED', `MySQL query failed (${sql.slice(0, 60)})`, {
-            context: { host: s.DB_HOST, port: s.DB_PORT, database: s.DB_NAME, ...secretContext(pools.creds) },
+            context: {
+              host: settings.DB_HOST,
+              port: settings.DB_PORT,
+              database: settings.DB_NAME,
+              ...secretContext(pools.creds),
+            },
             retryable: true,
             remedy:
               'check that MySQL is reachable with these credentials (`npx drugsync stack status` locally)',
@@ -363,17 +377,17 @@ export function createMysqlPool(
  * in with what the secret holds now).
  */
 export async function createMysqlConnection(
-  s: MysqlSettings,
+  settings: MysqlSettings,
   login: MysqlLogin,
   extra: Partial<ConnectionOptions> = {},
 ): Promise<Connection> {
   const creds = providerOf(login);
   const cred = await creds.current();
-  const { connectionLimit: _limit, ...opts } = mysqlConnectionOptions(s, cred);
+  const { connectionLimit: _limit, ...opts } = mysqlConnectionOptions(settings, cred);
   try {
     return await mysql.createConnection({ ...opts, ...extra });
   } catch (e) {
     if (isMysqlLoginRefused(e)) await creds.refresh(e);
-    throw (await mysqlConnectError(e, s, cred)) ?? e;
+    throw (await mysqlConnectError(e, settings, cred)) ?? e;
   }
 }

@@ -55,14 +55,14 @@ const RECONNECT_BACKOFF = { baseMs: 100, maxMs: 2_000 } as const;
 
 /** Node's TLS options for Redis, or undefined without REDIS_TLS. */
 export function redisTlsOptions(
-  s: Pick<RedisSettings, 'REDIS_TLS' | 'REDIS_TLS_CA_FILE'>,
+  settings: Pick<RedisSettings, 'REDIS_TLS' | 'REDIS_TLS_CA_FILE'>,
 ): ConnectionOptions | undefined {
-  if (!s.REDIS_TLS) return undefined;
+  if (!settings.REDIS_TLS) return undefined;
   const tls: ConnectionOptions = { minVersion: 'TLSv1.2', rejectUnauthorized: true };
-  if (!s.REDIS_TLS_CA_FILE) return tls;
+  if (!settings.REDIS_TLS_CA_FILE) return tls;
   const ca = readCaFile(
     'REDIS_TLS_CA_FILE',
-    s.REDIS_TLS_CA_FILE,
+    settings.REDIS_TLS_CA_FILE,
     "the CA that signed the Redis server's certificate",
   );
   return ca === undefined ? tls : { ...tls, ca };
@@ -74,14 +74,14 @@ function aclUser(user: string): string | undefined {
 }
 
 export function redisOptions(
-  s: RedisSettings,
+  settings: RedisSettings,
   extra: Partial<RedisOptions> = {},
-  login: Credentials = { user: s.REDIS_USERNAME ?? '', password: s.REDIS_PASSWORD ?? '' },
+  login: Credentials = { user: settings.REDIS_USERNAME ?? '', password: settings.REDIS_PASSWORD ?? '' },
 ): RedisOptions {
-  const tls = redisTlsOptions(s);
+  const tls = redisTlsOptions(settings);
   return {
-    host: s.REDIS_HOST,
-    port: s.REDIS_PORT,
+    host: settings.REDIS_HOST,
+    port: settings.REDIS_PORT,
     username: aclUser(login.user),
     password: login.password || undefined,
     protocol: 2,
@@ -99,10 +99,13 @@ export function redisOptions(
  * The Redis login of this process: the one provider of REDIS_SECRET_ARN (re-read after a refused login, at
  * most once per CREDENTIALS_REFRESH_MIN_SECONDS), or REDIS_USERNAME / REDIS_PASSWORD as they are.
  */
-export function redisCredentials(s: RedisSettings, o: RedisClientOptions = {}): CredentialsProvider {
-  const user = s.REDIS_USERNAME ?? '';
-  const ref = s.REDIS_SECRET_ARN;
-  if (!ref) return staticCredentials('Redis', { user, password: s.REDIS_PASSWORD ?? '' });
+export function redisCredentials(
+  settings: RedisSettings,
+  opts: RedisClientOptions = {},
+): CredentialsProvider {
+  const user = settings.REDIS_USERNAME ?? '';
+  const ref = settings.REDIS_SECRET_ARN;
+  if (!ref) return staticCredentials('Redis', { user, password: settings.REDIS_PASSWORD ?? '' });
   const secret = parseSecretReference(ref);
   if (typeof secret === 'string') {
     throw new DrugsyncError('CONFIG_INVALID', `REDIS_SECRET_ARN ${secret}`, {
@@ -112,13 +115,13 @@ export function redisCredentials(s: RedisSettings, o: RedisClientOptions = {}): 
     });
   }
   return sharedCredentials(`redis ${ref} ${user}`, () => {
-    const source = o.source ?? secretsManagerSource({ region: s.AWS_REGION });
+    const source = opts.source ?? secretsManagerSource({ region: settings.AWS_REGION });
     return secretCredentials({
       what: 'Redis',
       secretArn: ref,
       read: async () => ({ user, password: await resolveRedisPassword(secret, source) }),
-      minIntervalMs: 1000 * (s.CREDENTIALS_REFRESH_MIN_SECONDS ?? 5),
-      log: o.log,
+      minIntervalMs: 1000 * (settings.CREDENTIALS_REFRESH_MIN_SECONDS ?? 5),
+      log: opts.log,
     });
   });
 }
@@ -228,34 +231,37 @@ function watchConnection(client: RedisClient, creds: CredentialsProvider, log: L
  * (`openRedis`, or `await redisCredentials(s).current()`): INTERNAL otherwise.
  */
 export function createRedis(
-  s: RedisSettings,
+  settings: RedisSettings,
   extra: Partial<RedisOptions> = {},
-  o: RedisClientOptions = {},
+  opts: RedisClientOptions = {},
 ): RedisClient {
-  const creds = redisCredentials(s, o);
+  const creds = redisCredentials(settings, opts);
   if (!creds.cached) {
     throw new DrugsyncError(
       'INTERNAL',
-      `the Redis secret ${s.REDIS_SECRET_ARN} was not read before connecting`,
+      `the Redis secret ${settings.REDIS_SECRET_ARN} was not read before connecting`,
       {
-        context: { secret_arn: s.REDIS_SECRET_ARN },
+        context: { secret_arn: settings.REDIS_SECRET_ARN },
         remedy: 'open the client with openRedis() (it reads the secret first)',
       },
     );
   }
-  const client = new DrugsyncRedis({ ...redisOptions(s, extra, creds.cached), replyMapping: 'legacy' });
-  watchConnection(client, creds, o.log ?? createLogger({ component: 'redis' }));
+  const client = new DrugsyncRedis({
+    ...redisOptions(settings, extra, creds.cached),
+    replyMapping: 'legacy',
+  });
+  watchConnection(client, creds, opts.log ?? createLogger({ component: 'redis' }));
   return client;
 }
 
 /** `createRedis` after reading the Redis secret (when REDIS_SECRET_ARN names one). */
 export async function openRedis(
-  s: RedisSettings,
+  settings: RedisSettings,
   extra: Partial<RedisOptions> = {},
-  o: RedisClientOptions = {},
+  opts: RedisClientOptions = {},
 ): Promise<RedisClient> {
-  await redisCredentials(s, o).current();
-  return createRedis(s, extra, o);
+  await redisCredentials(settings, opts).current();
+  return createRedis(settings, extra, opts);
 }
 
 function tlsFailed(redis: Pick<RedisClient, 'options'>, where: string, e: Error): DrugsyncError {

@@ -31,10 +31,10 @@ export interface SecretSourceOptions {
   endpoint?: string | undefined;
 }
 
-export function secretsManagerSource(o: SecretSourceOptions = {}): SecretSource {
-  const endpoint = o.endpoint ?? (process.env.SECRETS_MANAGER_ENDPOINT || undefined);
+export function secretsManagerSource(opts: SecretSourceOptions = {}): SecretSource {
+  const endpoint = opts.endpoint ?? (process.env.SECRETS_MANAGER_ENDPOINT || undefined);
   const config: SecretsManagerClientConfig = {
-    ...(o.region ? { region: o.region } : {}),
+    ...(opts.region ? { region: opts.region } : {}),
     ...(endpoint
       ? {
           endpoint,
@@ -156,18 +156,18 @@ export interface DbCredentialSettings {
  * DB_USER / DB_PASSWORD (registered for masking by decodeConfig).
  */
 export async function resolveDbCredentials(
-  s: DbCredentialSettings,
+  settings: DbCredentialSettings,
   o: SecretSourceOptions & { source?: SecretSource } = {},
 ): Promise<{ user: string; password: string }> {
-  registerSecret(s.DB_PASSWORD);
-  if (!s.DB_SECRET_ARN) return { user: s.DB_USER ?? '', password: s.DB_PASSWORD ?? '' };
+  registerSecret(settings.DB_PASSWORD);
+  if (!settings.DB_SECRET_ARN) return { user: settings.DB_USER ?? '', password: settings.DB_PASSWORD ?? '' };
   const source = o.source ?? secretsManagerSource(o);
   const secret = parseDbSecret(
-    s.DB_SECRET_ARN,
-    await readSecretString(source, s.DB_SECRET_ARN, 'the MySQL secret'),
+    settings.DB_SECRET_ARN,
+    await readSecretString(source, settings.DB_SECRET_ARN, 'the MySQL secret'),
   );
-  const user = secret.username ?? s.DB_USER;
-  if (!user) throw invalidDbSecret(s.DB_SECRET_ARN, 'has no "username" and DB_USER is not set');
+  const user = secret.username ?? settings.DB_USER;
+  if (!user) throw invalidDbSecret(settings.DB_SECRET_ARN, 'has no "username" and DB_USER is not set');
   return { user, password: secret.password };
 }
 

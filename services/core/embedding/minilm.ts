@@ -202,11 +202,11 @@ export function assertMinilmRuntime(dir: string, missing = missingMinilmRuntime(
   );
 }
 
-export function createMinilmEmbedder(s: MinilmSettings = {}): Embedder {
-  const dir = s.dir ?? minilmDir();
+export function createMinilmEmbedder(settings: MinilmSettings = {}): Embedder {
+  const dir = settings.dir ?? minilmDir();
   assertMinilmRuntime(dir);
   assertMinilmInstalled(dir);
-  const threads = s.threads ?? os.availableParallelism();
+  const threads = settings.threads ?? os.availableParallelism();
   let runtime: Promise<Runtime> | null = null;
   let queue: Promise<unknown> = Promise.resolve();
   const load = () => {
@@ -222,9 +222,9 @@ export function createMinilmEmbedder(s: MinilmSettings = {}): Embedder {
     return runtime;
   };
   return {
-    model: s.model ?? MINILM_MODEL_ID,
+    model: settings.model ?? MINILM_MODEL_ID,
     dimensions: MINILM_DIMENSIONS,
-    maxBatch: s.maxBatch ?? 32,
+    maxBatch: settings.maxBatch ?? 32,
     embed(texts) {
       // one inference at a time: each already uses every core
       const run = queue.then(async () => embedBatch(await load(), texts));

@@ -121,41 +121,41 @@ interface Call {
   inFlight: number;
 }
 
-export function createEmbeddingServiceWith(o: EmbeddingServiceOptions): EmbeddingService {
+export function createEmbeddingServiceWith(opts: EmbeddingServiceOptions): EmbeddingService {
   const s: ServiceState = {
-    o,
-    id: { model: o.embedder.model, dimensions: o.embedder.dimensions },
+    o: opts,
+    id: { model: opts.embedder.model, dimensions: opts.embedder.dimensions },
     totals: emptyStats(),
-    limiter: new AdaptiveRateLimiter(o.rpm),
-    log: o.logger ?? createLogger({ service: 'embedding' }),
-    baseBackoff: o.backoffMs ?? 200,
+    limiter: new AdaptiveRateLimiter(opts.rpm),
+    log: opts.logger ?? createLogger({ service: 'embedding' }),
+    baseBackoff: opts.backoffMs ?? 200,
     pending: new Map(),
-    slots: new Slots(Math.max(1, o.concurrency)),
+    slots: new Slots(Math.max(1, opts.concurrency)),
     calls: 0,
   };
   return {
-    model: o.embedder.model,
-    dimensions: o.embedder.dimensions,
+    model: opts.embedder.model,
+    dimensions: opts.embedder.dimensions,
     totals: () => ({ ...s.totals }),
     embedTexts: (input) => embedTexts(s, input),
   };
 }
 
-async function embedTexts(s: ServiceState, input: Iterable<string>): Promise<EmbeddingResult> {
-  const c = await openCall(s, input);
+async function embedTexts(state: ServiceState, input: Iterable<string>): Promise<EmbeddingResult> {
+  const c = await openCall(state, input);
   await runJobs(c);
   await collectJoined(c);
-  for (const k of Object.keys(c.stats) as (keyof EmbeddingStats)[]) s.totals[k] += c.stats[k];
+  for (const k of Object.keys(c.stats) as (keyof EmbeddingStats)[]) state.totals[k] += c.stats[k];
   return { vectors: c.vectors, failures: c.failures, stats: c.stats };
 }
 
 /** Deduplicates the input, takes what the cache holds, joins texts in flight elsewhere, claims the rest. */
-async function openCall(s: ServiceState, input: Iterable<string>): Promise<Call> {
+async function openCall(state: ServiceState, input: Iterable<string>): Promise<Call> {
   const distinct = [...new Set(input)];
-  const hashOf = new Map(distinct.map((t) => [t, textHash(t, s.id)]));
+  const hashOf = new Map(distinct.map((t) => [t, textHash(t, state.id)]));
   const c: Call = {
-    s,
-    seq: ++s.calls,
+    s: state,
+    seq: ++state.calls,
     stats: { ...emptyStats(), texts: distinct.length },
     vectors: new Map(),
     failures: new Map(),
@@ -167,7 +167,7 @@ async function openCall(s: ServiceState, input: Iterable<string>): Promise<Call>
     puts: [],
     inFlight: 0,
   };
-  const cached = await s.o.cache.getMany([...hashOf.values()]);
+  const cached = await state.o.cache.getMany([...hashOf.values()]);
   for (const t of distinct) {
     const h = hashOf.get(t) as string;
     const v = cached.get(h);
@@ -176,7 +176,7 @@ async function openCall(s: ServiceState, input: Iterable<string>): Promise<Call>
   }
   // a text embedded by a concurrent call counts as a cache hit here (this call did not send it)
   c.stats.cacheHits = distinct.length - c.missing.length;
-  const batch = s.o.embedder.maxBatch;
+  const batch = state.o.embedder.maxBatch;
   for (let i = 0; i < c.missing.length; i += batch)
     c.queue.push({ texts: c.missing.slice(i, i + batch), attempt: 0 });
   return c;

@@ -133,29 +133,29 @@ export function isLocalEndpoint(endpoint: string): boolean {
   return ['localhost', '127.0.0.1', '[::1]', '::1'].includes(url.hostname);
 }
 
-export function createTitanEmbedder(s: TitanSettings): Embedder {
+export function createTitanEmbedder(settings: TitanSettings): Embedder {
   const client = new BedrockRuntimeClient({
-    region: s.region,
+    region: settings.region,
     maxAttempts: 1,
-    ...(s.endpoint ? { endpoint: s.endpoint } : {}),
+    ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
     // A local fake Bedrock needs no real credentials; any other endpoint (a VPC endpoint, say) keeps the
     // default credential chain (task role, profile, environment).
-    ...(s.endpoint && isLocalEndpoint(s.endpoint) && !process.env.AWS_ACCESS_KEY_ID
+    ...(settings.endpoint && isLocalEndpoint(settings.endpoint) && !process.env.AWS_ACCESS_KEY_ID
       ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
       : {}),
-    requestHandler: keepAliveHandler(Math.max(1, s.concurrency)),
+    requestHandler: keepAliveHandler(Math.max(1, settings.concurrency)),
   });
   return {
-    model: s.model,
-    dimensions: s.dimensions,
+    model: settings.model,
+    dimensions: settings.dimensions,
     maxBatch: 1,
     async embed(texts) {
       const out: number[][] = [];
       for (const original of texts) {
         const text = truncateUtf8(original, TITAN_MAX_BYTES);
         if (text !== original) {
-          s.logger?.warn('embedding text truncated to the Titan input limit', {
-            model: s.model,
+          settings.logger?.warn('embedding text truncated to the Titan input limit', {
+            model: settings.model,
             chars: original.length,
             kept_chars: text.length,
             max_bytes: TITAN_MAX_BYTES,
@@ -165,23 +165,27 @@ export function createTitanEmbedder(s: TitanSettings): Embedder {
         try {
           const res = await client.send(
             new InvokeModelCommand({
-              modelId: s.model,
+              modelId: settings.model,
               contentType: 'application/json',
               accept: 'application/json',
-              body: JSON.stringify({ inputText: text, dimensions: s.dimensions, normalize: true }),
+              body: JSON.stringify({ inputText: text, dimensions: settings.dimensions, normalize: true }),
             }),
           );
           const body = JSON.parse(Buffer.from(res.body).toString('utf8')) as { embedding?: number[] };
-          if (!Array.isArray(body.embedding) || body.embedding.length !== s.dimensions) {
-            throw new DrugsyncError('EMBEDDING_FAILED', `Bedrock returned no ${s.dimensions}-d embedding`, {
-              context: { model: s.model, got: body.embedding?.length ?? null },
-            });
+          if (!Array.isArray(body.embedding) || body.embedding.length !== settings.dimensions) {
+            throw new DrugsyncError(
+              'EMBEDDING_FAILED',
+              `Bedrock returned no ${settings.dimensions}-d embedding`,
+              {
+                context: { model: settings.model, got: body.embedding?.length ?? null },
+              },
+            );
           }
           out.push(body.embedding);
         } catch (e) {
           if (e instanceof DrugsyncError) throw e;
           const err = classify(e, text);
-          err.context.model = s.model;
+          err.context.model = settings.model;
           throw err;
         }
       }

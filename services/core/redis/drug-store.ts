@@ -13,7 +13,7 @@ import type { Logger } from '../log.ts';
 import { buildDocument } from '../mapping.ts';
 import type { DrugDocument } from '../mapping.ts';
 import type { SourcePosition } from '../position.ts';
-import type { ApplyOutcome, ApplyResult, DocMeta, DrugStore, StoreOp } from '../drug-store.ts';
+import type { ApplyOutcome, ApplyResult, DocMeta, DrugStore, StoreOp } from '../drug-store-contract.ts';
 import { ensureIndex } from './index.ts';
 
 /**
@@ -156,38 +156,38 @@ function replyAt(replies: Replies, i: number): [Error | null, unknown] {
   return replies?.[i] ?? [new Error('no reply'), null];
 }
 
-async function ensureStoreIndex(st: StoreState): Promise<void> {
-  await ensureIndex(st.redis, st.keys, {
-    dimensions: st.settings.EMBEDDING_DIMENSIONS,
-    hnsw: { m: st.settings.HNSW_M, efConstruction: st.settings.HNSW_EF_CONSTRUCTION },
-    log: st.log,
+async function ensureStoreIndex(state: StoreState): Promise<void> {
+  await ensureIndex(state.redis, state.keys, {
+    dimensions: state.settings.EMBEDDING_DIMENSIONS,
+    hnsw: { m: state.settings.HNSW_M, efConstruction: state.settings.HNSW_EF_CONSTRUCTION },
+    log: state.log,
   });
 }
 
 /** The script's ARGV for one operation: op, pos, content hash, text hash, JSON, tombstone TTL, force. */
-function applyArgv(st: StoreState, op: StoreOp, now: Date, force: boolean): string[] {
+function applyArgv(state: StoreState, op: StoreOp, now: Date, force: boolean): string[] {
   const f = force ? '1' : '0';
-  if (op.kind === 'delete') return ['del', op.pos, '', '', '', st.ttl, '0'];
+  if (op.kind === 'delete') return ['del', op.pos, '', '', '', state.ttl, '0'];
   if (op.embedding) {
     const doc = JSON.stringify(buildDocument(op.fields, op.embedding, now));
-    return ['put', op.pos, op.contentHash, op.textHash, doc, st.ttl, f];
+    return ['put', op.pos, op.contentHash, op.textHash, doc, state.ttl, f];
   }
   const fields = JSON.stringify({ ...op.fields, indexed_at: now.toISOString() });
-  return ['merge', op.pos, op.contentHash, op.textHash, fields, st.ttl, f];
+  return ['merge', op.pos, op.contentHash, op.textHash, fields, state.ttl, f];
 }
 
 async function applyWith(
-  st: StoreState,
+  state: StoreState,
   ops: readonly StoreOp[],
   opts: { force?: boolean } = {},
 ): Promise<ApplyResult[]> {
   if (ops.length === 0) return [];
-  const { keys } = st;
-  const pipe = st.redis.pipeline();
+  const { keys } = state;
+  const pipe = state.redis.pipeline();
   const now = new Date();
   const cmd = (pipe as unknown as { drugsyncApply: ApplyCommand }).drugsyncApply.bind(pipe);
   for (const op of ops)
-    void cmd(keys.doc(op.ndc), keys.meta(op.ndc), ...applyArgv(st, op, now, opts.force === true));
+    void cmd(keys.doc(op.ndc), keys.meta(op.ndc), ...applyArgv(state, op, now, opts.force === true));
   const replies = await execPipeline(pipe, (e) =>
     wrapError(e, 'REDIS_UNAVAILABLE', `writing ${ops.length} documents failed`, {
       context: { first_ndc: ops[0]?.ndc },
@@ -207,11 +207,11 @@ async function applyWith(
   });
 }
 
-async function getMeta(st: StoreState, ndcs: readonly string[]): Promise<Map<string, DocMeta | null>> {
+async function getMeta(state: StoreState, ndcs: readonly string[]): Promise<Map<string, DocMeta | null>> {
   const out = new Map<string, DocMeta | null>();
   if (ndcs.length === 0) return out;
-  const pipe = st.redis.pipeline();
-  for (const n of ndcs) pipe.hmget(st.keys.meta(n), 'p', 'h', 't', 'd');
+  const pipe = state.redis.pipeline();
+  for (const n of ndcs) pipe.hmget(state.keys.meta(n), 'p', 'h', 't', 'd');
   const replies = await execPipeline(pipe, (e) =>
     wrapError(e, 'REDIS_UNAVAILABLE', `reading bookkeeping of ${ndcs.length} NDCs failed`, {
       retryable: true,
@@ -220,7 +220,7 @@ async function getMeta(st: StoreState, ndcs: readonly string[]): Promise<Map<str
   ndcs.forEach((n, i) => {
     const [err, v] = replyAt(replies, i);
     if (err)
-      throw wrapError(err, 'REDIS_COMMAND_FAILED', `HMGET ${st.keys.meta(n)} failed`, {
+      throw wrapError(err, 'REDIS_COMMAND_FAILED', `HMGET ${state.keys.meta(n)} failed`, {
         context: { ndc: n },
       });
     out.set(n, parseMeta(v as (string | null)[]));
@@ -228,15 +228,15 @@ async function getMeta(st: StoreState, ndcs: readonly string[]): Promise<Map<str
   return out;
 }
 
-async function* scanMeta(st: StoreState, batch = 5000): AsyncGenerator<Map<string, DocMeta>> {
-  const { metaPrefix } = st.keys;
+async function* scanMeta(state: StoreState, batch = 5000): AsyncGenerator<Map<string, DocMeta>> {
+  const { metaPrefix } = state.keys;
   let cursor = '0';
   do {
-    const [next, found] = await st.redis.scan(cursor, 'MATCH', `${metaPrefix}*`, 'COUNT', batch);
+    const [next, found] = await state.redis.scan(cursor, 'MATCH', `${metaPrefix}*`, 'COUNT', batch);
     cursor = next;
     if (found.length) {
       const metas = await getMeta(
-        st,
+        state,
         found.map((k) => k.slice(metaPrefix.length)),
       );
       const m = new Map<string, DocMeta>();
@@ -247,21 +247,21 @@ async function* scanMeta(st: StoreState, batch = 5000): AsyncGenerator<Map<strin
 }
 
 async function getDocuments(
-  st: StoreState,
+  state: StoreState,
   ndcs: readonly string[],
 ): Promise<Map<string, DrugDocument | null>> {
   const out = new Map<string, DrugDocument | null>();
   if (ndcs.length === 0) return out;
-  const pipe = st.redis.pipeline();
-  for (const n of ndcs) pipe.call('JSON.GET', st.keys.doc(n));
+  const pipe = state.redis.pipeline();
+  for (const n of ndcs) pipe.call('JSON.GET', state.keys.doc(n));
   const replies = await execPipeline(pipe, (e) =>
     wrapError(e, 'REDIS_UNAVAILABLE', `reading ${ndcs.length} documents failed`, { retryable: true }),
   );
   ndcs.forEach((n, i) => {
     const [err, v] = replyAt(replies, i);
     if (err)
-      throw wrapError(err, 'REDIS_COMMAND_FAILED', `JSON.GET ${st.keys.doc(n)} failed`, {
-        context: { ndc: n, key: st.keys.doc(n) },
+      throw wrapError(err, 'REDIS_COMMAND_FAILED', `JSON.GET ${state.keys.doc(n)} failed`, {
+        context: { ndc: n, key: state.keys.doc(n) },
       });
     out.set(n, v === null ? null : (JSON.parse(String(v)) as DrugDocument));
   });
@@ -269,12 +269,12 @@ async function getDocuments(
 }
 
 async function sweepOlderThan(
-  st: StoreState,
+  state: StoreState,
   pos: SourcePosition,
   opts: SweepOptions = {},
 ): Promise<SweepResult> {
   const r: SweepResult = { scanned: 0, deleted: 0, kept: 0, stillInSource: 0 };
-  for await (const metas of scanMeta(st)) {
+  for await (const metas of scanMeta(state)) {
     let victims: StoreOp[] = [];
     for (const [ndc, m] of metas) {
       r.scanned++;
@@ -289,7 +289,7 @@ async function sweepOlderThan(
       r.kept += before - victims.length;
     }
     if (!opts.dryRun && victims.length) {
-      for (const res of await applyWith(st, victims)) {
+      for (const res of await applyWith(state, victims)) {
         if (res.outcome === 'deleted' || res.outcome === 'tombstoned') r.deleted++;
         else r.kept++;
       }

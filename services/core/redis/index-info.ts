@@ -7,7 +7,6 @@
 import type { RedisClient } from '../clients/redis.ts';
 import { wrapError } from '../errors.ts';
 import type { Keys } from '../keys.ts';
-import { vectorSpecKey } from './index-schema.ts';
 import type { VectorSpec } from './index-schema.ts';
 
 /** A flat [key, value, key, value, ...] reply as an object. */
@@ -29,14 +28,14 @@ export async function readIndex(redis: RedisClient, name: string): Promise<Recor
 
 /** The vector spec ensureIndex recorded when it created the index (null: none recorded). */
 export async function readRecordedSpec(redis: RedisClient, keys: Keys): Promise<VectorSpec | null> {
-  const raw = await redis.get(vectorSpecKey(keys));
+  const raw = await redis.get(keys.indexVectorSpec);
   if (!raw) return null;
   try {
     return JSON.parse(raw) as VectorSpec;
   } catch (e) {
     throw wrapError(e, 'INDEX_SCHEMA_MISMATCH', `the recorded vector spec of ${keys.index} is not JSON`, {
-      context: { key: vectorSpecKey(keys) },
-      remedy: `delete the key ${vectorSpecKey(keys)} and drop/recreate the index (FT.DROPINDEX ${keys.index})`,
+      context: { key: keys.indexVectorSpec },
+      remedy: `delete the key ${keys.indexVectorSpec} and drop/recreate the index (FT.DROPINDEX ${keys.index})`,
     });
   }
 }

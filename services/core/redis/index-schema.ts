@@ -40,7 +40,11 @@ export const FIELDS: FieldSpec[] = [
   { path: '$.embedding', name: 'embedding', type: 'VECTOR' },
 ];
 
-/** The vector field as we create it; recorded beside the index (see `vectorSpecKey`). */
+/**
+ * The vector field as we create it; ensureIndex records it beside the index (keys.indexVectorSpec). FT.INFO
+ * does not report every vector parameter on every version (an SVS-VAMANA field shows no algorithm or
+ * dimension on some), so the record is what an existing index is checked against when FT.INFO is silent.
+ */
 export interface VectorSpec {
   algorithm: VectorAlgorithm;
   dim: number;
@@ -57,15 +61,6 @@ export function vectorSpec(opts: IndexOptions, algorithm: VectorAlgorithm): Vect
     type: 'FLOAT32',
     ...(algorithm === 'SVS-VAMANA' ? { compression: 'LeanVec4x8' as const } : {}),
   };
-}
-
-/**
- * Where ensureIndex records the vector spec it created the index with. FT.INFO does not report every
- * vector parameter on every version (an SVS-VAMANA field shows no algorithm or dimension on some), so the
- * record is what an existing index is checked against when FT.INFO is silent.
- */
-export function vectorSpecKey(keys: Keys): string {
-  return keys.state(`index:${keys.index}:vector`);
 }
 
 /** The FT.CREATE arguments (after the command name) for our schema. */

@@ -19,7 +19,7 @@ import type { SearchCapabilities, VectorAlgorithm } from './capabilities.ts';
 import { schemaDifferences, schemaMismatch } from './index-compare.ts';
 import { builtVector, readIndex, readRecordedSpec, vectorSubstitutions } from './index-info.ts';
 import type { BuiltVector } from './index-info.ts';
-import { createIndexArgs, vectorSpec, vectorSpecKey } from './index-schema.ts';
+import { createIndexArgs, vectorSpec } from './index-schema.ts';
 import type { IndexOptions, VectorSpec } from './index-schema.ts';
 
 export { describeServer } from './capabilities.ts';
@@ -124,7 +124,7 @@ export async function ensureIndex(
         return ensureIndex(redis, keys, { ...opts, capabilities: server }); // raced
       throw createIndexError(e, { index: keys.index, algorithm, dimensions: opts.dimensions, server });
     }
-    await redis.set(vectorSpecKey(keys), JSON.stringify(want));
+    await redis.set(keys.indexVectorSpec, JSON.stringify(want));
     action = 'created';
     recorded = want;
     info = await readIndex(redis, keys.index);

@@ -10,7 +10,7 @@ import type { Keys } from '../keys.ts';
 import { BREADTH_ATTRIBUTE } from './capabilities.ts';
 import type { VectorAlgorithm } from './capabilities.ts';
 import { indexedAlgorithm } from './index.ts';
-import { toFloat32Bytes, vectorSpecKey } from './index-schema.ts';
+import { toFloat32Bytes } from './index-schema.ts';
 import { parseSearchReply } from './search-reply.ts';
 
 /** The document fields a search returns (KNN here, and every mode of ../search/search.ts). */
@@ -137,7 +137,7 @@ export async function knnSearch(
       '2',
     );
   } catch (e) {
-    throw knnError(e, { index: keys.index, algorithm, query, specKey: vectorSpecKey(keys) });
+    throw knnError(e, { index: keys.index, algorithm, query, specKey: keys.indexVectorSpec });
   }
   return parseSearchReply(reply, { withScores: false }).hits.map((h) => {
     const { score, ...fields } = h.fields; // the distance is the hit's score, not a document field

@@ -1,5 +1,5 @@
 /**
- * The re-sync's status hash (`keys.state('embedder:resync_status')`): services/embedder/resync.ts clears it
+ * The re-sync's status hash (`keys.resyncStatus`): services/embedder/resync.ts clears it
  * when a re-sync by difference starts and adds to it phase by phase (scan → compare → write → done, or
  * failed); `drugsync status` shows its progress or outcome. Only `phase` and `updated_at` are always there.
  */

@@ -76,11 +76,3 @@ export function meanScores(all: readonly RankingScores[]): RankingScores {
   const sum = (f: (s: RankingScores) => number) => all.reduce((a, s) => a + f(s), 0) / n;
   return { recall: sum((s) => s.recall), mrr: sum((s) => s.mrr), ndcg: sum((s) => s.ndcg) };
 }
-
-/** The p-th percentile (0..100, nearest rank) of the values; NaN for none. */
-export function percentile(values: readonly number[], p: number): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const rank = Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length)));
-  return sorted[rank - 1] as number;
-}

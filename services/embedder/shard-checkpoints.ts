@@ -18,7 +18,8 @@ export const closedField = (shardId: string): string => `${shardId}#closed`;
 
 export const isLeaseError = (e: unknown): boolean => isDrugsyncError(e, 'CONSUMER_LEASE_HELD');
 
-export interface CheckpointStore {
+/** Where a stream's shard checkpoints go: the hash, the lease that fences every write, what a refusal does. */
+export interface ShardCheckpointStore {
   redis: RedisClient;
   lease: Lease;
   /** keys.shardCheckpoints(stream) */
@@ -29,7 +30,11 @@ export interface CheckpointStore {
 }
 
 /** Writes a shard checkpoint field only while the lease is ours; a refusal is a lease loss. */
-export async function writeFencedCheckpoint(c: CheckpointStore, field: string, value: string): Promise<void> {
+export async function writeFencedCheckpoint(
+  c: ShardCheckpointStore,
+  field: string,
+  value: string,
+): Promise<void> {
   const token = c.lease.token();
   const r =
     token === null ? -1 : Number(await c.redis.eval(FENCED_HSET, 2, c.lease.key, c.key, token, field, value));
@@ -65,7 +70,7 @@ export class ShardCheckpoints {
   private error: unknown = null;
 
   constructor(
-    private readonly store: CheckpointStore,
+    private readonly store: ShardCheckpointStore,
     private readonly shardId: string,
   ) {}
 

@@ -14,8 +14,8 @@
  */
 import fs from 'node:fs';
 import { z } from 'zod';
-import { DrugsyncError } from '../errors.ts';
-import type { DrugFields } from '../mapping.ts';
+import { DrugsyncError } from '../../services/core/errors.ts';
+import type { DrugFields } from '../../services/core/mapping.ts';
 
 const upperList = z.array(
   z
@@ -70,7 +70,7 @@ export function parseRelevanceSet(json: unknown, source = 'relevance set'): Rele
   if (!r.success)
     throw new DrugsyncError('CONFIG_INVALID', `${source} is malformed: ${r.error.issues[0]?.message}`, {
       context: { source, issues: r.error.issues.slice(0, 5).map((i) => `${i.path.join('.')}: ${i.message}`) },
-      remedy: 'fix the file against services/core/search/relevance.ts (setSchema)',
+      remedy: 'fix the file against bench/relevance/relevance.ts (setSchema)',
     });
   const ids = new Set<string>();
   for (const q of r.data.queries) {

@@ -1,5 +1,6 @@
 /**
- * The document store contract: how backfill, embedder, verify and re-sync write `drug:{ndc}` documents.
+ * The document store contract (no Redis here): how backfill, embedder, verify and re-sync write `drug:{ndc}`
+ * documents.
  * Implemented once, in services/core/redis/drug-store.ts, as an atomic server-side check (Lua): a write that
  * carries an older SourcePosition than the one recorded for its NDC is refused, deletes leave a tombstone
  * (with a TTL) carrying their position, and a document whose content did not change is not rewritten
