@@ -33,9 +33,9 @@ import { makeKeys } from '../services/core/keys.ts';
 import type { BinlogPosition } from '../services/core/position.ts';
 import { compareBinlogPositions } from '../services/core/position.ts';
 import { readerConfigShape } from '../services/binlog-reader/reader.ts';
-import { createStreamTail } from './support/stream-tail.ts';
+import { createStreamTail, lastEventEnd } from './support/stream-tail.ts';
 import type { ReadBack } from './support/stream-tail.ts';
-import { changes, generateCatalogue, insertRows, loadRows, makeRow } from './support/factories.ts';
+import { commitChangeMix, generateCatalogue, loadRows } from './support/factories.ts';
 import {
   createSuiteDatabase,
   eventually,
@@ -288,16 +288,14 @@ describe('bundle: dist/drugsync.mjs with production dependencies only', () => {
   it('binlog-reader publishes the source tree reader events; SIGTERM checkpoints and exits 0', async () => {
     // Prepare: renames, price changes, new NDCs and deletes after a known position
     const from = await masterStatus();
-    const [rows] = (await admin.query('SELECT * FROM rndc14 ORDER BY NDC LIMIT 12')) as unknown as [
-      Record<string, string | number | null>[],
-    ];
-    for (const r of rows.slice(0, 4).map((row, i) => changes.rename(row, `bundle${i}`)))
-      await admin.query('UPDATE rndc14 SET LN = ?, LN60 = ? WHERE NDC = ?', [r.LN, r.LN60, r.NDC]);
-    for (const r of rows.slice(4, 8).map((row) => changes.priceList(row)))
-      await admin.query('UPDATE rndc14 SET PS = ?, HCFA_PS = ? WHERE NDC = ?', [r.PS, r.HCFA_PS, r.NDC]);
-    const added = [0, 1, 2].map((i) => makeRow({ NDC: `9999990000${i}` }, i));
-    await insertRows(admin, added);
-    await admin.query('DELETE FROM rndc14 WHERE NDC IN (?)', [rows.slice(8, 10).map((r) => r.NDC)]);
+    await commitChangeMix(admin, {
+      tag: 'bundle',
+      ndcBase: '999999000',
+      renames: 4,
+      priceLists: 4,
+      inserts: 3,
+      deletes: 2,
+    });
     const fromArg = `${from.file}:${from.pos}`;
 
     // Act: the source tree's reader until idle; the bundled reader until it published as much, then SIGTERM
@@ -340,11 +338,7 @@ describe('bundle: dist/drugsync.mjs with production dependencies only', () => {
     expect(reader.stderr()).not.toMatch(/record compression worker (stopped|did not start)/);
     const config = decodeConfig(readerConfigShape, sides.bunReader);
     const cp = await createReaderCheckpointStore(redis, makeKeys(config)).load();
-    const last = bunRecords
-      .map((r) => ({ file: r.event.binlog.file, pos: r.event.binlog.next }))
-      .sort(compareBinlogPositions)
-      .at(-1)!;
     expect(cp).not.toBeNull();
-    expect(compareBinlogPositions(cp!, last)).toBeGreaterThanOrEqual(0);
+    expect(compareBinlogPositions(cp!, lastEventEnd(bunRecords))).toBeGreaterThanOrEqual(0);
   }, 300_000);
 });

@@ -28,9 +28,9 @@ import { makeKeys } from '../services/core/keys.ts';
 import { compareBinlogPositions } from '../services/core/position.ts';
 import type { BinlogPosition } from '../services/core/position.ts';
 import { readerConfigShape } from '../services/binlog-reader/reader.ts';
-import { createStreamTail } from './support/stream-tail.ts';
+import { createStreamTail, lastEventEnd } from './support/stream-tail.ts';
 import type { ReadBack } from './support/stream-tail.ts';
-import { changes, generateCatalogue, insertRows, loadRows, makeRow } from './support/factories.ts';
+import { commitChangeMix, generateCatalogue, loadRows } from './support/factories.ts';
 import {
   createSuiteDatabase,
   eventually,
@@ -215,14 +215,14 @@ describe.skipIf(cannot !== undefined)(
     it('binlog-reader publishes the changes; SIGTERM (podman stop) ends it with exit 0 and a checkpoint', async () => {
       // Prepare: renames, new NDCs and deletes after a known position
       const from = await masterStatus();
-      const [rows] = (await admin.query('SELECT * FROM rndc14 ORDER BY NDC LIMIT 6')) as unknown as [
-        Record<string, string | number | null>[],
-      ];
-      for (const r of rows.slice(0, 4).map((row, i) => changes.rename(row, `image${i}`)))
-        await admin.query('UPDATE rndc14 SET LN = ?, LN60 = ? WHERE NDC = ?', [r.LN, r.LN60, r.NDC]);
-      const added = [0, 1, 2].map((i) => makeRow({ NDC: `9999991000${i}` }, i));
-      await insertRows(admin, added);
-      await admin.query('DELETE FROM rndc14 WHERE NDC IN (?)', [rows.slice(4, 6).map((r) => r.NDC)]);
+      const mix = await commitChangeMix(admin, {
+        tag: 'image',
+        ndcBase: '999999100',
+        renames: 4,
+        priceLists: 0,
+        inserts: 3,
+        deletes: 2,
+      });
       await image(['podman', 'rm', '--force', '--ignore', READER]);
 
       // Act: the reader in the container until it published every change, then the ECS way to stop a task
@@ -248,18 +248,14 @@ describe.skipIf(cannot !== undefined)(
       expect(exited.status, reader.stderr().slice(-4000)).toBe(0);
       expect(reader.stderr()).toMatch(/"msg":"binlog reader stopped"/);
       const ndcs = new Set(records.map((r) => r.partitionKey));
-      for (const ndc of [...rows.map((r) => String(r.NDC)), ...added.map((r) => String(r.NDC))])
+      for (const ndc of [...mix.rows, ...mix.added].map((r) => String(r.NDC)))
         expect(ndcs, ndc).toContain(ndc);
       const cp = await createReaderCheckpointStore(
         redis,
         makeKeys(decodeConfig(readerConfigShape, env)),
       ).load();
-      const last = records
-        .map((r) => ({ file: r.event.binlog.file, pos: r.event.binlog.next }))
-        .sort(compareBinlogPositions)
-        .at(-1)!;
       expect(cp).not.toBeNull();
-      expect(compareBinlogPositions(cp!, last)).toBeGreaterThanOrEqual(0);
+      expect(compareBinlogPositions(cp!, lastEventEnd(records))).toBeGreaterThanOrEqual(0);
     }, 300_000);
 
     it('EMBEDDING_PROVIDER=minilm is refused at start with the missing runtime named (exit 2)', async () => {

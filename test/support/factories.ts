@@ -10,7 +10,7 @@ import type { Connection } from 'mysql2/promise';
 import { isEligible } from '../../services/core/mapping.ts';
 import { rndc14InsertSql, rndc14Values } from '../../services/core/rndc14.ts';
 import type { Rndc14Row } from '../../services/core/rndc14.ts';
-import { generateCatalogue } from '../../services/seed/generator.ts';
+import { changes, generateCatalogue } from '../../services/seed/generator.ts';
 
 export {
   catalogueShape,
@@ -58,4 +58,45 @@ function sample(seed: number): Rndc14Row[] {
 export function makeRow(overrides: Partial<Rndc14Row> = {}, i = 0, seed = 7): Rndc14Row {
   const rows = sample(seed);
   return { ...(rows[i % rows.length] as Rndc14Row), ...overrides } as Rndc14Row;
+}
+
+/** What `commitChangeMix` committed: the table's first rows it changed or deleted, and the rows it added. */
+export interface ChangeMix {
+  /** the first `renames + priceLists + deletes` rows in NDC order, as they were before the changes */
+  rows: Rndc14Row[];
+  added: Rndc14Row[];
+  deleted: Rndc14Row[];
+}
+
+/**
+ * Commits a realistic mix on `rndc14`, one statement a change: renames (`LN`/`LN60`, tagged `tag`), price-list
+ * updates, new NDCs (`ndcBase` + 0, 1, …) and deletes, on the table's first rows in NDC order.
+ */
+export async function commitChangeMix(
+  admin: Pick<Connection, 'query'>,
+  mix: {
+    tag: string;
+    ndcBase: string;
+    renames: number;
+    priceLists: number;
+    inserts: number;
+    deletes: number;
+  },
+): Promise<ChangeMix> {
+  const count = mix.renames + mix.priceLists + mix.deletes;
+  const [found] = (await admin.query('SELECT * FROM rndc14 ORDER BY NDC LIMIT ?', [count])) as unknown as [
+    Rndc14Row[],
+  ];
+  const rows = found.slice(0, count);
+  const renamed = rows.slice(0, mix.renames).map((row, i) => changes.rename(row, `${mix.tag}${i}`));
+  for (const r of renamed)
+    await admin.query('UPDATE rndc14 SET LN = ?, LN60 = ? WHERE NDC = ?', [r.LN, r.LN60, r.NDC]);
+  const repriced = rows.slice(mix.renames, mix.renames + mix.priceLists).map((row) => changes.priceList(row));
+  for (const r of repriced)
+    await admin.query('UPDATE rndc14 SET PS = ?, HCFA_PS = ? WHERE NDC = ?', [r.PS, r.HCFA_PS, r.NDC]);
+  const added = Array.from({ length: mix.inserts }, (_, i) => makeRow({ NDC: `${mix.ndcBase}${i}` }, i));
+  await insertRows(admin, added);
+  const deleted = rows.slice(mix.renames + mix.priceLists);
+  if (deleted.length) await admin.query('DELETE FROM rndc14 WHERE NDC IN (?)', [deleted.map((r) => r.NDC)]);
+  return { rows, added, deleted };
 }

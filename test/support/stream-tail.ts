@@ -7,6 +7,8 @@ import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { decodeChangeEvent } from '../../services/core/events.ts';
 import type { ChangeEvent } from '../../services/core/events.ts';
 import { listAllShards } from '../../services/core/kinesis-shards.ts';
+import { compareBinlogPositions } from '../../services/core/position.ts';
+import type { BinlogPosition } from '../../services/core/position.ts';
 import type { ShardLister } from '../../services/core/kinesis-shards.ts';
 import { decodeStreamRecord, eventId } from '../../services/core/stream-record.ts';
 
@@ -63,4 +65,12 @@ export function createStreamTail(kinesis: KinesisClient, stream: string) {
       return out;
     },
   };
+}
+
+/** The end of the last binlog event read back: a checkpoint past every change on the stream is at or past it. */
+export function lastEventEnd(records: readonly ReadBack[]): BinlogPosition {
+  return records
+    .map((r) => ({ file: r.event.binlog.file, pos: r.event.binlog.next }))
+    .sort(compareBinlogPositions)
+    .at(-1) as BinlogPosition;
 }
