@@ -244,4 +244,23 @@ describe('MiniLM provider on the stack: backfill, semantic search, a streamed ch
     const hits = await search('zepbound pen');
     expect(hits.map((h) => h.ndc)).toContain('90000000384');
   }, 120_000);
+
+  it('backfill and search asked for MiniLM without its model exit 2 naming it, instead of hanging on open clients', async () => {
+    // Prepare: the suite's stack settings, a model directory with nothing in it
+    const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'minilm-none-'));
+    try {
+      // Act: each must end by itself well before the timeout that would SIGKILL it (exit status null)
+      const over = { ...env, DRUGSYNC_MODELS_DIR: empty };
+      const backfill = await runCli(over, ['backfill', '--json'], 60_000);
+      const search = await runCli(over, ['search', 'lipitor', '--mode', 'vector'], 60_000);
+      // Assess
+      for (const r of [backfill, search]) {
+        expect(r.status, r.stderr.slice(-2000)).toBe(2);
+        expect(r.stderr).toContain('CONFIG_INVALID');
+        expect(r.stderr).toContain('model.onnx missing');
+      }
+    } finally {
+      fs.rmSync(empty, { recursive: true, force: true });
+    }
+  }, 150_000);
 });

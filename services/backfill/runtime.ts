@@ -76,23 +76,26 @@ export async function openBackfillRuntime(env?: Env, log?: Logger): Promise<Back
   // both logins follow a rotation of their secrets (core/clients/credentials.ts)
   const mysql = createMysqlPool(config, mysqlCredentials(config, { region: config.AWS_REGION, log: logger }));
   let redis: RedisClient | null = null;
+  let deps: BackfillDeps;
   try {
     redis = await openRedis(config, {}, { log: logger });
     await waitForRedis(redis);
+    const keys = makeKeys(config);
+    deps = {
+      mysql,
+      redis,
+      keys,
+      log: logger,
+      store: createRedisDrugStore(redis, keys, config, { log: logger }),
+      embeddings: createEmbeddingService(config, redis, keys, { logger }),
+    };
   } catch (e) {
+    // a failed start (Redis, or an embedder that cannot be built) closes what it opened, or the command
+    // would log its error and never exit
     await mysql.end();
     redis?.disconnect();
     throw e;
   }
-  const keys = makeKeys(config);
-  const deps: BackfillDeps = {
-    mysql,
-    redis,
-    keys,
-    log: logger,
-    store: createRedisDrugStore(redis, keys, config, { log: logger }),
-    embeddings: createEmbeddingService(config, redis, keys, { logger }),
-  };
   return {
     config,
     deps,
@@ -100,7 +103,7 @@ export async function openBackfillRuntime(env?: Env, log?: Logger): Promise<Back
     retryFailed: () => retryFailed(deps),
     close: async () => {
       await mysql.end();
-      redis.disconnect();
+      deps.redis.disconnect();
     },
   };
 }
