@@ -30,6 +30,7 @@ import { expectNoLeak, jsonLines } from './support/leaks.ts';
 import type { FakeSecretsManager } from './support/fake-secrets-manager.ts';
 import { CLI, preparePipeline, runCli } from './support/pipeline.ts';
 import { eventually, suiteEnv, suiteRedis } from './support/stack.ts';
+import { convergedVerifyRun } from './support/writer.ts';
 import { quoteIdent } from '../services/core/sql.ts';
 
 const run = Math.random().toString(36).slice(2, 8);
@@ -215,14 +216,7 @@ describe('credential rotation', () => {
     );
     await sleep(3_000);
     await sim.stop();
-    const verdict = await eventually(
-      async () => {
-        const v = await runCli(serviceEnv, ['verify', '--json']);
-        return v.json.ok === true ? v : null;
-      },
-      180_000,
-      'verify to report Redis equal to MySQL',
-    );
+    const verdict = await convergedVerifyRun(serviceEnv, 180_000);
 
     // Assess: nothing lost
     expect(verdict.json).toMatchObject({ missing: 0, extra: 0, stale: 0, ok: true });

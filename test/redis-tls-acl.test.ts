@@ -26,7 +26,8 @@ import { preparePipeline, runCli, startProc } from './support/pipeline.ts';
 import type { Proc } from './support/pipeline.ts';
 import { startRedisServer } from './support/redis-server.ts';
 import type { RedisServer } from './support/redis-server.ts';
-import { eventually, suiteEnv, suiteKeys } from './support/stack.ts';
+import { suiteEnv, suiteKeys } from './support/stack.ts';
+import { convergedVerifyRun } from './support/writer.ts';
 
 const USER = 'drugsync_app';
 const adminPassword = crypto.randomBytes(18).toString('base64url');
@@ -116,14 +117,7 @@ describe('Redis over TLS with a private CA, as drugsync’s least-privilege ACL 
 
     // Act
     await sim.done;
-    const verdict = await eventually(
-      async () => {
-        const v = await runCli(tlsEnv, ['verify', '--json']);
-        return v.json.ok === true ? v : null;
-      },
-      180_000,
-      'verify to report Redis equal to MySQL',
-    );
+    const verdict = await convergedVerifyRun(tlsEnv, 180_000);
     const status = await runCli(tlsEnv, ['status', '--json']);
     const search = await runCli(tlsEnv, ['search', 'tablet', '--json']);
     const dlq = await runCli(tlsEnv, ['dlq', 'list', '--json']);

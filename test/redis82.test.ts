@@ -22,6 +22,7 @@ import type { Redis82Server } from '../services/stack/redis82.ts';
 import { preparePipeline, runCli, startProc } from './support/pipeline.ts';
 import type { Proc } from './support/pipeline.ts';
 import { eventually, suiteEnv, suiteKeys, suiteRedis } from './support/stack.ts';
+import { convergedVerifyRun } from './support/writer.ts';
 
 const ROWS = 3_000;
 const SEED = 82;
@@ -133,14 +134,7 @@ describe(`the pipeline on Redis ${REDIS82_VERSION} with Redis Stack 7.4's module
   });
 
   it('verify finds Redis equal to MySQL once the stream has drained', async () => {
-    const r = await eventually(
-      async () => {
-        const v = await runCli(env, ['verify', '--json']);
-        return v.json.ok === true ? v : null;
-      },
-      90_000,
-      'verify ok',
-    );
+    const r = await convergedVerifyRun(env, 90_000);
     expect(r.json).toMatchObject({ missing: 0, extra: 0, stale: 0, ok: true });
     expect(Number(r.json.source_rows)).toBeGreaterThan(ROWS * 0.9);
   });

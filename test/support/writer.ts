@@ -70,13 +70,21 @@ export async function whileWriting<T>(
  * against it); its report. On timeout the error carries the last report (or the command's stderr).
  */
 export async function convergedVerify(env: Env, timeoutMs = 240_000): Promise<Record<string, unknown>> {
+  return (await convergedVerifyRun(env, timeoutMs)).json;
+}
+
+/** `convergedVerify`, returning the whole run of the command that reported equality (stdout, stderr too). */
+export async function convergedVerifyRun(
+  env: Env,
+  timeoutMs = 240_000,
+): Promise<Awaited<ReturnType<typeof runCli>>> {
   let last: unknown = null;
   try {
     return await eventually(
       async () => {
         const v = await runCli(env, ['verify', '--json']);
         last = v.status === 0 || v.json.ok === false ? v.json : v.stderr.slice(-2000);
-        return v.json.ok === true ? v.json : null;
+        return v.json.ok === true ? v : null;
       },
       timeoutMs,
       'verify to report Redis equal to MySQL',
