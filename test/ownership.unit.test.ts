@@ -39,6 +39,12 @@ interface Hit {
 /** A rule: the lines of a source text that break it. */
 type LineRule = (line: string) => boolean;
 
+/** The rule catches each of its regressions (`bad`) and lets each lookalike (`good`) pass. */
+function expectRule(rule: LineRule, lines: { bad: readonly string[]; good: readonly string[] }): void {
+  for (const line of lines.bad) expect(rule(line), line).toBe(true);
+  for (const line of lines.good) expect(rule(line), line).toBe(false);
+}
+
 function hits(files: readonly string[], rule: LineRule): Hit[] {
   return files.flatMap((f) =>
     fs
@@ -159,41 +165,41 @@ describe('Redis key names come from services/core/keys.ts only', () => {
 
   it('no key is built on another key, a prefix or a Keys member', () => {
     // Assess the rule on its regressions and their lookalikes
-    for (const bad of [
-      'createRedisLease(redis, `${deps.checkpointKey}:lease`, owner, ttl);',
-      'const marker = `${keys.deadLetters}:seen:${shard}`;',
-      'await redis.get(`${env.REDIS_STATE_PREFIX}backfill:snapshot`);',
-      'const k = (shard: string, tx: string) => `${deferredKey}${shard}:${tx}`;',
-      "pipe.call('JSON.GET', `${env.REDIS_DOC_PREFIX}${ndc}`, '$');",
-      'return `${keys.statePrefix}index:${keys.index}:vector`;',
-    ])
-      expect(buildsKey(bad), bad).toBe(true);
-    for (const good of [
-      "redis.scan(cursor, 'MATCH', `${keys.docPrefix}*`, 'COUNT', 1000);",
-      'problems.push(`${key}: ${issue.message}`);',
-      "return makeRow({ NDC: `${prefix}${String(seq).padStart(11 - prefix.length, '0')}` }, seq);",
-      'const sqsKeys = suiteKeys({ ...env, REDIS_STATE_PREFIX: `${env.REDIS_STATE_PREFIX}sqs:` });',
-      'const ndc = key.slice(keys.docPrefix.length);',
-    ])
-      expect(buildsKey(good), good).toBe(false);
+    expectRule(buildsKey, {
+      bad: [
+        'createRedisLease(redis, `${deps.checkpointKey}:lease`, owner, ttl);',
+        'const marker = `${keys.deadLetters}:seen:${shard}`;',
+        'await redis.get(`${env.REDIS_STATE_PREFIX}backfill:snapshot`);',
+        'const k = (shard: string, tx: string) => `${deferredKey}${shard}:${tx}`;',
+        "pipe.call('JSON.GET', `${env.REDIS_DOC_PREFIX}${ndc}`, '$');",
+        'return `${keys.statePrefix}index:${keys.index}:vector`;',
+      ],
+      good: [
+        "redis.scan(cursor, 'MATCH', `${keys.docPrefix}*`, 'COUNT', 1000);",
+        'problems.push(`${key}: ${issue.message}`);',
+        "return makeRow({ NDC: `${prefix}${String(seq).padStart(11 - prefix.length, '0')}` }, seq);",
+        'const sqsKeys = suiteKeys({ ...env, REDIS_STATE_PREFIX: `${env.REDIS_STATE_PREFIX}sqs:` });',
+        'const ndc = key.slice(keys.docPrefix.length);',
+      ],
+    });
     // Act + Assess
     expect(hits(except(...KEY_OWNERS), buildsKey)).toEqual([]);
   });
 
   it("no key's text is written out", () => {
-    for (const bad of [
-      "const keys = { readerCheckpoint: 'drugsync:reader:checkpoint' };",
-      'await redis.hget(`${env.REDIS_STATE_PREFIX}backfill:run:${label}`, "cleaned");',
-      "const truncate = keys.statePrefix + 'x'; const k = 'ds:embedder:truncate_floor';",
-      "statusKey: 'drugsync:status:embedder',",
-    ])
-      expect(KEY_TEXT.test(bad), bad).toBe(true);
-    for (const good of [
-      "log.info('embedder: status written', { key: keys.serviceStatus('embedder') });",
-      '/** `<state>embedder:truncate` */',
-      'expect(keys.readerCheckpoint).toBe(checkpointKey);',
-    ])
-      expect(KEY_TEXT.test(good), good).toBe(false);
+    expectRule((l) => KEY_TEXT.test(l), {
+      bad: [
+        "const keys = { readerCheckpoint: 'drugsync:reader:checkpoint' };",
+        'await redis.hget(`${env.REDIS_STATE_PREFIX}backfill:run:${label}`, "cleaned");',
+        "const truncate = keys.statePrefix + 'x'; const k = 'ds:embedder:truncate_floor';",
+        "statusKey: 'drugsync:status:embedder',",
+      ],
+      good: [
+        "log.info('embedder: status written', { key: keys.serviceStatus('embedder') });",
+        '/** `<state>embedder:truncate` */',
+        'expect(keys.readerCheckpoint).toBe(checkpointKey);',
+      ],
+    });
     expect(hits(except(...KEY_OWNERS), (l) => KEY_TEXT.test(l))).toEqual([]);
   });
 });
@@ -210,19 +216,19 @@ const HAND_QUOTED = /\\`\$\{[^}]+\}\\`\.|\b(DATABASE|TABLES?|FROM|INTO|JOIN|UPDA
 
 describe("rndc14's column list and SQL quoting, one owner each", () => {
   it('the column list is written only by services/core/rndc14.ts', () => {
-    for (const bad of [
-      "await admin.query(`INSERT INTO rndc14 (${COLUMN_NAMES.map((c) => `\\`${c}\\``).join(',')}) VALUES ?`, [v]);",
-      'const cols = names.map(c => `\\`${c}\\``).join(",");',
-      'export const COLUMN_NAMES: readonly string[] = RNDC14_COLUMNS.map((c) => c.name);',
-      'rows.map((r) => RNDC14_COLUMN_NAMES.map((c) => r[c] ?? null))',
-    ])
-      expect(QUOTING_MAP.test(bad) || COLUMN_LIST.test(bad), bad).toBe(true);
-    for (const good of [
-      'await conn.query(rndc14InsertSql(t, { ignore: true }), [[rndc14Values(row)]]);',
-      "const cols = Object.keys(bCols).map(quoteIdent).join(',');",
-      'const kinds = RNDC14_COLUMNS.map((c) => c.kind);',
-    ])
-      expect(QUOTING_MAP.test(good) || COLUMN_LIST.test(good), good).toBe(false);
+    expectRule((l) => QUOTING_MAP.test(l) || COLUMN_LIST.test(l), {
+      bad: [
+        "await admin.query(`INSERT INTO rndc14 (${COLUMN_NAMES.map((c) => `\\`${c}\\``).join(',')}) VALUES ?`, [v]);",
+        'const cols = names.map(c => `\\`${c}\\``).join(",");',
+        'export const COLUMN_NAMES: readonly string[] = RNDC14_COLUMNS.map((c) => c.name);',
+        'rows.map((r) => RNDC14_COLUMN_NAMES.map((c) => r[c] ?? null))',
+      ],
+      good: [
+        'await conn.query(rndc14InsertSql(t, { ignore: true }), [[rndc14Values(row)]]);',
+        "const cols = Object.keys(bCols).map(quoteIdent).join(',');",
+        'const kinds = RNDC14_COLUMNS.map((c) => c.kind);',
+      ],
+    });
     const owners = ['services/core/rndc14.ts', 'services/core/sql.ts', 'test/rndc14-sql.unit.test.ts'];
     expect(
       hits(
@@ -233,19 +239,19 @@ describe("rndc14's column list and SQL quoting, one owner each", () => {
   });
 
   it('identifiers are quoted into SQL only by services/core/sql.ts', () => {
-    for (const bad of [
-      'const t = `\\`${schema}\\`.\\`${table}\\``;',
-      'await conn.query(`SELECT COUNT(*) AS n FROM \\`${cfg.DB_NAME}\\`.\\`${cfg.DB_TABLE}\\``);',
-      "await q(`GRANT SELECT, LOCK TABLES ON \\`${o.database}\\`.* TO '${repl}'@'%'`);",
-      'await admin.query(`DROP DATABASE IF EXISTS \\`${env.DB_NAME}\\``);',
-    ])
-      expect(HAND_QUOTED.test(bad), bad).toBe(true);
-    for (const good of [
-      'await conn.query(`LOCK TABLES ${quoteTable(o.schema, o.table)} READ`);',
-      'remedy: `run \\`${INSTALL_COMMAND}\\` (\\`./drugsync run --embedder minilm\\` runs it too)`,',
-      "await admin.query('DELETE FROM rndc14 WHERE NDC IN (?)', [ndcs]);",
-    ])
-      expect(HAND_QUOTED.test(good), good).toBe(false);
+    expectRule((l) => HAND_QUOTED.test(l), {
+      bad: [
+        'const t = `\\`${schema}\\`.\\`${table}\\``;',
+        'await conn.query(`SELECT COUNT(*) AS n FROM \\`${cfg.DB_NAME}\\`.\\`${cfg.DB_TABLE}\\``);',
+        "await q(`GRANT SELECT, LOCK TABLES ON \\`${o.database}\\`.* TO '${repl}'@'%'`);",
+        'await admin.query(`DROP DATABASE IF EXISTS \\`${env.DB_NAME}\\``);',
+      ],
+      good: [
+        'await conn.query(`LOCK TABLES ${quoteTable(o.schema, o.table)} READ`);',
+        'remedy: `run \\`${INSTALL_COMMAND}\\` (\\`./drugsync run --embedder minilm\\` runs it too)`,',
+        "await admin.query('DELETE FROM rndc14 WHERE NDC IN (?)', [ndcs]);",
+      ],
+    });
     expect(
       hits(except('services/core/sql.ts', 'test/ownership.unit.test.ts'), (l) => HAND_QUOTED.test(l)),
     ).toEqual([]);
@@ -260,16 +266,13 @@ const PERCENTILE_DEFINITION =
 
 describe('one percentile definition', () => {
   it('is services/core/percentiles.ts', () => {
-    for (const bad of [
-      'export function percentile(sorted: readonly number[], p: number): number | null {',
-      'const percentile = (values: number[], p: number) => values[Math.ceil((p / 100) * values.length) - 1];',
-    ])
-      expect(PERCENTILE_DEFINITION.test(bad), bad).toBe(true);
-    for (const good of [
-      'const [p50, p99] = percentiles(ms, [50, 99]);',
-      "import { percentiles } from './x.ts';",
-    ])
-      expect(PERCENTILE_DEFINITION.test(good), good).toBe(false);
+    expectRule((l) => PERCENTILE_DEFINITION.test(l), {
+      bad: [
+        'export function percentile(sorted: readonly number[], p: number): number | null {',
+        'const percentile = (values: number[], p: number) => values[Math.ceil((p / 100) * values.length) - 1];',
+      ],
+      good: ['const [p50, p99] = percentiles(ms, [50, 99]);', "import { percentiles } from './x.ts';"],
+    });
     const defined = hits(except('test/ownership.unit.test.ts'), (l) => PERCENTILE_DEFINITION.test(l));
     expect(defined.map((h) => h.at.replace(/:\d+$/, ''))).toEqual(['services/core/percentiles.ts']);
   });
