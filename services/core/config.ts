@@ -14,6 +14,7 @@ import { LOG_LEVELS, registerSecret } from './log.ts';
 import { LOCAL_STAGE } from './metrics.ts';
 import { DEFAULT_ENV_FILE } from './paths.ts';
 import { SYSTEM_CAS } from './clients/ca-file.ts';
+import { DEFAULT_CREDENTIALS_REFRESH_MIN_SECONDS } from './clients/credentials.ts';
 import { parseSecretReference } from './clients/secret-reference.ts';
 
 export type Env = Record<string, string | undefined>;
@@ -97,7 +98,7 @@ export const mysqlShape = {
   /** PEM file of the CA(s) that sign the server's certificate (the RDS bundle in the image); unset → Node's CAs. */
   DB_TLS_CA_FILE: optStr(),
   /** Least time between two re-reads of DB_SECRET_ARN / REDIS_SECRET_ARN after refused logins (rotation). */
-  CREDENTIALS_REFRESH_MIN_SECONDS: num(5, 0),
+  CREDENTIALS_REFRESH_MIN_SECONDS: num(DEFAULT_CREDENTIALS_REFRESH_MIN_SECONDS, 0),
   /** How a consistent snapshot finds its binlog position: auto (MariaDB → binlog-snapshot, MySQL → table-lock). */
   SNAPSHOT_METHOD: z
     .string()
@@ -123,7 +124,7 @@ export const redisShape = {
   REDIS_TLS: bool(false),
   /** PEM file of the CA(s) that sign the Redis server's certificate (a private CA); unset or "system" → Node's CAs. */
   REDIS_TLS_CA_FILE: optStr(),
-  CREDENTIALS_REFRESH_MIN_SECONDS: num(5, 0),
+  CREDENTIALS_REFRESH_MIN_SECONDS: num(DEFAULT_CREDENTIALS_REFRESH_MIN_SECONDS, 0),
   /** Name of the RediSearch index and prefix of the documents. Tests use their own. */
   REDIS_INDEX: identifier('drugs_idx'),
   REDIS_DOC_PREFIX: str('drug:'),

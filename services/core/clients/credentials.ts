@@ -17,6 +17,9 @@ import { errorMessage } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import type { Logger } from '../log.ts';
 
+/** Least seconds between two re-reads of a secret after refused logins (CREDENTIALS_REFRESH_MIN_SECONDS). */
+export const DEFAULT_CREDENTIALS_REFRESH_MIN_SECONDS = 5;
+
 export interface Credentials {
   /** empty when the server needs no user name (Redis' default user) */
   user: string;

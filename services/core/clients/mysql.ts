@@ -21,7 +21,12 @@ import { backoffDelay, sleep } from '../backoff.ts';
 import { DrugsyncError, wrapError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { readCaFile } from './ca-file.ts';
-import { secretCredentials, sharedCredentials, staticCredentials } from './credentials.ts';
+import {
+  DEFAULT_CREDENTIALS_REFRESH_MIN_SECONDS,
+  secretCredentials,
+  sharedCredentials,
+  staticCredentials,
+} from './credentials.ts';
 import type { CredentialsProvider } from './credentials.ts';
 import { resolveDbCredentials, secretsManagerSource } from './secrets.ts';
 import type { SecretSource } from './secrets.ts';
@@ -48,8 +53,6 @@ export interface MysqlCredentials {
 
 /** What a pool or connection logs in with: fixed credentials, or a provider that follows a rotation. */
 export type MysqlLogin = MysqlCredentials | CredentialsProvider;
-
-export const DEFAULT_CREDENTIALS_REFRESH_MIN_SECONDS = 5;
 
 export interface CredentialsOptions {
   region?: string | undefined;

@@ -23,7 +23,12 @@ import { DrugsyncError, errorMessage, wrapError } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import type { Logger } from '../log.ts';
 import { readCaFile } from './ca-file.ts';
-import { secretCredentials, sharedCredentials, staticCredentials } from './credentials.ts';
+import {
+  DEFAULT_CREDENTIALS_REFRESH_MIN_SECONDS,
+  secretCredentials,
+  sharedCredentials,
+  staticCredentials,
+} from './credentials.ts';
 import type { Credentials, CredentialsProvider } from './credentials.ts';
 import { parseSecretReference } from './secret-reference.ts';
 import { resolveRedisPassword, secretsManagerSource } from './secrets.ts';
@@ -120,7 +125,8 @@ export function redisCredentials(
       what: 'Redis',
       secretArn: ref,
       read: async () => ({ user, password: await resolveRedisPassword(secret, source) }),
-      minIntervalMs: 1000 * (settings.CREDENTIALS_REFRESH_MIN_SECONDS ?? 5),
+      minIntervalMs:
+        1000 * (settings.CREDENTIALS_REFRESH_MIN_SECONDS ?? DEFAULT_CREDENTIALS_REFRESH_MIN_SECONDS),
       log: opts.log,
     });
   });
